@@ -1,0 +1,18 @@
+"""The check registry: every check warpagent runs, listed explicitly, one module per category."""
+
+from __future__ import annotations
+
+from checks import configs
+from checks.base import Check, CheckContext, Weakness
+
+ALL_CHECKS: tuple[Check, ...] = configs.CHECKS
+
+
+def by_id(check_id: str) -> Check:
+    for item in ALL_CHECKS:
+        if item.id == check_id:
+            return item
+    raise KeyError(check_id)
+
+
+__all__ = ["ALL_CHECKS", "Check", "CheckContext", "Weakness", "by_id"]

@@ -1,0 +1,74 @@
+"""What a check is: a pure function from one inventory host (plus intel) to weaknesses.
+
+Checks do no I/O. Each carries a stable id (WA1xx patches .. WA7xx backups), its category,
+the NSE scripts it needs from the collector, and a docstring that is its user documentation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from warpagent.models import CATEGORIES, Host, Service, Severity
+
+CATEGORY_DIGIT = {category: str(i + 1) for i, category in enumerate(CATEGORIES)}
+
+
+@dataclass(frozen=True)
+class Weakness:
+    """What a check reports; the engine adds the estate, asset and check identity."""
+
+    subject: str  # what on the host, stable across runs: "443/tcp"
+    title: str
+    severity: Severity
+    evidence: str
+    remediation: str
+    port: int | None = None
+    protocol: str = ""
+    cves: tuple[str, ...] = ()
+
+    @classmethod
+    def on(cls, service: Service, *, title: str, severity: Severity, evidence: str,
+           remediation: str) -> Weakness:
+        return cls(subject=service.endpoint, title=title, severity=severity, evidence=evidence,
+                   remediation=remediation, port=service.port, protocol=service.protocol)
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a check may know besides the host: the time of the run (checks never read a clock)."""
+
+    now: dt.datetime
+
+
+CheckFunction = Callable[[Host, CheckContext], Iterable[Weakness]]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    category: str
+    name: str
+    scripts: tuple[str, ...]
+    script_args: tuple[str, ...]
+    run: CheckFunction
+
+    @property
+    def doc(self) -> str:
+        return (self.run.__doc__ or "").strip()
+
+
+def check(check_id: str, category: str, name: str, scripts: tuple[str, ...] = (),
+          script_args: tuple[str, ...] = ()) -> Callable[[CheckFunction], Check]:
+    """Declare a check. The id's first digit must match the category (WA5xx is configs)."""
+    if category not in CATEGORIES:
+        raise ValueError(f"{check_id}: unknown category {category!r}")
+    if not (check_id.startswith("WA") and check_id[2] == CATEGORY_DIGIT[category] and len(check_id) == 5):
+        raise ValueError(f"{check_id}: id must be WA{CATEGORY_DIGIT[category]}xx for category {category}")
+
+    def wrap(function: CheckFunction) -> Check:
+        return Check(id=check_id, category=category, name=name, scripts=scripts,
+                     script_args=script_args, run=function)
+
+    return wrap

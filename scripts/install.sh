@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install warpagent on a Debian machine: nmap from apt, the package into ./.venv.
+#   scripts/install.sh          what running warpagent needs
+#   scripts/install.sh --test   also the services the test estate runs and the test tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_test=0
+[ "${1:-}" = "--test" ] && with_test=1
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+packages=(nmap python3 python3-venv python3-pip ca-certificates)
+if [ "$with_test" = 1 ]; then
+  # the test estate: real Debian services in network namespaces
+  packages+=(iproute2 procps nginx-light vsftpd openbsd-inetd inetutils-telnetd snmpd
+             redis-server memcached openssh-server openssh-client)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  $SUDO apt-get update -qq
+  # The test services must not start as system daemons on the machine itself: the tests
+  # start their own copies inside namespaces. policy-rc.d stops apt from starting them.
+  guard=""
+  if [ "$with_test" = 1 ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    guard=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  [ -n "$guard" ] && $SUDO rm -f /usr/sbin/policy-rc.d
+fi
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+if [ "$with_test" = 1 ]; then
+  .venv/bin/python -m pip install -q -e '.[test]'
+else
+  .venv/bin/python -m pip install -q .
+fi
+echo "warpagent installed in .venv: run .venv/bin/warpagent --help"

@@ -1,0 +1,3 @@
+"""warpagent: cyber hygiene scanner and WARP sharing agent for UK local public services."""
+
+__version__ = "0.1.0"

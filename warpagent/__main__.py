@@ -1,0 +1,3 @@
+from warpagent.cli import main
+
+raise SystemExit(main())

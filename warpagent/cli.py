@@ -1,0 +1,227 @@
+"""The warpagent command line. Thin: parse arguments, call the stages, print, pick the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from warpagent import __version__, config
+from warpagent.errors import CollectError, ConfigError, ScopeError, StoreError, WarpagentError
+from warpagent.models import CATEGORIES, FindingStatus, RunStatus, Severity
+from warpagent.nmap_runner import Interrupted
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+log = logging.getLogger("warpagent")
+
+DESCRIPTION = """\
+Cyber hygiene scanner and WARP sharing agent for UK councils.
+
+Scans the estates in your config with nmap, turns what it sees into findings across the
+"unlucky seven" (patches, unsupported, privileges, passwords, configs, supply_chain,
+backups), and tracks each finding from first seen to resolved in a local SQLite store.
+"""
+
+EPILOG = """\
+examples:
+  warpagent init                      write a commented config to ./config/warpagent.yaml
+  warpagent check-config              validate it (one line per problem)
+  warpagent scan                      scan every estate, store findings, print what changed
+  warpagent scan --estate schools --json > tonight.json
+  warpagent findings --category configs --format csv > configs.csv
+
+config: --config PATH, else $WARPAGENT_CONFIG, else ./config/warpagent.yaml; with none of
+these, the embedded default scans this machine's loopback address (127.0.0.1).
+
+exit codes: 0 done; 1 open findings at or above --fail-on (opt-in); 2 bad usage or config;
+3 a scan that could not complete (failed, partial or interrupted).
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="warpagent", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", metavar="PATH", help="config file (default: $WARPAGENT_CONFIG, "
+                        "then ./config/warpagent.yaml, then the embedded default)")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log detail on stderr (-v info, -vv debug)")
+    parser.add_argument("--version", action="version", version=f"warpagent {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    init = commands.add_parser("init", help="write a commented example config",
+                               description="Write a commented example config to DIR/warpagent.yaml.")
+    init.add_argument("dir", nargs="?", default="config", help="folder to write into (default: ./config)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing warpagent.yaml")
+
+    commands.add_parser("check-config", help="validate the config; one line per problem",
+                        description="Validate the config against its schema and resolve every "
+                                    "estate's scope. Prints one line per problem; exit 2 if any.")
+
+    scan = commands.add_parser(
+        "scan", help="scan the estates now and store the findings",
+        description="Run nmap over each estate's explicit address list, run every check, store the "
+                    "findings and print what is new, still open and resolved. A complete run "
+                    "resolves findings it no longer sees; a partial run resolves nothing.")
+    scan.add_argument("--estate", metavar="NAME", help="scan only this estate")
+    scan.add_argument("--json", action="store_true",
+                      help="print a JSON document with 'summary' and 'findings' (no progress bar)")
+    scan.add_argument("--fail-on", choices=[s.label for s in Severity], metavar="SEVERITY",
+                      help="exit 1 if an open finding is at or above SEVERITY "
+                           "(info, low, medium, high, critical); overrides scan.fail_on")
+
+    findings = commands.add_parser("findings", help="list stored findings",
+                                   description="List findings from the store, most severe first.")
+    findings.add_argument("--status", default="open",
+                          choices=[s.value for s in FindingStatus] + ["all"], help="default: open")
+    findings.add_argument("--category", choices=CATEGORIES)
+    findings.add_argument("--estate", metavar="NAME")
+    findings.add_argument("--format", default="table", choices=["table", "json", "csv"],
+                          help="table (default), json or csv")
+    return parser
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("warpagent: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    target = Path(args.dir) / "warpagent.yaml"
+    if target.exists() and not args.force:
+        print(f"warpagent: {target} already exists; edit it, or pass --force to overwrite it",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_suffix(".yaml.tmp")
+        partial.write_text(config.example_text(), encoding="utf-8")
+        partial.replace(target)
+    except OSError as exc:
+        print(f"warpagent: {target}: cannot write ({exc.strerror}); choose another folder", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {target}; edit organisation and estates, then run: warpagent check-config")
+    return EXIT_OK
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from warpagent import scope
+
+    settings = config.load(args.config)
+    problems = []
+    total = 0
+    for index, estate in enumerate(settings.estates):
+        try:
+            resolved = scope.resolve(estate.name, estate.targets, estate.exclude, estate.max_addresses)
+        except ScopeError as exc:
+            problems.append(f"{settings.source}: At 'estates[{index}]': {exc}")
+            continue
+        total += len(resolved.addresses)
+        problems += [f"{settings.source}: At 'estates[{index}].targets': host name '{name}' does not "
+                     "resolve; check the name or use its address" for name in resolved.unresolved]
+    if problems:
+        raise ConfigError(problems)
+    print(f"{settings.source}: OK - {len(settings.estates)} estates, {total} addresses in scope, "
+          f"store {settings.store}")
+    return EXIT_OK
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(f"signal {signum}")
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from warpagent import output
+    from warpagent.scan import ScanOutcome, resolve_scope, scan_estate
+    from warpagent.store import Store
+
+    settings = config.load(args.config)
+    estates = (settings.estate(args.estate),) if args.estate else settings.estates
+    fail_on = Severity.parse(args.fail_on) if args.fail_on else settings.scan.fail_on
+    progress = None
+    if not args.json and sys.stderr.isatty():
+        from warpagent.progress import TerminalProgress
+        progress = TerminalProgress()
+    scopes = {estate.name: resolve_scope(estate) for estate in estates}  # all scope errors before any scan
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    results: list[tuple[ScanOutcome, list]] = []  # type: ignore[type-arg]
+    exit_code = EXIT_OK
+    with Store(settings.store) as store:
+        for estate in estates:
+            try:
+                outcome = scan_estate(settings, estate, store, progress=progress,
+                                      estate_scope=scopes[estate.name])
+            except CollectError as exc:
+                print(f"warpagent: {exc}", file=sys.stderr)
+                exit_code = EXIT_INCOMPLETE
+                continue
+            open_findings = store.findings(status=FindingStatus.OPEN.value, estate=estate.name)
+            results.append((outcome, open_findings))
+            if outcome.delta.run.status != RunStatus.COMPLETE:
+                exit_code = EXIT_INCOMPLETE
+            if outcome.interrupted:
+                break
+    print(output.scan_json(results) if args.json else output.scan_text(results), end="")
+    if exit_code == EXIT_OK and fail_on is not None:
+        if any(t.finding.severity >= fail_on for _o, found in results for t in found):
+            return EXIT_FINDINGS
+    return exit_code
+
+
+def _cmd_findings(args: argparse.Namespace) -> int:
+    from warpagent.output import OutputFormat
+    from warpagent.store import Store
+
+    settings = config.load(args.config)
+    if not settings.store.exists():
+        print(f"warpagent: {settings.store}: no findings store yet; run 'warpagent scan' first",
+              file=sys.stderr)
+        return EXIT_USAGE
+    with Store(settings.store) as store:
+        found = store.findings(status=None if args.status == "all" else args.status,
+                               category=args.category, estate=args.estate)
+    print(OutputFormat(args.format).render(found), end="")
+    return EXIT_OK
+
+
+_COMMANDS = {"init": _cmd_init, "check-config": _cmd_check_config, "scan": _cmd_scan,
+             "findings": _cmd_findings}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return _COMMANDS[args.command](args)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_USAGE
+    except ScopeError as exc:
+        print(f"warpagent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (CollectError, StoreError) as exc:
+        print(f"warpagent: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    except WarpagentError as exc:
+        print(f"warpagent: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    except (Interrupted, KeyboardInterrupt):
+        print("warpagent: interrupted", file=sys.stderr)
+        return EXIT_INCOMPLETE
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # noqa: BLE001 - a bug, not a user mistake: one line, details on -vv
+        log.debug("internal error", exc_info=True)
+        print(f"warpagent: internal error ({exc.__class__.__name__}: {exc}); rerun with -vv for details "
+              "and report it", file=sys.stderr)
+        return EXIT_INCOMPLETE

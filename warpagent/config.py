@@ -1,0 +1,232 @@
+"""Load, validate and type the YAML configuration.
+
+Every problem is reported as one line naming the file and key path and saying what to do;
+all problems are collected before anything runs, so one fix-up pass is enough.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from warpagent import ports, scope
+from warpagent.errors import ConfigError
+from warpagent.models import Severity
+
+DEFAULT_PATH = Path("config/warpagent.yaml")
+ENV_VAR = "WARPAGENT_CONFIG"
+EMBEDDED = "<embedded default>"
+
+_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class Organisation:
+    name: str
+    region: str = ""
+    sector: str = ""
+
+
+@dataclass(frozen=True)
+class EstateConfig:
+    name: str
+    targets: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    ports: str = "top-1000"
+    evidence: tuple[str, ...] = ()
+    timeout_s: int = 6 * 3600
+    host_timeout_s: int = 15 * 60
+    chunk_size: int = 256
+    max_addresses: int = 65536
+    assume_up: bool = False
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    fail_on: Severity | None = None
+    nmap_path: str = "nmap"
+    timing: str = "T4"
+
+
+@dataclass(frozen=True)
+class Settings:
+    source: str  # the file it came from, or EMBEDDED
+    organisation: Organisation
+    store: Path
+    scan: ScanSettings
+    estates: tuple[EstateConfig, ...]
+
+    def estate(self, name: str) -> EstateConfig:
+        for estate in self.estates:
+            if estate.name == name:
+                return estate
+        known = ", ".join(e.name for e in self.estates)
+        raise ConfigError([f"{self.source}: no estate named '{name}'; configured estates: {known}"])
+
+
+def duration_seconds(text: str) -> int:
+    match = _DURATION.match(text.strip())
+    if not match:
+        raise ValueError(text)
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def schema() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(
+        resources.files("warpagent").joinpath("schema.yaml").read_text(encoding="utf-8"))
+    return loaded
+
+
+def example_text() -> str:
+    """The commented example config; also the embedded default when no config file exists."""
+    return resources.files("warpagent").joinpath("example.yaml").read_text(encoding="utf-8")
+
+
+_FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
+
+
+@_FORMAT_CHECKER.checks("warpagent-target")
+def _is_target(value: object) -> bool:
+    return not isinstance(value, str) or scope.target_problem(value) is None
+
+
+@_FORMAT_CHECKER.checks("warpagent-ports")
+def _is_ports(value: object) -> bool:
+    return not isinstance(value, str) or ports.problem(value) is None
+
+
+@_FORMAT_CHECKER.checks("warpagent-duration")
+def _is_duration(value: object) -> bool:
+    return not isinstance(value, str) or _DURATION.match(value.strip()) is not None
+
+
+def _key_path(path: Iterable[object]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    value = error.instance
+    if error.validator == "format":
+        fmt = error.validator_value
+        if fmt == "warpagent-target":
+            return f"{scope.target_problem(str(value))}; fix or remove it"
+        if fmt == "warpagent-ports":
+            return f"{ports.problem(str(value))}"
+        if fmt == "warpagent-duration":
+            return f"'{value}' is not a duration; write a number and a unit, such as 90m, 6h or 1d"
+    if error.validator == "additionalProperties":
+        extra = sorted(set(value) - set(error.schema.get("properties", {})))
+        return (f"unknown key {', '.join(repr(k) for k in extra)}; check the spelling against "
+                "config/README.md")
+    if error.validator == "required":
+        return f"{error.message}; add it (see config/README.md)"
+    if error.validator == "enum":
+        allowed = ", ".join(str(v) for v in error.validator_value)
+        return f"{value!r} is not one of: {allowed}"
+    if error.validator == "pattern" and error.path and error.path[-1] == "name":
+        return f"{value!r} is not a valid name; use letters, digits, dot, dash and underscore"
+    return error.message
+
+
+def validate(document: object, source: str) -> list[str]:
+    """Every problem in a parsed document, one line each."""
+    validator = jsonschema.Draft202012Validator(schema(), format_checker=_FORMAT_CHECKER)
+    problems = [f"{source}: At '{_key_path(e.absolute_path)}': {_explain(e)}"
+                for e in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))]
+    if problems or not isinstance(document, dict):
+        return problems
+    seen: set[str] = set()
+    for index, estate in enumerate(document.get("estates", [])):
+        name = estate.get("name")
+        if name in seen:
+            problems.append(f"{source}: At 'estates[{index}].name': estate name '{name}' is used twice; "
+                            "give each estate its own name")
+        seen.add(name)
+    return problems
+
+
+def parse_text(text: str, source: str, base_dir: Path) -> Settings:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError([f"{source}: {where}not valid YAML ({reason}); fix the syntax there"]) from None
+    if document is None:
+        raise ConfigError([f"{source}: the file is empty; run 'warpagent init' for a commented example"])
+    problems = validate(document, source)
+    if problems:
+        raise ConfigError(problems)
+    return _build(document, source, base_dir)
+
+
+def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
+    org = doc["organisation"]
+    scan = doc.get("scan", {})
+    fail_on = scan.get("fail_on", "none")
+    store = Path(os.path.expanduser(doc.get("store", "./warpagent.db")))
+    estates = tuple(
+        EstateConfig(
+            name=e["name"],
+            targets=tuple(e["targets"]),
+            exclude=tuple(e.get("exclude", ())),
+            ports=e.get("ports", "top-1000"),
+            evidence=tuple(e.get("evidence", ())),
+            timeout_s=duration_seconds(e.get("timeout", "6h")),
+            host_timeout_s=duration_seconds(e.get("host_timeout", "15m")),
+            chunk_size=e.get("chunk_size", 256),
+            max_addresses=e.get("max_addresses", 65536),
+            assume_up=e.get("assume_up", False),
+        )
+        for e in doc["estates"]
+    )
+    return Settings(
+        source=source,
+        organisation=Organisation(name=org["name"], region=org.get("region", ""),
+                                  sector=org.get("sector", "")),
+        store=store if store.is_absolute() else (base_dir / store),
+        scan=ScanSettings(fail_on=None if fail_on == "none" else Severity.parse(fail_on),
+                          nmap_path=scan.get("nmap_path", "nmap"), timing=scan.get("timing", "T4")),
+        estates=estates,
+    )
+
+
+def locate(explicit: str | None) -> Path | None:
+    """The config file to use: --config, then $WARPAGENT_CONFIG, then ./config/warpagent.yaml.
+
+    None means no file was named and the default path does not exist: use the embedded default.
+    """
+    if explicit:
+        return Path(explicit)
+    from_env = os.environ.get(ENV_VAR)
+    if from_env:
+        return Path(from_env)
+    return DEFAULT_PATH if DEFAULT_PATH.exists() else None
+
+
+def load(explicit: str | None) -> Settings:
+    path = locate(explicit)
+    if path is None:
+        return parse_text(example_text(), EMBEDDED, Path.cwd())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: no such file; run 'warpagent init {path.parent}' to write one, "
+                           "or pass --config"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot be read ({exc.__class__.__name__}: {exc}); "
+                           "check its permissions and encoding"]) from None
+    return parse_text(text, str(path), path.parent)

@@ -1,0 +1,44 @@
+"""Run every check over every host, each inside an attempt: a check that raises is recorded
+on the run as an error and the others go on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from checks import ALL_CHECKS, Check, CheckContext
+from warpagent.models import CheckError, Finding, Inventory
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    findings: tuple[Finding, ...]
+    errors: tuple[CheckError, ...]
+
+
+def nse_scripts(checks: Sequence[Check] = ALL_CHECKS) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The NSE scripts and script arguments the checks need, in a stable order."""
+    scripts = sorted({s for c in checks for s in c.scripts})
+    script_args = sorted({a for c in checks for a in c.script_args})
+    return tuple(scripts), tuple(script_args)
+
+
+def evaluate(inventory: Inventory, ctx: CheckContext, checks: Sequence[Check] = ALL_CHECKS) -> Evaluation:
+    findings: dict[str, Finding] = {}
+    errors: list[CheckError] = []
+    for host in inventory.hosts:
+        for item in checks:
+            try:
+                weaknesses = list(item.run(host, ctx))
+            except Exception as exc:  # noqa: BLE001 - one broken check must not abort the scan
+                errors.append(CheckError(check_id=item.id, asset=host.asset,
+                                         message=f"{exc.__class__.__name__}: {exc}"))
+                continue
+            for weakness in weaknesses:
+                finding = Finding(
+                    estate=inventory.estate, asset=host.asset, check_id=item.id, category=item.category,
+                    severity=weakness.severity, title=weakness.title, evidence=weakness.evidence,
+                    remediation=weakness.remediation, subject=weakness.subject, port=weakness.port,
+                    protocol=weakness.protocol, cves=weakness.cves)
+                findings[finding.id] = finding
+    return Evaluation(findings=tuple(findings.values()), errors=tuple(errors))

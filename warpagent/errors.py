@@ -1,0 +1,27 @@
+"""One error base per stage boundary, so the CLI can map each to an exit code and a clear line."""
+
+from __future__ import annotations
+
+
+class WarpagentError(Exception):
+    """Base of every error warpagent reports to its user as one line."""
+
+
+class ConfigError(WarpagentError):
+    """The configuration is missing, unreadable or invalid (exit 2)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class ScopeError(WarpagentError):
+    """A target or exclusion cannot be turned into an explicit address list (exit 2)."""
+
+
+class CollectError(WarpagentError):
+    """Collection (nmap) could not run or returned output that cannot be read (exit 3)."""
+
+
+class StoreError(WarpagentError):
+    """The findings store cannot be opened or written (exit 3)."""

@@ -1,0 +1,211 @@
+"""Data that flows between the stages: estate scope -> inventory -> findings -> store.
+
+Frozen dataclasses only; no I/O here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from typing import NewType, Union
+
+FindingId = NewType("FindingId", str)
+RunId = NewType("RunId", int)
+
+CATEGORIES: tuple[str, ...] = (
+    "patches", "unsupported", "privileges", "passwords", "configs", "supply_chain", "backups",
+)
+
+
+class Severity(enum.IntEnum):
+    """Ordered so that comparisons read naturally: Severity.HIGH > Severity.MEDIUM."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        return cls[text.upper()]
+
+
+class RunStatus(str, enum.Enum):
+    RUNNING = "running"
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class FindingStatus(str, enum.Enum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+    ACCEPTED_RISK = "accepted_risk"
+
+
+# Structured NSE output as nmap's XML gives it: <elem> values and (keyed or not) <table>s.
+ScriptValue = Union[str, "ScriptTable"]
+
+
+@dataclass(frozen=True)
+class ScriptTable:
+    """An NSE <table>: keyed members in `keyed`, unkeyed ones in order in `items`."""
+
+    keyed: tuple[tuple[str, ScriptValue], ...] = ()
+    items: tuple[ScriptValue, ...] = ()
+
+    def get(self, key: str) -> ScriptValue | None:
+        for name, value in self.keyed:
+            if name == key:
+                return value
+        return None
+
+    def table(self, key: str) -> ScriptTable:
+        value = self.get(key)
+        return value if isinstance(value, ScriptTable) else ScriptTable()
+
+    def text(self, key: str) -> str | None:
+        value = self.get(key)
+        return value if isinstance(value, str) else None
+
+    def strings(self) -> tuple[str, ...]:
+        return tuple(item for item in self.items if isinstance(item, str))
+
+
+@dataclass(frozen=True)
+class ScriptResult:
+    """One NSE script's result: the flat text and the structured tables."""
+
+    id: str
+    output: str
+    data: ScriptTable = ScriptTable()
+
+
+@dataclass(frozen=True)
+class Service:
+    port: int
+    protocol: str  # tcp or udp
+    state: str  # open, open|filtered, ...
+    name: str = ""  # nmap service name, e.g. "ssh", "http"
+    product: str = ""
+    version: str = ""
+    extrainfo: str = ""
+    tunnel: str = ""  # "ssl" when nmap saw the service inside TLS
+    cpes: tuple[str, ...] = ()
+    scripts: tuple[ScriptResult, ...] = ()
+
+    def script(self, script_id: str) -> ScriptResult | None:
+        for result in self.scripts:
+            if result.id == script_id:
+                return result
+        return None
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.port}/{self.protocol}"
+
+
+@dataclass(frozen=True)
+class Host:
+    address: str
+    asset: str  # how the council names it: the configured host name, else the address
+    state: str = "up"
+    services: tuple[Service, ...] = ()
+    host_scripts: tuple[ScriptResult, ...] = ()
+
+    def open_services(self) -> tuple[Service, ...]:
+        return tuple(s for s in self.services if s.state == "open")
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What collection saw of one estate in one run."""
+
+    estate: str
+    hosts: tuple[Host, ...]
+    scanned: tuple[str, ...]  # every address nmap was asked to scan and finished
+    unscanned: tuple[str, ...] = ()  # addresses in scope that a timeout or an error left out
+
+    @property
+    def complete(self) -> bool:
+        return not self.unscanned
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One weakness on one asset, as a check reports it."""
+
+    estate: str
+    asset: str
+    check_id: str
+    category: str
+    severity: Severity
+    title: str
+    evidence: str
+    remediation: str
+    subject: str = ""  # what on the asset: "443/tcp", an account, a file
+    port: int | None = None
+    protocol: str = ""
+    cves: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> FindingId:
+        """Stable across runs: the same weakness keeps its id night after night."""
+        key = "\x1f".join((self.estate, self.asset, self.check_id, self.subject))
+        return FindingId(hashlib.sha256(key.encode()).hexdigest()[:20])
+
+
+@dataclass(frozen=True)
+class TrackedFinding:
+    """A finding as the store knows it, with its lifecycle."""
+
+    finding: Finding
+    first_seen: dt.datetime
+    last_seen: dt.datetime
+    status: FindingStatus
+    resolved_at: dt.datetime | None = None
+    status_reason: str = ""
+
+    @property
+    def id(self) -> FindingId:
+        return self.finding.id
+
+
+@dataclass(frozen=True)
+class CheckError:
+    """A check that raised: recorded on the run, the other checks go on."""
+
+    check_id: str
+    asset: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ScanRun:
+    id: RunId
+    estate: str
+    started: dt.datetime
+    finished: dt.datetime | None
+    status: RunStatus
+    hosts_scanned: int = 0
+    hosts_up: int = 0
+    errors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RunDelta:
+    """What changed in the store because of one run."""
+
+    run: ScanRun
+    new: tuple[FindingId, ...] = ()
+    still_open: tuple[FindingId, ...] = ()
+    reopened: tuple[FindingId, ...] = ()
+    resolved: tuple[FindingId, ...] = ()
+    check_errors: tuple[CheckError, ...] = field(default_factory=tuple)

@@ -1,0 +1,165 @@
+"""One estate's scan, end to end: scope -> nmap (in chunks) -> inventory -> checks -> store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from checks import ALL_CHECKS, Check, CheckContext
+from warpagent import engine, nmap_runner, nmap_xml, ports, scope
+from warpagent.config import EstateConfig, Settings
+from warpagent.errors import CollectError
+from warpagent.models import Host, Inventory, RunDelta
+from warpagent.store import Store
+
+log = logging.getLogger(__name__)
+
+
+class ScanProgress(Protocol):
+    def estate_started(self, estate: str, total: int) -> None: ...
+    def hosts_done(self, count: int) -> None: ...
+    def estate_finished(self) -> None: ...
+
+
+class NoProgress:
+    def estate_started(self, estate: str, total: int) -> None:
+        pass
+
+    def hosts_done(self, count: int) -> None:
+        pass
+
+    def estate_finished(self) -> None:
+        pass
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class ScanOutcome:
+    delta: RunDelta
+    scope: scope.Scope
+    interrupted: bool = False
+
+
+@dataclass(frozen=True)
+class Collection:
+    inventory: Inventory
+    problems: tuple[str, ...]  # why the run is partial, if it is
+    interrupted: bool
+
+
+def plan_for(estate: EstateConfig, settings: Settings, targets_file: Path,
+             checks: Sequence[Check] = ALL_CHECKS) -> tuple[nmap_runner.NmapPlan, list[str]]:
+    """The nmap plan for an estate, and the coverage it has to give up (UDP without root)."""
+    port_set = ports.parse(estate.ports)
+    privileged = os.geteuid() == 0
+    notes = []
+    if port_set.udp and not privileged:
+        notes.append(f"UDP ports {ports.PortSet(tcp=(), udp=port_set.udp).nmap_argument()} not scanned: "
+                     "UDP scanning needs root (or CAP_NET_RAW)")
+        port_set = ports.PortSet(tcp=port_set.tcp, udp=())
+    scripts, script_args = engine.nse_scripts(checks)
+    plan = nmap_runner.NmapPlan(
+        targets_file=targets_file, port_argument=port_set.nmap_argument(), scripts=scripts,
+        script_args=script_args, host_timeout_s=estate.host_timeout_s, timing=settings.scan.timing,
+        assume_up=estate.assume_up, privileged=privileged, udp=bool(port_set.udp))
+    return plan, notes
+
+
+def collect(estate: EstateConfig, settings: Settings, estate_scope: scope.Scope, nmap_path: str,
+            progress: ScanProgress, on_nmap_start: Callable[[int], None] = lambda pid: None) -> Collection:
+    """Run nmap over the scope in chunks until done or the estate's time budget runs out."""
+    deadline = time.monotonic() + estate.timeout_s
+    hosts: list[Host] = []
+    finished: list[str] = []
+    problems = [f"host name '{name}' did not resolve; not scanned" for name in estate_scope.unresolved]
+    addresses = list(estate_scope.addresses)
+    interrupted = False
+    progress.estate_started(estate.name, len(addresses))
+    with tempfile.TemporaryDirectory(prefix="warpagent-") as work:
+        targets_file = Path(work) / "targets.txt"
+        plan, notes = plan_for(estate, settings, targets_file)
+        problems += notes
+        for start in range(0, len(addresses), estate.chunk_size):
+            chunk = addresses[start:start + estate.chunk_size]
+            targets_file.write_text("\n".join(chunk) + "\n", encoding="ascii")
+            args = nmap_runner.build_args(nmap_path, plan)
+            log.info("estate %s: nmap on %d addresses (%d-%d of %d)", estate.name, len(chunk),
+                     start + 1, start + len(chunk), len(addresses))
+            reported = [0]
+
+            def host_done(count: int, reported: list[int] = reported) -> None:
+                reported[0] += count
+                progress.hosts_done(count)
+
+            output = nmap_runner.run(args, deadline, on_host_done=host_done, on_start=on_nmap_start)
+            parsed = nmap_xml.parse(output.xml, estate_scope.names, source=f"estate {estate.name}: nmap")
+            if not parsed.complete and not (output.timed_out or output.interrupted):
+                detail = output.stderr.strip().splitlines()[-1] if output.stderr.strip() else "no output"
+                raise CollectError(f"estate {estate.name}: nmap exited with code {output.returncode} "
+                                   f"before finishing ({detail})")
+            hosts += parsed.hosts
+            finished += chunk if parsed.complete else parsed.finished
+            if parsed.timed_out:
+                finished = [a for a in finished if a not in set(parsed.timed_out)]
+            problems += [f"{estate_scope.asset(a)}: nmap host timeout ({estate.host_timeout_s}s); "
+                         "not fully scanned" for a in parsed.timed_out]
+            if output.interrupted:
+                interrupted = True
+                problems.append("scan interrupted; what nmap finished was kept")
+                break
+            if output.timed_out:
+                problems.append(f"estate time budget ({estate.timeout_s}s) ran out; what nmap "
+                                "finished was kept")
+                break
+            progress.hosts_done(max(0, len(chunk) - reported[0]))  # down hosts write no <host>
+    done = set(finished)
+    unscanned = tuple(a for a in addresses if a not in done)
+    if unscanned and not any("time budget" in p or "interrupted" in p for p in problems):
+        problems.append(f"{len(unscanned)} addresses not scanned")
+    progress.estate_finished()
+    inventory = Inventory(estate=estate.name, hosts=tuple(hosts), scanned=tuple(finished), unscanned=unscanned)
+    return Collection(inventory=inventory, problems=tuple(problems), interrupted=interrupted)
+
+
+def resolve_scope(estate: EstateConfig, resolver: scope.Resolver = scope.system_resolver) -> scope.Scope:
+    return scope.resolve(estate.name, estate.targets, estate.exclude, estate.max_addresses, resolver)
+
+
+def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
+                progress: ScanProgress | None = None, clock: Callable[[], dt.datetime] = utc_now,
+                resolver: scope.Resolver = scope.system_resolver, estate_scope: scope.Scope | None = None,
+                on_nmap_start: Callable[[int], None] = lambda pid: None) -> ScanOutcome:
+    """Scan one estate and record the run. ScopeError (bad targets) is raised before anything is written."""
+    progress = progress or NoProgress()
+    if estate_scope is None:
+        estate_scope = resolve_scope(estate, resolver)
+    run_id = store.begin_run(estate.name, clock())
+    try:
+        nmap_path = nmap_runner.find_nmap(settings.scan.nmap_path)
+        collection = collect(estate, settings, estate_scope, nmap_path, progress, on_nmap_start)
+        inventory = collection.inventory
+        evaluation = engine.evaluate(inventory, CheckContext(now=clock()))
+        complete = inventory.complete and not collection.problems
+        delta = store.record_run(
+            run_id, evaluation.findings, finished=clock(), complete=complete,
+            observed_assets=[h.asset for h in inventory.hosts],
+            in_scope_assets=[estate_scope.asset(a) for a in estate_scope.addresses],
+            hosts_scanned=len(inventory.scanned), errors=collection.problems,
+            check_errors=evaluation.errors)
+    except BaseException as exc:
+        store.fail_run(run_id, clock(), [str(exc) or exc.__class__.__name__])
+        raise
+    for error in evaluation.errors:
+        log.warning("estate %s: check %s failed on %s: %s", estate.name, error.check_id, error.asset,
+                    error.message)
+    return ScanOutcome(delta=delta, scope=estate_scope, interrupted=collection.interrupted)
