@@ -86,7 +86,7 @@ def _cert_time(text: str | None) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def _certificate(service: Service) -> ScriptTable | None:
@@ -133,7 +133,7 @@ def tls_weak_cipher(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
             continue
         reasons: dict[str, list[str]] = {}
         worst = Severity.INFO
-        for protocol, table in result.data.keyed:
+        for _protocol, table in result.data.keyed:
             if not isinstance(table, ScriptTable):
                 continue
             for cipher in table.table("ciphers").items:

@@ -7,6 +7,7 @@ every process it started by PID and deletes every namespace and link it made.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -37,11 +38,13 @@ class EstateHost:
 
 @dataclass
 class TestEstate:
+    __test__ = False  # a fixture's type, not a test class
     subnet: str
     gateway: str
     hosts: dict[str, EstateHost]
     workdir: Path
     pids: list[int] = field(default_factory=list)
+    services: dict[str, int] = field(default_factory=dict)  # service label -> PID
     namespaces: list[str] = field(default_factory=list)
     links: list[str] = field(default_factory=list)
 
@@ -51,6 +54,22 @@ class TestEstate:
 
     def teardown(self) -> None:
         _teardown(self)
+
+    def stop_service(self, label: str) -> None:
+        """Stop one service (by its PID), as a technician fixing a weakness would."""
+        _kill(self.services.pop(label))
+
+    def start_service(self, host: str, argv: list[str], label: str, port: int) -> None:
+        """Start one more service on a host (a test's own, to fix or break as it likes)."""
+        _start(self, self.hosts[host].namespace, argv, f"{label}.log")
+        _wait_tcp(self.hosts[host].address, port, time.monotonic() + 15)
+
+    def ip_in_receives(self, host: str) -> int:
+        """IPv4 packets the host's network namespace has received (its own /proc/net/snmp)."""
+        out = subprocess.run(["ip", "netns", "exec", self.hosts[host].namespace, "cat", "/proc/net/snmp"],
+                             capture_output=True, text=True, check=True, timeout=10).stdout.splitlines()
+        names, values = out[0].split(), out[1].split()
+        return int(values[names.index("InReceives")])
 
 
 def _run(*argv: str) -> None:
@@ -77,7 +96,7 @@ def _tls_material(workdir: Path, now: dt.datetime) -> dict[str, Path]:
         return builder.sign(signer, hashes.SHA256())
 
     out: dict[str, Path] = {}
-    weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    weak_key = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - planted
     weak = cert("weak-web.estate.test", "weak-web.estate.test", weak_key, weak_key,
                 now - dt.timedelta(days=400), now - dt.timedelta(days=35))
     write_key(weak_key, workdir / "weak.key")
@@ -136,11 +155,13 @@ UsePAM no
 
 
 def _start(estate: TestEstate, namespace: str, argv: list[str], log: str) -> int:
+    """Start a service in a namespace; its label is its log file name without '.log'."""
     with open(estate.workdir / log, "wb") as out:
         proc = subprocess.Popen(["ip", "netns", "exec", namespace, *argv],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
     estate.pids.append(proc.pid)
+    estate.services[log.removesuffix(".log")] = proc.pid
     return proc.pid
 
 
@@ -158,7 +179,7 @@ def build(now: dt.datetime | None = None) -> TestEstate:
     """Create the namespaces, start the services and wait until they listen."""
     if os.geteuid() != 0:
         raise PermissionError("the test estate needs root (network namespaces)")
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     tag = secrets.token_hex(2)
     third = 16 + int(tag, 16) % 200  # 198.18.<16..215>.0/24, varied so parallel runs do not collide
     subnet = f"198.18.{third}"
@@ -319,10 +340,8 @@ def _teardown(estate: TestEstate) -> None:
         listed = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True,
                                 check=False, timeout=10)
         for line in listed.stdout.split():
-            try:
+            with contextlib.suppress(ValueError, ProcessLookupError):
                 os.kill(int(line), signal.SIGKILL)
-            except (ValueError, ProcessLookupError):
-                pass
     for namespace in estate.namespaces:
         subprocess.run(["ip", "netns", "del", namespace], capture_output=True, check=False, timeout=10)
     for link in estate.links:

@@ -12,7 +12,7 @@ from types import FrameType
 
 from warpagent import __version__, config
 from warpagent.errors import CollectError, ConfigError, ScopeError, StoreError, WarpagentError
-from warpagent.models import CATEGORIES, FindingStatus, RunStatus, Severity
+from warpagent.models import CATEGORIES, FindingStatus, RunStatus, Severity, TrackedFinding
 from warpagent.nmap_runner import Interrupted
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
@@ -153,7 +153,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         progress = TerminalProgress()
     scopes = {estate.name: resolve_scope(estate) for estate in estates}  # all scope errors before any scan
     signal.signal(signal.SIGTERM, _raise_interrupted)
-    results: list[tuple[ScanOutcome, list]] = []  # type: ignore[type-arg]
+    results: list[tuple[ScanOutcome, list[TrackedFinding]]] = []
     exit_code = EXIT_OK
     with Store(settings.store) as store:
         for estate in estates:
@@ -171,9 +171,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             if outcome.interrupted:
                 break
     print(output.scan_json(results) if args.json else output.scan_text(results), end="")
-    if exit_code == EXIT_OK and fail_on is not None:
-        if any(t.finding.severity >= fail_on for _o, found in results for t in found):
-            return EXIT_FINDINGS
+    if exit_code == EXIT_OK and fail_on is not None and any(
+            t.finding.severity >= fail_on for _o, found in results for t in found):
+        return EXIT_FINDINGS
     return exit_code
 
 
@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INCOMPLETE
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:  # noqa: BLE001 - a bug, not a user mistake: one line, details on -vv
+    except Exception as exc:
         log.debug("internal error", exc_info=True)
         print(f"warpagent: internal error ({exc.__class__.__name__}: {exc}); rerun with -vv for details "
               "and report it", file=sys.stderr)

@@ -117,9 +117,11 @@ def _key_path(path: Iterable[object]) -> str:
 
 
 def _explain(error: jsonschema.ValidationError) -> str:
-    value = error.instance
+    value: Any = error.instance
+    error_schema: Any = error.schema
+    validator_value: Any = error.validator_value
     if error.validator == "format":
-        fmt = error.validator_value
+        fmt = validator_value
         if fmt == "warpagent-target":
             return f"{scope.target_problem(str(value))}; fix or remove it"
         if fmt == "warpagent-ports":
@@ -127,13 +129,13 @@ def _explain(error: jsonschema.ValidationError) -> str:
         if fmt == "warpagent-duration":
             return f"'{value}' is not a duration; write a number and a unit, such as 90m, 6h or 1d"
     if error.validator == "additionalProperties":
-        extra = sorted(set(value) - set(error.schema.get("properties", {})))
+        extra = sorted(set(value) - set(error_schema.get("properties", {})))
         return (f"unknown key {', '.join(repr(k) for k in extra)}; check the spelling against "
                 "config/README.md")
     if error.validator == "required":
         return f"{error.message}; add it (see config/README.md)"
     if error.validator == "enum":
-        allowed = ", ".join(str(v) for v in error.validator_value)
+        allowed = ", ".join(str(v) for v in validator_value)
         return f"{value!r} is not one of: {allowed}"
     if error.validator == "pattern" and error.path and error.path[-1] == "name":
         return f"{value!r} is not a valid name; use letters, digits, dot, dash and underscore"

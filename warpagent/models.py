@@ -37,14 +37,14 @@ class Severity(enum.IntEnum):
         return cls[text.upper()]
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     RUNNING = "running"
     COMPLETE = "complete"
     PARTIAL = "partial"
     FAILED = "failed"
 
 
-class FindingStatus(str, enum.Enum):
+class FindingStatus(enum.StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
     ACCEPTED_RISK = "accepted_risk"

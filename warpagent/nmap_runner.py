@@ -59,7 +59,7 @@ def find_nmap(configured: str) -> str:
     except nmap.PortScannerError:
         raise CollectError(f"nmap was not found at '{configured}'; install it (apt-get install nmap) "
                            "or set scan.nmap_path") from None
-    return str(scanner._nmap_path)  # noqa: SLF001 - python-nmap exposes no public accessor
+    return str(scanner._nmap_path)
 
 
 def build_args(nmap_path: str, plan: NmapPlan) -> list[str]:

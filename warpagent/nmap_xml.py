@@ -6,7 +6,7 @@ and <elem>) and every CPE, which python-nmap flattens or drops, are read from th
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET  # noqa: S405 - nmap's own output, from a process we started
+import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -132,6 +132,6 @@ def _bare_scanner() -> nmap.PortScanner:
     # analyse_nmap_xml_scan needs an instance but not the `nmap -V` probe its __init__ runs
     # (which would cost a process start per parse and fail where nmap is not installed).
     scanner: nmap.PortScanner = nmap.PortScanner.__new__(nmap.PortScanner)
-    scanner._scan_result = {}  # noqa: SLF001
-    scanner._nmap_last_output = ""  # noqa: SLF001
+    scanner._scan_result = {}
+    scanner._nmap_last_output = ""
     return scanner

@@ -14,7 +14,7 @@ from warpagent.models import CATEGORIES, Severity, TrackedFinding
 from warpagent.scan import ScanOutcome
 
 
-class OutputFormat(str, enum.Enum):
+class OutputFormat(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
     CSV = "csv"
@@ -75,7 +75,8 @@ def findings_table(findings: Sequence[TrackedFinding]) -> str:
         rows.append((f.severity.label, f.category, f.check_id, f.asset, f.subject if f.port else "-",
                      t.status.value, t.first_seen.strftime("%Y-%m-%d"), f.title))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1] for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+             for row in rows]
     return "\n".join(line.rstrip() for line in lines) + "\n"
 
 

@@ -31,7 +31,7 @@ class PortSet:
 def _ranges(ports: tuple[int, ...]) -> str:
     out: list[str] = []
     start = prev = ports[0]
-    for port in ports[1:] + (-1,):
+    for port in (*ports[1:], -1):
         if port == prev + 1:
             prev = port
             continue

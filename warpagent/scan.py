@@ -40,7 +40,7 @@ class NoProgress:
 
 
 def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -54,12 +54,14 @@ class ScanOutcome:
 class Collection:
     inventory: Inventory
     problems: tuple[str, ...]  # why the run is partial, if it is
+    notes: tuple[str, ...]  # coverage given up by design (UDP without root): recorded, not partial
     interrupted: bool
+    scanned_ports: frozenset[tuple[str, int]]
 
 
 def plan_for(estate: EstateConfig, settings: Settings, targets_file: Path,
-             checks: Sequence[Check] = ALL_CHECKS) -> tuple[nmap_runner.NmapPlan, list[str]]:
-    """The nmap plan for an estate, and the coverage it has to give up (UDP without root)."""
+             checks: Sequence[Check] = ALL_CHECKS) -> tuple[nmap_runner.NmapPlan, ports.PortSet, list[str]]:
+    """The nmap plan for an estate, the ports it covers, and the coverage it gives up (UDP without root)."""
     port_set = ports.parse(estate.ports)
     privileged = os.geteuid() == 0
     notes = []
@@ -72,7 +74,7 @@ def plan_for(estate: EstateConfig, settings: Settings, targets_file: Path,
         targets_file=targets_file, port_argument=port_set.nmap_argument(), scripts=scripts,
         script_args=script_args, host_timeout_s=estate.host_timeout_s, timing=settings.scan.timing,
         assume_up=estate.assume_up, privileged=privileged, udp=bool(port_set.udp))
-    return plan, notes
+    return plan, port_set, notes
 
 
 def collect(estate: EstateConfig, settings: Settings, estate_scope: scope.Scope, nmap_path: str,
@@ -87,8 +89,9 @@ def collect(estate: EstateConfig, settings: Settings, estate_scope: scope.Scope,
     progress.estate_started(estate.name, len(addresses))
     with tempfile.TemporaryDirectory(prefix="warpagent-") as work:
         targets_file = Path(work) / "targets.txt"
-        plan, notes = plan_for(estate, settings, targets_file)
-        problems += notes
+        plan, port_set, notes = plan_for(estate, settings, targets_file)
+        for note in notes:
+            log.warning("estate %s: %s", estate.name, note)
         for start in range(0, len(addresses), estate.chunk_size):
             chunk = addresses[start:start + estate.chunk_size]
             targets_file.write_text("\n".join(chunk) + "\n", encoding="ascii")
@@ -128,7 +131,9 @@ def collect(estate: EstateConfig, settings: Settings, estate_scope: scope.Scope,
         problems.append(f"{len(unscanned)} addresses not scanned")
     progress.estate_finished()
     inventory = Inventory(estate=estate.name, hosts=tuple(hosts), scanned=tuple(finished), unscanned=unscanned)
-    return Collection(inventory=inventory, problems=tuple(problems), interrupted=interrupted)
+    scanned_ports = frozenset([("tcp", p) for p in port_set.tcp] + [("udp", p) for p in port_set.udp])
+    return Collection(inventory=inventory, problems=tuple(problems), notes=tuple(notes), interrupted=interrupted,
+                      scanned_ports=scanned_ports)
 
 
 def resolve_scope(estate: EstateConfig, resolver: scope.Resolver = scope.system_resolver) -> scope.Scope:
@@ -154,8 +159,8 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
             run_id, evaluation.findings, finished=clock(), complete=complete,
             observed_assets=[h.asset for h in inventory.hosts],
             in_scope_assets=[estate_scope.asset(a) for a in estate_scope.addresses],
-            hosts_scanned=len(inventory.scanned), errors=collection.problems,
-            check_errors=evaluation.errors)
+            hosts_scanned=len(inventory.scanned), errors=collection.problems + collection.notes,
+            check_errors=evaluation.errors, scanned_ports=collection.scanned_ports)
     except BaseException as exc:
         store.fail_run(run_id, clock(), [str(exc) or exc.__class__.__name__])
         raise

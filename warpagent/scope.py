@@ -80,7 +80,7 @@ def _expand(text: str, limit: int, resolver: Resolver) -> tuple[list[IPAddress],
         if kind.num_addresses > limit:
             raise ScopeError(f"'{text}' holds {kind.num_addresses} addresses, more than max_addresses "
                              f"({limit}); narrow the range or raise max_addresses")
-        hosts = list(kind.hosts()) if kind.num_addresses > 2 else list(kind)
+        hosts: list[IPAddress] = list(kind.hosts()) if kind.num_addresses > 2 else list(kind)
         return hosts, None
     return [kind], None
 

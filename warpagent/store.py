@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -70,10 +70,14 @@ CREATE INDEX IF NOT EXISTS findings_estate_status ON findings (estate, status);
 
 
 def _ts(value: dt.datetime) -> str:
-    return value.astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    return value.astimezone(dt.UTC).isoformat(timespec="seconds")
 
 
-def _dt(value: str | None) -> dt.datetime | None:
+def _dt(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value)
+
+
+def _dt_or_none(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
@@ -165,27 +169,31 @@ class Store:
         return self._run_from(row)
 
     def runs(self, estate: str | None = None, limit: int = 50) -> list[ScanRun]:
-        query = "SELECT * FROM runs" + (" WHERE estate = ?" if estate else "") + " ORDER BY id DESC LIMIT ?"
-        params: tuple[object, ...] = (estate, limit) if estate else (limit,)
-        return [self._run_from(row) for row in self._db.execute(query, params)]
+        if estate:
+            rows = self._db.execute("SELECT * FROM runs WHERE estate = ? ORDER BY id DESC LIMIT ?", (estate, limit))
+        else:
+            rows = self._db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+        return [self._run_from(row) for row in rows]
 
     @staticmethod
     def _run_from(row: sqlite3.Row) -> ScanRun:
-        return ScanRun(id=RunId(row["id"]), estate=row["estate"], started=_dt(row["started"]) or dt.datetime.min,
-                       finished=_dt(row["finished"]), status=RunStatus(row["status"]),
+        return ScanRun(id=RunId(row["id"]), estate=row["estate"], started=_dt(row["started"]),
+                       finished=_dt_or_none(row["finished"]), status=RunStatus(row["status"]),
                        hosts_scanned=row["hosts_scanned"], hosts_up=row["hosts_up"],
                        errors=tuple(json.loads(row["errors"])))
 
     def record_run(self, run_id: RunId, findings: Iterable[Finding], *, finished: dt.datetime,
                    complete: bool, observed_assets: Iterable[str], in_scope_assets: Iterable[str],
                    hosts_scanned: int, errors: Sequence[str] = (),
-                   check_errors: Sequence[CheckError] = ()) -> RunDelta:
+                   check_errors: Sequence[CheckError] = (),
+                   scanned_ports: Collection[tuple[str, int]] | None = None) -> RunDelta:
         """Write one run's outcome in a single transaction.
 
         A complete run resolves open findings that were not seen again on hosts it observed,
         and findings on assets no longer in scope. Hosts that were down keep their findings
-        (not seen is not fixed). A partial run resolves nothing; checks that errored resolve
-        nothing either.
+        (not seen is not fixed), and so do findings on ports this run did not scan
+        (`scanned_ports`, as (protocol, port)). A partial run resolves nothing; checks that
+        errored resolve nothing either.
         """
         now = _ts(finished)
         observed = set(observed_assets)
@@ -226,10 +234,13 @@ class Store:
                      finding.remediation, finding.port, finding.protocol, now, status, run_id, finding.id))
             if complete:
                 open_rows = db.execute(
-                    "SELECT id, asset, check_id FROM findings WHERE estate = ? AND status != ?",
+                    "SELECT id, asset, check_id, port, protocol FROM findings WHERE estate = ? AND status != ?",
                     (estate, FindingStatus.RESOLVED.value)).fetchall()
                 for row in open_rows:
                     if row["id"] in seen or row["check_id"] in errored_checks:
+                        continue
+                    if (scanned_ports is not None and row["port"] is not None
+                            and (row["protocol"], row["port"]) not in scanned_ports):
                         continue
                     if row["asset"] in observed:
                         reason = "not seen in a complete scan"
@@ -264,6 +275,7 @@ class Store:
             clauses.append(f"id IN ({','.join('?' * len(id_list))})")
             params.extend(id_list)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        # only fixed column names and "?" placeholders are joined into the query
         rows = self._db.execute(f"SELECT * FROM findings{where}", params).fetchall()  # noqa: S608
         tracked = [self._finding_from(row) for row in rows]
         tracked.sort(key=lambda t: (-t.finding.severity, t.finding.estate, t.finding.asset,
@@ -277,7 +289,7 @@ class Store:
                           title=row["title"], evidence=row["evidence"], remediation=row["remediation"],
                           subject=row["subject"], port=row["port"], protocol=row["protocol"],
                           cves=tuple(json.loads(row["cves"])))
-        return TrackedFinding(finding=finding, first_seen=_dt(row["first_seen"]) or dt.datetime.min,
-                              last_seen=_dt(row["last_seen"]) or dt.datetime.min,
-                              status=FindingStatus(row["status"]), resolved_at=_dt(row["resolved_at"]),
+        return TrackedFinding(finding=finding, first_seen=_dt(row["first_seen"]),
+                              last_seen=_dt(row["last_seen"]),
+                              status=FindingStatus(row["status"]), resolved_at=_dt_or_none(row["resolved_at"]),
                               status_reason=row["status_reason"])

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ASSETS = Path(__file__).parent / "assets"
+ROOT = Path(__file__).parent.parent
+
+# The moment the recorded estate XML was taken (its nmap run), so certificate checks are stable.
+RECORDED_AT = dt.datetime(2026, 11, 25, 6, 6, 24, tzinfo=dt.timezone.utc)
+
+
+@pytest.fixture
+def asset() -> Callable[[str], str]:
+    def read(name: str) -> str:
+        return (ASSETS / name).read_text(encoding="utf-8")
+    return read
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a child process, as a council's cron job would run it."""
+    full_env = {k: v for k, v in os.environ.items() if k != "WARPAGENT_CONFIG"}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "warpagent", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def needs_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: the test estate uses network namespaces")
+
+
+@pytest.fixture(scope="session")
+def estate() -> Iterator[object]:
+    needs_root()
+    from tests import estate as estate_module
+
+    built = estate_module.build()
+    try:
+        yield built
+    finally:
+        built.teardown()

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, run_cli
+from warpagent import config
+from warpagent.errors import ConfigError
+from warpagent.models import Severity
+
+GOOD = """
+organisation: {name: Test Borough Council, region: north-west, sector: local-government}
+store: ./data/findings.db
+scan: {fail_on: high, timing: T3}
+estates:
+  - name: corporate
+    targets: [198.18.0.0/28, intranet.example.test]
+    exclude: [198.18.0.1]
+    ports: "22,443,U:161"
+    timeout: 90m
+    host_timeout: 5m
+"""
+
+
+def _problems(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        config.parse_text(text, "config/warpagent.yaml", Path("/etc/warpagent"))
+    return caught.value.problems
+
+
+def test_good_config_is_typed() -> None:
+    settings = config.parse_text(GOOD, "c.yaml", Path("/etc/warpagent"))
+    estate = settings.estates[0]
+    assert settings.store == Path("/etc/warpagent/data/findings.db")  # relative to the config's folder
+    assert settings.scan.fail_on is Severity.HIGH and settings.scan.timing == "T3"
+    assert estate.targets == ("198.18.0.0/28", "intranet.example.test")
+    assert (estate.timeout_s, estate.host_timeout_s) == (5400, 300)
+    assert estate.chunk_size == 256 and estate.max_addresses == 65536 and not estate.assume_up
+
+
+def test_embedded_default_scans_loopback_into_a_local_file() -> None:
+    settings = config.parse_text(config.example_text(), config.EMBEDDED, Path("/work"))
+    assert [e.targets for e in settings.estates] == [("127.0.0.1",)]
+    assert settings.store == Path("/work/warpagent.db")
+    assert settings.estates[0].ports == "top-1000"
+
+
+def test_issue_example_message_names_file_and_key_path() -> None:
+    text = GOOD.replace("intranet.example.test", "10.0.0.300")
+    assert _problems(text) == [
+        "config/warpagent.yaml: At 'estates[0].targets[1]': '10.0.0.300' is not an IP address, CIDR or "
+        "host name; fix or remove it"]
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (("ports: \"22,443,U:161\"", "ports: \"22,99999\""), "At 'estates[0].ports': '99999' in '22,99999' is outside"),
+    (("timeout: 90m", "timeout: soon"), "At 'estates[0].timeout': 'soon' is not a duration"),
+    (("fail_on: high", "fail_on: severe"), "At 'scan.fail_on': 'severe' is not one of"),
+    (("    exclude:", "    excludes: []\n    exclude:"), "At 'estates[0]': unknown key 'excludes'"),
+    (("- name: corporate", "- name: 'bad name!'"), "At 'estates[0].name': 'bad name!' is not a valid name"),
+    (("targets: [198.18.0.0/28, intranet.example.test]", "targets: ['-iL /etc/passwd']"),
+     "At 'estates[0].targets[0]': '-iL /etc/passwd' is not an IP address"),
+    (("targets: [198.18.0.0/28, intranet.example.test]", "targets: ['198.18.0.1 198.18.0.2']"),
+     "is not an IP address, CIDR or host name"),
+    (("targets: [198.18.0.0/28, intranet.example.test]", "targets: []"), "At 'estates[0].targets': [] should be non-empty"),
+])
+def test_each_problem_is_one_line_with_its_key_path(change: tuple[str, str], expected: str) -> None:
+    problems = _problems(GOOD.replace(*change))
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("config/warpagent.yaml: ")
+    assert expected in problems[0]
+    assert "\n" not in problems[0]
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = GOOD.replace("fail_on: high", "fail_on: severe").replace("timeout: 90m", "timeout: x")
+    assert len(_problems(text)) == 2
+
+
+def test_missing_required_keys_say_what_to_add() -> None:
+    problems = _problems("estates: [{name: a}]\n")
+    assert any("At '(top level)': 'organisation' is a required property; add it" in p for p in problems)
+    assert any("At 'estates[0]': 'targets' is a required property" in p for p in problems)
+
+
+def test_duplicate_estate_names_are_refused() -> None:
+    text = GOOD + "  - name: corporate\n    targets: [198.18.1.1]\n"
+    assert _problems(text) == ["config/warpagent.yaml: At 'estates[1].name': estate name 'corporate' is used "
+                               "twice; give each estate its own name"]
+
+
+def test_yaml_syntax_error_names_line_and_column() -> None:
+    (problem,) = _problems("organisation: {name: X\nestates: []\n")
+    assert problem.startswith("config/warpagent.yaml: line 2, column 8: not valid YAML")
+
+
+def test_empty_file_points_to_init() -> None:
+    assert "run 'warpagent init'" in _problems("")[0]
+
+
+def test_secrets_cannot_be_written_in_the_file() -> None:
+    # no key accepts a literal password: only *_env references are part of the design
+    problems = _problems(GOOD.replace("scan: {", "scan: {password: hunter2, "))
+    assert "unknown key 'password'" in problems[0]
+    assert "hunter2" not in problems[0]
+
+
+def test_shipped_example_equals_the_embedded_default() -> None:
+    assert (ROOT / "config/warpagent.example.yaml").read_text() == config.example_text()
+
+
+def _schema_key_paths(node: dict, prefix: str = "") -> list[str]:  # type: ignore[type-arg]
+    paths = []
+    for key, child in node.get("properties", {}).items():
+        path = f"{prefix}.{key}" if prefix else key
+        assert child.get("description"), f"schema key {path} has no description"
+        paths.append(path)
+        paths += _schema_key_paths(child, path)
+        if "items" in child:
+            paths += _schema_key_paths(child["items"], f"{path}[]")
+    return paths
+
+
+def test_every_config_key_is_described_and_documented() -> None:
+    reference = (ROOT / "config/README.md").read_text()
+    for path in _schema_key_paths(config.schema()):
+        assert f"`{path}`" in reference, f"config/README.md does not document {path}"
+
+
+def test_every_schema_example_validates() -> None:
+    schema = config.schema()
+    estate_schema = schema["properties"]["estates"]["items"]["properties"]
+    for key, spec in estate_schema.items():
+        for example in spec.get("examples", []):
+            document = yaml.safe_load(GOOD)
+            document["estates"][0][key] = example
+            assert config.validate(document, "x") == [], (key, example)
+
+
+def test_check_config_cli_exit_2_and_nothing_written(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("intranet.example.test", "10.0.0.300").replace("./data/", "./"))
+    result = run_cli("--config", str(bad), "check-config", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"{bad}: At 'estates[0].targets[1]': '10.0.0.300' is not an IP address, "
+                                     "CIDR or host name; fix or remove it")
+    assert "Traceback" not in result.stderr
+    scan = run_cli("--config", str(bad), "scan", cwd=tmp_path)
+    assert scan.returncode == 2 and "Traceback" not in scan.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]  # no store, nothing half-written
+
+
+def test_missing_config_file_is_exit_2(tmp_path: Path) -> None:
+    result = run_cli("--config", "nowhere/warpagent.yaml", "scan", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("nowhere/warpagent.yaml: no such file; run 'warpagent init nowhere' to "
+                                     "write one, or pass --config")
+
+
+def test_config_from_environment_variable(tmp_path: Path) -> None:
+    path = tmp_path / "env.yaml"
+    path.write_text(GOOD.replace("intranet.example.test", "198.18.0.99"))
+    result = run_cli("check-config", cwd=tmp_path, env={"WARPAGENT_CONFIG": str(path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{path}: OK - 1 estates, 14 addresses in scope")
+
+
+def test_init_writes_the_example_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    first = run_cli("init", str(tmp_path / "conf"), cwd=tmp_path)
+    assert first.returncode == 0
+    written = tmp_path / "conf" / "warpagent.yaml"
+    assert written.read_text() == config.example_text()
+    written.write_text("# my edits\n" + written.read_text())
+    second = run_cli("init", str(tmp_path / "conf"), cwd=tmp_path)
+    assert second.returncode == 2 and "already exists" in second.stderr
+    assert written.read_text().startswith("# my edits")
+    check = run_cli("--config", str(written), "check-config", cwd=tmp_path)
+    assert check.returncode == 0, check.stderr

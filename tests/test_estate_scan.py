@@ -1,0 +1,236 @@
+"""End to end against the test estate: real Debian services in namespaces, the real nmap, the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.estate import TestEstate
+from warpagent.models import FindingStatus, RunStatus
+from warpagent.store import Store
+
+pytestmark = pytest.mark.estate
+
+ESTATE_PORTS = "21,22,23,443,6379,8443,11211,U:161"
+
+
+def write_config(path: Path, estates: str) -> Path:
+    path.write_text(f"organisation: {{name: Test Borough Council}}\nstore: ./warpagent.db\nestates:\n{estates}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def scanned(estate: TestEstate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    work = tmp_path_factory.mktemp("estate-scan")
+    config = write_config(work / "warpagent.yaml", f"""
+  - name: lab
+    targets: [{estate.subnet}]
+    exclude: [{estate.gateway}]
+    ports: "{ESTATE_PORTS}"
+    timeout: 5m
+    host_timeout: 3m
+""")
+    result = run_cli("--config", str(config), "scan", "--json", cwd=work, timeout=400)
+    assert result.returncode == 0, result.stderr
+    yield {"work": work, "config": config, "result": result, "json": json.loads(result.stdout)}
+
+
+def test_every_planted_weakness_is_found_on_its_port(estate: TestEstate, scanned: dict[str, Any]) -> None:
+    found = {(f["check_id"], f["asset"], f["protocol"], f["port"]) for f in scanned["json"]["findings"]}
+    for host in estate.hosts.values():
+        for check_id, protocol, port in host.planted:
+            assert (check_id, host.address, protocol, port) in found, f"{check_id} on {host.name} {port}/{protocol}"
+    assert {f["category"] for f in scanned["json"]["findings"]} == {"configs"}
+    assert all(f["change"] == "new" and f["status"] == "open" for f in scanned["json"]["findings"])
+
+
+def test_the_hardened_control_host_has_no_finding(estate: TestEstate, scanned: dict[str, Any]) -> None:
+    control = estate.hosts["control"].address
+    assert [f for f in scanned["json"]["findings"] if f["asset"] == control] == []
+    assert scanned["json"]["summary"][0]["hosts_up"] == 3  # the control host was scanned, and is clean
+
+
+def test_summary_counts_match_the_store(scanned: dict[str, Any]) -> None:
+    (summary,) = scanned["json"]["summary"]
+    assert summary["status"] == "complete" and summary["problems"] == []
+    assert summary["addresses_in_scope"] == 253 and summary["addresses_excluded"] == 1
+    with Store(scanned["work"] / "warpagent.db") as store:
+        stored = store.findings(status="open")
+    assert summary["new"] == summary["open"] == len(stored) == len(scanned["json"]["findings"])
+    assert sum(summary["by_severity"].values()) == len(stored)
+    assert summary["by_category"]["configs"] == len(stored)
+    assert scanned["result"].stderr == ""  # --json: no progress bar, no chatter
+
+
+def test_findings_command_formats_agree(scanned: dict[str, Any]) -> None:
+    args = ("--config", str(scanned["config"]), "findings")
+    as_json = json.loads(run_cli(*args, "--format", "json", cwd=scanned["work"]).stdout)["findings"]
+    as_csv = run_cli(*args, "--format", "csv", cwd=scanned["work"]).stdout.splitlines()
+    table = run_cli(*args, "--category", "configs", cwd=scanned["work"]).stdout.splitlines()
+    assert len(as_json) == len(as_csv) - 1 == len(table) - 1 == len(scanned["json"]["findings"])
+    assert as_csv[0].startswith("id,estate,asset,port,protocol,category,check_id,severity,status")
+    assert table[0].split()[:3] == ["SEVERITY", "CATEGORY", "CHECK"]
+    assert run_cli(*args, "--status", "resolved", cwd=scanned["work"]).stdout == "No findings match.\n"
+
+
+def test_a_second_complete_run_keeps_ids_and_reports_nothing_new(estate: TestEstate, scanned: dict[str, Any]) -> None:
+    again = run_cli("--config", str(scanned["config"]), "scan", "--json", cwd=scanned["work"], timeout=400)
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert second["summary"][0]["new"] == 0 and second["summary"][0]["resolved"] == 0
+    assert {f["id"] for f in second["findings"]} == {f["id"] for f in scanned["json"]["findings"]}
+
+
+def test_excluded_host_receives_not_one_packet(estate: TestEstate, tmp_path: Path) -> None:
+    control = estate.hosts["control"].address
+    config = write_config(tmp_path / "w.yaml", f"""
+  - name: scoped
+    targets: [{estate.subnet}]
+    exclude: [{control}, {estate.gateway}]
+    ports: "22,443"
+    timeout: 3m
+""")
+    before = estate.ip_in_receives("control")
+    result = run_cli("--config", str(config), "scan", "--json", cwd=tmp_path, timeout=300)
+    after = estate.ip_in_receives("control")
+    assert result.returncode == 0, result.stderr
+    assert after == before, "the excluded host's own IP counters moved: something touched it"
+    assert json.loads(result.stdout)["summary"][0]["hosts_up"] == 2
+    web_before = estate.ip_in_receives("web")
+    run_cli("--config", str(config), "scan", "--json", cwd=tmp_path, timeout=300)
+    assert estate.ip_in_receives("web") > web_before  # the counter does see a scan
+
+
+def _scan(config: Path, cwd: Path) -> tuple[int, dict[str, Any]]:
+    result = run_cli("--config", str(config), "scan", "--json", cwd=cwd, timeout=300)
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_lifecycle_with_real_services(estate: TestEstate, tmp_path: Path) -> None:
+    infra, web = estate.hosts["infra"].address, estate.hosts["web"].address
+    estate.start_service("infra", ["redis-server", "--bind", infra, "--port", "6380", "--protected-mode", "no",
+                                   "--save", "", "--appendonly", "no", "--dir", str(tmp_path), "--daemonize",
+                                   "no"], "redis-lifecycle", 6380)
+    estate.start_service("infra", ["memcached", "-u", "nobody", "-l", infra, "-p", "11300", "-U", "0"],
+                         "memcached-lifecycle", 11300)
+    # web's 8443 (TLS cipher enumeration takes seconds) makes a 2-second budget run out for sure
+    estates = f"""
+  - name: lifecycle
+    targets: [{infra}, {web}]
+    ports: "6380,11300,8443"
+    timeout: {{timeout}}
+"""
+    config = write_config(tmp_path / "w.yaml", estates.format(timeout="3m"))
+    code, first = _scan(config, tmp_path)
+    assert code == 0
+    ids = {(f["asset"], f["port"]): f["id"] for f in first["findings"] if f["check_id"] == "WA514"}
+    redis, memcached = ids[(infra, 6380)], ids[(infra, 11300)]
+    assert first["summary"][0]["new"] == len(first["findings"]) >= 3
+
+    estate.stop_service("memcached-lifecycle")  # the technician fixes one weakness
+    code, second = _scan(config, tmp_path)
+    assert code == 0 and second["summary"][0]["resolved"] == 1
+    with Store(tmp_path / "warpagent.db") as store:
+        assert store.findings(ids=[memcached])[0].status is FindingStatus.RESOLVED
+        assert store.findings(ids=[redis])[0].status is FindingStatus.OPEN
+
+    estate.stop_service("redis-lifecycle")  # fixed too, but tonight's scan is cut short
+    write_config(config, estates.format(timeout="2s"))
+    code, partial = _scan(config, tmp_path)
+    assert code == 3
+    assert partial["summary"][0]["status"] == "partial" and partial["summary"][0]["resolved"] == 0
+    assert any("time budget" in p for p in partial["summary"][0]["problems"])
+    with Store(tmp_path / "warpagent.db") as store:
+        assert store.findings(ids=[redis])[0].status is FindingStatus.OPEN
+
+    write_config(config, estates.format(timeout="3m"))
+    code, complete = _scan(config, tmp_path)
+    assert code == 0 and complete["summary"][0]["resolved"] == 1
+    assert redis not in {f["id"] for f in complete["findings"]}
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+
+def _start_scan(config: Path, cwd: Path) -> tuple[subprocess.Popen[str], int]:
+    """Start `warpagent scan` and wait until its nmap child is running; return both PIDs."""
+    proc = subprocess.Popen([sys.executable, "-m", "warpagent", "--config", str(config), "scan"], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        nmap_pids = [c for c in _children(proc.pid) if "nmap" in Path(f"/proc/{c}/cmdline").read_text()]
+        if nmap_pids:
+            time.sleep(1.5)  # let nmap get into its scan
+            return proc, nmap_pids[0]
+        time.sleep(0.1)
+    proc.kill()
+    proc.wait()
+    raise AssertionError("nmap never started")
+
+
+def _gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def slow_estate(estate: TestEstate, tmp_path: Path) -> Path:
+    web = estate.hosts["web"].address
+    # TLS cipher enumeration on two ports keeps nmap busy long enough to be stopped halfway
+    return write_config(tmp_path / "w.yaml", f"""
+  - name: slow
+    targets: [{web}]
+    ports: "443,8443,21"
+    timeout: 3m
+""")
+
+
+def test_sigkill_mid_scan_leaves_the_store_consistent_and_no_nmap(slow_estate: Path, tmp_path: Path) -> None:
+    code, first = _scan(slow_estate, tmp_path)
+    assert code == 0 and first["summary"][0]["open"] > 0
+    with Store(tmp_path / "warpagent.db") as store:
+        before = [(t.id, t.status, t.last_seen) for t in store.findings()]
+    proc, nmap_pid = _start_scan(slow_estate, tmp_path)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    try:
+        assert _gone(nmap_pid, 10), "nmap outlived the killed warpagent"
+    finally:
+        if not _gone(nmap_pid, 0):
+            os.kill(nmap_pid, signal.SIGKILL)
+    with Store(tmp_path / "warpagent.db") as store:
+        assert [(t.id, t.status, t.last_seen) for t in store.findings()] == before
+        latest = store.runs(limit=1)[0]
+        assert latest.status is RunStatus.FAILED
+    code, after = _scan(slow_estate, tmp_path)
+    assert code == 0 and after["summary"][0]["new"] == 0 and after["summary"][0]["resolved"] == 0
+
+
+def test_sigterm_mid_scan_records_a_partial_run(slow_estate: Path, tmp_path: Path) -> None:
+    proc, nmap_pid = _start_scan(slow_estate, tmp_path)
+    started = time.monotonic()
+    os.kill(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 15
+    assert proc.returncode == 3, err
+    assert _gone(nmap_pid, 5)
+    assert "Traceback" not in err
+    assert "partial" in out and "scan interrupted" in out
+    with Store(tmp_path / "warpagent.db") as store:
+        assert store.runs(limit=1)[0].status is RunStatus.PARTIAL

@@ -1,0 +1,157 @@
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from warpagent.errors import StoreError
+from warpagent.models import CheckError, Finding, FindingStatus, RunStatus, Severity
+from warpagent.store import Store
+
+T0 = dt.datetime(2026, 11, 1, 1, 0, tzinfo=dt.timezone.utc)
+
+
+def finding(asset: str = "198.18.0.10", port: int = 23, check_id: str = "WA512") -> Finding:
+    return Finding(estate="corp", asset=asset, check_id=check_id, category="configs", severity=Severity.HIGH,
+                   title=f"Cleartext Telnet service on {port}/tcp", evidence="nmap -sV: telnet",
+                   remediation="Turn off Telnet", subject=f"{port}/tcp", port=port, protocol="tcp")
+
+
+def record(store: Store, findings: list[Finding], *, day: int, complete: bool = True,
+           observed: tuple[str, ...] = ("198.18.0.10", "198.18.0.11"),
+           in_scope: tuple[str, ...] = ("198.18.0.10", "198.18.0.11"), **kwargs: object):  # type: ignore[no-untyped-def]
+    when = T0 + dt.timedelta(days=day)
+    run = store.begin_run("corp", when)
+    return store.record_run(run, findings, finished=when, complete=complete, observed_assets=observed,
+                            in_scope_assets=in_scope, hosts_scanned=len(observed), **kwargs)  # type: ignore[arg-type]
+
+
+def status(store: Store, item: Finding) -> FindingStatus:
+    return store.findings(ids=[item.id])[0].status
+
+
+def test_lifecycle_new_open_resolved_reopened(tmp_path: Path) -> None:
+    telnet, ftp = finding(), finding(port=21, check_id="WA511")
+    with Store(tmp_path / "w.db") as store:
+        first = record(store, [telnet, ftp], day=0)
+        assert set(first.new) == {telnet.id, ftp.id} and first.run.status is RunStatus.COMPLETE
+        second = record(store, [telnet, ftp], day=1)
+        assert second.new == () and set(second.still_open) == {telnet.id, ftp.id}
+        third = record(store, [telnet], day=2)  # ftp fixed
+        assert third.resolved == (ftp.id,)
+        tracked = store.findings(ids=[ftp.id])[0]
+        assert tracked.status is FindingStatus.RESOLVED and tracked.status_reason == "not seen in a complete scan"
+        assert tracked.first_seen == T0 and tracked.resolved_at == T0 + dt.timedelta(days=2)
+        fourth = record(store, [telnet, ftp], day=3)  # it came back
+        assert fourth.reopened == (ftp.id,)
+        assert status(store, ftp) is FindingStatus.OPEN
+        assert store.findings(ids=[ftp.id])[0].first_seen == T0  # history kept
+
+
+def test_partial_run_resolves_nothing(tmp_path: Path) -> None:
+    telnet = finding()
+    with Store(tmp_path / "w.db") as store:
+        record(store, [telnet], day=0)
+        partial = record(store, [], day=1, complete=False, errors=["estate time budget ran out"])
+        assert partial.resolved == () and partial.run.status is RunStatus.PARTIAL
+        assert partial.run.errors == ("estate time budget ran out",)
+        assert status(store, telnet) is FindingStatus.OPEN
+
+
+def test_down_host_keeps_findings_out_of_scope_host_resolves(tmp_path: Path) -> None:
+    on_10, on_11 = finding(), finding(asset="198.18.0.11")
+    with Store(tmp_path / "w.db") as store:
+        record(store, [on_10, on_11], day=0)
+        down = record(store, [], day=1, observed=("198.18.0.10",))  # .11 did not answer tonight
+        assert down.resolved == (on_10.id,)
+        assert status(store, on_11) is FindingStatus.OPEN
+        gone = record(store, [], day=2, observed=("198.18.0.10",), in_scope=("198.18.0.10",))
+        assert gone.resolved == (on_11.id,)
+        assert store.findings(ids=[on_11.id])[0].status_reason == "asset no longer in the estate's scope"
+
+
+def test_ports_not_scanned_and_failed_checks_resolve_nothing(tmp_path: Path) -> None:
+    telnet, ftp = finding(), finding(port=21, check_id="WA511")
+    with Store(tmp_path / "w.db") as store:
+        record(store, [telnet, ftp], day=0)
+        narrower = record(store, [], day=1, scanned_ports={("tcp", 22), ("tcp", 23)},
+                          check_errors=[CheckError("WA512", "198.18.0.10", "boom")])
+        assert narrower.resolved == ()  # telnet's check failed; ftp's port was not scanned
+        assert narrower.run.errors == ("check WA512 on 198.18.0.10: boom",)
+        assert status(store, telnet) is FindingStatus.OPEN and status(store, ftp) is FindingStatus.OPEN
+
+
+def test_estates_do_not_resolve_each_other(tmp_path: Path) -> None:
+    telnet = finding()
+    with Store(tmp_path / "w.db") as store:
+        record(store, [telnet], day=0)
+        other = store.begin_run("schools", T0)
+        store.record_run(other, [], finished=T0, complete=True, observed_assets=["198.18.0.10"],
+                         in_scope_assets=["198.18.0.10"], hosts_scanned=1)
+        assert status(store, telnet) is FindingStatus.OPEN
+
+
+KILLER = textwrap.dedent("""
+    import datetime as dt, os, signal, sys
+    sys.path.insert(0, {root!r})
+    from tests.test_store import finding, T0
+    from warpagent.store import Store
+    store = Store(__import__("pathlib").Path({db!r}))
+    run = store.begin_run("corp", T0)
+    with store.transaction() as db:
+        db.execute("UPDATE findings SET status = 'resolved'")
+        db.execute("UPDATE runs SET status = 'complete' WHERE id = ?", (run,))
+        os.kill(os.getpid(), signal.SIGKILL)  # killed halfway through writing the run
+""")
+
+
+def test_sigkill_mid_write_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    telnet = finding()
+    with Store(db) as store:
+        record(store, [telnet], day=0)
+    root = str(Path(__file__).parent.parent)
+    child = subprocess.run([sys.executable, "-c", KILLER.format(root=root, db=str(db))], timeout=60, check=False)
+    assert child.returncode == -signal.SIGKILL
+    with Store(db) as store:
+        assert status(store, telnet) is FindingStatus.OPEN  # the half-written change was rolled back
+        runs = store.runs()
+        assert [r.status for r in runs] == [RunStatus.FAILED, RunStatus.COMPLETE]
+        assert runs[0].errors == ("interrupted: the process ended before the run was recorded",)
+
+
+def test_a_running_run_of_a_live_process_is_left_alone(tmp_path: Path) -> None:
+    with Store(tmp_path / "w.db") as store:
+        run = store.begin_run("corp", T0)
+    with Store(tmp_path / "w.db") as store:
+        assert store.run(run).status is RunStatus.RUNNING  # this very process is alive
+
+
+def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.db"
+    bogus.write_text("these are my notes, not a database\n" * 100)
+    with pytest.raises(StoreError, match=r"notes.db: cannot open the findings store \(file is not a database\)"):
+        Store(bogus)
+    assert bogus.read_text().startswith("these are my notes")
+
+
+def test_unwritable_folder_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(StoreError, match="cannot create the findings store"):
+        Store(blocker / "sub" / "w.db")
+
+
+def test_schema_is_sqlite(tmp_path: Path) -> None:
+    with Store(tmp_path / "w.db") as store:
+        record(store, [finding()], day=0)
+    rows = sqlite3.connect(tmp_path / "w.db").execute("SELECT id, status FROM findings").fetchall()
+    assert rows == [(finding().id, "open")]
+    assert os.path.getsize(tmp_path / "w.db") > 0
