@@ -13,7 +13,7 @@ ASSETS = Path(__file__).parent / "assets"
 ROOT = Path(__file__).parent.parent
 
 # The moment the recorded estate XML was taken (its nmap run), so certificate checks are stable.
-RECORDED_AT = dt.datetime(2026, 11, 25, 6, 6, 24, tzinfo=dt.timezone.utc)
+RECORDED_AT = dt.datetime(2026, 11, 25, 6, 6, 24, tzinfo=dt.UTC)
 
 
 @pytest.fixture

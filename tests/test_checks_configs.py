@@ -75,7 +75,7 @@ def test_ssh_findings(asset: Callable[[str], str]) -> None:
 
 
 def test_windows_and_datastores(asset: Callable[[str], str]) -> None:
-    now = dt.datetime(2026, 11, 25, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
     assert _golden(_findings(asset("nmap-windows-datastores.xml"), now)) == {
         ("WA509", "198.18.0.30", "smb"), ("WA510", "198.18.0.30", "smb"),
         ("WA515", "198.18.0.30", "3389/tcp"), ("WA515", "198.18.0.30", "5985/tcp"),
@@ -86,7 +86,7 @@ def test_windows_and_datastores(asset: Callable[[str], str]) -> None:
 
 
 def test_smb_evidence_and_port(asset: Callable[[str], str]) -> None:
-    now = dt.datetime(2026, 11, 25, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
     smb = {f.check_id: f for f in _findings(asset("nmap-windows-datastores.xml"), now) if f.subject == "smb"}
     assert smb["WA509"].port == 445 and smb["WA509"].severity is Severity.HIGH
     assert "SMB 3:0:2: Message signing enabled but not required" in smb["WA510"].evidence
@@ -95,9 +95,9 @@ def test_smb_evidence_and_port(asset: Callable[[str], str]) -> None:
 
 def test_certificate_time_boundaries(asset: Callable[[str], str]) -> None:
     xml = asset("nmap-windows-datastores.xml")
-    long_before = dt.datetime(2026, 10, 1, tzinfo=dt.timezone.utc)
+    long_before = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
     assert not [f for f in _findings(xml, long_before) if f.check_id in ("WA503", "WA505")]
-    after = dt.datetime(2026, 12, 6, tzinfo=dt.timezone.utc)
+    after = dt.datetime(2026, 12, 6, tzinfo=dt.UTC)
     assert {f.check_id for f in _findings(xml, after) if f.subject == "4443/tcp"} == {"WA503"}
 
 

@@ -64,7 +64,8 @@ def test_issue_example_message_names_file_and_key_path() -> None:
      "At 'estates[0].targets[0]': '-iL /etc/passwd' is not an IP address"),
     (("targets: [198.18.0.0/28, intranet.example.test]", "targets: ['198.18.0.1 198.18.0.2']"),
      "is not an IP address, CIDR or host name"),
-    (("targets: [198.18.0.0/28, intranet.example.test]", "targets: []"), "At 'estates[0].targets': [] should be non-empty"),
+    (("targets: [198.18.0.0/28, intranet.example.test]", "targets: []"),
+     "At 'estates[0].targets': [] should be non-empty"),
 ])
 def test_each_problem_is_one_line_with_its_key_path(change: tuple[str, str], expected: str) -> None:
     problems = _problems(GOOD.replace(*change))

@@ -42,7 +42,7 @@ def test_excluding_a_host_name_excludes_every_address_it_has() -> None:
 
 
 def test_an_exclusion_that_does_not_resolve_stops_the_scan() -> None:
-    with pytest.raises(ScopeError, match="exclusion 'gone.council.test' does not resolve"):
+    with pytest.raises(ScopeError, match=r"exclusion 'gone\.council\.test' does not resolve"):
         resolve("corp", ["198.18.5.0/30"], ["gone.council.test"], 100, resolver)
 
 

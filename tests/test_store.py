@@ -15,7 +15,7 @@ from warpagent.errors import StoreError
 from warpagent.models import CheckError, Finding, FindingStatus, RunStatus, Severity
 from warpagent.store import Store
 
-T0 = dt.datetime(2026, 11, 1, 1, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 1, 1, 0, tzinfo=dt.UTC)
 
 
 def finding(asset: str = "198.18.0.10", port: int = 23, check_id: str = "WA512") -> Finding:

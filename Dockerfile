@@ -1,0 +1,33 @@
+# warpagent: a small image that runs the CLI as a non-root user.
+#
+# nmap's SYN and UDP scans need raw sockets. Grant them to nmap alone rather than running as root:
+#   docker run --cap-add NET_RAW --cap-add NET_ADMIN -v /srv/warpagent/config:/etc/warpagent:ro \
+#     -v /srv/warpagent/data:/var/lib/warpagent warpagent scan
+# Without those capabilities warpagent falls back to TCP connect scans and skips UDP (logged).
+FROM debian:12-slim
+
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      nmap libcap2-bin python3 python3-venv ca-certificates \
+ && setcap cap_net_raw,cap_net_admin,cap_net_bind_service+eip /usr/bin/nmap \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/warpagent
+COPY pyproject.toml setup.cfg README.md ./
+COPY warpagent ./warpagent
+COPY checks ./checks
+COPY feeds ./feeds
+COPY reports ./reports
+RUN python3 -m venv /opt/warpagent/venv \
+ && /opt/warpagent/venv/bin/pip install --no-cache-dir . \
+ && useradd --system --home-dir /var/lib/warpagent --create-home warpagent
+
+USER warpagent
+ENV WARPAGENT_CONFIG=/etc/warpagent/warpagent.yaml \
+    NMAP_PRIVILEGED=1 \
+    PATH=/opt/warpagent/venv/bin:$PATH
+VOLUME ["/etc/warpagent", "/var/lib/warpagent"]
+WORKDIR /var/lib/warpagent
+HEALTHCHECK --interval=5m --timeout=30s CMD warpagent check-config || exit 1
+ENTRYPOINT ["warpagent"]
+CMD ["--help"]
