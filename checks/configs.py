@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from checks.base import Check, CheckContext, Weakness, check
-from warpagent.models import Host, ScriptTable, Service, Severity
+from warpagent.models import Host, ScriptResult, ScriptTable, Service, Severity
 
 # --- rules as data -------------------------------------------------------------------------
 
@@ -65,10 +65,6 @@ MANAGEMENT_SERVICES = {
 
 # --- helpers -------------------------------------------------------------------------------
 
-def _open(host: Host) -> Iterator[Service]:
-    return iter(host.open_services())
-
-
 def _names(items: Iterable[str], limit: int = 8) -> str:
     listed = list(items)
     more = f" and {len(listed) - limit} more" if len(listed) > limit else ""
@@ -89,9 +85,19 @@ def _cert_time(text: str | None) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def _certificate(service: Service) -> ScriptTable | None:
-    result = service.script("ssl-cert")
-    return result.data if result and result.data.get("validity") is not None else None
+def _with_script(host: Host, script_id: str) -> Iterator[tuple[Service, ScriptResult]]:
+    """Each open service on the host where nmap ran `script_id`, with its result."""
+    for service in host.open_services():
+        result = service.script(script_id)
+        if result is not None:
+            yield service, result
+
+
+def _certificates(host: Host) -> Iterator[tuple[Service, ScriptTable]]:
+    """Each open TLS service with the certificate ssl-cert read from it."""
+    for service, result in _with_script(host, "ssl-cert"):
+        if result.data.get("validity") is not None:
+            yield service, result.data
 
 
 # --- TLS -----------------------------------------------------------------------------------
@@ -105,10 +111,7 @@ def tls_legacy_protocol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Fix: allow only TLS 1.2 and 1.3 on the service (nginx: `ssl_protocols TLSv1.2 TLSv1.3;`,
     Apache: `SSLProtocol -all +TLSv1.2 +TLSv1.3`, IIS: disable TLS 1.0/1.1 in SCHANNEL).
     """
-    for service in _open(host):
-        result = service.script("ssl-enum-ciphers")
-        if result is None:
-            continue
+    for service, result in _with_script(host, "ssl-enum-ciphers"):
         offered = [p for p in LEGACY_TLS if result.data.get(p) is not None]
         if offered:
             yield Weakness.on(
@@ -127,10 +130,7 @@ def tls_weak_cipher(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Fix: offer only AEAD suites with forward secrecy (ECDHE with AES-GCM or ChaCha20-Poly1305),
     e.g. Mozilla's "intermediate" profile.
     """
-    for service in _open(host):
-        result = service.script("ssl-enum-ciphers")
-        if result is None:
-            continue
+    for service, result in _with_script(host, "ssl-enum-ciphers"):
         reasons: dict[str, list[str]] = {}
         worst = Severity.INFO
         for _protocol, table in result.data.keyed:
@@ -161,10 +161,7 @@ def tls_certificate_expired(host: Host, ctx: CheckContext) -> Iterator[Weakness]
     attacker impersonating the service needs.
     Fix: renew the certificate now and automate renewal (ACME, or a calendar owner for manual ones).
     """
-    for service in _open(host):
-        cert = _certificate(service)
-        if cert is None:
-            continue
+    for service, cert in _certificates(host):
         not_after = _cert_time(cert.table("validity").text("notAfter"))
         if not_after and not_after < ctx.now:
             days = (ctx.now - not_after).days
@@ -183,10 +180,7 @@ def tls_certificate_self_signed(host: Host, ctx: CheckContext) -> Iterator[Weakn
     to accept warnings.
     Fix: use a certificate from the council's internal CA or a public CA.
     """
-    for service in _open(host):
-        cert = _certificate(service)
-        if cert is None:
-            continue
+    for service, cert in _certificates(host):
         subject, issuer = cert.get("subject"), cert.get("issuer")
         if subject is not None and subject == issuer:
             yield Weakness.on(
@@ -203,10 +197,7 @@ def tls_certificate_expiring(host: Host, ctx: CheckContext) -> Iterator[Weakness
     Why it matters: an expired certificate breaks the service or trains users to ignore warnings.
     Fix: renew it before the date shown.
     """
-    for service in _open(host):
-        cert = _certificate(service)
-        if cert is None:
-            continue
+    for service, cert in _certificates(host):
         not_after = _cert_time(cert.table("validity").text("notAfter"))
         if not_after and ctx.now <= not_after < ctx.now + dt.timedelta(days=CERT_WARNING_DAYS):
             yield Weakness.on(
@@ -223,10 +214,7 @@ def tls_certificate_weak_key(host: Host, ctx: CheckContext) -> Iterator[Weakness
     Why it matters: short keys and MD5/SHA-1 signatures can be broken or forged.
     Fix: reissue with RSA 2048+ (3072 preferred) or ECDSA P-256, signed with SHA-256 or better.
     """
-    for service in _open(host):
-        cert = _certificate(service)
-        if cert is None:
-            continue
+    for service, cert in _certificates(host):
         problems = []
         key = cert.table("pubkey")
         key_type, bits = (key.text("type") or "").lower(), key.text("bits") or ""
@@ -256,10 +244,7 @@ def ssh_password_auth(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Fix: `PasswordAuthentication no` and `KbdInteractiveAuthentication no` with key-based logins,
     and `PermitRootLogin no` (or `prohibit-password`).
     """
-    for service in _open(host):
-        result = service.script("ssh-auth-methods")
-        if result is None:
-            continue
+    for service, result in _with_script(host, "ssh-auth-methods"):
         methods = result.data.table("Supported authentication methods").strings()
         offered = [m for m in methods if m in ("password", "keyboard-interactive")]
         if offered:
@@ -280,10 +265,7 @@ def ssh_legacy_algorithms(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Fix: remove them from `KexAlgorithms`, `HostKeyAlgorithms`, `Ciphers` and `MACs` in sshd_config
     (the OpenSSH defaults of Debian 12 and later are sound).
     """
-    for service in _open(host):
-        result = service.script("ssh2-enum-algos")
-        if result is None:
-            continue
+    for service, result in _with_script(host, "ssh2-enum-algos"):
         found: list[str] = []
         for group, patterns in SSH_LEGACY.items():
             found += [f"{group.split('_algorithms')[0]}: {name}"
@@ -347,7 +329,7 @@ def smb_signing_not_required(host: Host, ctx: CheckContext) -> Iterator[Weakness
 
 
 def _smb_port(host: Host) -> int | None:
-    for service in _open(host):
+    for service in host.open_services():
         if service.name in ("microsoft-ds", "netbios-ssn") and service.protocol == "tcp":
             return service.port
     return None
@@ -362,9 +344,8 @@ def ftp_anonymous(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Why it matters: anyone on the network can read (and, if writable, plant) files.
     Fix: disable anonymous access (vsftpd: `anonymous_enable=NO`) or move public files to HTTPS.
     """
-    for service in _open(host):
-        result = service.script("ftp-anon")
-        if result is None or "Anonymous FTP login allowed" not in result.output:
+    for service, result in _with_script(host, "ftp-anon"):
+        if "Anonymous FTP login allowed" not in result.output:
             continue
         writable = "writeable" in result.output.lower() or "writable" in result.output.lower()
         yield Weakness.on(
@@ -383,7 +364,7 @@ def cleartext_login_service(host: Host, ctx: CheckContext) -> Iterator[Weakness]
     Why it matters: anyone on the path can read the credentials and the session.
     Fix: switch off the service and use SSH/SFTP (or FTPS with TLS required) instead.
     """
-    for service in _open(host):
+    for service in host.open_services():
         known = CLEARTEXT_SERVICES.get(service.name)
         if known is None or service.tunnel == "ssl":
             continue
@@ -405,7 +386,7 @@ def snmp_default_community(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Fix: disable SNMPv1/v2c, or set a long random community with a source ACL; prefer SNMPv3
     with authPriv.
     """
-    for service in _open(host):
+    for service in host.open_services():
         if service.name != "snmp":
             continue
         result = service.script("snmp-info")
@@ -447,7 +428,7 @@ def datastore_no_auth(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Fix: require authentication (Redis `requirepass`/ACLs, MongoDB `security.authorization`,
     Elasticsearch security, Memcached SASL) and bind it to localhost or an application network.
     """
-    for service in _open(host):
+    for service in host.open_services():
         product = _datastore_without_auth(service)
         if product is None:
             continue
@@ -468,7 +449,7 @@ def management_interface_exposed(host: Host, ctx: CheckContext) -> Iterator[Weak
     Fix: confirm it is needed; restrict it by firewall to the management network; require MFA or
     Network Level Authentication.
     """
-    for service in _open(host):
+    for service in host.open_services():
         label = MANAGEMENT_SERVICES.get(service.name)
         if label is None and "HTTPAPI" in service.product and service.port in (5985, 5986):
             label = MANAGEMENT_SERVICES["wsman"]
