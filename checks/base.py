@@ -27,12 +27,17 @@ class Weakness:
     port: int | None = None
     protocol: str = ""
     cves: tuple[str, ...] = ()
+    product: str = ""
+    version: str = ""
+    cpe: str = ""
 
     @classmethod
     def on(cls, service: Service, *, title: str, severity: Severity, evidence: str,
            remediation: str) -> Weakness:
         return cls(subject=service.endpoint, title=title, severity=severity, evidence=evidence,
-                   remediation=remediation, port=service.port, protocol=service.protocol)
+                   remediation=remediation, port=service.port, protocol=service.protocol,
+                   product=service.product, version=service.version,
+                   cpe=next((c for c in service.cpes if c.startswith("cpe:/a:")), ""))
 
 
 @dataclass(frozen=True)

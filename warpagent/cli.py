@@ -9,11 +9,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from warpagent import __version__, config
 from warpagent.errors import CollectError, ConfigError, ScopeError, StoreError, WarpagentError
 from warpagent.models import CATEGORIES, FindingStatus, RunStatus, Severity, TrackedFinding
 from warpagent.nmap_runner import Interrupted
+
+if TYPE_CHECKING:
+    from warpagent.share import PeerReport
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -34,6 +38,8 @@ examples:
   warpagent scan                      scan every estate, store findings, print what changed
   warpagent scan --estate schools --json > tonight.json
   warpagent findings --category configs --format csv > configs.csv
+  warpagent share --dry-run --out bundle.json   see exactly what would be shared
+  warpagent share && warpagent pull   push the anonymised bundle to WARP peers, fetch theirs
 
 config: --config PATH, else $WARPAGENT_CONFIG, else ./config/warpagent.yaml; with none of
 these, the embedded default scans this machine's loopback address (127.0.0.1).
@@ -74,6 +80,22 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--fail-on", choices=[s.label for s in Severity], metavar="SEVERITY",
                       help="exit 1 if an open finding is at or above SEVERITY "
                            "(info, low, medium, high, critical); overrides scan.fail_on")
+
+    share = commands.add_parser(
+        "share", help="share anonymised posture with WARP peers (STIX 2.1 over TAXII 2.1)",
+        description="Build an anonymised STIX 2.1 bundle from the open findings (no council, estate, host or "
+                    "person named; see docs/sharing.md), validate it, queue it in the outbox and deliver it to "
+                    "every peer in sharing.peers. Undelivered bundles stay queued for the next run.")
+    share.add_argument("--dry-run", action="store_true", help="build and validate only: queue and send nothing")
+    share.add_argument("--out", metavar="FILE", help="also write the bundle to FILE ('-' for stdout)")
+    share.add_argument("--json", action="store_true", help="print a JSON summary per peer")
+
+    pull = commands.add_parser(
+        "pull", help="fetch what peers published since the last pull",
+        description="Fetch objects added to each peer's collection since the last pull (TAXII added_after, "
+                    "paginated), validate them and keep them locally; malformed or oversized input is "
+                    "rejected with a log line and the rest kept.")
+    pull.add_argument("--json", action="store_true", help="print a JSON summary per peer")
 
     findings = commands.add_parser("findings", help="list stored findings",
                                    description="List findings from the store, most severe first.")
@@ -193,8 +215,83 @@ def _cmd_findings(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _write_out(target: str, text: str) -> None:
+    if target == "-":
+        sys.stdout.write(text)
+        return
+    path = Path(target)
+    partial = path.with_name(path.name + ".tmp")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)
+    except OSError as exc:
+        raise WarpagentError(f"{target}: cannot write the bundle ({exc.strerror}); choose another path") from None
+
+
+def _print_reports(reports: list[PeerReport], as_json: bool, verb: str) -> int:
+    import dataclasses
+    import json
+
+    if as_json:
+        print(json.dumps({"peers": [dataclasses.asdict(r) for r in reports]}, indent=2))
+    else:
+        for r in reports:
+            state = "ok" if r.ok else "FAILED"
+            if verb == "share":
+                print(f"peer {r.peer}: {state} - {r.delivered} bundles delivered, {r.pending} waiting in the outbox")
+            else:
+                print(f"peer {r.peer}: {state} - {r.accepted_objects} objects kept, {r.rejected_objects} rejected")
+    for r in reports:
+        for error in r.errors:
+            print(f"warpagent: {error}", file=sys.stderr)
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_INCOMPLETE
+
+
+def _cmd_share(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from warpagent import share
+    from warpagent.outbox import Outbox
+    from warpagent.peer_intel import PeerIntel
+    from warpagent.store import Store
+
+    settings = config.load(args.config)
+    if not args.dry_run and not settings.sharing.peers:
+        raise ConfigError([f"{settings.source}: At 'sharing.peers': no peers configured; add one, or run "
+                           "'warpagent share --dry-run --out FILE' to see the bundle"])
+    if not settings.store.exists():
+        print(f"warpagent: {settings.store}: no findings store yet; run 'warpagent scan' first", file=sys.stderr)
+        return EXIT_USAGE
+    now = dt.datetime.now(dt.UTC)
+    with Store(settings.store) as store, PeerIntel(settings.store) as intel:
+        built = share.build_bundle(settings, store, intel, now.date())
+    if args.out:
+        _write_out(args.out, built.text)
+    if args.dry_run:
+        if not args.out:
+            sys.stdout.write(built.text)
+        print(f"warpagent: dry run: bundle of {len(built.bundle['objects'])} objects built and validated; "
+              "nothing queued or sent", file=sys.stderr)
+        return EXIT_OK
+    outbox = Outbox(settings.sharing.outbox)
+    for peer in settings.sharing.peers:
+        outbox.put(peer.name, built.bundle["id"], built.text, now)
+    return _print_reports(share.deliver(settings, outbox), args.json, "share")
+
+
+def _cmd_pull(args: argparse.Namespace) -> int:
+    from warpagent import share
+    from warpagent.peer_intel import PeerIntel
+
+    settings = config.load(args.config)
+    if not settings.sharing.peers:
+        raise ConfigError([f"{settings.source}: At 'sharing.peers': no peers configured; add one to pull from"])
+    with PeerIntel(settings.store) as intel:
+        return _print_reports(share.pull(settings, intel), args.json, "pull")
+
+
 _COMMANDS = {"init": _cmd_init, "check-config": _cmd_check_config, "scan": _cmd_scan,
-             "findings": _cmd_findings}
+             "findings": _cmd_findings, "share": _cmd_share, "pull": _cmd_pull}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

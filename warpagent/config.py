@@ -58,12 +58,46 @@ class ScanSettings:
 
 
 @dataclass(frozen=True)
+class PeerConfig:
+    name: str
+    url: str
+    collection: str
+    api_root: str = ""
+    username: str = ""
+    password_env: str = ""
+    api_key_env: str = ""
+    api_key_header: str = "Authorization"
+    verify_tls: bool = True
+    ca_bundle: str = ""
+    timeout_s: int = 30
+
+
+@dataclass(frozen=True)
+class SharingSettings:
+    pseudonym_key_env: str = "WARPAGENT_PSEUDONYM_KEY"
+    tlp: str = "amber"
+    k: int = 3
+    outbox: Path = Path("outbox")
+    max_pull_bytes: int = 20 * 1024 * 1024
+    peers: tuple[PeerConfig, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str  # the file it came from, or EMBEDDED
     organisation: Organisation
     store: Path
     scan: ScanSettings
     estates: tuple[EstateConfig, ...]
+    sharing: SharingSettings = SharingSettings()
+
+    def secret(self, env_name: str, key_path: str) -> str:
+        """A secret named by an *_env key, read from the environment only when it is needed."""
+        value = os.environ.get(env_name, "")
+        if not value:
+            raise ConfigError([f"{self.source}: At '{key_path}': environment variable {env_name} is not set; "
+                               f"export it before running warpagent"])
+        return value
 
     def estate(self, name: str) -> EstateConfig:
         for estate in self.estates:
@@ -156,6 +190,15 @@ def validate(document: object, source: str) -> list[str]:
             problems.append(f"{source}: At 'estates[{index}].name': estate name '{name}' is used twice; "
                             "give each estate its own name")
         seen.add(name)
+    peers_seen: set[str] = set()
+    for index, peer in enumerate(document.get("sharing", {}).get("peers", [])):
+        if peer["name"] in peers_seen:
+            problems.append(f"{source}: At 'sharing.peers[{index}].name': peer name '{peer['name']}' is used "
+                            "twice; give each peer its own name")
+        peers_seen.add(peer["name"])
+        if peer.get("password_env") and not peer.get("username"):
+            problems.append(f"{source}: At 'sharing.peers[{index}]': password_env needs a username; add "
+                            "username or use api_key_env")
     return problems
 
 
@@ -195,8 +238,23 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
         )
         for e in doc["estates"]
     )
+    share = doc.get("sharing", {})
+    outbox = Path(os.path.expanduser(share.get("outbox", "./outbox")))
+    sharing = SharingSettings(
+        pseudonym_key_env=share.get("pseudonym_key_env", "WARPAGENT_PSEUDONYM_KEY"),
+        tlp=share.get("tlp", "amber"), k=share.get("k", 3),
+        outbox=outbox if outbox.is_absolute() else base_dir / outbox,
+        max_pull_bytes=share.get("max_pull_bytes", 20 * 1024 * 1024),
+        peers=tuple(
+            PeerConfig(name=p["name"], url=p["url"], collection=p["collection"], api_root=p.get("api_root", ""),
+                       username=p.get("username", ""), password_env=p.get("password_env", ""),
+                       api_key_env=p.get("api_key_env", ""), api_key_header=p.get("api_key_header", "Authorization"),
+                       verify_tls=p.get("verify_tls", True), ca_bundle=p.get("ca_bundle", ""),
+                       timeout_s=duration_seconds(p.get("timeout", "30s")))
+            for p in share.get("peers", ())),
+    )
     return Settings(
-        source=source,
+        source=source, sharing=sharing,
         organisation=Organisation(name=org["name"], region=org.get("region", ""),
                                   sector=org.get("sector", "")),
         store=store if store.is_absolute() else (base_dir / store),

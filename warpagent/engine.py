@@ -39,6 +39,7 @@ def evaluate(inventory: Inventory, ctx: CheckContext, checks: Sequence[Check] = 
                     estate=inventory.estate, asset=host.asset, check_id=item.id, category=item.category,
                     severity=weakness.severity, title=weakness.title, evidence=weakness.evidence,
                     remediation=weakness.remediation, subject=weakness.subject, port=weakness.port,
-                    protocol=weakness.protocol, cves=weakness.cves)
+                    protocol=weakness.protocol, cves=weakness.cves, product=weakness.product,
+                    version=weakness.version, cpe=weakness.cpe)
                 findings[finding.id] = finding
     return Evaluation(findings=tuple(findings.values()), errors=tuple(errors))

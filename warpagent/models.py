@@ -154,6 +154,9 @@ class Finding:
     port: int | None = None
     protocol: str = ""
     cves: tuple[str, ...] = ()
+    product: str = ""  # the software the weakness is in, as nmap or the evidence named it
+    version: str = ""
+    cpe: str = ""
 
     @property
     def id(self) -> FindingId:

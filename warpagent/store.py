@@ -63,6 +63,9 @@ CREATE TABLE IF NOT EXISTS findings (
     status TEXT NOT NULL,
     resolved_at TEXT,
     status_reason TEXT NOT NULL DEFAULT '',
+    product TEXT NOT NULL DEFAULT '',
+    version TEXT NOT NULL DEFAULT '',
+    cpe TEXT NOT NULL DEFAULT '',
     last_run INTEGER NOT NULL REFERENCES runs(id)
 );
 CREATE INDEX IF NOT EXISTS findings_estate_status ON findings (estate, status);
@@ -214,11 +217,12 @@ class Store:
                     db.execute(
                         "INSERT INTO findings (id, estate, asset, subject, port, protocol, category, "
                         "check_id, title, severity, cves, evidence, remediation, first_seen, last_seen, "
-                        "status, last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        "status, product, version, cpe, last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (finding.id, finding.estate, finding.asset, finding.subject, finding.port,
                          finding.protocol, finding.category, finding.check_id, finding.title,
                          finding.severity.label, json.dumps(list(finding.cves)), finding.evidence,
-                         finding.remediation, now, now, FindingStatus.OPEN.value, run_id))
+                         finding.remediation, now, now, FindingStatus.OPEN.value, finding.product,
+                         finding.version, finding.cpe, run_id))
                     continue
                 status = row["status"]
                 if status == FindingStatus.RESOLVED.value:
@@ -228,10 +232,11 @@ class Store:
                     still_open.append(finding.id)
                 db.execute(
                     "UPDATE findings SET title = ?, severity = ?, cves = ?, evidence = ?, remediation = ?, "
-                    "port = ?, protocol = ?, last_seen = ?, status = ?, resolved_at = NULL, last_run = ? "
-                    "WHERE id = ?",
+                    "port = ?, protocol = ?, product = ?, version = ?, cpe = ?, last_seen = ?, status = ?, "
+                    "resolved_at = NULL, last_run = ? WHERE id = ?",
                     (finding.title, finding.severity.label, json.dumps(list(finding.cves)), finding.evidence,
-                     finding.remediation, finding.port, finding.protocol, now, status, run_id, finding.id))
+                     finding.remediation, finding.port, finding.protocol, finding.product, finding.version,
+                     finding.cpe, now, status, run_id, finding.id))
             if complete:
                 open_rows = db.execute(
                     "SELECT id, asset, check_id, port, protocol FROM findings WHERE estate = ? AND status != ?",
@@ -288,7 +293,8 @@ class Store:
                           category=row["category"], severity=Severity.parse(row["severity"]),
                           title=row["title"], evidence=row["evidence"], remediation=row["remediation"],
                           subject=row["subject"], port=row["port"], protocol=row["protocol"],
-                          cves=tuple(json.loads(row["cves"])))
+                          cves=tuple(json.loads(row["cves"])), product=row["product"], version=row["version"],
+                          cpe=row["cpe"])
         return TrackedFinding(finding=finding, first_seen=_dt(row["first_seen"]),
                               last_seen=_dt(row["last_seen"]),
                               status=FindingStatus(row["status"]), resolved_at=_dt_or_none(row["resolved_at"]),

@@ -1,0 +1,152 @@
+"""Talking TAXII 2.1 to one peer with taxii2-client: discovery, API root, collection, push, pull.
+
+Every request has a timeout (taxii2-client sets none), TLS is verified by default (a CA bundle
+can be named), and credentials come from the environment. Secrets never reach a log line.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from taxii2client.common import _HTTPConnection
+from taxii2client.exceptions import TAXIIServiceException
+from taxii2client.v21 import ApiRoot, Collection, Server
+
+from warpagent.config import PeerConfig, Settings
+from warpagent.stix_bundle import ShareError
+
+log = logging.getLogger(__name__)
+
+# What a peer that is down, overloaded or misbehaving raises: worth a retry later, never a crash.
+TRANSIENT = (requests.RequestException, TAXIIServiceException, json.JSONDecodeError, KeyError)
+
+
+class _HeaderAuth(requests.auth.AuthBase):
+    def __init__(self, header: str, value: str) -> None:
+        self.header, self.value = header, value
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers[self.header] = self.value
+        return request
+
+
+@dataclass
+class PushResult:
+    delivered: bool
+    accepted: int = 0
+    already_there: int = 0
+    missing: list[str] = field(default_factory=list)  # object ids the peer does not have
+
+
+@dataclass
+class Page:
+    objects: list[Any]
+    date_added_first: str | None
+    date_added_last: str | None
+    size: int
+    final: bool
+
+
+class PeerClient:
+    def __init__(self, settings: Settings, peer: PeerConfig) -> None:
+        self.peer = peer
+        auth: requests.auth.AuthBase | None = None
+        user = password = None
+        if peer.api_key_env:
+            auth = _HeaderAuth(peer.api_key_header, settings.secret(peer.api_key_env,
+                                                                    f"sharing.peers[{peer.name}].api_key_env"))
+        elif peer.username:
+            user = peer.username
+            password = settings.secret(peer.password_env, f"sharing.peers[{peer.name}].password_env") \
+                if peer.password_env else ""
+        verify: bool | str = peer.ca_bundle or peer.verify_tls
+        self._conn = _HTTPConnection(user=user, password=password, verify=verify, version="2.1", auth=auth)
+        # taxii2-client has no timeout of its own: give every request one
+        self._conn.session.request = functools.partial(self._conn.session.request, timeout=peer.timeout_s)
+        self.last_headers: dict[str, str] = {}
+        self.last_size = 0
+        self._conn.session.hooks["response"].append(self._remember)
+        self._collection: Collection | None = None
+
+    def _remember(self, response: requests.Response, *args: object, **kwargs: object) -> None:
+        self.last_headers = dict(response.headers)
+        self.last_size = len(response.content)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def collection(self) -> Collection:
+        if self._collection is not None:
+            return self._collection
+        if self.peer.api_root:
+            root_url = self.peer.api_root
+        else:
+            server = Server(self.peer.url, conn=self._conn)
+            listed = server.default or next(iter(server.api_roots), None)
+            if listed is None:
+                raise ShareError(f"peer {self.peer.name}: {self.peer.url} lists no API root; set api_root")
+            root_url = listed.url
+        # taxii2-client's Server builds its ApiRoots from its own credentials, not from a shared
+        # connection: rebuild the root on ours so auth, timeout and header capture all apply.
+        root = ApiRoot(root_url, conn=self._conn)
+        for collection in root.collections:
+            if self.peer.collection in (collection.id, collection.title):
+                self._collection = collection
+                return collection
+        raise ShareError(f"peer {self.peer.name}: no collection '{self.peer.collection}' at {root.url}; "
+                         "check sharing.peers collection (id or title)")
+
+    def push(self, bundle: dict[str, Any], wait_s: int = 30) -> PushResult:
+        """Add the bundle's objects and follow the status resource until it is final."""
+        collection = self.collection()
+        status = collection.add_objects(json.dumps(bundle), wait_for_completion=True, poll_interval=1,
+                                        timeout=wait_s)
+        if status.status != "complete":
+            return PushResult(delivered=False, missing=[o["id"] for o in bundle["objects"]])
+        accepted = {s["id"] for s in (status.successes or [])}
+        missing, already = [], 0
+        for obj in bundle["objects"]:
+            if obj["id"] in accepted:
+                continue
+            # Not in the successes: refused as an id+version the server already holds (medallion
+            # reports that as a failure), or never received at all. Only presence decides.
+            if self._has(collection, obj["id"], obj.get("modified")):
+                already += 1
+            else:
+                missing.append(obj["id"])
+        return PushResult(delivered=not missing, accepted=len(accepted), already_there=already, missing=missing)
+
+    def _has(self, collection: Collection, object_id: str, version: str | None) -> bool:
+        try:
+            found = collection.object_versions(object_id)
+        except requests.HTTPError as exc:
+            if exc.response is not None and exc.response.status_code == 404:
+                return False
+            raise
+        held = found.get("versions", [])
+        return bool(held) if version is None else version in held
+
+    def pages(self, added_after: str | None, per_page: int = 500) -> Iterator[Page]:
+        """Objects added after `added_after`, page by page, with the server's X-TAXII-Date-Added-Last."""
+        collection = self.collection()
+        kwargs: dict[str, Any] = {"limit": per_page}
+        if added_after:
+            kwargs["added_after"] = added_after
+        while True:
+            envelope = collection.get_objects(**kwargs)
+            final = not envelope.get("more") or not envelope.get("next")
+            yield Page(objects=list(envelope.get("objects", [])),
+                       date_added_first=self.last_headers.get("X-TAXII-Date-Added-First"),
+                       date_added_last=self.last_headers.get("X-TAXII-Date-Added-Last"), size=self.last_size,
+                       final=final)
+            if final:
+                return
+            kwargs = {"limit": per_page, "next": envelope["next"]}
+            if added_after:
+                kwargs["added_after"] = added_after
