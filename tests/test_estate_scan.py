@@ -25,7 +25,8 @@ ESTATE_PORTS = "21,22,23,443,6379,8443,11211,U:161"
 
 
 def write_config(path: Path, estates: str) -> Path:
-    path.write_text(f"organisation: {{name: Test Borough Council}}\nstore: ./warpagent.db\nestates:\n{estates}")
+    path.write_text("organisation: {name: Riverside Borough Council, region: north-west, sector: local-government}\n"
+                    f"store: ./warpagent.db\nestates:\n{estates}")
     return path
 
 
@@ -33,7 +34,7 @@ def write_config(path: Path, estates: str) -> Path:
 def scanned(estate: TestEstate, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     work = tmp_path_factory.mktemp("estate-scan")
     config = write_config(work / "warpagent.yaml", f"""
-  - name: lab
+  - name: riverside-corporate
     targets: [{estate.subnet}]
     exclude: [{estate.gateway}]
     ports: "{ESTATE_PORTS}"
@@ -234,3 +235,18 @@ def test_sigterm_mid_scan_records_a_partial_run(slow_estate: Path, tmp_path: Pat
     assert "partial" in out and "scan interrupted" in out
     with Store(tmp_path / "warpagent.db") as store:
         assert store.runs(limit=1)[0].status is RunStatus.PARTIAL
+
+
+def test_nothing_identifying_leaves_in_the_shared_bundle(estate: TestEstate, scanned: dict[str, Any]) -> None:
+    out = scanned["work"] / "bundle.json"
+    result = run_cli("--config", str(scanned["config"]), "share", "--dry-run", "--out", str(out),
+                     cwd=scanned["work"], env={"WARPAGENT_PSEUDONYM_KEY": "estate-test-key-0123456789"})
+    assert result.returncode == 0, result.stderr
+    shared = out.read_bytes().decode().casefold()
+    assert "x-warpagent-posture" in shared and "nginx" in shared  # it does say something useful
+    identifying = ["Riverside Borough Council", "Riverside", "riverside-corporate", estate.subnet, estate.gateway,
+                   *estate.addresses, estate.subnet.rsplit(".", 1)[0] + ".",
+                   "weak-web.estate.test", "control.estate.test", "Estate Test CA", "estate.test",
+                   "nobody@estate.test", "estate test rack", str(estate.workdir), "estate-test-key-0123456789"]
+    for needle in identifying:
+        assert needle.casefold() not in shared, f"identifying string {needle!r} in the shared bundle"

@@ -437,3 +437,11 @@ def test_published_extension_definition_validates() -> None:
     assert stix_bundle.validate(json.dumps(bundle)) == []
     extension = bundle["objects"][1]
     assert extension["id"] == stix_bundle.POSTURE_EXTENSION and extension["extension_types"] == ["new-sdo"]
+
+
+def test_docs_publish_the_extension_definition_as_built() -> None:
+    from tests.conftest import ROOT
+
+    doc = (ROOT / "docs/sharing.md").read_text()
+    block = doc.split("```json\n", 1)[1].split("```", 1)[0]
+    assert json.loads(block) == stix_bundle.extension_definition()
