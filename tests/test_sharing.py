@@ -445,3 +445,15 @@ def test_docs_publish_the_extension_definition_as_built() -> None:
     doc = (ROOT / "docs/sharing.md").read_text()
     block = doc.split("```json\n", 1)[1].split("```", 1)[0]
     assert json.loads(block) == stix_bundle.extension_definition()
+
+
+def test_large_bundles_go_in_batches_and_land_once(tmp_path: Path, env: dict[str, str], hub: Medallion,
+                                                   proxy: FaultProxy) -> None:
+    settings = _settings(tmp_path, _peer("warp", proxy.url))
+    bundle = _queue(settings)
+    (report,) = share.deliver(settings, Outbox(settings.sharing.outbox), batch_size=7)
+    assert report.ok, report.errors
+    posts = [json.loads(b) for b in proxy.bodies if b]
+    assert [len(p["objects"]) for p in posts] == [7] * (len(bundle["objects"]) // 7) + (
+        [len(bundle["objects"]) % 7] if len(bundle["objects"]) % 7 else [])
+    _exactly_once(hub, bundle)

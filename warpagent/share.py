@@ -90,7 +90,7 @@ def _client(settings: Settings, peer_index: int) -> PeerClient:
 
 
 def deliver(settings: Settings, outbox: Outbox, *, attempts: int = 3, backoff_s: float = 1.0,
-            sleep: Callable[[float], None] = time.sleep) -> list[PeerReport]:
+            sleep: Callable[[float], None] = time.sleep, batch_size: int = 500) -> list[PeerReport]:
     """Send every queued bundle to its peer, oldest first; stop a peer's queue at its first failure."""
     reports = []
     for index, peer in enumerate(settings.sharing.peers):
@@ -111,7 +111,7 @@ def deliver(settings: Settings, outbox: Outbox, *, attempts: int = 3, backoff_s:
                 problem = ""
                 for attempt in range(attempts):
                     try:
-                        result = client.push(bundle)
+                        result = client.push(bundle, batch_size=batch_size)
                     except TRANSIENT as exc:
                         problem = f"{exc.__class__.__name__}: {_short(exc)}"
                     except ShareError as exc:

@@ -102,35 +102,46 @@ class PeerClient:
         raise ShareError(f"peer {self.peer.name}: no collection '{self.peer.collection}' at {root.url}; "
                          "check sharing.peers collection (id or title)")
 
-    def push(self, bundle: dict[str, Any], wait_s: int = 30) -> PushResult:
-        """Add the bundle's objects and follow the status resource until it is final."""
+    def push(self, bundle: dict[str, Any], wait_s: int = 30, batch_size: int = 500) -> PushResult:
+        """Add the bundle's objects in envelopes of `batch_size`, following each status resource
+        until it is final; then confirm on the server every object not reported as a success."""
         collection = self.collection()
-        status = collection.add_objects(json.dumps(bundle), wait_for_completion=True, poll_interval=1,
-                                        timeout=wait_s)
-        if status.status != "complete":
-            return PushResult(delivered=False, missing=[o["id"] for o in bundle["objects"]])
-        accepted = {s["id"] for s in (status.successes or [])}
-        missing, already = [], 0
-        for obj in bundle["objects"]:
-            if obj["id"] in accepted:
-                continue
-            # Not in the successes: refused as an id+version the server already holds (medallion
-            # reports that as a failure), or never received at all. Only presence decides.
-            if self._has(collection, obj["id"], obj.get("modified")):
-                already += 1
-            else:
-                missing.append(obj["id"])
-        return PushResult(delivered=not missing, accepted=len(accepted), already_there=already, missing=missing)
+        objects: list[dict[str, Any]] = bundle["objects"]
+        accepted: set[str] = set()
+        for start in range(0, len(objects), batch_size):
+            envelope = {"objects": objects[start:start + batch_size]}
+            status = collection.add_objects(json.dumps(envelope), wait_for_completion=True, poll_interval=1,
+                                            timeout=wait_s)
+            if status.status == "complete":
+                accepted |= {s["id"] for s in (status.successes or [])}
+        # Not in the successes: refused as an id+version the server already holds (medallion
+        # reports that as a failure), still pending, or never received. Only presence decides.
+        rest = [o for o in objects if o["id"] not in accepted]
+        held = self._held_versions(collection, [o["id"] for o in rest])
+        missing = [o["id"] for o in rest
+                   if not held.get(o["id"]) or (o.get("modified") and o["modified"] not in held[o["id"]])]
+        return PushResult(delivered=not missing, accepted=len(accepted), already_there=len(rest) - len(missing),
+                          missing=missing)
 
-    def _has(self, collection: Collection, object_id: str, version: str | None) -> bool:
-        try:
-            found = collection.object_versions(object_id)
-        except requests.HTTPError as exc:
-            if exc.response is not None and exc.response.status_code == 404:
-                return False
-            raise
-        held = found.get("versions", [])
-        return bool(held) if version is None else version in held
+    def _held_versions(self, collection: Collection, ids: list[str], per_query: int = 50) -> dict[str, set[str]]:
+        """The versions the server holds of each id, asked through the manifest 50 ids at a time."""
+        held: dict[str, set[str]] = {}
+        for start in range(0, len(ids), per_query):
+            chunk = ids[start:start + per_query]
+            kwargs: dict[str, Any] = {"id": chunk, "version": "all"}
+            while True:
+                try:
+                    manifest = collection.get_manifest(**kwargs)
+                except requests.HTTPError as exc:
+                    if exc.response is not None and exc.response.status_code == 404:
+                        break  # none of these ids is there
+                    raise
+                for record in manifest.get("objects", []):
+                    held.setdefault(record["id"], set()).add(record.get("version", ""))
+                if not manifest.get("more") or not manifest.get("next"):
+                    break
+                kwargs = {"id": chunk, "version": "all", "next": manifest["next"]}
+        return held
 
     def pages(self, added_after: str | None, per_page: int = 500) -> Iterator[Page]:
         """Objects added after `added_after`, page by page, with the server's X-TAXII-Date-Added-Last."""
