@@ -29,7 +29,7 @@ from warpagent.anonymise import SharedPosture, bucket_floor
 from warpagent.errors import WarpagentError
 
 NAMESPACE = uuid.UUID("6f4b3a1e-5d0c-4c47-9a53-1f0b7e6c2d91")  # warpagent's own UUIDv5 namespace
-EPOCH = "2000-01-01T00:00:00.000Z"  # `created` of every shared object: constant across versions
+EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # `created` of every shared object: constant across versions
 TOOL_IDENTITY = f"identity--{uuid.uuid5(NAMESPACE, 'warpagent/tool')}"
 POSTURE_EXTENSION = "extension-definition--3c8d0f2e-8f4e-4f0b-9b1c-6a2f1d7e5b40"
 TLP2_EXTENSION = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
@@ -89,8 +89,9 @@ def _id(kind: str, member: str, key: str) -> str:
     return f"{kind}--{uuid.uuid5(NAMESPACE, f'{member}|{kind}|{key}')}"
 
 
-def _midnight(day: dt.date) -> str:
-    return f"{day.isoformat()}T00:00:00.000Z"
+def _midnight(day: dt.date) -> dt.datetime:
+    # datetimes, not strings: stix2 would strptime every string timestamp of every object
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
 def member_identity_id(member: str) -> str:
