@@ -15,7 +15,8 @@ packages=(nmap python3 python3-venv python3-pip ca-certificates)
 if [ "$with_test" = 1 ]; then
   # the test estate: real Debian services in network namespaces
   packages+=(iproute2 procps nginx-light vsftpd openbsd-inetd inetutils-telnetd snmpd
-             redis-server memcached openssh-server openssh-client)
+             redis-server memcached openssh-server openssh-client
+             chromium fonts-liberation)  # headless Chromium renders the board report in the tests
 fi
 
 missing=()

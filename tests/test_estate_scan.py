@@ -250,3 +250,23 @@ def test_nothing_identifying_leaves_in_the_shared_bundle(estate: TestEstate, sca
                    "nobody@estate.test", "estate test rack", str(estate.workdir), "estate-test-key-0123456789"]
     for needle in identifying:
         assert needle.casefold() not in shared, f"identifying string {needle!r} in the shared bundle"
+
+
+def test_reports_from_the_scanned_estate_match_the_store(scanned: dict[str, Any]) -> None:
+    import re
+    import sqlite3
+
+    work, config = scanned["work"], scanned["config"]
+    assert run_cli("--config", str(config), "report", "board", "--out", "board.html", cwd=work).returncode == 0
+    assert run_cli("--config", str(config), "report", "technical", "--out", "tech.html", cwd=work).returncode == 0
+    board = dict(re.findall(r'data-metric="([^"]+)">([^<]*)<', (work / "board.html").read_text()))
+    tech = dict(re.findall(r'data-metric="([^"]+)">([^<]*)<', (work / "tech.html").read_text()))
+    db = sqlite3.connect(work / "warpagent.db")
+    open_configs = db.execute(
+        "SELECT COUNT(*) FROM findings WHERE status = 'open' AND category = 'configs'").fetchone()[0]
+    hosts_up = db.execute("SELECT hosts_up FROM runs WHERE status = 'complete' ORDER BY id DESC LIMIT 1").fetchone()[0]
+    assert board["open-configs"] == tech["open-configs"] == tech["open"] == str(open_configs)
+    assert board["hosts-riverside-corporate"] == str(hosts_up) == "3"
+    assert board["rag-configs"] == "Amber"  # critical and high found today: within deadline, not yet red
+    csv_rows = (work / "tech.csv").read_text().splitlines()
+    assert len(csv_rows) - 1 == open_configs

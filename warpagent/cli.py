@@ -17,7 +17,10 @@ from warpagent.models import CATEGORIES, FindingStatus, RunStatus, Severity, Tra
 from warpagent.nmap_runner import Interrupted
 
 if TYPE_CHECKING:
+    import datetime as dt
+
     from warpagent.share import PeerReport
+    from warpagent.store import Store
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -38,6 +41,8 @@ examples:
   warpagent scan                      scan every estate, store findings, print what changed
   warpagent scan --estate schools --json > tonight.json
   warpagent findings --category configs --format csv > configs.csv
+  warpagent report board --out board.html      this month's board report
+  warpagent report board --month 2026-10 --email   e-mail October's to the board
   warpagent share --dry-run --out bundle.json   see exactly what would be shared
   warpagent share && warpagent pull   push the anonymised bundle to WARP peers, fetch theirs
 
@@ -96,6 +101,26 @@ def _parser() -> argparse.ArgumentParser:
                     "paginated), validate them and keep them locally; malformed or oversized input is "
                     "rejected with a log line and the rest kept.")
     pull.add_argument("--json", action="store_true", help="print a JSON summary per peer")
+
+    report = commands.add_parser("report", help="board and technical reports",
+                                 description="Render reports from the findings store.")
+    kinds = report.add_subparsers(dest="report_kind", metavar="KIND")
+    kinds.required = True
+    board = kinds.add_parser(
+        "board", help="the monthly board report (self-contained HTML)",
+        description="A five-minute read for the board: RAG per category with the rule that set it, trend, "
+                    "top risks in plain words, remediation performance, coverage, and where the council stands "
+                    "against its anonymised WARP peers. Self-contained HTML: inline CSS and SVG.")
+    board.add_argument("--month", metavar="YYYY-MM", help="the month to report on (default: this month, to date)")
+    board.add_argument("--out", metavar="FILE", help="write the HTML to FILE (default: stdout, unless --email)")
+    board.add_argument("--email", action="store_true",
+                       help="e-mail it to reports.email.to; one that cannot be sent is kept and sent next time")
+    technical = kinds.add_parser(
+        "technical", help="every open finding, by category and host, with a CSV beside it",
+        description="Every open finding grouped by category and host with evidence, remediation, first seen "
+                    "and age, and what changed since the last technical report. With --out X.html, the same "
+                    "findings go to X.csv.")
+    technical.add_argument("--out", metavar="FILE", help="write the HTML to FILE (and the CSV beside it)")
 
     findings = commands.add_parser("findings", help="list stored findings",
                                    description="List findings from the store, most severe first.")
@@ -290,7 +315,98 @@ def _cmd_pull(args: argparse.Namespace) -> int:
         return _print_reports(share.pull(settings, intel), args.json, "pull")
 
 
-_COMMANDS = {"init": _cmd_init, "check-config": _cmd_check_config, "scan": _cmd_scan,
+def _cmd_report(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from warpagent.store import Store
+
+    settings = config.load(args.config)
+    if not settings.store.exists():
+        print(f"warpagent: {settings.store}: no findings store yet; run 'warpagent scan' first", file=sys.stderr)
+        return EXIT_USAGE
+    now = dt.datetime.now(dt.UTC)
+    with Store(settings.store) as store:
+        if args.report_kind == "board":
+            return _board(args, settings, store, now)
+        return _technical(args, settings, store, now)
+
+
+def _board(args: argparse.Namespace, settings: config.Settings, store: Store, now: dt.datetime) -> int:
+    import re
+
+    from checks import ALL_CHECKS
+    from reports import board, mailer, render
+    from warpagent.peer_intel import PeerIntel
+
+    month = args.month or now.strftime("%Y-%m")
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month) or month > now.strftime("%Y-%m"):
+        raise ConfigError([f"--month: '{month}' is not a month up to now; write it as YYYY-MM, e.g. "
+                           f"{now.strftime('%Y-%m')}"])
+    if args.email and settings.reports.email is None:
+        raise ConfigError([f"{settings.source}: At 'reports': no email settings; add reports.email "
+                           "(smtp_host, from, to) to send the board report"])
+    with PeerIntel(settings.store) as intel:
+        postures = intel.latest("x-warpagent-posture")
+    own = _own_identity(settings)
+    postures = [p for p in postures if p.get("created_by_ref") != own]
+    data = board.build(store.findings(), store.runs(limit=10000), organisation=settings.organisation.name,
+                       title=settings.reports.title, month=month, now=now, rules=settings.reports.rag,
+                       peer_postures=postures, k=settings.sharing.k, measured={c.category for c in ALL_CHECKS})
+    context = {"report": data, "colour": settings.reports.primary_colour,
+               "logo": render.logo_data_uri(settings.reports.logo)}
+    html = render.render("board.html.j2", **context)
+    if args.out:
+        _write_out(args.out, html)
+    elif not args.email:
+        sys.stdout.write(html)
+    store.log_report("board", now)
+    if not args.email:
+        return EXIT_OK
+    mail = settings.reports.email
+    assert mail is not None  # noqa: S101 - checked above
+    message = mailer.compose(mail, organisation=settings.organisation.name, month=data.month, html=html,
+                             text=render.render("board.txt.j2", **context))
+    mailer.queue(mail, f"board-{month}", message)
+    password = settings.secret(mail.password_env, "reports.email.password_env") if mail.password_env else None
+    sent, problems = mailer.send_pending(mail, password)
+    for problem in problems:
+        print(f"warpagent: {problem}", file=sys.stderr)
+    print(f"board report for {data.month}: {sent} message(s) sent to {', '.join(mail.to)}"
+          + (f"; {len(mailer.pending(mail))} waiting" if problems else ""), file=sys.stderr)
+    return EXIT_INCOMPLETE if problems else EXIT_OK
+
+
+def _own_identity(settings: config.Settings) -> str | None:
+    import os
+
+    from warpagent import anonymise, stix_bundle
+
+    key = os.environ.get(settings.sharing.pseudonym_key_env, "")
+    if not key:
+        return None
+    return stix_bundle.member_identity_id(anonymise.pseudonym(key.encode(), settings.organisation.name))
+
+
+def _technical(args: argparse.Namespace, settings: config.Settings, store: Store, now: dt.datetime) -> int:
+    from reports import render, technical
+    from warpagent.output import findings_csv
+
+    found = store.findings()
+    data = technical.build(found, organisation=settings.organisation.name, now=now,
+                           since=store.last_report("technical"))
+    html = render.render("technical.html.j2", report=data, colour=settings.reports.primary_colour)
+    if args.out:
+        _write_out(args.out, html)
+        csv_path = str(Path(args.out).with_suffix(".csv"))
+        _write_out(csv_path, findings_csv([t for t in found if t.status is FindingStatus.OPEN]))
+        print(f"wrote {args.out} and {csv_path}", file=sys.stderr)
+    else:
+        sys.stdout.write(html)
+    store.log_report("technical", now)
+    return EXIT_OK
+
+
+_COMMANDS = {"report": _cmd_report, "init": _cmd_init, "check-config": _cmd_check_config, "scan": _cmd_scan,
              "findings": _cmd_findings, "share": _cmd_share, "pull": _cmd_pull}
 
 

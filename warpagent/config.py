@@ -83,6 +83,36 @@ class SharingSettings:
 
 
 @dataclass(frozen=True)
+class RagRules:
+    critical_days: int = 15
+    high_days: int = 30
+    medium_days: int = 90
+
+
+@dataclass(frozen=True)
+class EmailSettings:
+    smtp_host: str
+    sender: str
+    to: tuple[str, ...]
+    smtp_port: int = 587
+    security: str = "starttls"
+    username: str = ""
+    password_env: str = ""
+    subject: str = "{organisation}: cyber hygiene report {month}"
+    outbox: Path = Path("mail-outbox")
+    timeout_s: int = 30
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    title: str = "Cyber hygiene report"
+    logo: Path | None = None
+    primary_colour: str = "#1d4f91"
+    rag: RagRules = RagRules()
+    email: EmailSettings | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str  # the file it came from, or EMBEDDED
     organisation: Organisation
@@ -90,6 +120,7 @@ class Settings:
     scan: ScanSettings
     estates: tuple[EstateConfig, ...]
     sharing: SharingSettings = SharingSettings()
+    reports: ReportSettings = ReportSettings()
 
     def secret(self, env_name: str, key_path: str) -> str:
         """A secret named by an *_env key, read from the environment only when it is needed."""
@@ -253,8 +284,27 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
                        timeout_s=duration_seconds(p.get("timeout", "30s")))
             for p in share.get("peers", ())),
     )
+    rep = doc.get("reports", {})
+    mail = rep.get("email")
+    email = None
+    if mail:
+        email = EmailSettings(
+            smtp_host=mail["smtp_host"], sender=mail["from"], to=tuple(mail["to"]),
+            smtp_port=mail.get("smtp_port", 587), security=mail.get("security", "starttls"),
+            username=mail.get("username", ""), password_env=mail.get("password_env", ""),
+            subject=mail.get("subject", "{organisation}: cyber hygiene report {month}"),
+            outbox=_relative(mail.get("outbox", "./mail-outbox"), base_dir),
+            timeout_s=duration_seconds(mail.get("timeout", "30s")))
+    rag = rep.get("rag", {})
+    reports = ReportSettings(
+        title=rep.get("title", "Cyber hygiene report"),
+        logo=_relative(rep["logo"], base_dir) if rep.get("logo") else None,
+        primary_colour=rep.get("primary_colour", "#1d4f91"),
+        rag=RagRules(critical_days=rag.get("critical_days", 15), high_days=rag.get("high_days", 30),
+                     medium_days=rag.get("medium_days", 90)),
+        email=email)
     return Settings(
-        source=source, sharing=sharing,
+        source=source, sharing=sharing, reports=reports,
         organisation=Organisation(name=org["name"], region=org.get("region", ""),
                                   sector=org.get("sector", "")),
         store=store if store.is_absolute() else (base_dir / store),
@@ -262,6 +312,11 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
                           nmap_path=scan.get("nmap_path", "nmap"), timing=scan.get("timing", "T4")),
         estates=estates,
     )
+
+
+def _relative(value: str, base_dir: Path) -> Path:
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else base_dir / path
 
 
 def locate(explicit: str | None) -> Path | None:

@@ -175,6 +175,7 @@ class TrackedFinding:
     status: FindingStatus
     resolved_at: dt.datetime | None = None
     status_reason: str = ""
+    reopened_at: dt.datetime | None = None
 
     @property
     def id(self) -> FindingId:

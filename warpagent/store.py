@@ -66,9 +66,11 @@ CREATE TABLE IF NOT EXISTS findings (
     product TEXT NOT NULL DEFAULT '',
     version TEXT NOT NULL DEFAULT '',
     cpe TEXT NOT NULL DEFAULT '',
+    reopened_at TEXT,
     last_run INTEGER NOT NULL REFERENCES runs(id)
 );
 CREATE INDEX IF NOT EXISTS findings_estate_status ON findings (estate, status);
+CREATE TABLE IF NOT EXISTS report_log (kind TEXT NOT NULL, generated TEXT NOT NULL);
 """
 
 
@@ -228,6 +230,7 @@ class Store:
                 if status == FindingStatus.RESOLVED.value:
                     reopened.append(finding.id)
                     status = FindingStatus.OPEN.value
+                    db.execute("UPDATE findings SET reopened_at = ? WHERE id = ?", (now, finding.id))
                 else:
                     still_open.append(finding.id)
                 db.execute(
@@ -264,6 +267,16 @@ class Store:
         return RunDelta(run=self.run(run_id), new=tuple(new), still_open=tuple(still_open),
                         reopened=tuple(reopened), resolved=tuple(resolved), check_errors=tuple(check_errors))
 
+    # --- reports ---------------------------------------------------------------------------
+
+    def last_report(self, kind: str) -> dt.datetime | None:
+        row = self._db.execute("SELECT MAX(generated) FROM report_log WHERE kind = ?", (kind,)).fetchone()
+        return _dt_or_none(row[0])
+
+    def log_report(self, kind: str, generated: dt.datetime) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO report_log VALUES (?, ?)", (kind, _ts(generated)))
+
     # --- findings --------------------------------------------------------------------------
 
     def findings(self, *, status: str | None = None, category: str | None = None,
@@ -296,6 +309,7 @@ class Store:
                           cves=tuple(json.loads(row["cves"])), product=row["product"], version=row["version"],
                           cpe=row["cpe"])
         return TrackedFinding(finding=finding, first_seen=_dt(row["first_seen"]),
+                              reopened_at=_dt_or_none(row["reopened_at"]),
                               last_seen=_dt(row["last_seen"]),
                               status=FindingStatus(row["status"]), resolved_at=_dt_or_none(row["resolved_at"]),
                               status_reason=row["status_reason"])

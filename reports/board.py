@@ -1,0 +1,255 @@
+"""What the board report says, computed from the store: pure functions, no I/O, no clock.
+
+RAG rules (per category; thresholds from reports.rag, defaults after common deadlines):
+- grey: not measured - no check of this category has run yet;
+- red: an open critical finding older than critical_days (15), or an open high older than
+  high_days (30);
+- amber: any open critical or high finding still within its deadline, or an open medium
+  older than medium_days (90);
+- green: none of the above.
+Accepted risks are not counted as open. Peer figures resting on fewer than k members are
+withheld and shown as "fewer than k".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import statistics
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from checks import ALL_CHECKS, by_id
+from warpagent.config import RagRules
+from warpagent.models import CATEGORIES, FindingStatus, ScanRun, Severity, TrackedFinding
+
+CATEGORY_NAMES = {
+    "patches": "Missing security patches", "unsupported": "Unsupported software",
+    "privileges": "Inappropriate user privileges", "passwords": "Weak or poorly managed passwords",
+    "configs": "Insecure configurations", "supply_chain": "Insecure supply chains",
+    "backups": "Poorly configured or untested backups",
+}
+TREND_MONTHS = 6
+
+
+@dataclass(frozen=True)
+class PeerComparison:
+    members: int  # peers with a measured posture in this category (0 when withheld)
+    withheld: bool  # fewer than k peers: nothing more is shown
+    with_open_share: int  # percentage of peers with open weaknesses in the category
+    standing: str  # plain words: where the council stands
+
+
+@dataclass(frozen=True)
+class CategoryStatus:
+    category: str
+    name: str
+    measured: bool
+    rag: str  # red, amber, green, grey
+    rule: str  # the rule that set the colour, in plain words
+    open_by_severity: tuple[tuple[str, int], ...]
+    open_total: int
+    trend: tuple[int, ...]  # open at the end of each of the last months, oldest first
+    peer: PeerComparison | None
+
+
+@dataclass(frozen=True)
+class Risk:
+    check_id: str
+    category: str
+    severity: str
+    what: str
+    why: str
+    action: str
+    assets: int
+    oldest_days: int
+
+
+@dataclass(frozen=True)
+class Remediation:
+    median_days: tuple[tuple[str, float | None, int], ...]  # (severity, median days to fix, fixed count)
+    new_in_month: int
+    fixed_in_month: int
+    oldest_critical: tuple[int, str] | None  # (days open, what)
+    oldest_high: tuple[int, str] | None
+    past_deadline: int
+
+
+@dataclass(frozen=True)
+class EstateCoverage:
+    estate: str
+    last_run: str
+    status: str
+    hosts_up: int
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class BoardReport:
+    organisation: str
+    title: str
+    month: str  # "November 2026"
+    period_end: dt.datetime
+    months: tuple[str, ...]  # trend labels, oldest first ("Jun", ...)
+    categories: tuple[CategoryStatus, ...]
+    risks: tuple[Risk, ...]
+    remediation: Remediation
+    coverage: tuple[EstateCoverage, ...]
+    peers_available: bool
+    k: int
+
+
+def month_bounds(month: str, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """(start, end) of a YYYY-MM month; the end is `now` for the month in progress."""
+    year, number = (int(part) for part in month.split("-"))
+    start = dt.datetime(year, number, 1, tzinfo=dt.UTC)
+    following = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=dt.UTC)
+    return start, min(following, now)
+
+
+def _open_at(tracked: TrackedFinding, moment: dt.datetime) -> bool:
+    if tracked.status is FindingStatus.ACCEPTED_RISK or tracked.first_seen > moment:
+        return False
+    return tracked.resolved_at is None or tracked.resolved_at > moment
+
+
+def _doc_part(check_id: str, label: str) -> str:
+    """A part of the check's own documentation, as plain prose for the board (no code marks)."""
+    doc = by_id(check_id).doc.replace("`", "")
+    if label == "what":
+        return doc.split("\n", 1)[0].strip().rstrip(".")
+    _before, found, after = doc.partition(f"{label}:")
+    text = " ".join(after.split("\n\n")[0].split("Fix:")[0].split()) if found else ""
+    return text[:1].upper() + text[1:]
+
+
+def rag_for(items: Sequence[TrackedFinding], moment: dt.datetime, rules: RagRules) -> tuple[str, str]:
+    def older(severity: Severity, days: int) -> int:
+        return sum(1 for t in items if t.finding.severity is severity and (moment - t.first_seen).days > days)
+
+    late_critical, late_high = older(Severity.CRITICAL, rules.critical_days), older(Severity.HIGH, rules.high_days)
+    if late_critical or late_high:
+        parts = [f"{n} critical open longer than {rules.critical_days} days" for n in [late_critical] if n]
+        parts += [f"{n} high open longer than {rules.high_days} days" for n in [late_high] if n]
+        return "red", "Red: " + " and ".join(parts)
+    urgent = sum(1 for t in items if t.finding.severity >= Severity.HIGH)
+    late_medium = older(Severity.MEDIUM, rules.medium_days)
+    if urgent or late_medium:
+        parts = [f"{urgent} critical or high open, within deadline" for _ in [0] if urgent]
+        parts += [f"{late_medium} medium open longer than {rules.medium_days} days" for _ in [0] if late_medium]
+        return "amber", "Amber: " + " and ".join(parts)
+    return "green", (f"Green: no critical or high weaknesses open and no medium older than "
+                     f"{rules.medium_days} days")
+
+
+def _trend_points(end: dt.datetime) -> list[dt.datetime]:
+    points = [end]
+    last = end - dt.timedelta(microseconds=1)  # a finished month ends on the 1st of the next
+    cursor = dt.datetime(last.year, last.month, 1, tzinfo=dt.UTC)
+    for _ in range(TREND_MONTHS - 1):
+        points.insert(0, cursor)  # the end of the month before is the start of this one
+        cursor = dt.datetime(cursor.year - (cursor.month == 1), (cursor.month - 2) % 12 + 1, 1, tzinfo=dt.UTC)
+    return points
+
+
+def _bucket_floor(label: str) -> int:
+    return {"0": 0, "1": 1, "2-5": 2, "6-20": 6, "21+": 21}.get(label, 0)
+
+
+def peer_comparison(category: str, own_open: int, postures: Sequence[Mapping[str, Any]], k: int) -> PeerComparison:
+    peers = [p for p in postures if p.get("category") == category and p.get("measured")]
+    if len(peers) < k:
+        return PeerComparison(members=0, withheld=True, with_open_share=0,
+                              standing=f"fewer than {k} peers have shared this: not shown")
+    floors = [_bucket_floor(str(p.get("open_findings", "0"))) for p in peers]
+    share = round(100 * sum(1 for f in floors if f > 0) / len(peers))
+    median = statistics.median(floors)
+    if own_open < median:
+        standing = "fewer open weaknesses than most peers"
+    elif own_open > max(median, 0) and own_open >= 2 * max(median, 1):
+        standing = "more open weaknesses than most peers"
+    else:
+        standing = "in line with peers"
+    return PeerComparison(members=len(peers), withheld=False, with_open_share=share, standing=standing)
+
+
+def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organisation: str, title: str,
+          month: str, now: dt.datetime, rules: RagRules, peer_postures: Sequence[Mapping[str, Any]] = (),
+          k: int = 3, measured: Collection[str] | None = None) -> BoardReport:
+    start, end = month_bounds(month, now)
+    measured = set(measured if measured is not None else {c.category for c in ALL_CHECKS})
+    open_now = [t for t in findings if _open_at(t, end)]
+    points = _trend_points(end)
+
+    categories = []
+    for category in CATEGORIES:
+        items = [t for t in open_now if t.finding.category == category]
+        in_category = [t for t in findings if t.finding.category == category]
+        if category in measured:
+            rag, rule = rag_for(items, end, rules)
+        else:
+            rag, rule = "grey", "Not yet measured: no check of this category has run"
+        categories.append(CategoryStatus(
+            category=category, name=CATEGORY_NAMES[category], measured=category in measured, rag=rag, rule=rule,
+            open_by_severity=tuple((s.label, sum(1 for t in items if t.finding.severity is s))
+                                   for s in sorted(Severity, reverse=True)),
+            open_total=len(items),
+            trend=tuple(sum(1 for t in in_category if _open_at(t, p)) for p in points),
+            peer=peer_comparison(category, len(items), peer_postures, k) if peer_postures else None))
+
+    by_check: dict[str, list[TrackedFinding]] = defaultdict(list)
+    for tracked in open_now:
+        by_check[tracked.finding.check_id].append(tracked)
+    ranked = sorted(by_check.items(), key=lambda item: (
+        -max(t.finding.severity for t in item[1]), -len({t.finding.asset for t in item[1]}),
+        min(t.first_seen for t in item[1])))
+    risks = []
+    for check_id, items in ranked[:5]:
+        fixed = sum(1 for t in findings if t.finding.check_id == check_id and t.resolved_at
+                    and start <= t.resolved_at <= end)
+        assets = len({t.finding.asset for t in items})
+        oldest = max((end - t.first_seen).days for t in items)
+        fix = _doc_part(check_id, "Fix")
+        risks.append(Risk(
+            check_id=check_id, category=items[0].finding.category,
+            severity=max(t.finding.severity for t in items).label, what=_doc_part(check_id, "what"),
+            why=_doc_part(check_id, "Why it matters"),
+            action=f"{fix} {fixed} fixed this month; {assets} system{'s' if assets != 1 else ''} still affected, "
+                   f"the oldest for {oldest} days.",
+            assets=assets, oldest_days=oldest))
+
+    year_ago = end - dt.timedelta(days=365)
+    medians = []
+    for severity in sorted(Severity, reverse=True):
+        days = [(t.resolved_at - t.first_seen).total_seconds() / 86400 for t in findings
+                if t.resolved_at and t.finding.severity is severity and year_ago <= t.resolved_at <= end]
+        medians.append((severity.label, round(statistics.median(days), 1) if days else None, len(days)))
+
+    def oldest_of(severity: Severity) -> tuple[int, str] | None:
+        items = [t for t in open_now if t.finding.severity is severity]
+        if not items:
+            return None
+        first = min(items, key=lambda t: t.first_seen)
+        return (end - first.first_seen).days, _doc_part(first.finding.check_id, "what")
+
+    past_deadline = sum(1 for t in open_now if (
+        (t.finding.severity is Severity.CRITICAL and (end - t.first_seen).days > rules.critical_days)
+        or (t.finding.severity is Severity.HIGH and (end - t.first_seen).days > rules.high_days)))
+    remediation = Remediation(
+        median_days=tuple(medians), new_in_month=sum(1 for t in findings if start <= t.first_seen <= end),
+        fixed_in_month=sum(1 for t in findings if t.resolved_at and start <= t.resolved_at <= end),
+        oldest_critical=oldest_of(Severity.CRITICAL), oldest_high=oldest_of(Severity.HIGH),
+        past_deadline=past_deadline)
+
+    latest: dict[str, ScanRun] = {}
+    for run in sorted(runs, key=lambda r: r.started):
+        if run.started <= end:
+            latest[run.estate] = run
+    coverage = tuple(EstateCoverage(estate=r.estate, last_run=r.started.strftime("%d %b %Y %H:%M"),
+                                    status=r.status.value, hosts_up=r.hosts_up, problems=r.errors)
+                     for r in latest.values())
+    return BoardReport(organisation=organisation, title=title, month=start.strftime("%B %Y"), period_end=end,
+                       months=tuple((p - dt.timedelta(microseconds=1)).strftime("%b") for p in points),
+                       categories=tuple(categories), risks=tuple(risks), remediation=remediation,
+                       coverage=coverage, peers_available=bool(peer_postures), k=k)

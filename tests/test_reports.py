@@ -1,0 +1,336 @@
+"""Board and technical reports: numbers against the store, RAG rules, Chromium rendering, real SMTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import json
+import re
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reports import board
+from tests.conftest import run_cli
+from tests.taxii_server import free_port
+from warpagent.config import RagRules
+from warpagent.models import Finding, Severity
+from warpagent.store import Store
+
+DAY0 = dt.datetime(2026, 8, 20, 1, 0, tzinfo=dt.UTC)
+NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
+CHROMIUM = shutil.which("chromium")
+
+
+def _finding(check_id: str, severity: Severity, asset: str, port: int) -> Finding:
+    return Finding(estate="corporate", asset=asset, check_id=check_id, category="configs", severity=severity,
+                   title=f"{check_id} on <{asset}>", evidence="<script>alert(1)</script>", remediation="fix it",
+                   subject=f"{port}/tcp", port=port, protocol="tcp")
+
+
+A = _finding("WA514", Severity.CRITICAL, "db1.council.test", 6379)
+B = _finding("WA512", Severity.HIGH, "web1.council.test", 23)
+C = _finding("WA508", Severity.MEDIUM, "web1.council.test", 22)
+D = _finding("WA503", Severity.HIGH, "web2.council.test", 443)
+E = _finding("WA505", Severity.LOW, "web2.council.test", 8443)
+ASSETS = ("db1.council.test", "web1.council.test", "web2.council.test")
+
+
+def _run(store: Store, when: dt.datetime, findings: list[Finding]) -> None:
+    run = store.begin_run("corporate", when)
+    store.record_run(run, findings, finished=when, complete=True, observed_assets=ASSETS, in_scope_assets=ASSETS,
+                     hosts_scanned=3)
+
+
+def history(db: Path) -> None:
+    """Three months of nightly life: B fixed in October, E appears in September."""
+    with Store(db) as store:
+        _run(store, DAY0, [A, B, C, D])
+        _run(store, dt.datetime(2026, 9, 25, 1, 0, tzinfo=dt.UTC), [A, B, C, D, E])
+        _run(store, dt.datetime(2026, 10, 16, 1, 0, tzinfo=dt.UTC), [A, C, D, E])
+        _run(store, NOW - dt.timedelta(hours=8), [A, C, D, E])
+
+
+def metrics(html: str) -> dict[str, str]:
+    return dict(re.findall(r'data-metric="([^"]+)">([^<]*)<', html))
+
+
+def test_rag_rules() -> None:
+    rules = RagRules()
+    with_store = Path("/nonexistent")  # rag_for is pure: no store needed
+    assert with_store
+    from warpagent.models import FindingStatus, TrackedFinding
+
+    def tracked(severity: Severity, age_days: int) -> TrackedFinding:
+        return TrackedFinding(finding=_finding("WA501", severity, "h", 443),
+                              first_seen=NOW - dt.timedelta(days=age_days), last_seen=NOW, status=FindingStatus.OPEN)
+
+    assert board.rag_for([], NOW, rules)[0] == "green"
+    assert board.rag_for([tracked(Severity.LOW, 400)], NOW, rules)[0] == "green"
+    assert board.rag_for([tracked(Severity.MEDIUM, 91)], NOW, rules) == (
+        "amber", "Amber: 1 medium open longer than 90 days")
+    assert board.rag_for([tracked(Severity.HIGH, 30)], NOW, rules)[0] == "amber"
+    assert board.rag_for([tracked(Severity.HIGH, 31)], NOW, rules) == ("red", "Red: 1 high open longer than 30 days")
+    assert board.rag_for([tracked(Severity.CRITICAL, 16)], NOW, rules)[0] == "red"
+    assert board.rag_for([tracked(Severity.CRITICAL, 16)], NOW, RagRules(critical_days=20))[0] == "amber"
+
+
+def test_month_bounds_and_trend_labels() -> None:
+    assert board.month_bounds("2026-10", NOW) == (dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
+                                                  dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    assert board.month_bounds("2026-12", NOW)[1] == NOW
+    report = board.build([], [], organisation="X", title="T", month="2026-10", now=NOW, rules=RagRules())
+    assert report.months == ("May", "Jun", "Jul", "Aug", "Sep", "Oct")
+
+
+def _config(path: Path, extra: str = "") -> Path:
+    path.write_text(f"""organisation: {{name: "Test <b>Borough</b> Council"}}
+store: ./warpagent.db
+estates: [{{name: corporate, targets: [127.0.0.1]}}]
+reports:
+  title: Cyber hygiene report
+  primary_colour: "#123456"
+{extra}""")
+    return path
+
+
+def test_board_numbers_equal_the_store(tmp_path: Path) -> None:
+    history(tmp_path / "warpagent.db")
+    config = _config(tmp_path / "w.yaml")
+    result = run_cli("--config", str(config), "report", "board", "--month", "2026-11", "--out", "board.html",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "board.html").read_text()
+    found = metrics(html)
+    db = sqlite3.connect(tmp_path / "warpagent.db")
+    open_configs = db.execute("SELECT COUNT(*) FROM findings WHERE status='open' AND category='configs'").fetchone()[0]
+    new_in_month = db.execute("SELECT COUNT(*) FROM findings WHERE first_seen >= '2026-11-01'").fetchone()[0]
+    fixed = db.execute("SELECT first_seen, resolved_at, severity FROM findings WHERE resolved_at IS NOT NULL").fetchall()
+    assert found["open-configs"] == str(open_configs) == "4"
+    assert found["rag-configs"] == "Red"
+    assert "1 critical open longer than 15 days and 1 high open longer than 30 days" in html
+    assert found["new-month"] == str(new_in_month) == "0"
+    assert found["fixed-month"] == "0"
+    assert len(fixed) == 1 and fixed[0][2] == "high"
+    days = (dt.datetime.fromisoformat(fixed[0][1]) - dt.datetime.fromisoformat(fixed[0][0])).total_seconds() / 86400
+    assert found["median-high"] == str(round(days, 1)) == "57.0"
+    assert found["fixed-high"] == "1" and found["median-critical"] == "-"
+    assert found["past-deadline"] == "2"
+    assert found["hosts-corporate"] == "3"
+    trend = re.search(r'aria-label="trend-configs open at month end: ([^"]+)"', html)
+    assert trend and trend.group(1) == "Jun 0, Jul 0, Aug 4, Sep 5, Oct 4, Nov 4"
+    assert found["rag-patches"] == "N/A" and "Not yet measured" in html
+    # top risks in plain words, most severe first, from the checks' own documentation
+    risks = re.findall(r'data-risk="(WA\d+)"', html)
+    assert risks[:2] == ["WA514", "WA503"]
+    assert "Why it matters:</em> Anyone who can reach it can read or wipe the data" in html
+    # escaped, self-contained
+    assert "Test &lt;b&gt;Borough&lt;/b&gt; Council" in html and "<b>Borough" not in html
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    assert "#123456" in html
+
+
+def test_board_last_month_is_a_closed_period(tmp_path: Path) -> None:
+    history(tmp_path / "warpagent.db")
+    config = _config(tmp_path / "w.yaml")
+    result = run_cli("--config", str(config), "report", "board", "--month", "2026-10", cwd=tmp_path)
+    found = metrics(result.stdout)
+    assert found["fixed-month"] == "1"  # B, fixed on 16 October
+    assert found["open-configs"] == "4"
+
+
+@pytest.mark.parametrize("month", ["2026-13", "26-11", "2031-01"])
+def test_bad_month_is_exit_2(tmp_path: Path, month: str) -> None:
+    history(tmp_path / "warpagent.db")
+    result = run_cli("--config", str(_config(tmp_path / "w.yaml")), "report", "board", "--month", month, cwd=tmp_path)
+    assert result.returncode == 2 and f"--month: '{month}' is not a month up to now" in result.stderr
+
+
+def test_technical_report_and_csv(tmp_path: Path) -> None:
+    history(tmp_path / "warpagent.db")
+    config = _config(tmp_path / "w.yaml")
+    first = run_cli("--config", str(config), "report", "technical", "--out", "tech.html", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    html = (tmp_path / "tech.html").read_text()
+    found = metrics(html)
+    assert found["open"] == found["open-configs"] == "4"
+    assert (found["new"], found["resolved"], found["reopened"]) == ("4", "1", "0")  # first report: since records began
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+    rows = (tmp_path / "tech.csv").read_text().splitlines()
+    assert len(rows) == 1 + 4
+    with Store(tmp_path / "warpagent.db") as store:  # B comes back after the report
+        _run(store, NOW + dt.timedelta(hours=1), [A, B, C, D, E])
+    second = run_cli("--config", str(config), "report", "technical", "--out", "tech2.html", cwd=tmp_path)
+    assert second.returncode == 0
+    found = metrics((tmp_path / "tech2.html").read_text())
+    assert (found["new"], found["resolved"], found["reopened"]) == ("0", "0", "1")
+
+
+def test_peer_comparison_respects_k() -> None:
+    postures = [{"category": "configs", "measured": True, "open_findings": b, "created_by_ref": f"identity--{i}"}
+                for i, b in enumerate(["0", "2-5", "6-20"])]
+    two = board.peer_comparison("configs", 4, postures[:2], k=3)
+    assert two.withheld and two.standing == "fewer than 3 peers have shared this: not shown"
+    three = board.peer_comparison("configs", 1, postures, k=3)
+    assert not three.withheld and three.members == 3 and three.with_open_share == 67
+    assert three.standing == "fewer open weaknesses than most peers"
+    assert board.peer_comparison("configs", 40, postures, k=3).standing == "more open weaknesses than most peers"
+
+
+# --- Chromium -------------------------------------------------------------------------------
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--disable-extensions", "--enable-logging=stderr", "--v=0"]
+
+
+def chromium(tmp_path: Path, page: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is installed by scripts/install.sh --test")
+    return subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'chromium-profile'}",
+                           "--window-size=794,1123", *extra, page.as_uri()],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def console_messages(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
+FIT_PROBE = """<script>
+const width = document.documentElement.clientWidth;
+const over = [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > width + 1);
+document.body.setAttribute('data-fit', JSON.stringify({width, scroll: document.documentElement.scrollWidth,
+  over: over.map(e => e.tagName), charts: document.querySelectorAll('svg[data-chart] rect').length}));
+</script></body>"""
+
+
+@pytest.fixture
+def board_html(tmp_path: Path) -> Path:
+    history(tmp_path / "warpagent.db")
+    result = run_cli("--config", str(_config(tmp_path / "w.yaml")), "report", "board", "--out", "board.html",
+                     cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return tmp_path / "board.html"
+
+
+def test_board_in_chromium_screenshot_pdf_a4_no_console_errors(tmp_path: Path, board_html: Path) -> None:
+    shot = chromium(tmp_path, board_html, f"--screenshot={tmp_path / 'board.png'}")
+    assert (tmp_path / "board.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert console_messages(shot.stderr) == []
+    pdf = chromium(tmp_path, board_html, f"--print-to-pdf={tmp_path / 'board.pdf'}", "--no-pdf-header-footer")
+    assert console_messages(pdf.stderr) == []
+    data = (tmp_path / "board.pdf").read_bytes()
+    boxes = [tuple(float(n) for n in m) for m in re.findall(rb"/MediaBox\s*\[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", data)]
+    assert boxes and all(abs(w - 595.3) < 2 and abs(h - 841.9) < 2 for w, h in boxes), boxes  # every page is A4
+    assert 1 <= data.count(b"/Type /Page\n") + data.count(b"/Type /Page>") + data.count(b"/Type /Page/") <= 4
+    probe = tmp_path / "probe.html"
+    probe.write_text(board_html.read_text().replace("</body>", FIT_PROBE))
+    dom = chromium(tmp_path, probe, "--dump-dom", "--virtual-time-budget=2000").stdout
+    fit = json.loads(re.search(r"data-fit=\"([^\"]+)\"", dom).group(1).replace("&quot;", '"'))  # type: ignore[union-attr]
+    assert fit["scroll"] <= fit["width"] and fit["over"] == [], fit  # nothing clipped at A4 width
+    assert fit["charts"] == 6  # the measured category's chart, one bar per month
+    for category in board.CATEGORY_NAMES:
+        assert f'data-category="{category}"' in dom
+
+
+def test_console_error_detection_can_fail(tmp_path: Path) -> None:
+    page = tmp_path / "bad.html"
+    page.write_text("<html><body><script>console.error('broken chart')</script></body></html>")
+    assert any("broken chart" in line for line in console_messages(chromium(tmp_path, page, "--dump-dom").stderr))
+
+
+# --- e-mail ---------------------------------------------------------------------------------
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+        self.messages.append(envelope.content)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_port() -> int:
+    return free_port()
+
+
+def start_smtp(port: int) -> tuple[Any, Inbox]:
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    return controller, inbox
+
+
+@pytest.fixture
+def smtp(smtp_port: int) -> Iterator[Inbox]:
+    controller, inbox = start_smtp(smtp_port)
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+def _mail_config(tmp_path: Path, port: int) -> Path:
+    return _config(tmp_path / "w.yaml", f"""  email:
+    smtp_host: 127.0.0.1
+    smtp_port: {port}
+    security: none
+    from: security@council.test
+    to: [board@council.test, chair@council.test]
+    timeout: 5s
+""")
+
+
+def test_board_report_by_email(tmp_path: Path, smtp_port: int, smtp: Inbox) -> None:
+    history(tmp_path / "warpagent.db")
+    result = run_cli("--config", str(_mail_config(tmp_path, smtp_port)), "report", "board", "--email", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (raw,) = smtp.messages
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Subject"] == "Test <b>Borough</b> Council: cyber hygiene report November 2026"
+    assert message["To"] == "board@council.test, chair@council.test"
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert "Insecure configurations: RED, 4 open" in text
+    assert metrics(html)["open-configs"] == "4"
+    assert not list((tmp_path / "mail-outbox").glob("*.eml"))
+
+
+def test_smtp_outage_keeps_the_report_and_sends_it_next_time(tmp_path: Path, smtp_port: int) -> None:
+    history(tmp_path / "warpagent.db")
+    config = _mail_config(tmp_path, smtp_port)
+    down = run_cli("--config", str(config), "report", "board", "--email", cwd=tmp_path)
+    assert down.returncode == 3
+    assert "kept in" in down.stderr and "Traceback" not in down.stderr
+    assert [p.name for p in (tmp_path / "mail-outbox").glob("*.eml")] == ["board-2026-11.eml"]
+    again = run_cli("--config", str(config), "report", "board", "--email", cwd=tmp_path)  # still down: one copy
+    assert again.returncode == 3 and len(list((tmp_path / "mail-outbox").glob("*.eml"))) == 1
+    controller, inbox = start_smtp(smtp_port)
+    try:
+        from reports import mailer
+        from warpagent import config as config_module
+
+        settings = config_module.load(str(config))
+        assert settings.reports.email is not None
+        sent, problems = mailer.send_pending(settings.reports.email, None)  # the next attempt
+        assert (sent, problems) == (1, [])
+        assert len(inbox.messages) == 1
+        assert not list((tmp_path / "mail-outbox").glob("*.eml"))
+    finally:
+        controller.stop()
+
+
+def test_email_needs_settings(tmp_path: Path) -> None:
+    history(tmp_path / "warpagent.db")
+    result = run_cli("--config", str(_config(tmp_path / "w.yaml")), "report", "board", "--email", cwd=tmp_path)
+    assert result.returncode == 2 and "no email settings; add reports.email" in result.stderr
