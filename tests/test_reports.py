@@ -62,10 +62,9 @@ def metrics(html: str) -> dict[str, str]:
 
 
 def test_rag_rules() -> None:
-    rules = RagRules()
-    with_store = Path("/nonexistent")  # rag_for is pure: no store needed
-    assert with_store
     from warpagent.models import FindingStatus, TrackedFinding
+
+    rules = RagRules()
 
     def tracked(severity: Severity, age_days: int) -> TrackedFinding:
         return TrackedFinding(finding=_finding("WA501", severity, "h", 443),
@@ -111,7 +110,8 @@ def test_board_numbers_equal_the_store(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "warpagent.db")
     open_configs = db.execute("SELECT COUNT(*) FROM findings WHERE status='open' AND category='configs'").fetchone()[0]
     new_in_month = db.execute("SELECT COUNT(*) FROM findings WHERE first_seen >= '2026-11-01'").fetchone()[0]
-    fixed = db.execute("SELECT first_seen, resolved_at, severity FROM findings WHERE resolved_at IS NOT NULL").fetchall()
+    fixed = db.execute(
+        "SELECT first_seen, resolved_at, severity FROM findings WHERE resolved_at IS NOT NULL").fetchall()
     assert found["open-configs"] == str(open_configs) == "4"
     assert found["rag-configs"] == "Red"
     assert "1 critical open longer than 15 days and 1 high open longer than 30 days" in html
@@ -251,7 +251,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[bytes] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(envelope.content)
         return "250 OK"
 
