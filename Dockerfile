@@ -1,10 +1,13 @@
-# warpagent: a small image that runs the CLI as a non-root user.
+# warpagent: a small image running the scheduler daemon as a non-root user.
 #
-# nmap's SYN and UDP scans need raw sockets. Grant them to nmap alone rather than running as root:
-#   docker run --cap-add NET_RAW --cap-add NET_ADMIN -v /srv/warpagent/config:/etc/warpagent:ro \
-#     -v /srv/warpagent/data:/var/lib/warpagent warpagent scan
+# nmap's SYN and UDP scans need raw sockets. They are given to the nmap binary alone (file
+# capabilities) rather than running as root; the container must be allowed to hold them:
+#   docker run -d --cap-add NET_RAW --cap-add NET_ADMIN \
+#     -v /srv/warpagent/config:/etc/warpagent:ro -v /srv/warpagent/data:/var/lib/warpagent \
+#     -e WARPAGENT_PSEUDONYM_KEY -e NW_WARP_PASSWORD warpagent
 # Without those capabilities warpagent falls back to TCP connect scans and skips UDP (logged).
-FROM debian:12-slim
+# One-off commands: docker run --rm ... warpagent scan | report board --out /var/lib/warpagent/board.html
+FROM debian:12.11-slim
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
@@ -28,6 +31,7 @@ ENV WARPAGENT_CONFIG=/etc/warpagent/warpagent.yaml \
     PATH=/opt/warpagent/venv/bin:$PATH
 VOLUME ["/etc/warpagent", "/var/lib/warpagent"]
 WORKDIR /var/lib/warpagent
-HEALTHCHECK --interval=5m --timeout=30s CMD warpagent check-config || exit 1
+# healthy while the daemon holds its store's lock
+HEALTHCHECK --interval=5m --timeout=30s CMD ["sh", "-c", "warpagent jobs --json | grep -q '\"running\": true'"]
 ENTRYPOINT ["warpagent"]
-CMD ["--help"]
+CMD ["run"]

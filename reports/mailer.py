@@ -29,6 +29,17 @@ def compose(settings: EmailSettings, *, organisation: str, month: str, html: str
     return message
 
 
+def compose_text(settings: EmailSettings, *, subject: str, text: str) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = settings.sender
+    message["To"] = ", ".join(settings.to)
+    message["Date"] = email.utils.formatdate(usegmt=True)
+    message["Message-ID"] = email.utils.make_msgid(domain=settings.sender.rsplit("@", 1)[-1])
+    message.set_content(text)
+    return message
+
+
 def queue(settings: EmailSettings, name: str, message: EmailMessage) -> Path:
     """Keep the message on disk (replacing an unsent one of the same name) before any attempt to send."""
     settings.outbox.mkdir(parents=True, exist_ok=True)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from warpagent import __version__, config
 from warpagent.errors import CollectError, ConfigError, ScopeError, StoreError, WarpagentError
@@ -17,8 +19,6 @@ from warpagent.models import CATEGORIES, FindingStatus, RunStatus, Severity, Tra
 from warpagent.nmap_runner import Interrupted
 
 if TYPE_CHECKING:
-    import datetime as dt
-
     from warpagent.share import PeerReport
     from warpagent.store import Store
 
@@ -121,6 +121,16 @@ def _parser() -> argparse.ArgumentParser:
                     "and age, and what changed since the last technical report. With --out X.html, the same "
                     "findings go to X.csv.")
     technical.add_argument("--out", metavar="FILE", help="write the HTML to FILE (and the CSV beside it)")
+
+    commands.add_parser(
+        "run", help="the scheduler daemon: scans, shares, pulls and reports on schedule",
+        description="Run in the foreground until SIGTERM or Ctrl-C: scan each estate on its schedule (and share "
+                    "after a complete scan), pull from peers, and produce the board report monthly. Jobs persist "
+                    "in the store; a run missed while the machine was down happens once on restart (within "
+                    "schedule.misfire_grace). Only one daemon may run per store.")
+    jobs = commands.add_parser("jobs", help="the schedule: next run times and each job's last result",
+                               description="List the daemon's jobs with their schedule, next run and last result.")
+    jobs.add_argument("--json", action="store_true", help="print JSON")
 
     findings = commands.add_parser("findings", help="list stored findings",
                                    description="List findings from the store, most severe first.")
@@ -276,7 +286,6 @@ def _cmd_share(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from warpagent import share
-    from warpagent.outbox import Outbox
     from warpagent.peer_intel import PeerIntel
     from warpagent.store import Store
 
@@ -298,10 +307,7 @@ def _cmd_share(args: argparse.Namespace) -> int:
         print(f"warpagent: dry run: bundle of {len(built.bundle['objects'])} objects built and validated; "
               "nothing queued or sent", file=sys.stderr)
         return EXIT_OK
-    outbox = Outbox(settings.sharing.outbox)
-    for peer in settings.sharing.peers:
-        outbox.put(peer.name, built.bundle["id"], built.text, now)
-    return _print_reports(share.deliver(settings, outbox), args.json, "share")
+    return _print_reports(share.queue_and_deliver(settings, built, now), args.json, "share")
 
 
 def _cmd_pull(args: argparse.Namespace) -> int:
@@ -334,9 +340,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def _board(args: argparse.Namespace, settings: config.Settings, store: Store, now: dt.datetime) -> int:
     import re
 
-    from checks import ALL_CHECKS
-    from reports import board, mailer, render
-    from warpagent.peer_intel import PeerIntel
+    from reports import produce
 
     month = args.month or now.strftime("%Y-%m")
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month) or month > now.strftime("%Y-%m"):
@@ -345,46 +349,20 @@ def _board(args: argparse.Namespace, settings: config.Settings, store: Store, no
     if args.email and settings.reports.email is None:
         raise ConfigError([f"{settings.source}: At 'reports': no email settings; add reports.email "
                            "(smtp_host, from, to) to send the board report"])
-    with PeerIntel(settings.store) as intel:
-        postures = intel.latest("x-warpagent-posture")
-    own = _own_identity(settings)
-    postures = [p for p in postures if p.get("created_by_ref") != own]
-    data = board.build(store.findings(), store.runs(limit=10000), organisation=settings.organisation.name,
-                       title=settings.reports.title, month=month, now=now, rules=settings.reports.rag,
-                       peer_postures=postures, k=settings.sharing.k, measured={c.category for c in ALL_CHECKS})
-    context = {"report": data, "colour": settings.reports.primary_colour,
-               "logo": render.logo_data_uri(settings.reports.logo)}
-    html = render.render("board.html.j2", **context)
+    output = produce.board_report(settings, store, month, now)
     if args.out:
-        _write_out(args.out, html)
+        _write_out(args.out, output.html)
     elif not args.email:
-        sys.stdout.write(html)
+        sys.stdout.write(output.html)
     store.log_report("board", now)
     if not args.email:
         return EXIT_OK
-    mail = settings.reports.email
-    assert mail is not None  # noqa: S101 - checked above
-    message = mailer.compose(mail, organisation=settings.organisation.name, month=data.month, html=html,
-                             text=render.render("board.txt.j2", **context))
-    mailer.queue(mail, f"board-{month}", message)
-    password = settings.secret(mail.password_env, "reports.email.password_env") if mail.password_env else None
-    sent, problems = mailer.send_pending(mail, password)
+    sent, problems = produce.email_board(settings, output, month)
     for problem in problems:
         print(f"warpagent: {problem}", file=sys.stderr)
-    print(f"board report for {data.month}: {sent} message(s) sent to {', '.join(mail.to)}"
-          + (f"; {len(mailer.pending(mail))} waiting" if problems else ""), file=sys.stderr)
+    print(f"board report for {output.data.month}: {sent} message(s) sent"
+          + ("; the rest is kept for the next attempt" if problems else ""), file=sys.stderr)
     return EXIT_INCOMPLETE if problems else EXIT_OK
-
-
-def _own_identity(settings: config.Settings) -> str | None:
-    import os
-
-    from warpagent import anonymise, stix_bundle
-
-    key = os.environ.get(settings.sharing.pseudonym_key_env, "")
-    if not key:
-        return None
-    return stix_bundle.member_identity_id(anonymise.pseudonym(key.encode(), settings.organisation.name))
 
 
 def _technical(args: argparse.Namespace, settings: config.Settings, store: Store, now: dt.datetime) -> int:
@@ -406,7 +384,60 @@ def _technical(args: argparse.Namespace, settings: config.Settings, store: Store
     return EXIT_OK
 
 
-_COMMANDS = {"report": _cmd_report, "init": _cmd_init, "check-config": _cmd_check_config, "scan": _cmd_scan,
+def _cmd_run(args: argparse.Namespace) -> int:
+    from warpagent import daemon
+
+    settings = config.load(args.config)
+    if args.verbose == 0:
+        logging.getLogger().setLevel(logging.INFO)  # a daemon's log is its record: start, finish, failure
+    try:
+        return daemon.run(settings, args.config or os.environ.get(config.ENV_VAR))
+    except daemon.DaemonLocked as exc:
+        print(f"warpagent: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _cmd_jobs(args: argparse.Namespace) -> int:
+    import json
+
+    from warpagent import daemon
+    from warpagent.schedule_rules import cron_trigger
+    from warpagent.store import Store
+
+    settings = config.load(args.config)
+    specs = daemon.desired_jobs(settings, args.config)
+    stored = daemon.next_runs(settings)
+    results: dict[str, tuple[str, str, str]] = {}
+    if settings.store.exists():
+        with Store(settings.store) as store:
+            for job, _started, finished, status, detail in store.job_results():
+                results[job] = (status, finished.isoformat(timespec="seconds"), detail)
+    running = daemon.holder(settings)
+    rows: list[dict[str, Any]] = []
+    for spec in specs:
+        trigger = cron_trigger(spec.cron, settings.schedule.timezone)
+        upcoming = stored.get(spec.id) or trigger.get_next_fire_time(None, dt.datetime.now(dt.UTC))
+        rows.append({"job": spec.id, "does": spec.what, "schedule": spec.cron,
+                     "next_run": upcoming.isoformat(timespec="seconds") if upcoming else None,
+                     "last_result": dict(zip(("status", "finished", "detail"), results[spec.id], strict=True))
+                     if spec.id in results else None})
+    if "share" in results:
+        rows.append({"job": "share", "does": "share after a complete scan", "schedule": "after scan",
+                     "next_run": None,
+                     "last_result": dict(zip(("status", "finished", "detail"), results["share"], strict=True))})
+    if args.json:
+        print(json.dumps({"daemon": {"running": running is not None, "pid": running}, "jobs": rows}, indent=2))
+        return EXIT_OK
+    print(f"daemon: {'running (pid ' + running + ')' if running else 'not running'}; store {settings.store}")
+    for row in rows:
+        last = row["last_result"]
+        print(f"{row['job']:<24} {row['schedule']:<16} next {row['next_run'] or '-':<26} "
+              f"last {last['status'] + ' at ' + last['finished'] if last else 'never run'}")
+    return EXIT_OK
+
+
+_COMMANDS = {"run": _cmd_run, "jobs": _cmd_jobs, "report": _cmd_report, "init": _cmd_init,
+             "check-config": _cmd_check_config, "scan": _cmd_scan,
              "findings": _cmd_findings, "share": _cmd_share, "pull": _cmd_pull}
 
 

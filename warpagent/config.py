@@ -113,6 +113,21 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    timezone: str = "Europe/London"
+    scan: str = "0 1 * * *"
+    estates: tuple[tuple[str, str], ...] = ()
+    share_after_scan: bool = True
+    pull: str = "0 * * * *"
+    board_report: str = "0 7 1 * *"
+    misfire_grace_s: int = 12 * 3600
+    notify_failures: bool = False
+
+    def scan_for(self, estate: str) -> str:
+        return dict(self.estates).get(estate, self.scan)
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str  # the file it came from, or EMBEDDED
     organisation: Organisation
@@ -121,6 +136,7 @@ class Settings:
     estates: tuple[EstateConfig, ...]
     sharing: SharingSettings = SharingSettings()
     reports: ReportSettings = ReportSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
 
     def secret(self, env_name: str, key_path: str) -> str:
         """A secret named by an *_env key, read from the environment only when it is needed."""
@@ -169,6 +185,22 @@ def _is_ports(value: object) -> bool:
     return not isinstance(value, str) or ports.problem(value) is None
 
 
+@_FORMAT_CHECKER.checks("warpagent-cron")
+def _is_cron(value: object) -> bool:
+    return not isinstance(value, str) or cron_problem(value) is None
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why a cron expression is not valid, or None."""
+    from warpagent.schedule_rules import cron_trigger
+
+    try:
+        cron_trigger(expression, "UTC")
+    except ValueError as exc:
+        return f"'{expression}' is not a cron expression ({exc}); write e.g. '0 1 * * *' for 01:00 daily"
+    return None
+
+
 @_FORMAT_CHECKER.checks("warpagent-duration")
 def _is_duration(value: object) -> bool:
     return not isinstance(value, str) or _DURATION.match(value.strip()) is not None
@@ -191,6 +223,8 @@ def _explain(error: jsonschema.ValidationError) -> str:
             return f"{scope.target_problem(str(value))}; fix or remove it"
         if fmt == "warpagent-ports":
             return f"{ports.problem(str(value))}"
+        if fmt == "warpagent-cron":
+            return str(cron_problem(str(value)))
         if fmt == "warpagent-duration":
             return f"'{value}' is not a duration; write a number and a unit, such as 90m, 6h or 1d"
     if error.validator == "additionalProperties":
@@ -221,6 +255,19 @@ def validate(document: object, source: str) -> list[str]:
             problems.append(f"{source}: At 'estates[{index}].name': estate name '{name}' is used twice; "
                             "give each estate its own name")
         seen.add(name)
+    schedule = document.get("schedule", {})
+    names = {e.get("name") for e in document.get("estates", [])}
+    for name in schedule.get("estates", {}):
+        if name not in names:
+            problems.append(f"{source}: At 'schedule.estates.{name}': no estate named '{name}'; use one of "
+                            f"{', '.join(sorted(str(n) for n in names))}")
+    try:
+        import zoneinfo
+
+        zoneinfo.ZoneInfo(schedule.get("timezone", "Europe/London"))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        problems.append(f"{source}: At 'schedule.timezone': '{schedule.get('timezone')}' is not a time zone; "
+                        "use an IANA name such as Europe/London")
     peers_seen: set[str] = set()
     for index, peer in enumerate(document.get("sharing", {}).get("peers", [])):
         if peer["name"] in peers_seen:
@@ -303,8 +350,16 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
         rag=RagRules(critical_days=rag.get("critical_days", 15), high_days=rag.get("high_days", 30),
                      medium_days=rag.get("medium_days", 90)),
         email=email)
+    sched = doc.get("schedule", {})
+    schedule = ScheduleSettings(
+        timezone=sched.get("timezone", "Europe/London"), scan=sched.get("scan", "0 1 * * *"),
+        estates=tuple(sorted(sched.get("estates", {}).items())),
+        share_after_scan=sched.get("share_after_scan", True), pull=sched.get("pull", "0 * * * *"),
+        board_report=sched.get("board_report", "0 7 1 * *"),
+        misfire_grace_s=duration_seconds(sched.get("misfire_grace", "12h")),
+        notify_failures=sched.get("notify_failures", False))
     return Settings(
-        source=source, sharing=sharing, reports=reports,
+        source=source, sharing=sharing, reports=reports, schedule=schedule,
         organisation=Organisation(name=org["name"], region=org.get("region", ""),
                                   sector=org.get("sector", "")),
         store=store if store.is_absolute() else (base_dir / store),

@@ -97,8 +97,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def run(args: list[str], deadline: float, on_host_done: Callable[[int], None] = lambda n: None,
-        on_start: Callable[[int], None] = lambda pid: None) -> NmapOutput:
-    """Run nmap until it exits or `deadline` (time.monotonic) passes; keep what it wrote."""
+        on_start: Callable[[int], None] = lambda pid: None,
+        cancelled: Callable[[], bool] = lambda: False) -> NmapOutput:
+    """Run nmap until it exits, `deadline` (time.monotonic) passes or `cancelled()` says stop
+    (the daemon's SIGTERM, from another thread); keep what it wrote."""
     try:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE,
@@ -118,7 +120,10 @@ def run(args: list[str], deadline: float, on_host_done: Callable[[int], None] = 
             if remaining <= 0:
                 timed_out = True
                 break
-            for key, _mask in selector.select(timeout=min(remaining, 1.0)):
+            if cancelled():
+                interrupted = True
+                break
+            for key, _mask in selector.select(timeout=min(remaining, 0.25)):
                 chunk = os.read(key.fd, 65536)
                 if not chunk:
                     selector.unregister(key.fileobj)

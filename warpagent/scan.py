@@ -80,7 +80,8 @@ def plan_for(estate: EstateConfig, settings: Settings, targets_file: Path,
 
 
 def collect(estate: EstateConfig, settings: Settings, estate_scope: scope.Scope, nmap_path: str,
-            progress: ScanProgress, on_nmap_start: Callable[[int], None] = lambda pid: None) -> Collection:
+            progress: ScanProgress, on_nmap_start: Callable[[int], None] = lambda pid: None,
+            cancelled: Callable[[], bool] = lambda: False) -> Collection:
     """Run nmap over the scope in chunks until done or the estate's time budget runs out."""
     deadline = time.monotonic() + estate.timeout_s
     hosts: list[Host] = []
@@ -106,7 +107,8 @@ def collect(estate: EstateConfig, settings: Settings, estate_scope: scope.Scope,
                 reported[0] += count
                 progress.hosts_done(count)
 
-            output = nmap_runner.run(args, deadline, on_host_done=host_done, on_start=on_nmap_start)
+            output = nmap_runner.run(args, deadline, on_host_done=host_done, on_start=on_nmap_start,
+                                     cancelled=cancelled)
             parsed = nmap_xml.parse(output.xml, estate_scope.names, source=f"estate {estate.name}: nmap")
             if not parsed.complete and not (output.timed_out or output.interrupted):
                 detail = output.stderr.strip().splitlines()[-1] if output.stderr.strip() else "no output"
@@ -145,7 +147,8 @@ def resolve_scope(estate: EstateConfig, resolver: scope.Resolver = scope.system_
 def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
                 progress: ScanProgress | None = None, clock: Callable[[], dt.datetime] = utc_now,
                 resolver: scope.Resolver = scope.system_resolver, estate_scope: scope.Scope | None = None,
-                on_nmap_start: Callable[[int], None] = lambda pid: None) -> ScanOutcome:
+                on_nmap_start: Callable[[int], None] = lambda pid: None,
+                cancelled: Callable[[], bool] = lambda: False) -> ScanOutcome:
     """Scan one estate and record the run. ScopeError (bad targets) is raised before anything is written."""
     progress = progress or NoProgress()
     if estate_scope is None:
@@ -153,7 +156,7 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
     run_id = store.begin_run(estate.name, clock())
     try:
         nmap_path = nmap_runner.find_nmap(settings.scan.nmap_path)
-        collection = collect(estate, settings, estate_scope, nmap_path, progress, on_nmap_start)
+        collection = collect(estate, settings, estate_scope, nmap_path, progress, on_nmap_start, cancelled)
         inventory = collection.inventory
         evaluation = engine.evaluate(inventory, CheckContext(now=clock()))
         complete = inventory.complete and not collection.problems

@@ -137,6 +137,14 @@ def deliver(settings: Settings, outbox: Outbox, *, attempts: int = 3, backoff_s:
     return reports
 
 
+def queue_and_deliver(settings: Settings, built: BuiltBundle, now: dt.datetime) -> list[PeerReport]:
+    """Queue the bundle for every peer (on disk first), then deliver everything queued."""
+    outbox = Outbox(settings.sharing.outbox)
+    for peer in settings.sharing.peers:
+        outbox.put(peer.name, built.bundle["id"], built.text, now)
+    return deliver(settings, outbox)
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
     return text[:200]

@@ -71,6 +71,8 @@ CREATE TABLE IF NOT EXISTS findings (
 );
 CREATE INDEX IF NOT EXISTS findings_estate_status ON findings (estate, status);
 CREATE TABLE IF NOT EXISTS report_log (kind TEXT NOT NULL, generated TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS job_results (
+    job TEXT NOT NULL, started TEXT NOT NULL, finished TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL);
 """
 
 
@@ -266,6 +268,20 @@ class Store:
                         len(observed), json.dumps(all_errors), run_id))
         return RunDelta(run=self.run(run_id), new=tuple(new), still_open=tuple(still_open),
                         reopened=tuple(reopened), resolved=tuple(resolved), check_errors=tuple(check_errors))
+
+    # --- scheduled jobs --------------------------------------------------------------------
+
+    def record_job(self, job: str, started: dt.datetime, finished: dt.datetime, status: str, detail: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT INTO job_results VALUES (?, ?, ?, ?, ?)",
+                       (job, _ts(started), _ts(finished), status, detail[:500]))
+
+    def job_results(self, job: str | None = None) -> list[tuple[str, dt.datetime, dt.datetime, str, str]]:
+        """Every recorded result, oldest first (of one job, or all)."""
+        query = "SELECT job, started, finished, status, detail FROM job_results"
+        rows = (self._db.execute(query + " WHERE job = ? ORDER BY rowid", (job,)) if job
+                else self._db.execute(query + " ORDER BY rowid"))
+        return [(r[0], _dt(r[1]), _dt(r[2]), r[3], r[4]) for r in rows]
 
     # --- reports ---------------------------------------------------------------------------
 

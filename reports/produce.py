@@ -1,0 +1,68 @@
+"""Producing the board report from a store, and e-mailing it: shared by the CLI and the daemon."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+
+from checks import ALL_CHECKS
+from reports import board, mailer, render
+from warpagent import anonymise, stix_bundle
+from warpagent.config import Settings
+from warpagent.errors import ConfigError
+from warpagent.peer_intel import PeerIntel
+from warpagent.store import Store
+
+
+@dataclass(frozen=True)
+class BoardOutput:
+    data: board.BoardReport
+    html: str
+    text: str
+
+
+def own_identity(settings: Settings) -> str | None:
+    """Our own member identity in pulled data (when the pseudonym key is available), to leave it out."""
+    key = os.environ.get(settings.sharing.pseudonym_key_env, "")
+    if not key:
+        return None
+    return stix_bundle.member_identity_id(anonymise.pseudonym(key.encode(), settings.organisation.name))
+
+
+def board_report(settings: Settings, store: Store, month: str, now: dt.datetime) -> BoardOutput:
+    with PeerIntel(settings.store) as intel:
+        postures = intel.latest("x-warpagent-posture")
+    own = own_identity(settings)
+    postures = [p for p in postures if p.get("created_by_ref") != own]
+    data = board.build(store.findings(), store.runs(limit=10000), organisation=settings.organisation.name,
+                       title=settings.reports.title, month=month, now=now, rules=settings.reports.rag,
+                       peer_postures=postures, k=settings.sharing.k, measured={c.category for c in ALL_CHECKS})
+    context = {"report": data, "colour": settings.reports.primary_colour,
+               "logo": render.logo_data_uri(settings.reports.logo)}
+    return BoardOutput(data=data, html=render.render("board.html.j2", **context),
+                       text=render.render("board.txt.j2", **context))
+
+
+def email_board(settings: Settings, output: BoardOutput, month: str) -> tuple[int, list[str]]:
+    """Queue this month's board report (replacing an unsent copy) and send everything queued."""
+    mail = settings.reports.email
+    if mail is None:
+        raise ConfigError([f"{settings.source}: At 'reports': no email settings; add reports.email "
+                           "(smtp_host, from, to) to send the board report"])
+    message = mailer.compose(mail, organisation=settings.organisation.name, month=output.data.month,
+                             html=output.html, text=output.text)
+    mailer.queue(mail, f"board-{month}", message)
+    password = settings.secret(mail.password_env, "reports.email.password_env") if mail.password_env else None
+    return mailer.send_pending(mail, password)
+
+
+def notify(settings: Settings, subject: str, body: str) -> list[str]:
+    """A plain-text notice to the report recipients (job failures); problems are returned, not raised."""
+    mail = settings.reports.email
+    if mail is None:
+        return ["schedule.notify_failures is on but reports.email is not configured"]
+    message = mailer.compose_text(mail, subject=subject, text=body)
+    mailer.queue(mail, f"notice-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%f')}", message)
+    password = settings.secret(mail.password_env, "reports.email.password_env") if mail.password_env else None
+    return mailer.send_pending(mail, password)[1]

@@ -1,0 +1,207 @@
+"""The scheduler daemon, as a real process: jobs in order, restart after a missed slot, SIGTERM, the lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import needs_root, run_cli
+from tests.taxii_server import Medallion, free_port
+from warpagent.models import RunStatus
+from warpagent.store import Store
+
+
+class Daemon:
+    def __init__(self, config: Path, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.config, self.cwd = config, cwd
+        self.log = (cwd / "daemon.log").open("ab")
+        full = {k: v for k, v in os.environ.items() if k != "WARPAGENT_CONFIG"}
+        full.update(env or {})
+        self.proc = subprocess.Popen([sys.executable, "-m", "warpagent", "--config", str(config), "run"], cwd=cwd,
+                                     env=full, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def wait_ready(self) -> None:
+        wait_for(lambda: "next run" in (self.cwd / "daemon.log").read_text(), 30, "the daemon to start")
+
+    def stop(self, timeout: float = 20) -> float:
+        started = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+        self.log.close()
+        return time.monotonic() - started
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def results(store: Path) -> list[tuple[str, str]]:
+    if not store.exists():
+        return []
+    with Store(store) as opened:
+        return [(job, status) for job, _s, _f, status, _d in opened.job_results()]
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
+
+
+def _loop_config(path: Path, schedule: str) -> Path:
+    path.write_text(f"""organisation: {{name: Daemon Council}}
+store: ./w.db
+estates: [{{name: loop, targets: [127.0.0.1], ports: "22", timeout: 1m}}]
+schedule: {{timezone: UTC, {schedule}}}
+""")
+    return path
+
+
+def test_a_second_daemon_on_the_same_store_refuses(tmp_path: Path, daemons: list[Daemon]) -> None:
+    config = _loop_config(tmp_path / "w.yaml", 'scan: "0 1 * * *"')
+    first = Daemon(config, tmp_path)
+    daemons.append(first)
+    first.wait_ready()
+    second = run_cli("--config", str(config), "run", cwd=tmp_path, timeout=30)
+    assert second.returncode == 2
+    assert second.stderr.strip() == (f"warpagent: another warpagent daemon (pid {first.proc.pid}) is already running "
+                                     f"on this store (lock {tmp_path / 'w.db.daemon.lock'}); stop it first, or give "
+                                     "this one its own store")
+    jobs = json.loads(run_cli("--config", str(config), "jobs", "--json", cwd=tmp_path).stdout)
+    assert jobs["daemon"] == {"running": True, "pid": str(first.proc.pid)}
+    assert [j["job"] for j in jobs["jobs"]] == ["scan:loop", "board-report"]
+    assert jobs["jobs"][0]["next_run"].endswith("01:00:00+00:00")
+    assert first.stop() < 10
+    assert json.loads(run_cli("--config", str(config), "jobs", "--json", cwd=tmp_path).stdout)["daemon"]["running"] \
+        is False
+
+
+def test_a_slot_missed_while_down_runs_once_on_restart(tmp_path: Path, daemons: list[Daemon]) -> None:
+    slot = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=8)
+    config = _loop_config(tmp_path / "w.yaml",
+                          f'scan: "{slot.second} {slot.minute} {slot.hour} * * *", misfire_grace: 1h')
+    first = Daemon(config, tmp_path)
+    daemons.append(first)
+    first.wait_ready()
+    first.stop()  # the machine goes down before the slot
+    wait_for(lambda: dt.datetime.now(dt.UTC) > slot + dt.timedelta(seconds=2), 20, "the slot to pass")
+    assert results(tmp_path / "w.db") == []
+    second = Daemon(config, tmp_path)  # back up: the missed run happens, once
+    daemons.append(second)
+    wait_for(lambda: results(tmp_path / "w.db") == [("scan:loop", "ok")], 30, "the missed scan")
+    time.sleep(4)
+    assert results(tmp_path / "w.db") == [("scan:loop", "ok")]  # coalesced: not twice
+    second.stop()
+    with Store(tmp_path / "w.db") as store:
+        assert [r.status for r in store.runs()] == [RunStatus.COMPLETE]
+
+
+def test_a_slot_missed_beyond_the_grace_is_skipped_and_logged(tmp_path: Path, daemons: list[Daemon]) -> None:
+    slot = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=6)
+    config = _loop_config(tmp_path / "w.yaml",
+                          f'scan: "{slot.second} {slot.minute} {slot.hour} * * *", misfire_grace: 1s')
+    first = Daemon(config, tmp_path)
+    daemons.append(first)
+    first.wait_ready()
+    first.stop()
+    wait_for(lambda: dt.datetime.now(dt.UTC) > slot + dt.timedelta(seconds=4), 20, "the slot to pass")
+    second = Daemon(config, tmp_path)
+    daemons.append(second)
+    wait_for(lambda: "missed its run" in (tmp_path / "daemon.log").read_text(), 30, "the missed-run warning")
+    assert results(tmp_path / "w.db") == []
+    second.stop()
+
+
+def test_scan_share_and_report_in_order(estate: object, tmp_path: Path, daemons: list[Daemon]) -> None:
+    needs_root()
+    from tests.estate import TestEstate
+
+    assert isinstance(estate, TestEstate)
+    hub = Medallion(port=free_port(), workdir=tmp_path, users={"member-a": "pw-for-member-a"}).start()
+    try:
+        start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=6)
+        report_at = start + dt.timedelta(seconds=10)
+        (tmp_path / "w.yaml").write_text(f"""organisation: {{name: Scheduled Council, sector: local-government}}
+store: ./w.db
+estates: [{{name: infra, targets: [{estate.hosts["infra"].address}], ports: "6379", timeout: 2m}}]
+sharing:
+  peers: [{{name: warp, url: '{hub.url}', collection: members, username: member-a, password_env: WARP_PW}}]
+schedule:
+  timezone: UTC
+  scan: "{start.second} {start.minute} {start.hour} * * *"
+  board_report: "{report_at.second} {report_at.minute} {report_at.hour} * * *"
+  pull: "0 0 1 1 *"
+""")
+        daemon = Daemon(tmp_path / "w.yaml", tmp_path, env={"WARP_PW": "pw-for-member-a",
+                                                             "WARPAGENT_PSEUDONYM_KEY": "daemon-test-key"})
+        daemons.append(daemon)
+        wait_for(lambda: len(results(tmp_path / "w.db")) >= 3, 90, "scan, share and report")
+        assert results(tmp_path / "w.db") == [("share", "ok"), ("scan:infra", "ok"), ("board-report", "ok")]
+        # share is recorded inside the scan job, so it finishes first: it ran after the scan completed
+        with Store(tmp_path / "w.db") as store:
+            finished = {job: f for job, _s, f, _st, _d in store.job_results()}
+            assert finished["share"] <= finished["scan:infra"] < finished["board-report"]
+            assert store.findings(status="open")
+        assert any(o["type"] == "x-warpagent-posture" for o in hub.objects())
+        assert list((tmp_path / "reports").glob("board-*.html"))
+        assert daemon.stop() < 10
+    finally:
+        hub.stop()
+
+
+def test_sigterm_mid_scan_leaves_a_partial_run_and_no_nmap(estate: object, tmp_path: Path,
+                                                          daemons: list[Daemon]) -> None:
+    needs_root()
+    from tests.estate import TestEstate
+
+    assert isinstance(estate, TestEstate)
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
+    (tmp_path / "w.yaml").write_text(f"""organisation: {{name: Scheduled Council}}
+store: ./w.db
+estates: [{{name: web, targets: [{estate.hosts["web"].address}], ports: "443,8443", timeout: 3m}}]
+schedule: {{timezone: UTC, scan: "{start.second} {start.minute} {start.hour} * * *"}}
+""")
+    daemon = Daemon(tmp_path / "w.yaml", tmp_path)
+    daemons.append(daemon)
+
+    def nmap_child() -> int | None:
+        for task in Path(f"/proc/{daemon.proc.pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                if "nmap" in Path(f"/proc/{child}/cmdline").read_text():
+                    return int(child)
+        return None
+
+    wait_for(lambda: nmap_child() is not None, 60, "the scheduled scan's nmap")
+    nmap_pid = nmap_child()
+    time.sleep(1.5)
+    assert daemon.stop() < 15  # exits within seconds
+    assert nmap_pid is not None and not Path(f"/proc/{nmap_pid}").exists()
+    with Store(tmp_path / "w.db") as store:
+        (run,) = store.runs()
+        assert run.status is RunStatus.PARTIAL
+        assert "scan interrupted; what nmap finished was kept" in run.errors
+    assert results(tmp_path / "w.db") == [("scan:web", "partial")]

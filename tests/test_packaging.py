@@ -1,0 +1,81 @@
+"""The Dockerfile and systemd unit: rules a reviewer would check, and the image's install steps
+replayed in a clean virtual environment (this machine has no Docker engine)."""
+
+from __future__ import annotations
+
+import configparser
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+INSTRUCTIONS = [line.strip() for line in re.sub(r"\\\n", " ", DOCKERFILE).splitlines()
+                if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_dockerfile_rules() -> None:
+    base = next(line for line in INSTRUCTIONS if line.startswith("FROM "))
+    assert re.fullmatch(r"FROM debian:\d+(\.\d+)*-slim", base), "pin the base image, never :latest"
+    for run in (line for line in INSTRUCTIONS if line.startswith("RUN ") and "apt-get install" in line):
+        assert "--no-install-recommends" in run and "rm -rf /var/lib/apt/lists/*" in run
+        assert "apt-get update" in run  # update and install in one layer
+    users = [i for i, line in enumerate(INSTRUCTIONS) if line.startswith("USER ")]
+    entry = next(i for i, line in enumerate(INSTRUCTIONS) if line.startswith("ENTRYPOINT "))
+    assert users and users[-1] < entry and INSTRUCTIONS[users[-1]] != "USER root"
+    assert INSTRUCTIONS[entry] == 'ENTRYPOINT ["warpagent"]'  # exec form: signals reach the daemon
+    assert any(line.startswith("HEALTHCHECK ") for line in INSTRUCTIONS)
+    assert not any(line.startswith("ADD ") for line in INSTRUCTIONS)
+    copied = {line.split()[1] for line in INSTRUCTIONS if line.startswith("COPY ")}
+    packages = configparser.ConfigParser()
+    packages.read(ROOT / "setup.cfg")
+    for package in packages["options"]["packages"].split(","):
+        assert package.strip() in copied, f"the image would miss the {package.strip()} package"
+
+
+def test_systemd_unit() -> None:
+    unit = configparser.ConfigParser(strict=False)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(ROOT / "deploy/warpagent.service")
+    assert unit["Service"]["ExecStart"].endswith("warpagent run")
+    assert unit["Service"]["User"] == "warpagent"
+    assert unit["Service"]["KillSignal"] == "SIGTERM"
+    assert "CAP_NET_RAW" in unit["Service"]["AmbientCapabilities"]
+
+
+@pytest.mark.skipif(shutil.which("nmap") is None, reason="nmap is installed by scripts/install.sh")
+def test_image_install_steps_in_a_clean_venv(tmp_path: Path) -> None:
+    """The Dockerfile's COPY list and `pip install .`, replayed: the install must work from those files alone."""
+    context = tmp_path / "context"
+    context.mkdir()
+    for line in INSTRUCTIONS:
+        if line.startswith("COPY "):
+            *sources, _dest = line.split()[1:]
+            for source in sources:
+                target = context / source
+                if (ROOT / source).is_dir():
+                    shutil.copytree(ROOT / source, target, ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    shutil.copy(ROOT / source, target)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    install = subprocess.run([str(venv / "bin/pip"), "install", "-q", "--no-cache-dir", "."], cwd=context,
+                             capture_output=True, text=True, timeout=900, check=False)
+    assert install.returncode == 0, install.stderr[-2000:]
+    work = tmp_path / "work"
+    work.mkdir()
+    helped = subprocess.run([str(venv / "bin/warpagent"), "--help"], cwd=work, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert helped.returncode == 0 and "run" in helped.stdout
+    scanned = subprocess.run([str(venv / "bin/warpagent"), "scan", "--json"], cwd=work, capture_output=True,
+                             text=True, timeout=300, check=False)
+    assert scanned.returncode == 0, scanned.stderr
+    board = subprocess.run([str(venv / "bin/warpagent"), "report", "board", "--out", "board.html"], cwd=work,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert board.returncode == 0, board.stderr  # templates travelled with the package
+    assert "Status by category" in (work / "board.html").read_text()
