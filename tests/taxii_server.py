@@ -125,6 +125,7 @@ class FaultProxy:
     halve_next_post: int = 0  # forward only the first half of this many bundles
     object_pages_before_outage: int | None = None  # serve this many GETs of /objects/, then answer 500
     bodies: list[bytes] = field(default_factory=list)  # every request body the agent sent
+    headers: list[dict[str, str]] = field(default_factory=list)  # every request's headers
     _server: ThreadingHTTPServer | None = None
 
     @property
@@ -142,6 +143,7 @@ class FaultProxy:
                 length = int(self.headers.get("Content-Length", 0) or 0)
                 body = self.rfile.read(length) if length else b""
                 proxy.bodies.append(body)
+                proxy.headers.append(dict(self.headers.items()))
                 if proxy.stall_next > 0:
                     proxy.stall_next -= 1
                     time.sleep(proxy.stall_s)

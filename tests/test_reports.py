@@ -334,3 +334,104 @@ def test_email_needs_settings(tmp_path: Path) -> None:
     history(tmp_path / "warpagent.db")
     result = run_cli("--config", str(_config(tmp_path / "w.yaml")), "report", "board", "--email", cwd=tmp_path)
     assert result.returncode == 2 and "no email settings; add reports.email" in result.stderr
+
+
+def test_logo_is_embedded_and_a_bad_one_is_a_clear_error(tmp_path: Path) -> None:
+    history(tmp_path / "warpagent.db")
+    (tmp_path / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')
+    config = _config(tmp_path / "w.yaml", "  logo: logo.svg\n")
+    result = run_cli("--config", str(config), "report", "board", cwd=tmp_path)
+    assert result.returncode == 0 and 'src="data:image/svg+xml;base64,' in result.stdout
+    (tmp_path / "logo.txt").write_text("not an image")
+    bad = run_cli("--config", str(_config(tmp_path / "w.yaml", "  logo: logo.txt\n")), "report", "board",
+                  cwd=tmp_path)
+    assert bad.returncode == 3 and "logo.txt: reports.logo must be a PNG, JPEG or SVG file" in bad.stderr
+
+
+def _tls_context(tmp_path: Path) -> tuple[Any, Path]:
+    """A server certificate for 127.0.0.1 signed by a CA of the test's own."""
+    import ipaddress
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    start, end = NOW - dt.timedelta(days=1), NOW + dt.timedelta(days=3650)
+    ca = (x509.CertificateBuilder().subject_name(name("Test Mail CA")).issuer_name(name("Test Mail CA"))
+          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(start).not_valid_after(end)
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
+    cert = (x509.CertificateBuilder().subject_name(name("127.0.0.1")).issuer_name(ca.subject)
+            .public_key(key.public_key()).serial_number(2).not_valid_before(start).not_valid_after(end)
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False).sign(ca_key, hashes.SHA256()))
+    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    return context, tmp_path / "ca.pem"
+
+
+def test_starttls_with_login(tmp_path: Path, smtp_port: int) -> None:
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (b"warpagent", b"mail-pw-42")
+        return AuthResult(success=ok)
+
+    context, ca = _tls_context(tmp_path)
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port, tls_context=context, require_starttls=True,
+                            authenticator=authenticate, auth_require_tls=True)
+    controller.start()
+    try:
+        history(tmp_path / "warpagent.db")
+        config = _config(tmp_path / "w.yaml", f"""  email:
+    smtp_host: 127.0.0.1
+    smtp_port: {smtp_port}
+    security: starttls
+    username: warpagent
+    password_env: MAIL_PW
+    from: security@council.test
+    to: [board@council.test]
+""")
+        untrusted = run_cli("--config", str(config), "report", "board", "--email", cwd=tmp_path,
+                            env={"MAIL_PW": "mail-pw-42"})
+        assert untrusted.returncode == 3 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr  # verified by default
+        assert inbox.messages == []
+        sent = run_cli("--config", str(config), "report", "board", "--email", cwd=tmp_path,
+                       env={"MAIL_PW": "mail-pw-42", "SSL_CERT_FILE": str(ca)})
+        assert sent.returncode == 0, sent.stderr
+        assert len(inbox.messages) == 1  # the kept copy and the new one are the same month's: sent once
+        assert "mail-pw-42" not in untrusted.stderr + sent.stderr
+    finally:
+        controller.stop()
+
+
+def test_failed_job_sends_a_notice(tmp_path: Path, smtp_port: int, smtp: Inbox) -> None:
+    from warpagent import jobs
+
+    config = _config(tmp_path / "w.yaml", f"""  email:
+    smtp_host: 127.0.0.1
+    smtp_port: {smtp_port}
+    security: none
+    from: security@council.test
+    to: [soc@council.test]
+scan: {{nmap_path: /nonexistent/nmap}}
+schedule: {{notify_failures: true}}
+""")
+    jobs.scan_job(str(config), "corporate")
+    (raw,) = smtp.messages
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message["Subject"] == "warpagent: job scan:corporate failed"
+    assert "nmap was not found at '/nonexistent/nmap'" in message.get_content()  # type: ignore[attr-defined]
+    with Store(tmp_path / "warpagent.db") as store:
+        assert [(j, s) for j, _a, _b, s, _d in store.job_results()] == [("scan:corporate", "failed")]

@@ -457,3 +457,14 @@ def test_large_bundles_go_in_batches_and_land_once(tmp_path: Path, env: dict[str
     assert [len(p["objects"]) for p in posts] == [7] * (len(bundle["objects"]) // 7) + (
         [len(bundle["objects"]) % 7] if len(bundle["objects"]) % 7 else [])
     _exactly_once(hub, bundle)
+
+
+def test_api_key_goes_in_its_header_and_never_into_output(tmp_path: Path, hub: Medallion, proxy: FaultProxy) -> None:
+    config_path = _config(tmp_path / "w.yaml", f"{{name: warp, url: '{proxy.url}', collection: members, "
+                                               "api_key_env: WARP_KEY, api_key_header: X-API-Key, timeout: 2s}")
+    _populate(tmp_path / "warpagent.db")
+    result = run_cli("--config", str(config_path), "-vv", "share", cwd=tmp_path,
+                     env={"WARPAGENT_PSEUDONYM_KEY": KEY, "WARP_KEY": "key-abc-123-secret"})
+    assert proxy.headers and all(h.get("X-API-Key") == "key-abc-123-secret" for h in proxy.headers)
+    assert result.returncode == 3  # medallion wants basic auth: the peer refuses, the bundle stays queued
+    assert "key-abc-123-secret" not in result.stdout + result.stderr
