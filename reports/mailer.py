@@ -18,13 +18,9 @@ from warpagent.config import EmailSettings
 
 
 def compose(settings: EmailSettings, *, organisation: str, month: str, html: str, text: str) -> EmailMessage:
-    message = EmailMessage()
-    message["Subject"] = settings.subject.format(organisation=organisation, month=month)
-    message["From"] = settings.sender
-    message["To"] = ", ".join(settings.to)
-    message["Date"] = email.utils.formatdate(usegmt=True)
-    message["Message-ID"] = email.utils.make_msgid(domain=settings.sender.rsplit("@", 1)[-1])
-    message.set_content(text)
+    """The board report: plain text for any mail client, HTML as the preferred alternative."""
+    message = compose_text(settings, subject=settings.subject.format(organisation=organisation, month=month),
+                           text=text)
     message.add_alternative(html, subtype="html")
     return message
 
