@@ -36,12 +36,15 @@ examples:
   warpagent report board --month 2026-10 --email   e-mail October's to the board
   warpagent share --dry-run --out bundle.json   see exactly what would be shared
   warpagent share && warpagent pull   push the anonymised bundle to WARP peers, fetch theirs
+  warpagent run                       the daemon: all of the above on schedule
+  warpagent jobs                      what the daemon will do next, and how each job last went
 
 config: --config PATH, else $WARPAGENT_CONFIG, else ./config/warpagent.yaml; with none of
 these, the embedded default scans this machine's loopback address (127.0.0.1).
 
 exit codes: 0 done; 1 open findings at or above --fail-on (opt-in); 2 bad usage or config;
-3 a scan that could not complete (failed, partial or interrupted).
+3 could not complete: a failed, partial or interrupted scan, a peer or mail server that could
+not be reached (what was not delivered is kept and sent next time).
 """
 
 
