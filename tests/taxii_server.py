@@ -126,11 +126,12 @@ class FaultProxy:
     object_pages_before_outage: int | None = None  # serve this many GETs of /objects/, then answer 500
     bodies: list[bytes] = field(default_factory=list)  # every request body the agent sent
     headers: list[dict[str, str]] = field(default_factory=list)  # every request's headers
+    tls: Any = None  # an ssl.SSLContext: serve HTTPS
     _server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/taxii2/"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/taxii2/"
 
     def start(self) -> FaultProxy:
         proxy = self
@@ -168,6 +169,9 @@ class FaultProxy:
                 upstream = requests.request(self.command, f"http://127.0.0.1:{proxy.upstream_port}{self.path}",
                                             headers=headers, data=body or None, timeout=30)
                 payload = upstream.content.replace(f":{proxy.upstream_port}/".encode(), f":{proxy.port}/".encode())
+                if proxy.tls:
+                    payload = payload.replace(f"http://127.0.0.1:{proxy.port}/".encode(),
+                                              f"https://127.0.0.1:{proxy.port}/".encode())
                 self.send_response(upstream.status_code)
                 for key, value in upstream.headers.items():
                     if key.lower() not in ("content-length", "transfer-encoding", "connection", "content-encoding"):
@@ -179,6 +183,8 @@ class FaultProxy:
             do_GET = do_POST = do_DELETE = _forward
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        if self.tls:
+            self._server.socket = self.tls.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -468,3 +468,22 @@ def test_api_key_goes_in_its_header_and_never_into_output(tmp_path: Path, hub: M
     assert proxy.headers and all(h.get("X-API-Key") == "key-abc-123-secret" for h in proxy.headers)
     assert result.returncode == 3  # medallion wants basic auth: the peer refuses, the bundle stays queued
     assert "key-abc-123-secret" not in result.stdout + result.stderr
+
+
+def test_tls_is_verified_and_a_private_ca_can_be_trusted(tmp_path: Path, env: dict[str, str], hub: Medallion) -> None:
+    from tests.tls import tls_context
+
+    context, ca = tls_context(tmp_path)
+    front = FaultProxy(upstream_port=hub.port, tls=context).start()
+    try:
+        untrusted = _settings(tmp_path, _peer("warp", front.url))
+        bundle = _queue(untrusted)
+        (report,) = share.deliver(untrusted, Outbox(untrusted.sharing.outbox), backoff_s=0, sleep=lambda s: None)
+        assert not report.ok and "CERTIFICATE_VERIFY_FAILED" in report.errors[0]
+        assert hub.objects() == []
+        trusted = config.load(str(_config(tmp_path / "w.yaml", _peer("warp", front.url, extra=f", ca_bundle: '{ca}'"))))
+        (report,) = share.deliver(trusted, Outbox(trusted.sharing.outbox), backoff_s=0, sleep=lambda s: None)
+        assert report.ok and report.delivered == 1, report.errors
+        _exactly_once(hub, bundle)
+    finally:
+        front.stop()

@@ -67,8 +67,11 @@ class PeerClient:
                 if peer.password_env else ""
         verify: bool | str = peer.ca_bundle or peer.verify_tls
         self._conn = _HTTPConnection(user=user, password=password, verify=verify, version="2.1", auth=auth)
-        # taxii2-client has no timeout of its own: give every request one
-        self._conn.session.request = functools.partial(self._conn.session.request, timeout=peer.timeout_s)
+        # taxii2-client sets no timeout: give every request one. And pass `verify` on every request:
+        # requests lets $REQUESTS_CA_BUNDLE override a session's verify, which would silently drop
+        # the peer's configured CA bundle.
+        self._conn.session.request = functools.partial(self._conn.session.request, timeout=peer.timeout_s,
+                                                       verify=verify)
         self.last_headers: dict[str, str] = {}
         self.last_size = 0
         self._conn.session.hooks["response"].append(self._remember)
