@@ -81,7 +81,7 @@ def send_pending(settings: EmailSettings, password: str | None) -> tuple[int, li
 
 
 def _connect(settings: EmailSettings, password: str | None) -> smtplib.SMTP:
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=str(settings.ca_bundle) if settings.ca_bundle else None)
     server: smtplib.SMTP
     if settings.security == "tls":
         server = smtplib.SMTP_SSL(settings.smtp_host, settings.smtp_port, timeout=settings.timeout_s, context=context)

@@ -101,6 +101,7 @@ class EmailSettings:
     subject: str = "{organisation}: cyber hygiene report {month}"
     outbox: Path = Path("mail-outbox")
     timeout_s: int = 30
+    ca_bundle: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -341,7 +342,8 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
             username=mail.get("username", ""), password_env=mail.get("password_env", ""),
             subject=mail.get("subject", "{organisation}: cyber hygiene report {month}"),
             outbox=_relative(mail.get("outbox", "./mail-outbox"), base_dir),
-            timeout_s=duration_seconds(mail.get("timeout", "30s")))
+            timeout_s=duration_seconds(mail.get("timeout", "30s")),
+            ca_bundle=_relative(mail["ca_bundle"], base_dir) if mail.get("ca_bundle") else None)
     rag = rep.get("rag", {})
     reports = ReportSettings(
         title=rep.get("title", "Cyber hygiene report"),
