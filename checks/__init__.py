@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from checks import configs
+from checks import configs, patches, unsupported
 from checks.base import Check, CheckContext, Weakness
 
-ALL_CHECKS: tuple[Check, ...] = configs.CHECKS
+ALL_CHECKS: tuple[Check, ...] = patches.CHECKS + unsupported.CHECKS + configs.CHECKS
 
 
 def by_id(check_id: str) -> Check:

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from feeds.model import Intel
 from warpagent.models import CATEGORIES, Host, Service, Severity
 
 CATEGORY_DIGIT = {category: str(i + 1) for i, category in enumerate(CATEGORIES)}
@@ -30,6 +31,10 @@ class Weakness:
     product: str = ""
     version: str = ""
     cpe: str = ""
+    kev_due: dt.date | None = None
+    ransomware: bool = False
+    epss: float | None = None
+    cvss: float | None = None
 
     @classmethod
     def on(cls, service: Service, *, title: str, severity: Severity, evidence: str,
@@ -42,9 +47,17 @@ class Weakness:
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What a check may know besides the host: the time of the run (checks never read a clock)."""
+    """What a check may know besides the host: the time of the run (checks never read a clock)
+    and the intel store, through its interface (None when no feed data has been fetched)."""
 
     now: dt.datetime
+    intel: Intel | None = None
+
+    def require_intel(self) -> Intel:
+        """For checks declared needs_intel: the engine never runs them without intel."""
+        if self.intel is None:
+            raise RuntimeError("this check needs intel; run 'warpagent feeds update'")
+        return self.intel
 
 
 CheckFunction = Callable[[Host, CheckContext], Iterable[Weakness]]
@@ -58,6 +71,7 @@ class Check:
     scripts: tuple[str, ...]
     script_args: tuple[str, ...]
     run: CheckFunction
+    needs_intel: bool = False  # not measured (rather than clean) when there is no intel
 
     @property
     def doc(self) -> str:
@@ -65,7 +79,7 @@ class Check:
 
 
 def check(check_id: str, category: str, name: str, scripts: tuple[str, ...] = (),
-          script_args: tuple[str, ...] = ()) -> Callable[[CheckFunction], Check]:
+          script_args: tuple[str, ...] = (), needs_intel: bool = False) -> Callable[[CheckFunction], Check]:
     """Declare a check. The id's first digit must match the category (WA5xx is configs)."""
     if category not in CATEGORIES:
         raise ValueError(f"{check_id}: unknown category {category!r}")
@@ -74,6 +88,6 @@ def check(check_id: str, category: str, name: str, scripts: tuple[str, ...] = ()
 
     def wrap(function: CheckFunction) -> Check:
         return Check(id=check_id, category=category, name=name, scripts=scripts,
-                     script_args=script_args, run=function)
+                     script_args=script_args, run=function, needs_intel=needs_intel)
 
     return wrap

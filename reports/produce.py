@@ -37,7 +37,8 @@ def board_report(settings: Settings, store: Store, month: str, now: dt.datetime)
     postures = [p for p in postures if p.get("created_by_ref") != own]
     data = board.build(store.findings(), store.runs(limit=10000), organisation=settings.organisation.name,
                        title=settings.reports.title, month=month, now=now, rules=settings.reports.rag,
-                       peer_postures=postures, k=settings.sharing.k, measured={c.category for c in ALL_CHECKS})
+                       peer_postures=postures, k=settings.sharing.k,
+                       measured={c.category for c in ALL_CHECKS} - store.unmeasured_categories())
     context = {"report": data, "colour": settings.reports.primary_colour,
                "logo": render.logo_data_uri(settings.reports.logo)}
     return BoardOutput(data=data, html=render.render("board.html.j2", **context),

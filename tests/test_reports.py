@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from checks import ALL_CHECKS
 from reports import board
 from tests.conftest import run_cli
 from tests.taxii_server import free_port
@@ -45,8 +46,10 @@ ASSETS = ("db1.council.test", "web1.council.test", "web2.council.test")
 
 def _run(store: Store, when: dt.datetime, findings: list[Finding]) -> None:
     run = store.begin_run("corporate", when)
+    # as a scan with no intel fetched yet records it: patches and unsupported not measured
     store.record_run(run, findings, finished=when, complete=True, observed_assets=ASSETS, in_scope_assets=ASSETS,
-                     hosts_scanned=3)
+                     hosts_scanned=3, unmeasured_checks=[c.id for c in ALL_CHECKS if c.needs_intel],
+                     unmeasured_categories=["patches", "unsupported"])
 
 
 def history(db: Path) -> None:

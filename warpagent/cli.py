@@ -32,6 +32,8 @@ examples:
   warpagent scan                      scan every estate, store findings, print what changed
   warpagent scan --estate schools --json > tonight.json
   warpagent findings --category configs --format csv > configs.csv
+  warpagent feeds update              fetch intel (NVD, OSV, KEV, EPSS, endoflife.date)
+  warpagent feeds update --from /media/intel   import it offline; 'feeds status' shows its age
   warpagent report board --out board.html      this month's board report
   warpagent report board --month 2026-10 --email   e-mail October's to the board
   warpagent share --dry-run --out bundle.json   see exactly what would be shared
@@ -45,6 +47,19 @@ these, the embedded default scans this machine's loopback address (127.0.0.1).
 exit codes: 0 done; 1 open findings at or above --fail-on (opt-in); 2 bad usage or config;
 3 could not complete: a failed, partial or interrupted scan, a peer or mail server that could
 not be reached (what was not delivered is kept and sent next time).
+"""
+
+
+FEEDS_EPILOG = """\
+import layout (--from DIR), the same as the raw cache in <feeds.dir>/raw:
+  kev/known_exploited_vulnerabilities.json         CISA KEV catalog
+  epss/epss_scores-current.csv.gz                  FIRST EPSS scores (gzipped CSV)
+  nvd/nvdcve-2.0-YYYY.json.gz or nvd/*.json        NVD CVE API 2.0 JSON (yearly files or API pages)
+  osv/Debian/all.zip, osv/Ubuntu/all.zip           OSV advisories per ecosystem
+  endoflife/full.json or endoflife/products/*.md   endoflife.date API v1 JSON, or a repository mirror
+  distro-info/debian.csv, ubuntu.csv               distro-info-data
+  security-support/security-support-ended.debNN    debian-security-support
+Folders that are absent are left as they are.
 """
 
 
@@ -95,6 +110,26 @@ def _parser() -> argparse.ArgumentParser:
                     "paginated), validate them and keep them locally; malformed or oversized input is "
                     "rejected with a log line and the rest kept.")
     pull.add_argument("--json", action="store_true", help="print a JSON summary per peer")
+
+    feeds = commands.add_parser(
+        "feeds", help="intel feeds for the patches and unsupported checks",
+        description="Intel feeds: NVD CVE JSON 2.0, OSV (Debian, Ubuntu), CISA KEV, FIRST EPSS, endoflife.date, "
+                    "distro-info-data and debian-security-support, compiled into a local store that scans read.",
+        epilog=FEEDS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    feed_actions = feeds.add_subparsers(dest="feeds_action", metavar="ACTION")
+    feed_actions.required = True
+    update = feed_actions.add_parser(
+        "update", help="download the feeds (or import them with --from) and rebuild the intel store",
+        description="Download each feed with conditional requests (only what changed), check it loads (and "
+                    "NVD's sha256), and rebuild the intel store. A feed that fails keeps its previous data.",
+        epilog=FEEDS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    update.add_argument("--from", dest="from_dir", metavar="DIR",
+                        help="import feed files from DIR instead of downloading (air-gapped councils)")
+    update.add_argument("--json", action="store_true", help="print a JSON summary")
+    status = feed_actions.add_parser("status", help="each feed's age and record count; warns when stale",
+                                     description="Show each intel source's age and record count. Exit 3 when "
+                                                 "there is no intel or a source is older than feeds.stale_after.")
+    status.add_argument("--json", action="store_true", help="print JSON")
 
     report = commands.add_parser("report", help="board and technical reports",
                                  description="Render reports from the findings store.")

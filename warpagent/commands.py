@@ -310,7 +310,64 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": cmd_run, "jobs": cmd_jobs, "report": cmd_report, "init": cmd_init,
+def cmd_feeds(args: argparse.Namespace) -> int:
+    import dataclasses
+    import datetime as dt
+    import json
+    from pathlib import Path
+
+    from feeds import update
+    from feeds.intel_store import IntelStore
+    from feeds.model import FeedError
+
+    settings = config.load(args.config)
+    now = dt.datetime.now(dt.UTC)
+    if args.feeds_action == "update":
+        try:
+            result = update.update(settings.feeds, from_dir=Path(args.from_dir) if args.from_dir else None)
+        except FeedError as exc:
+            raise WarpagentError(str(exc)) from None
+        if args.json:
+            print(json.dumps(dataclasses.asdict(result), indent=2))
+        else:
+            for source in result.updated:
+                print(f"{source}: updated")
+            for source in result.unchanged:
+                print(f"{source}: unchanged")
+        for source, reason in result.failed.items():
+            print(f"warpagent: feed {source} not updated (previous data kept): {reason}", file=sys.stderr)
+        return EXIT_OK if result.ok else EXIT_INCOMPLETE
+    path = settings.feeds.intel_path
+    if not path.exists():
+        print(f"warpagent: no intel at {path}; run 'warpagent feeds update' (or 'feeds update --from DIR')",
+              file=sys.stderr)
+        return EXIT_INCOMPLETE
+    try:
+        with IntelStore(path) as intel:
+            statuses = intel.sources()
+    except FeedError as exc:
+        raise WarpagentError(str(exc)) from None
+    stale = [s for s in statuses if s.updated and (now - s.updated).days > settings.feeds.stale_after_days]
+    missing = [s for s in settings.feeds.sources if s not in {x.source for x in statuses}]
+    if args.json:
+        print(json.dumps({"intel": str(path), "sources": [
+            {"source": s.source, "updated": s.updated.isoformat() if s.updated else None, "records": s.records,
+             "age_days": (now - s.updated).days if s.updated else None, "stale": s in stale, "detail": s.detail}
+            for s in statuses], "missing": missing}, indent=2))
+    else:
+        for s in statuses:
+            age = (now - s.updated).days if s.updated else None
+            print(f"{s.source:17} {s.records:>9} {s.detail:22} updated {s.updated:%Y-%m-%d %H:%M} UTC "
+                  f"({age} days ago){'  STALE' if s in stale else ''}" if s.updated else f"{s.source}: never")
+        for source in missing:
+            print(f"{source:17} no data yet")
+    for s in stale:
+        print(f"warpagent: feed {s.source} is stale (older than {settings.feeds.stale_after_days} days); run "
+              "'warpagent feeds update'", file=sys.stderr)
+    return EXIT_INCOMPLETE if stale or missing else EXIT_OK
+
+
+COMMANDS = {"run": cmd_run, "feeds": cmd_feeds, "jobs": cmd_jobs, "report": cmd_report, "init": cmd_init,
              "check-config": cmd_check_config, "scan": cmd_scan,
              "findings": cmd_findings, "share": cmd_share, "pull": cmd_pull}
 

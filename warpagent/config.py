@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from feeds.sources import SOURCES as FEED_SOURCES
+from feeds.update import FeedSettings
 from warpagent import ports, scope
 from warpagent.errors import ConfigError
 from warpagent.models import Severity
@@ -117,6 +119,7 @@ class ReportSettings:
 class ScheduleSettings:
     timezone: str = "Europe/London"
     scan: str = "0 1 * * *"
+    feeds: str = "30 0 * * *"
     estates: tuple[tuple[str, str], ...] = ()
     share_after_scan: bool = True
     pull: str = "0 * * * *"
@@ -138,6 +141,7 @@ class Settings:
     sharing: SharingSettings = SharingSettings()
     reports: ReportSettings = ReportSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    feeds: FeedSettings = field(default_factory=lambda: FeedSettings(dir=Path("intel")))
 
     def secret(self, env_name: str, key_path: str) -> str:
         """A secret named by an *_env key, read from the environment only when it is needed."""
@@ -352,16 +356,26 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
         rag=RagRules(critical_days=rag.get("critical_days", 15), high_days=rag.get("high_days", 30),
                      medium_days=rag.get("medium_days", 90)),
         email=email)
+    fd = doc.get("feeds", {})
+    feeds = FeedSettings(
+        dir=_relative(fd.get("dir", "./intel"), base_dir),
+        sources=tuple(fd.get("sources", FEED_SOURCES)), mirror=fd.get("mirror", ""),
+        nvd_first_year=fd.get("nvd_first_year", 2002),
+        osv_ecosystems=tuple(fd.get("osv_ecosystems", ("Debian", "Ubuntu"))),
+        stale_after_days=max(1, duration_seconds(fd.get("stale_after", "3d")) // 86400),
+        timeout_s=duration_seconds(fd.get("timeout", "60s")),
+        ca_bundle=_relative(fd["ca_bundle"], base_dir) if fd.get("ca_bundle") else None)
     sched = doc.get("schedule", {})
     schedule = ScheduleSettings(
         timezone=sched.get("timezone", "Europe/London"), scan=sched.get("scan", "0 1 * * *"),
+        feeds=sched.get("feeds", "30 0 * * *"),
         estates=tuple(sorted(sched.get("estates", {}).items())),
         share_after_scan=sched.get("share_after_scan", True), pull=sched.get("pull", "0 * * * *"),
         board_report=sched.get("board_report", "0 7 1 * *"),
         misfire_grace_s=duration_seconds(sched.get("misfire_grace", "12h")),
         notify_failures=sched.get("notify_failures", False))
     return Settings(
-        source=source, sharing=sharing, reports=reports, schedule=schedule,
+        source=source, sharing=sharing, reports=reports, schedule=schedule, feeds=feeds,
         organisation=Organisation(name=org["name"], region=org.get("region", ""),
                                   sector=org.get("sector", "")),
         store=store if store.is_absolute() else (base_dir / store),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from checks import ALL_CHECKS, Check, CheckContext
+from checks import ALL_CHECKS, Check, CheckContext, by_id
 from warpagent.models import CheckError, Finding, Inventory
 
 
@@ -14,6 +14,11 @@ from warpagent.models import CheckError, Finding, Inventory
 class Evaluation:
     findings: tuple[Finding, ...]
     errors: tuple[CheckError, ...]
+    unmeasured: tuple[str, ...] = ()  # checks that need intel when there is none: not run, not clean
+
+    @property
+    def unmeasured_categories(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(by_id(c).category for c in self.unmeasured))
 
 
 def nse_scripts(checks: Sequence[Check] = ALL_CHECKS) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -26,8 +31,10 @@ def nse_scripts(checks: Sequence[Check] = ALL_CHECKS) -> tuple[tuple[str, ...], 
 def evaluate(inventory: Inventory, ctx: CheckContext, checks: Sequence[Check] = ALL_CHECKS) -> Evaluation:
     findings: dict[str, Finding] = {}
     errors: list[CheckError] = []
+    unmeasured = tuple(c.id for c in checks if c.needs_intel and ctx.intel is None)
+    runnable = [c for c in checks if c.id not in unmeasured]
     for host in inventory.hosts:
-        for item in checks:
+        for item in runnable:
             try:
                 weaknesses = list(item.run(host, ctx))
             except Exception as exc:  # noqa: BLE001 - one broken check must not abort the scan
@@ -40,6 +47,7 @@ def evaluate(inventory: Inventory, ctx: CheckContext, checks: Sequence[Check] = 
                     severity=weakness.severity, title=weakness.title, evidence=weakness.evidence,
                     remediation=weakness.remediation, subject=weakness.subject, port=weakness.port,
                     protocol=weakness.protocol, cves=weakness.cves, product=weakness.product,
-                    version=weakness.version, cpe=weakness.cpe)
+                    version=weakness.version, cpe=weakness.cpe, kev_due=weakness.kev_due,
+                    ransomware=weakness.ransomware, epss=weakness.epss, cvss=weakness.cvss)
                 findings[finding.id] = finding
-    return Evaluation(findings=tuple(findings.values()), errors=tuple(errors))
+    return Evaluation(findings=tuple(findings.values()), errors=tuple(errors), unmeasured=unmeasured)

@@ -113,12 +113,43 @@ class Service:
 
 
 @dataclass(frozen=True)
+class Package:
+    """An installed distribution package, as dpkg or rpm lists it."""
+
+    name: str
+    version: str
+    source: str = ""  # the source package advisories are written against ("" when the same as name)
+    source_version: str = ""
+    ecosystem: str = ""  # OSV's name for the release: "Debian:12", "Ubuntu:22.04:LTS"
+
+    @property
+    def advisory_name(self) -> str:
+        return self.source or self.name
+
+    @property
+    def advisory_version(self) -> str:
+        return self.source_version or self.version
+
+
+@dataclass(frozen=True)
+class Platform:
+    """The operating system release, from /etc/os-release or a service banner."""
+
+    distro: str  # os-release ID: debian, ubuntu
+    version: str  # VERSION_ID: "12", "22.04"
+    codename: str = ""
+    evidence: str = ""
+
+
+@dataclass(frozen=True)
 class Host:
     address: str
     asset: str  # how the council names it: the configured host name, else the address
     state: str = "up"
     services: tuple[Service, ...] = ()
     host_scripts: tuple[ScriptResult, ...] = ()
+    packages: tuple[Package, ...] = ()  # host evidence; empty for a network-only scan
+    platform: Platform | None = None
 
     def open_services(self) -> tuple[Service, ...]:
         return tuple(s for s in self.services if s.state == "open")
@@ -157,6 +188,10 @@ class Finding:
     product: str = ""  # the software the weakness is in, as nmap or the evidence named it
     version: str = ""
     cpe: str = ""
+    kev_due: dt.date | None = None  # set when a CVE is in CISA KEV: the earliest due date
+    ransomware: bool = False  # a KEV entry is known to be used in ransomware campaigns
+    epss: float | None = None  # the highest EPSS score of the CVEs
+    cvss: float | None = None  # the highest CVSS base score of the CVEs
 
     @property
     def id(self) -> FindingId:
@@ -201,6 +236,7 @@ class ScanRun:
     hosts_scanned: int = 0
     hosts_up: int = 0
     errors: tuple[str, ...] = ()
+    unmeasured: tuple[str, ...] = ()  # categories this run could not measure (no intel)
 
 
 @dataclass(frozen=True)

@@ -100,7 +100,7 @@ def scan_summary(outcome: ScanOutcome, open_findings: Sequence[TrackedFinding]) 
         "hosts_scanned": run.hosts_scanned, "hosts_up": run.hosts_up,
         "new": len(delta.new), "still_open": len(delta.still_open), "reopened": len(delta.reopened),
         "resolved": len(delta.resolved), "open": len(open_findings),
-        **_counts(open_findings), "problems": list(run.errors),
+        **_counts(open_findings), "problems": list(run.errors), "unmeasured": list(run.unmeasured),
     }
 
 

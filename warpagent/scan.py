@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Protocol
 
 from checks import ALL_CHECKS, Check, CheckContext
+from feeds.intel_store import IntelStore
+from feeds.model import FeedError
 from warpagent import engine, nmap_runner, nmap_xml, ports, scope
 from warpagent.config import EstateConfig, Settings
 from warpagent.errors import CollectError
@@ -140,6 +142,24 @@ def collect(estate: EstateConfig, settings: Settings, estate_scope: scope.Scope,
                       scanned_ports=scanned_ports)
 
 
+def open_intel(settings: Settings, now: dt.datetime) -> tuple[IntelStore | None, list[str]]:
+    """The compiled intel store, if there is one, and what the run summary should say about it."""
+    path = settings.feeds.intel_path
+    if not path.exists():
+        return None, [f"patches and unsupported not measured: no intel feed data at {path}; run "
+                      "'warpagent feeds update' (or 'feeds update --from DIR' offline)"]
+    try:
+        intel = IntelStore(path)
+    except FeedError as exc:
+        return None, [f"patches and unsupported not measured: {exc}"]
+    notes = []
+    for status in intel.sources():
+        if status.updated and (now - status.updated).days > settings.feeds.stale_after_days:
+            notes.append(f"intel feed '{status.source}' is {(now - status.updated).days} days old; "
+                         "run 'warpagent feeds update'")
+    return intel, notes
+
+
 def resolve_scope(estate: EstateConfig, resolver: scope.Resolver = scope.system_resolver) -> scope.Scope:
     return scope.resolve(estate.name, estate.targets, estate.exclude, estate.max_addresses, resolver)
 
@@ -158,14 +178,23 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
         nmap_path = nmap_runner.find_nmap(settings.scan.nmap_path)
         collection = collect(estate, settings, estate_scope, nmap_path, progress, on_nmap_start, cancelled)
         inventory = collection.inventory
-        evaluation = engine.evaluate(inventory, CheckContext(now=clock()))
+        intel, intel_notes = open_intel(settings, clock())
+        try:
+            evaluation = engine.evaluate(inventory, CheckContext(now=clock(), intel=intel))
+        finally:
+            if intel is not None:
+                intel.close()
+        for note in intel_notes:  # shown in the run summary; logged for the daemon's log
+            log.info("estate %s: %s", estate.name, note)
         complete = inventory.complete and not collection.problems
         delta = store.record_run(
             run_id, evaluation.findings, finished=clock(), complete=complete,
             observed_assets=[h.asset for h in inventory.hosts],
             in_scope_assets=[estate_scope.asset(a) for a in estate_scope.addresses],
-            hosts_scanned=len(inventory.scanned), errors=collection.problems + collection.notes,
-            check_errors=evaluation.errors, scanned_ports=collection.scanned_ports)
+            hosts_scanned=len(inventory.scanned),
+            errors=collection.problems + collection.notes + tuple(intel_notes),
+            check_errors=evaluation.errors, scanned_ports=collection.scanned_ports,
+            unmeasured_checks=evaluation.unmeasured, unmeasured_categories=evaluation.unmeasured_categories)
     except BaseException as exc:
         store.fail_run(run_id, clock(), [str(exc) or exc.__class__.__name__])
         raise

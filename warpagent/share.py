@@ -58,7 +58,7 @@ def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.d
     posture = anonymise.anonymise(
         store.findings(status=FindingStatus.OPEN.value), member=member, sector=settings.organisation.sector,
         region=settings.organisation.region, as_of=today, k=settings.sharing.k,
-        measured={c.category for c in ALL_CHECKS}, region_versions=region_versions)
+        measured={c.category for c in ALL_CHECKS} - store.unmeasured_categories(), region_versions=region_versions)
     bundle = stix_bundle.build(posture, settings.sharing.tlp)
     text = stix_bundle.to_json(bundle)
     errors = stix_bundle.validate(text)

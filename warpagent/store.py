@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS runs (
     pid INTEGER,
     hosts_scanned INTEGER NOT NULL DEFAULT 0,
     hosts_up INTEGER NOT NULL DEFAULT 0,
-    errors TEXT NOT NULL DEFAULT '[]'
+    errors TEXT NOT NULL DEFAULT '[]',
+    unmeasured TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS findings (
     id TEXT PRIMARY KEY,
@@ -67,7 +68,11 @@ CREATE TABLE IF NOT EXISTS findings (
     version TEXT NOT NULL DEFAULT '',
     cpe TEXT NOT NULL DEFAULT '',
     reopened_at TEXT,
-    last_run INTEGER NOT NULL REFERENCES runs(id)
+    last_run INTEGER NOT NULL REFERENCES runs(id),
+    kev_due TEXT,
+    ransomware INTEGER NOT NULL DEFAULT 0,
+    epss REAL,
+    cvss REAL
 );
 CREATE INDEX IF NOT EXISTS findings_estate_status ON findings (estate, status);
 CREATE TABLE IF NOT EXISTS report_log (kind TEXT NOT NULL, generated TEXT NOT NULL);
@@ -75,9 +80,22 @@ CREATE TABLE IF NOT EXISTS job_results (
     job TEXT NOT NULL, started TEXT NOT NULL, finished TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL);
 """
 
+# Columns added after the first release: stores made before them gain them on open.
+_ADDED_COLUMNS = (
+    ("runs", "unmeasured", "TEXT NOT NULL DEFAULT '[]'"),
+    ("findings", "kev_due", "TEXT"),
+    ("findings", "ransomware", "INTEGER NOT NULL DEFAULT 0"),
+    ("findings", "epss", "REAL"),
+    ("findings", "cvss", "REAL"),
+)
+
 
 def _ts(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def _day(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def _dt(value: str) -> dt.datetime:
@@ -114,6 +132,10 @@ class Store:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
+                for table, column, kind in _ADDED_COLUMNS:
+                    present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                    if column not in present:
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                                  (str(SCHEMA_VERSION),))
             self._recover_interrupted_runs()
@@ -182,30 +204,43 @@ class Store:
             rows = self._db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
         return [self._run_from(row) for row in rows]
 
+    def unmeasured_categories(self) -> set[str]:
+        """Categories the latest finished run of every estate could not measure (no intel):
+        reports and shared posture show them as not measured rather than clean."""
+        rows = self._db.execute(
+            "SELECT estate, unmeasured FROM runs WHERE id IN (SELECT MAX(id) FROM runs "
+            "WHERE status IN ('complete', 'partial') GROUP BY estate)").fetchall()
+        if not rows:
+            return set()
+        per_estate = [set(json.loads(row["unmeasured"])) for row in rows]
+        return set.intersection(*per_estate)
+
     @staticmethod
     def _run_from(row: sqlite3.Row) -> ScanRun:
         return ScanRun(id=RunId(row["id"]), estate=row["estate"], started=_dt(row["started"]),
                        finished=_dt_or_none(row["finished"]), status=RunStatus(row["status"]),
                        hosts_scanned=row["hosts_scanned"], hosts_up=row["hosts_up"],
-                       errors=tuple(json.loads(row["errors"])))
+                       errors=tuple(json.loads(row["errors"])), unmeasured=tuple(json.loads(row["unmeasured"])))
 
     def record_run(self, run_id: RunId, findings: Iterable[Finding], *, finished: dt.datetime,
                    complete: bool, observed_assets: Iterable[str], in_scope_assets: Iterable[str],
                    hosts_scanned: int, errors: Sequence[str] = (),
                    check_errors: Sequence[CheckError] = (),
-                   scanned_ports: Collection[tuple[str, int]] | None = None) -> RunDelta:
+                   scanned_ports: Collection[tuple[str, int]] | None = None,
+                   unmeasured_checks: Collection[str] = (),
+                   unmeasured_categories: Collection[str] = ()) -> RunDelta:
         """Write one run's outcome in a single transaction.
 
         A complete run resolves open findings that were not seen again on hosts it observed,
         and findings on assets no longer in scope. Hosts that were down keep their findings
         (not seen is not fixed), and so do findings on ports this run did not scan
         (`scanned_ports`, as (protocol, port)). A partial run resolves nothing; checks that
-        errored resolve nothing either.
+        errored, or could not run for want of intel (`unmeasured_checks`), resolve nothing either.
         """
         now = _ts(finished)
         observed = set(observed_assets)
         in_scope = set(in_scope_assets)
-        errored_checks = {e.check_id for e in check_errors}
+        errored_checks = {e.check_id for e in check_errors} | set(unmeasured_checks)
         new: list[FindingId] = []
         still_open: list[FindingId] = []
         reopened: list[FindingId] = []
@@ -221,12 +256,14 @@ class Store:
                     db.execute(
                         "INSERT INTO findings (id, estate, asset, subject, port, protocol, category, "
                         "check_id, title, severity, cves, evidence, remediation, first_seen, last_seen, "
-                        "status, product, version, cpe, last_run) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        "status, product, version, cpe, last_run, kev_due, ransomware, epss, cvss) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (finding.id, finding.estate, finding.asset, finding.subject, finding.port,
                          finding.protocol, finding.category, finding.check_id, finding.title,
                          finding.severity.label, json.dumps(list(finding.cves)), finding.evidence,
                          finding.remediation, now, now, FindingStatus.OPEN.value, finding.product,
-                         finding.version, finding.cpe, run_id))
+                         finding.version, finding.cpe, run_id, _day(finding.kev_due), int(finding.ransomware),
+                         finding.epss, finding.cvss))
                     continue
                 status = row["status"]
                 if status == FindingStatus.RESOLVED.value:
@@ -238,10 +275,11 @@ class Store:
                 db.execute(
                     "UPDATE findings SET title = ?, severity = ?, cves = ?, evidence = ?, remediation = ?, "
                     "port = ?, protocol = ?, product = ?, version = ?, cpe = ?, last_seen = ?, status = ?, "
-                    "resolved_at = NULL, last_run = ? WHERE id = ?",
+                    "resolved_at = NULL, last_run = ?, kev_due = ?, ransomware = ?, epss = ?, cvss = ? WHERE id = ?",
                     (finding.title, finding.severity.label, json.dumps(list(finding.cves)), finding.evidence,
                      finding.remediation, finding.port, finding.protocol, finding.product, finding.version,
-                     finding.cpe, now, status, run_id, finding.id))
+                     finding.cpe, now, status, run_id, _day(finding.kev_due), int(finding.ransomware),
+                     finding.epss, finding.cvss, finding.id))
             if complete:
                 open_rows = db.execute(
                     "SELECT id, asset, check_id, port, protocol FROM findings WHERE estate = ? AND status != ?",
@@ -262,10 +300,10 @@ class Store:
                     db.execute("UPDATE findings SET status = ?, resolved_at = ?, status_reason = ? "
                                "WHERE id = ?", (FindingStatus.RESOLVED.value, now, reason, row["id"]))
             all_errors = list(errors) + [f"check {e.check_id} on {e.asset}: {e.message}" for e in check_errors]
-            db.execute("UPDATE runs SET status = ?, finished = ?, hosts_scanned = ?, hosts_up = ?, errors = ? "
-                       "WHERE id = ?",
+            db.execute("UPDATE runs SET status = ?, finished = ?, hosts_scanned = ?, hosts_up = ?, errors = ?, "
+                       "unmeasured = ? WHERE id = ?",
                        ((RunStatus.COMPLETE if complete else RunStatus.PARTIAL).value, now, hosts_scanned,
-                        len(observed), json.dumps(all_errors), run_id))
+                        len(observed), json.dumps(all_errors), json.dumps(sorted(unmeasured_categories)), run_id))
         return RunDelta(run=self.run(run_id), new=tuple(new), still_open=tuple(still_open),
                         reopened=tuple(reopened), resolved=tuple(resolved), check_errors=tuple(check_errors))
 
@@ -323,7 +361,8 @@ class Store:
                           title=row["title"], evidence=row["evidence"], remediation=row["remediation"],
                           subject=row["subject"], port=row["port"], protocol=row["protocol"],
                           cves=tuple(json.loads(row["cves"])), product=row["product"], version=row["version"],
-                          cpe=row["cpe"])
+                          cpe=row["cpe"], kev_due=dt.date.fromisoformat(row["kev_due"]) if row["kev_due"] else None,
+                          ransomware=bool(row["ransomware"]), epss=row["epss"], cvss=row["cvss"])
         return TrackedFinding(finding=finding, first_seen=_dt(row["first_seen"]),
                               reopened_at=_dt_or_none(row["reopened_at"]),
                               last_seen=_dt(row["last_seen"]),

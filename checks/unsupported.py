@@ -1,0 +1,168 @@
+"""unsupported (WA2xx): software and operating systems past (or near) the end of support."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from checks.base import Check, CheckContext, Weakness, check
+from checks.software import platform_from_banner, software_of
+from feeds.model import EolCycle, EolProduct, Intel, OsRelease
+from warpagent.models import Host, Platform, Severity
+
+WARNING_DAYS = 90
+
+
+def _ended(eol: dt.date | bool, today: dt.date) -> bool:
+    return eol is True or (isinstance(eol, dt.date) and eol <= today)
+
+
+def _supported_cycles(product: EolProduct, today: dt.date) -> list[EolCycle]:
+    live = [c for c in product.cycles if not _ended(c.eol, today)]
+    return sorted(live, key=lambda c: c.release_date or dt.date.min, reverse=True)
+
+
+def _upgrade_advice(product: EolProduct, today: dt.date) -> str:
+    live = _supported_cycles(product, today)
+    if not live:
+        return f"No release of {product.title} is supported any more: replace it with a supported product."
+    names = ", ".join(c.cycle + (f" (latest {c.latest})" if c.latest else "") for c in live[:3])
+    return f"Upgrade to a supported {product.title} release: {names}."
+
+
+@check("WA201", "unsupported", "Product release past end of life", needs_intel=True)
+def product_past_eol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
+    """A service whose product release cycle (endoflife.date, matched by CPE) has reached end of
+    life: it gets no security fixes, whatever its patch level. High severity.
+
+    Why it matters: every flaw found from now on stays open for good.
+    Fix: upgrade to a supported release cycle, or replace the product."""
+    intel = ctx.require_intel()
+    today = ctx.now.date()
+    for service in host.open_services():
+        software = software_of(service)
+        verdict = intel.eol_for_cpe(software.cpe) if software else None
+        if software is None or verdict is None or not _ended(verdict.cycle.eol, today):
+            continue
+        when = f" on {verdict.cycle.eol.isoformat()}" if isinstance(verdict.cycle.eol, dt.date) else ""
+        yield Weakness.on(
+            service, title=f"{verdict.product.title} {verdict.cycle.cycle} is past end of life",
+            severity=Severity.HIGH,
+            evidence=f"Inferred from the nmap banner '{software.label}' ({software.cpe}): release cycle "
+                     f"{verdict.cycle.cycle} of {verdict.product.title} reached end of life{when} (endoflife.date)",
+            remediation=_upgrade_advice(verdict.product, today))
+
+
+@check("WA202", "unsupported", "Product release reaching end of life within 90 days", needs_intel=True)
+def product_nearing_eol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
+    """A service whose release cycle ends support within 90 days: a warning to plan the upgrade
+    before it becomes WA201. Low severity.
+
+    Why it matters: upgrades take planning; after the date there are no more fixes.
+    Fix: schedule the upgrade to a supported release cycle now."""
+    intel = ctx.require_intel()
+    today = ctx.now.date()
+    for service in host.open_services():
+        software = software_of(service)
+        verdict = intel.eol_for_cpe(software.cpe) if software else None
+        if software is None or verdict is None or not isinstance(verdict.cycle.eol, dt.date):
+            continue
+        days = (verdict.cycle.eol - today).days
+        if 0 < days <= WARNING_DAYS:
+            yield Weakness.on(
+                service, title=f"{verdict.product.title} {verdict.cycle.cycle} reaches end of life in {days} days",
+                severity=Severity.LOW,
+                evidence=f"Inferred from the nmap banner '{software.label}': support for release cycle "
+                         f"{verdict.cycle.cycle} ends on {verdict.cycle.eol.isoformat()} (endoflife.date)",
+                remediation=_upgrade_advice(verdict.product, today))
+
+
+def _platforms(host: Host) -> list[Platform]:
+    found = [host.platform] if host.platform else []
+    for service in host.open_services():
+        software = software_of(service)
+        platform = platform_from_banner(software) if software else None
+        if platform and not any(p.distro == platform.distro for p in found):
+            found.append(platform)
+    return found
+
+
+def _os_verdict(release: OsRelease, today: dt.date) -> tuple[Severity, str] | None:
+    name = f"{release.distro.capitalize()} {release.version} ({release.codename})"
+    final = release.eol_extended or release.eol
+    if release.eol is None:
+        return None
+    if final is not None and final <= today:
+        return Severity.HIGH, (f"{name} is past end of life: security support ended {release.eol.isoformat()}"
+                               + (f", extended support {release.eol_extended.isoformat()}"
+                                  if release.eol_extended else ""))
+    if release.eol <= today:
+        return Severity.MEDIUM, (f"{name} is past regular security support ({release.eol.isoformat()}); only "
+                                 f"extended support remains, until {final.isoformat() if final else 'unknown'}")
+    if (release.eol - today).days <= WARNING_DAYS:
+        return Severity.LOW, f"{name} ends regular security support on {release.eol.isoformat()}"
+    return None
+
+
+@check("WA203", "unsupported", "Operating system release past support", needs_intel=True)
+def os_past_support(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
+    """The host's operating system release (from /etc/os-release evidence, or a Debian release
+    named in a service banner's package revision such as `+squeeze5`) past its security support
+    (distro-info-data): high when even extended support has ended, medium when only LTS/ESM
+    remains, low within 90 days of the end.
+
+    Why it matters: an unsupported OS gets no fixes for the kernel, libraries or services.
+    Fix: upgrade to a supported release, or replace the host."""
+    intel = ctx.require_intel()
+    today = ctx.now.date()
+    for platform in _platforms(host):
+        release = intel.os_release(platform.distro, platform.version)
+        verdict = _os_verdict(release, today) if release else None
+        if release is None or verdict is None:
+            continue
+        severity, text = verdict
+        latest = _newest_supported(intel, platform.distro, today)
+        yield Weakness(
+            subject=f"os:{platform.distro}", title=text.split(":")[0].split(";")[0], severity=severity,
+            evidence=f"Inferred from {platform.evidence or 'the host evidence'}: {text} (distro-info-data)",
+            remediation=f"Upgrade to a supported release{f' ({latest})' if latest else ''}, or replace the host.",
+            product=platform.distro, version=platform.version)
+
+
+def _newest_supported(intel: Intel, distro: str, today: dt.date) -> str:
+    for candidate in ("14", "13", "12", "26.04", "24.04", "22.04"):
+        release = intel.os_release(distro, candidate)
+        if release and release.released and release.released <= today and release.eol and release.eol > today:
+            return f"{release.distro.capitalize()} {release.version} ({release.codename})"
+    return ""
+
+
+@check("WA204", "unsupported", "Package whose Debian security support has ended", needs_intel=True)
+def package_support_ended(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
+    """An installed package that Debian no longer fixes in this release (debian-security-support's
+    `security-support-ended.debNN`), even though the release itself is supported. Medium.
+
+    Why it matters: Debian publishes no more fixes for it in this release.
+    Fix: remove it, or move to a supported alternative or release."""
+    intel = ctx.require_intel()
+    today = ctx.now.date()
+    seen = set()
+    for package in host.packages:
+        family, _, version = package.ecosystem.partition(":")
+        if family != "Debian" or not version or package.advisory_name in seen:
+            continue
+        ended = intel.support_ended(f"deb{version.split('.')[0]}", package.advisory_name)
+        if ended is None or ended.ended > today:
+            continue
+        seen.add(package.advisory_name)
+        yield Weakness(
+            subject=f"package:{package.advisory_name}", severity=Severity.MEDIUM,
+            title=f"{package.advisory_name}: Debian security support has ended",
+            evidence=f"Inferred from the installed package list: Debian {version} stopped security support for "
+                     f"'{package.advisory_name}' on {ended.ended.isoformat()} (last supported "
+                     f"{ended.last_version}){'; ' + ended.note if ended.note else ''}",
+            remediation="Remove the package, or replace it with a supported alternative or a newer Debian release.",
+            product=package.advisory_name, version=package.advisory_version)
+
+
+CHECKS: tuple[Check, ...] = (product_past_eol, product_nearing_eol, os_past_support, package_support_ended)
