@@ -63,7 +63,8 @@ SOURCES = ("kev", "epss", "nvd", "osv", "endoflife", "distro-info", "security-su
 def _files(folder: Path, *patterns: str) -> list[Path]:
     found: list[Path] = []
     for pattern in patterns:
-        found += [p for p in sorted(folder.glob(pattern)) if p.is_file()]
+        # dot files are warpagent's own bookkeeping (.http.json validators, .updated stamps)
+        found += [p for p in sorted(folder.glob(pattern)) if p.is_file() and not p.name.startswith(".")]
     return list(dict.fromkeys(found))
 
 

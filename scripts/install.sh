@@ -11,7 +11,9 @@ with_test=0
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-packages=(nmap python3 python3-venv python3-pip ca-certificates)
+# distro-info-data and debian-security-support: OS and package end-of-life data that
+# 'feeds update --from' can import offline (the tests use them as real data)
+packages=(nmap python3 python3-venv python3-pip ca-certificates distro-info-data debian-security-support)
 if [ "$with_test" = 1 ]; then
   # the test estate: real Debian services in network namespaces
   packages+=(iproute2 procps nginx-light vsftpd openbsd-inetd inetutils-telnetd snmpd

@@ -1,0 +1,176 @@
+"""`feeds update` against a real HTTP mirror on loopback: conditional requests, retries, checksums,
+and the rule that a feed that fails keeps the previous intel in use; `feeds status` and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from feeds.intel_store import IntelStore
+from feeds.update import FeedSettings, update
+from tests.intel_data import ASSETS, KEV_FILE, import_folder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Mirror:
+    root: Path
+    url: str = ""
+    requests: list[tuple[str, dict[str, str], int]] = field(default_factory=list)
+    faults: dict[str, int] = field(default_factory=dict)  # path -> status to answer instead
+
+
+@pytest.fixture
+def mirror(tmp_path: Path) -> Iterator[Mirror]:
+    state = Mirror(root=tmp_path / "mirror")
+    (state.root / "kev").mkdir(parents=True)
+    shutil.copy(KEV_FILE, state.root / "kev")
+    (state.root / "nvd").mkdir()
+    plain = (ASSETS / "nvd" / "cves.json").read_bytes()
+    (state.root / "nvd" / "nvdcve-2.0-2026.json.gz").write_bytes(gzip.compress(plain))
+    (state.root / "nvd" / "nvdcve-2.0-2026.meta").write_text(
+        f"lastModifiedDate:2026-11-24T03:00:01-05:00\r\nsize:{len(plain)}\r\nsha256:{hashlib.sha256(plain).hexdigest().upper()}\r\n")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?")[0]
+            target = state.root / path.lstrip("/")
+            status = state.faults.get(path, 200 if target.is_file() else 404)
+            if status == 200:
+                body = target.read_bytes()
+                etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+                modified = email.utils.formatdate(target.stat().st_mtime, usegmt=True)
+                if self.headers.get("If-None-Match") == etag:
+                    status, body = 304, b""
+                self.send_response(status)
+                self.send_header("ETag", etag)
+                self.send_header("Last-Modified", modified)
+            else:
+                body = b"fault"
+                self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            state.requests.append((path, dict(self.headers), status))
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def settings_for(mirror: Mirror, work: Path, sources: tuple[str, ...] = ("kev", "nvd")) -> FeedSettings:
+    return FeedSettings(dir=work / "intel", sources=sources, mirror=mirror.url, nvd_first_year=2026, timeout_s=10)
+
+
+def kev_count(settings: FeedSettings) -> int:
+    with IntelStore(settings.intel_path) as intel:
+        return {s.source: s.records for s in intel.sources()}["kev"]
+
+
+def test_download_then_conditional_requests(mirror: Mirror, tmp_path: Path) -> None:
+    settings = settings_for(mirror, tmp_path)
+    first = update(settings, now=lambda: dt.datetime(2026, 11, 25, tzinfo=dt.UTC))
+    assert first.ok and sorted(first.updated) == ["kev", "nvd"]
+    with IntelStore(settings.intel_path) as intel:
+        assert [m.cve for m in intel.nvd_matches("cpe:/a:openbsd:openssh:9.2p1", [])] == ["CVE-2024-6387"]
+        assert intel.cve_facts(["CVE-2021-41773"])["CVE-2021-41773"].kev is not None
+    mirror.requests.clear()
+    again = update(settings)
+    assert again.ok and sorted(again.unchanged) == ["kev", "nvd"]
+    kev_requests = [(h, s) for p, h, s in mirror.requests if p.endswith("known_exploited_vulnerabilities.json")]
+    assert kev_requests and kev_requests[0][0].get("If-None-Match") and kev_requests[0][1] == 304
+    # NVD's .meta sha256 is unchanged, so the year file itself is not fetched again
+    assert [p for p, _h, _s in mirror.requests if p.endswith(".json.gz")] == []
+    assert kev_count(settings) == 1404
+
+
+def test_server_errors_are_retried_then_reported_and_previous_intel_kept(mirror: Mirror, tmp_path: Path) -> None:
+    settings = settings_for(mirror, tmp_path)
+    assert update(settings).ok
+    kev_path = "/kev/known_exploited_vulnerabilities.json"
+    mirror.faults[kev_path] = 500
+    mirror.requests.clear()
+    result = update(settings)
+    assert not result.ok and "HTTP 500" in result.failed["kev"]
+    assert len([p for p, _h, _s in mirror.requests if p == kev_path]) >= 3  # retried with backoff
+    assert kev_count(settings) == 1404 and result.unchanged == ["nvd"]
+
+
+def test_truncated_download_and_bad_checksum_are_rejected(mirror: Mirror, tmp_path: Path) -> None:
+    settings = settings_for(mirror, tmp_path)
+    assert update(settings).ok
+    kev_file = mirror.root / "kev" / "known_exploited_vulnerabilities.json"
+    kev_file.write_bytes(KEV_FILE.read_bytes()[:500_000])
+    gz = mirror.root / "nvd" / "nvdcve-2.0-2026.json.gz"
+    gz.write_bytes(gzip.compress(b'{"vulnerabilities": []}'))
+    meta = mirror.root / "nvd" / "nvdcve-2.0-2026.meta"
+    meta.write_text(meta.read_text().replace("sha256:", "sha256:00"))
+    result = update(settings)
+    assert "not a readable KEV catalog" in result.failed["kev"]
+    assert "sha256 does not match" in result.failed["nvd"]
+    assert kev_count(settings) == 1404
+    with IntelStore(settings.intel_path) as intel:
+        assert intel.nvd_matches("cpe:/a:vsftpd:vsftpd:2.3.4", [])  # the previous NVD data is still in use
+
+
+def test_down_server_is_a_clear_failure(tmp_path: Path) -> None:
+    settings = FeedSettings(dir=tmp_path / "intel", sources=("kev",), mirror="http://127.0.0.1:9", timeout_s=2)
+    result = update(settings)
+    assert set(result.failed) == {"kev"} and "cannot download" in result.failed["kev"]
+    assert not settings.intel_path.exists()
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARPAGENT")}
+    return subprocess.run([sys.executable, "-m", "warpagent", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env=env, check=False)
+
+
+def test_cli_import_status_and_stale_warning(tmp_path: Path) -> None:
+    config = tmp_path / "warpagent.yaml"
+    config.write_text("organisation: {name: Test Council}\nestates:\n  - {name: loop, targets: [127.0.0.1]}\n"
+                      "feeds: {dir: ./intel, stale_after: 1d}\n")
+    missing = cli("--config", str(config), "feeds", "status", cwd=tmp_path)
+    assert missing.returncode == 3 and "no intel at" in missing.stderr and "Traceback" not in missing.stderr
+    bad = cli("--config", str(config), "feeds", "update", "--from", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert bad.returncode == 3 and "nowhere: not a folder" in bad.stderr and "Traceback" not in bad.stderr
+    imported = cli("--config", str(config), "feeds", "update", "--from", str(import_folder(tmp_path / "imp")),
+                   "--json", cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert sorted(json.loads(imported.stdout)["updated"]) == sorted(
+        ["kev", "epss", "nvd", "osv", "endoflife", "distro-info", "security-support"])
+    status = cli("--config", str(config), "feeds", "status", "--json", cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    records = {s["source"]: s["records"] for s in json.loads(status.stdout)["sources"]}
+    assert records["kev"] == 1404 and records["endoflife"] == 464 and records["nvd"] == 4
+    stamp = tmp_path / "intel" / "raw" / "kev" / ".updated"
+    stamp.write_text((dt.datetime.now(dt.UTC) - dt.timedelta(days=5)).isoformat())
+    assert cli("--config", str(config), "feeds", "update", "--from", str(tmp_path / "empty-folder-is-absent"),
+               cwd=tmp_path).returncode == 3
+    (tmp_path / "empty").mkdir()
+    nothing_new = cli("--config", str(config), "feeds", "update", "--from", str(tmp_path / "empty"), cwd=tmp_path)
+    assert nothing_new.returncode == 0
+    stale = cli("--config", str(config), "feeds", "status", cwd=tmp_path)
+    assert stale.returncode == 3 and "feed kev is stale" in stale.stderr
