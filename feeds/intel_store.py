@@ -204,7 +204,9 @@ class IntelStore:
             raise FeedError(f"{path}: intel store format {fmt[0] if fmt else '?'} is not {FORMAT}; "
                             "run 'warpagent feeds update' to rebuild it")
         self._sources = {row["source"] for row in self._db.execute("SELECT source FROM sources")}
-        self._configs: dict[str, list[object]] = {}
+        # an estate repeats the same package versions on every host: match each distinct one once
+        self._distro_cache: dict[tuple[str, str, str], list[DistroMatch]] = {}
+        self._facts_cache: dict[str, CveFacts] = {}
 
     def close(self) -> None:
         self._db.close()
@@ -264,6 +266,13 @@ class IntelStore:
 
     def distro_matches(self, ecosystem: str, package: str, version: str) -> list[DistroMatch]:
         """Advisories whose fix is newer than the installed version (fixes not yet applied)."""
+        key = (ecosystem, package, version)
+        found = self._distro_cache.get(key)
+        if found is None:
+            found = self._distro_cache[key] = self._distro_matches(ecosystem, package, version)
+        return found
+
+    def _distro_matches(self, ecosystem: str, package: str, version: str) -> list[DistroMatch]:
         scheme, ordered, fixes = self._package(ecosystem, package)
         if not fixes:
             return []
@@ -293,6 +302,10 @@ class IntelStore:
     def cve_facts(self, cves: Iterable[str]) -> dict[str, CveFacts]:
         out = {}
         for cve_id in sorted(set(cves)):
+            cached = self._facts_cache.get(cve_id)
+            if cached is not None:
+                out[cve_id] = cached
+                continue
             row = self._db.execute("SELECT cvss, severity, description FROM cve WHERE id = ?", (cve_id,)).fetchone()
             kev_row = self._db.execute("SELECT * FROM kev WHERE cve = ?", (cve_id,)).fetchone()
             epss_row = self._db.execute("SELECT score, percentile FROM epss WHERE cve = ?", (cve_id,)).fetchone()
@@ -305,6 +318,7 @@ class IntelStore:
                 cve=cve_id, cvss=row["cvss"] if row else None, severity=row["severity"] if row else "",
                 description=row["description"] if row else "", kev=kev,
                 epss=EpssScore(cve_id, epss_row[0], epss_row[1]) if epss_row else None)
+            self._facts_cache[cve_id] = out[cve_id]
         return out
 
     # --- end of life -----------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 RAG rules (per category; thresholds from reports.rag, defaults after common deadlines):
 - grey: not measured - no check of this category has run yet;
-- red: an open critical finding older than critical_days (15), or an open high older than
-  high_days (30);
+- red: an open finding with an actively exploited CVE (CISA KEV) older than kev_days (14), an
+  open critical finding older than critical_days (15), or an open high older than high_days (30);
 - amber: any open critical or high finding still within its deadline, or an open medium
   older than medium_days (90);
 - green: none of the above.
@@ -74,6 +74,9 @@ class Remediation:
     oldest_critical: tuple[int, str] | None  # (days open, what)
     oldest_high: tuple[int, str] | None
     past_deadline: int
+    kev_open: int | None = None  # open findings with a CISA KEV CVE; None when patches is not measured
+    kev_past_due: int = 0  # of those, open longer than the KEV deadline
+    kev_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,10 @@ def rag_for(items: Sequence[TrackedFinding], moment: dt.datetime, rules: RagRule
         return sum(1 for t in items if t.finding.severity is severity and (moment - t.first_seen).days > days)
 
     late_critical, late_high = older(Severity.CRITICAL, rules.critical_days), older(Severity.HIGH, rules.high_days)
-    if late_critical or late_high:
-        parts = [f"{n} critical open longer than {rules.critical_days} days" for n in [late_critical] if n]
+    late_kev = sum(1 for t in items if t.finding.kev_due and (moment - t.first_seen).days > rules.kev_days)
+    if late_kev or late_critical or late_high:
+        parts = [f"{n} actively exploited (CISA KEV) open longer than {rules.kev_days} days" for n in [late_kev] if n]
+        parts += [f"{n} critical open longer than {rules.critical_days} days" for n in [late_critical] if n]
         parts += [f"{n} high open longer than {rules.high_days} days" for n in [late_high] if n]
         return "red", "Red: " + " and ".join(parts)
     urgent = sum(1 for t in items if t.finding.severity >= Severity.HIGH)
@@ -240,7 +245,10 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
         median_days=tuple(medians), new_in_month=sum(1 for t in findings if start <= t.first_seen <= end),
         fixed_in_month=sum(1 for t in findings if t.resolved_at and start <= t.resolved_at <= end),
         oldest_critical=oldest_of(Severity.CRITICAL), oldest_high=oldest_of(Severity.HIGH),
-        past_deadline=past_deadline)
+        past_deadline=past_deadline,
+        kev_open=sum(1 for t in open_now if t.finding.kev_due) if "patches" in measured else None,
+        kev_past_due=sum(1 for t in open_now if t.finding.kev_due and (end - t.first_seen).days > rules.kev_days),
+        kev_days=rules.kev_days)
 
     latest: dict[str, ScanRun] = {}
     for run in sorted(runs, key=lambda r: r.started):

@@ -76,7 +76,7 @@ def _loop_config(path: Path, schedule: str) -> Path:
     path.write_text(f"""organisation: {{name: Daemon Council}}
 store: ./w.db
 estates: [{{name: loop, targets: [127.0.0.1], ports: "22", timeout: 1m}}]
-schedule: {{timezone: UTC, {schedule}}}
+schedule: {{timezone: UTC, feeds: "off", {schedule}}}
 """)
     return path
 
@@ -152,6 +152,7 @@ sharing:
   peers: [{{name: warp, url: '{hub.url}', collection: members, username: member-a, password_env: WARP_PW}}]
 schedule:
   timezone: UTC
+  feeds: "off"
   scan: "{start.second} {start.minute} {start.hour} * * *"
   board_report: "{report_at.second} {report_at.minute} {report_at.hour} * * *"
   pull: "0 0 1 1 *"
@@ -183,7 +184,7 @@ def test_sigterm_mid_scan_leaves_a_partial_run_and_no_nmap(estate: object, tmp_p
     (tmp_path / "w.yaml").write_text(f"""organisation: {{name: Scheduled Council}}
 store: ./w.db
 estates: [{{name: web, targets: [{estate.hosts["web"].address}], ports: "443,8443", timeout: 3m}}]
-schedule: {{timezone: UTC, scan: "{start.second} {start.minute} {start.hour} * * *"}}
+schedule: {{timezone: UTC, feeds: "off", scan: "{start.second} {start.minute} {start.hour} * * *"}}
 """)
     daemon = Daemon(tmp_path / "w.yaml", tmp_path)
     daemons.append(daemon)

@@ -270,3 +270,26 @@ def test_priority_orders_kev_ransomware_then_epss_then_cvss() -> None:
     assert priority.severity == Severity.CRITICAL and priority.ransomware
     assert prioritise(["CVE-4"], facts).severity == Severity.HIGH  # EPSS 0.2 lifts a low CVSS
     assert prioritise(["CVE-9"], {}).severity == Severity.MEDIUM  # unknown is not harmless
+
+
+def test_board_counts_kev_findings_past_due_and_turns_red() -> None:
+    from reports import board
+    from warpagent.config import RagRules
+    from warpagent.models import Finding, FindingStatus, TrackedFinding
+
+    def tracked(age_days: int, kev: bool) -> TrackedFinding:
+        finding = Finding(estate="e", asset=f"h{age_days}", check_id="WA101", category="patches",
+                          severity=Severity.MEDIUM, title="t", evidence="e", remediation="r", subject="80/tcp",
+                          cves=("CVE-2021-41773",), kev_due=dt.date(2021, 11, 17) if kev else None)
+        seen = NOW - dt.timedelta(days=age_days)
+        return TrackedFinding(finding=finding, first_seen=seen, last_seen=NOW, status=FindingStatus.OPEN)
+
+    findings = [tracked(20, True), tracked(3, True), tracked(40, False)]
+    report = board.build(findings, [], organisation="T", title="t", month="2026-11", now=NOW, rules=RagRules(),
+                         measured={"patches", "configs"})
+    assert (report.remediation.kev_open, report.remediation.kev_past_due) == (2, 1)
+    patches_row = next(c for c in report.categories if c.category == "patches")
+    assert patches_row.rag == "red" and "1 actively exploited (CISA KEV) open longer than 14 days" in patches_row.rule
+    unmeasured = board.build(findings, [], organisation="T", title="t", month="2026-11", now=NOW, rules=RagRules(),
+                             measured={"configs"})
+    assert unmeasured.remediation.kev_open is None

@@ -174,3 +174,13 @@ def test_cli_import_status_and_stale_warning(tmp_path: Path) -> None:
     assert nothing_new.returncode == 0
     stale = cli("--config", str(config), "feeds", "status", cwd=tmp_path)
     assert stale.returncode == 3 and "feed kev is stale" in stale.stderr
+
+
+def test_daemon_updates_feeds_daily_unless_off(tmp_path: Path) -> None:
+    from warpagent import config, daemon
+
+    text = "organisation: {name: T}\nestates: [{name: loop, targets: [127.0.0.1]}]\n"
+    default = daemon.desired_jobs(config.parse_text(text, "t.yaml", tmp_path), None)
+    assert (default[0].id, default[0].cron) == ("feeds", "30 0 * * *")
+    off = daemon.desired_jobs(config.parse_text(text + "schedule: {feeds: 'off'}\n", "t.yaml", tmp_path), None)
+    assert "feeds" not in [j.id for j in off]

@@ -86,6 +86,7 @@ class SharingSettings:
 
 @dataclass(frozen=True)
 class RagRules:
+    kev_days: int = 14
     critical_days: int = 15
     high_days: int = 30
     medium_days: int = 90
@@ -192,7 +193,7 @@ def _is_ports(value: object) -> bool:
 
 @_FORMAT_CHECKER.checks("warpagent-cron")
 def _is_cron(value: object) -> bool:
-    return not isinstance(value, str) or cron_problem(value) is None
+    return not isinstance(value, str) or value == "off" or cron_problem(value) is None
 
 
 def cron_problem(expression: str) -> str | None:
@@ -353,8 +354,8 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
         title=rep.get("title", "Cyber hygiene report"),
         logo=_relative(rep["logo"], base_dir) if rep.get("logo") else None,
         primary_colour=rep.get("primary_colour", "#1d4f91"),
-        rag=RagRules(critical_days=rag.get("critical_days", 15), high_days=rag.get("high_days", 30),
-                     medium_days=rag.get("medium_days", 90)),
+        rag=RagRules(kev_days=rag.get("kev_days", 14), critical_days=rag.get("critical_days", 15),
+                     high_days=rag.get("high_days", 30), medium_days=rag.get("medium_days", 90)),
         email=email)
     fd = doc.get("feeds", {})
     feeds = FeedSettings(

@@ -103,6 +103,9 @@ def desired_jobs(settings: config.Settings, config_path: str | None) -> list[Job
                     what=f"scan estate {e.name}" + (" and share" if settings.schedule.share_after_scan
                                                     and settings.sharing.peers else ""))
             for e in settings.estates]
+    if settings.schedule.feeds != "off":
+        jobs.insert(0, JobSpec(id="feeds", func="warpagent.jobs:feeds_job", args=(config_path,),
+                               cron=settings.schedule.feeds, what="update the intel feeds"))
     if settings.sharing.peers:
         jobs.append(JobSpec(id="pull", func="warpagent.jobs:pull_job", args=(config_path,),
                             cron=settings.schedule.pull, what="pull peers' new objects"))

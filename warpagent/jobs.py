@@ -50,6 +50,24 @@ def _recorded(job: str, config_path: str | None, body: Callable[[config.Settings
             log.error("job %s: failure notice not sent: %s", job, problem)
 
 
+def feeds_job(config_path: str | None) -> None:
+    def body(settings: config.Settings, store: Store) -> tuple[str, str]:
+        from feeds.model import FeedError
+        from feeds.update import update
+
+        try:
+            result = update(settings.feeds)
+        except FeedError as exc:
+            return "failed", str(exc)
+        detail = f"{len(result.updated)} updated, {len(result.unchanged)} unchanged"
+        if result.failed:
+            return "failed", detail + "; previous data kept for " + "; ".join(
+                f"{source}: {reason}" for source, reason in result.failed.items())
+        return "ok", detail
+
+    _recorded("feeds", config_path, body)
+
+
 def scan_job(config_path: str | None, estate_name: str) -> None:
     def body(settings: config.Settings, store: Store) -> tuple[str, str]:
         from warpagent.scan import scan_estate
