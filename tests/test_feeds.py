@@ -293,3 +293,19 @@ def test_board_counts_kev_findings_past_due_and_turns_red() -> None:
     unmeasured = board.build(findings, [], organisation="T", title="t", month="2026-11", now=NOW, rules=RagRules(),
                              measured={"configs"})
     assert unmeasured.remediation.kev_open is None
+
+
+def test_osv_all_zip_loads_like_the_records_it_holds(tmp_path: Path) -> None:
+    import zipfile
+
+    records = sorted((ASSETS / "osv" / "Debian").glob("*.json"))
+    archive = tmp_path / "all.zip"
+    with zipfile.ZipFile(archive, "w") as out:
+        for record in records:
+            out.write(record, record.name)
+    from_zip = osv.load(archive)
+    assert sorted(from_zip, key=repr) == sorted(osv.load(ASSETS / "osv" / "Debian"), key=repr)
+    assert {(f.ecosystem, f.fixed) for f in from_zip} == {
+        ("Debian:12", "1:9.2p1-2+deb12u3"), ("Debian:12", "1:9.2p1-2+deb12u2"), ("Debian:11", "1:8.4p1-5+deb11u3")}
+    terrapin = next(f for f in from_zip if f.advisory == "DEBIAN-CVE-2023-48795")
+    assert terrapin.cves == ("CVE-2023-48795",) and terrapin.cvss == pytest.approx(5.9)  # from the CVSS vector
