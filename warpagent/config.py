@@ -313,7 +313,7 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
             targets=tuple(e["targets"]),
             exclude=tuple(e.get("exclude", ())),
             ports=e.get("ports", "top-1000"),
-            evidence=tuple(e.get("evidence", ())),
+            evidence=tuple(str(_relative(path, base_dir)) for path in e.get("evidence", ())),
             timeout_s=duration_seconds(e.get("timeout", "6h")),
             host_timeout_s=duration_seconds(e.get("host_timeout", "15m")),
             chunk_size=e.get("chunk_size", 256),

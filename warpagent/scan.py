@@ -15,7 +15,7 @@ from typing import Protocol
 from checks import ALL_CHECKS, Check, CheckContext
 from feeds.intel_store import IntelStore
 from feeds.model import FeedError
-from warpagent import engine, nmap_runner, nmap_xml, ports, scope
+from warpagent import engine, evidence, nmap_runner, nmap_xml, ports, scope
 from warpagent.config import EstateConfig, Settings
 from warpagent.errors import CollectError
 from warpagent.models import Host, Inventory, RunDelta
@@ -177,7 +177,10 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
     try:
         nmap_path = nmap_runner.find_nmap(settings.scan.nmap_path)
         collection = collect(estate, settings, estate_scope, nmap_path, progress, on_nmap_start, cancelled)
-        inventory = collection.inventory
+        attached = evidence.attach(collection.inventory, estate.evidence, estate_scope)
+        inventory = attached.inventory
+        for note in attached.problems + attached.notes:
+            log.warning("estate %s: %s", estate.name, note)
         intel, intel_notes = open_intel(settings, clock())
         try:
             evaluation = engine.evaluate(inventory, CheckContext(now=clock(), intel=intel))
@@ -186,15 +189,16 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
                 intel.close()
         for note in intel_notes:  # shown in the run summary; logged for the daemon's log
             log.info("estate %s: %s", estate.name, note)
-        complete = inventory.complete and not collection.problems
+        complete = inventory.complete and not collection.problems and not attached.problems
         delta = store.record_run(
             run_id, evaluation.findings, finished=clock(), complete=complete,
             observed_assets=[h.asset for h in inventory.hosts],
             in_scope_assets=[estate_scope.asset(a) for a in estate_scope.addresses],
             hosts_scanned=len(inventory.scanned),
-            errors=collection.problems + collection.notes + tuple(intel_notes),
+            errors=collection.problems + attached.problems + collection.notes + attached.notes + tuple(intel_notes),
             check_errors=evaluation.errors, scanned_ports=collection.scanned_ports,
-            unmeasured_checks=evaluation.unmeasured, unmeasured_categories=evaluation.unmeasured_categories)
+            unmeasured_checks=evaluation.unmeasured, unmeasured_categories=evaluation.unmeasured_categories,
+            evidence_assets=attached.evidence_assets)
     except BaseException as exc:
         store.fail_run(run_id, clock(), [str(exc) or exc.__class__.__name__])
         raise

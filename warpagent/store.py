@@ -228,14 +228,17 @@ class Store:
                    check_errors: Sequence[CheckError] = (),
                    scanned_ports: Collection[tuple[str, int]] | None = None,
                    unmeasured_checks: Collection[str] = (),
-                   unmeasured_categories: Collection[str] = ()) -> RunDelta:
+                   unmeasured_categories: Collection[str] = (),
+                   evidence_assets: Collection[str] = ()) -> RunDelta:
         """Write one run's outcome in a single transaction.
 
         A complete run resolves open findings that were not seen again on hosts it observed,
         and findings on assets no longer in scope. Hosts that were down keep their findings
         (not seen is not fixed), and so do findings on ports this run did not scan
         (`scanned_ports`, as (protocol, port)). A partial run resolves nothing; checks that
-        errored, or could not run for want of intel (`unmeasured_checks`), resolve nothing either.
+        errored, or could not run for want of intel (`unmeasured_checks`), resolve nothing either;
+        nor do findings from host evidence (`package:` subjects) on hosts whose evidence was not
+        read this run (`evidence_assets`): a missing export is not a fix.
         """
         now = _ts(finished)
         observed = set(observed_assets)
@@ -282,10 +285,13 @@ class Store:
                      finding.epss, finding.cvss, finding.id))
             if complete:
                 open_rows = db.execute(
-                    "SELECT id, asset, check_id, port, protocol FROM findings WHERE estate = ? AND status != ?",
+                    "SELECT id, asset, check_id, port, protocol, subject FROM findings "
+                    "WHERE estate = ? AND status != ?",
                     (estate, FindingStatus.RESOLVED.value)).fetchall()
                 for row in open_rows:
                     if row["id"] in seen or row["check_id"] in errored_checks:
+                        continue
+                    if row["subject"].startswith("package:") and row["asset"] not in evidence_assets:
                         continue
                     if (scanned_ports is not None and row["port"] is not None
                             and (row["protocol"], row["port"]) not in scanned_ports):

@@ -1,0 +1,96 @@
+"""Parsers for host evidence files in their real formats: pure functions from text to data.
+
+A parser raises EvidenceError naming the line that is wrong; the caller names the file.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterator
+
+from warpagent.models import Package, Platform
+
+
+class EvidenceError(ValueError):
+    """A file that is not what its name says: the message says where and why."""
+
+
+_SOURCE = re.compile(r"^(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?$")
+
+
+def _stanzas(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+    """deb822 paragraphs: (first line number, fields), continuation lines folded in."""
+    fields: dict[str, str] = {}
+    start, last = 0, ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            if fields:
+                yield start, fields
+            fields, last = {}, ""
+            continue
+        if line[0] in " \t":
+            if not last:
+                raise EvidenceError(f"line {number}: continuation line outside a field")
+            fields[last] += "\n" + line.strip()
+            continue
+        key, sep, value = line.partition(":")
+        if not sep or not key or " " in key:
+            raise EvidenceError(f"line {number}: expected 'Field: value', got {line[:60]!r}")
+        if not fields:
+            start = number
+        last = key
+        fields[key] = value.strip()
+    if fields:
+        yield start, fields
+
+
+def dpkg_status(text: str, ecosystem: str) -> list[Package]:
+    """Installed packages from /var/lib/dpkg/status, with their source package and version."""
+    packages = []
+    for start, fields in _stanzas(text):
+        if "Package" not in fields or "Status" not in fields:
+            raise EvidenceError(f"line {start}: a stanza without Package or Status; not a dpkg status file")
+        if not fields["Status"].endswith(" installed") or "Version" not in fields:
+            continue  # removed, config-files only, half-installed
+        source, source_version = fields["Package"], ""
+        if "Source" in fields:
+            match = _SOURCE.match(fields["Source"])
+            if not match:
+                raise EvidenceError(f"line {start}: Source {fields['Source']!r} is not 'name' or 'name (version)'")
+            source, source_version = match["name"], match["version"] or ""
+        packages.append(Package(name=fields["Package"], version=fields["Version"],
+                                source=source if source != fields["Package"] else "",
+                                source_version=source_version, ecosystem=ecosystem))
+    return packages
+
+
+def os_release(text: str) -> Platform:
+    """/etc/os-release: ID, VERSION_ID and VERSION_CODENAME."""
+    values = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not re.fullmatch(r"[A-Z0-9_]+", key):
+            raise EvidenceError(f"line {number}: expected KEY=value, got {line[:60]!r}")
+        try:
+            parts = shlex.split(value)
+        except ValueError as exc:
+            raise EvidenceError(f"line {number}: {exc}") from None
+        values[key] = parts[0] if parts else ""
+    if "ID" not in values:
+        raise EvidenceError("no ID= line; not an os-release file")
+    return Platform(distro=values["ID"].lower(), version=values.get("VERSION_ID", ""),
+                    codename=values.get("VERSION_CODENAME", ""))
+
+
+def osv_ecosystem(platform: Platform) -> str:
+    """OSV's ecosystem name for a release: Debian:12, Ubuntu:22.04:LTS ("" when unknown)."""
+    if platform.distro == "debian" and platform.version:
+        return f"Debian:{platform.version.split('.')[0]}"
+    if platform.distro == "ubuntu" and platform.version:
+        year, _, month = platform.version.partition(".")
+        lts = month == "04" and year.isdigit() and int(year) % 2 == 0
+        return f"Ubuntu:{platform.version}{':LTS' if lts else ''}"
+    return ""
