@@ -6,13 +6,30 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import os
 import shutil
 from pathlib import Path
 
 from feeds.update import FeedSettings, update
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "intel"
+
+
+def _shared_intel() -> Path:
+    """The real public intel kept beside the project (../shared/intel). A checkout elsewhere
+    (a CI clone in a temporary folder) finds it through $WARPAGENT_SHARED_INTEL, a parent
+    folder's shared/intel, or the project machines' /work/shared/intel."""
+    candidates = [Path(os.environ["WARPAGENT_SHARED_INTEL"])] if os.environ.get("WARPAGENT_SHARED_INTEL") else []
+    candidates += [parent / "shared" / "intel" for parent in ROOT.parents]
+    candidates.append(Path("/work/shared/intel"))
+    for candidate in candidates:
+        if (candidate / "cisa-kev").is_dir():
+            return candidate
+    raise RuntimeError("the shared intel data (../shared/intel) was not found; set WARPAGENT_SHARED_INTEL "
+                       "to the folder holding cisa-kev/ and endoflife-date/")
+
+
+SHARED = _shared_intel()
 ASSETS = Path(__file__).resolve().parent / "assets" / "intel"
 KEV_FILE = SHARED / "cisa-kev" / "known_exploited_vulnerabilities.json"
 EOL_PRODUCTS = SHARED / "endoflife-date" / "products"
