@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from feeds import versions  # noqa: E402
-from feeds.intel_store import Intel, IntelStore, compile_store  # noqa: E402
+from feeds.intel_store import IntelStore, LoadedIntel, compile_store  # noqa: E402
 from feeds.model import DistroFix  # noqa: E402
 
 ECOSYSTEM = "Debian:12"
@@ -55,7 +55,7 @@ def build_store(path: Path, packages: int, fixes_per_package: int, seed: int) ->
             fixes.append(DistroFix(ECOSYSTEM, f"src{index}", f"DEBIAN-CVE-2024-{cve:06d}",
                                    (f"CVE-2024-{cve:06d}",), "0", fixed, round(rng.uniform(2, 10), 1)))
     started = time.perf_counter()
-    compile_store(Intel(distro_fixes=fixes), path, dt.datetime.now(dt.UTC))
+    compile_store(LoadedIntel(distro_fixes=fixes), path, dt.datetime.now(dt.UTC))
     return time.perf_counter() - started
 
 

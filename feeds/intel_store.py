@@ -14,7 +14,7 @@ import os
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from feeds import aliases, applicability, cpe, versions
@@ -71,7 +71,7 @@ CREATE INDEX eol_cycle_product ON eol_cycle (product);
 
 
 @dataclass
-class Intel:
+class LoadedIntel:
     """Everything the loaders read, per source, ready to compile."""
 
     cves: list[CveRecord] = field(default_factory=list)
@@ -83,6 +83,11 @@ class Intel:
     support_ended: list[SupportEnded] = field(default_factory=list)
     sources: list[SourceStatus] = field(default_factory=list)
 
+    def absorb(self, other: LoadedIntel) -> None:
+        """Add everything another load read (one source's, proven whole) to this one."""
+        for item in fields(self):
+            getattr(self, item.name).extend(getattr(other, item.name))
+
 
 def _eol_text(value: dt.date | bool) -> str:
     return value.isoformat() if isinstance(value, dt.date) else ("true" if value else "false")
@@ -92,7 +97,7 @@ def _iso(value: dt.date | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def compile_store(intel: Intel, path: Path, built: dt.datetime) -> None:
+def compile_store(intel: LoadedIntel, path: Path, built: dt.datetime) -> None:
     """Write the compiled store to `path` atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.building")

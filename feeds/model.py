@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+from feeds import cpe
 
 
 class FeedError(Exception):
@@ -49,8 +51,6 @@ class CveRecord:
 
     def vulnerable_products(self) -> set[tuple[str, str]]:
         """(vendor, product) of every criterion marked vulnerable: the index the matcher uses."""
-        from feeds import cpe  # local: keeps this module free of parsing at import time
-
         keys: set[tuple[str, str]] = set()
         for configuration in self.configurations:
             for node in configuration.get("nodes", ()):
@@ -160,10 +160,8 @@ class SourceStatus:
     records: int
     detail: str = ""
 
-
-@dataclass(frozen=True)
-class IntelSummary:
-    sources: tuple[SourceStatus, ...] = field(default_factory=tuple)
+    def age_days(self, now: dt.datetime) -> int | None:
+        return (now - self.updated).days if self.updated else None
 
 
 class Intel(Protocol):

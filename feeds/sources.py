@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from feeds import distro, endoflife, epss, kev, nvd, osv
-from feeds.intel_store import Intel
+from feeds.intel_store import LoadedIntel
 from feeds.model import FeedError, SourceStatus
 
 
@@ -68,7 +68,7 @@ def _files(folder: Path, *patterns: str) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
-def load_source(source: str, folder: Path, intel: Intel) -> SourceStatus:
+def load_source(source: str, folder: Path, intel: LoadedIntel) -> SourceStatus:
     """Load one source's raw folder into `intel`; FeedError names the file when it is unusable."""
     if source == "kev":
         files = _files(folder, "*.json")

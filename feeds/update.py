@@ -24,8 +24,8 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from feeds import sources
-from feeds.intel_store import Intel, compile_store
-from feeds.model import FeedError
+from feeds.intel_store import LoadedIntel, compile_store
+from feeds.model import FeedError, SourceStatus
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,11 @@ class FeedSettings:
     stale_after_days: int = 3
     timeout_s: float = 60.0
     ca_bundle: Path | None = None
+
+    def is_stale(self, status: SourceStatus, now: dt.datetime) -> bool:
+        """Older than stale_after: `feeds status` and the scan summary both say so."""
+        age = status.age_days(now)
+        return age is not None and age > self.stale_after_days
 
     @property
     def intel_path(self) -> Path:
@@ -168,7 +173,7 @@ def update(settings: FeedSettings, *, from_dir: Path | None = None,
                 result.unchanged.append(source)
                 _replace(settings.raw / source, staging)  # keeps refreshed validators
                 continue
-            sources.load_source(source, staging, Intel())  # prove it loads before it replaces anything
+            sources.load_source(source, staging, LoadedIntel())  # prove it loads before it replaces anything
             (staging / ".updated").write_text(now().isoformat())
             _replace(settings.raw / source, staging)
             result.updated.append(source)
@@ -204,21 +209,20 @@ def _replace(target: Path, staging: Path) -> None:
 
 def compile_intel(settings: FeedSettings, built: dt.datetime) -> list[str]:
     """Compile every source in the raw cache; returns the sources compiled."""
-    intel = Intel()
+    intel = LoadedIntel()
     compiled = []
     for source in sources.SOURCES:
         folder = settings.raw / source
         if not folder.is_dir():
             continue
-        part = Intel()  # a source that fails half way must add nothing
+        part = LoadedIntel()  # a source that fails half way must add nothing
         try:
             status = sources.load_source(source, folder, part)
         except FeedError as exc:
             log.error("feeds: %s in the raw cache cannot be used: %s", source, exc)
             continue
-        intel.sources.append(status)
-        for name in ("cves", "kev", "epss", "distro_fixes", "eol", "os_releases", "support_ended"):
-            getattr(intel, name).extend(getattr(part, name))
+        part.sources.append(status)
+        intel.absorb(part)
         compiled.append(source)
     if compiled:
         compile_store(intel, settings.intel_path, built)

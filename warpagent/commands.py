@@ -347,16 +347,16 @@ def cmd_feeds(args: argparse.Namespace) -> int:
             statuses = intel.sources()
     except FeedError as exc:
         raise WarpagentError(str(exc)) from None
-    stale = [s for s in statuses if s.updated and (now - s.updated).days > settings.feeds.stale_after_days]
+    stale = [s for s in statuses if settings.feeds.is_stale(s, now)]
     missing = [s for s in settings.feeds.sources if s not in {x.source for x in statuses}]
     if args.json:
         print(json.dumps({"intel": str(path), "sources": [
             {"source": s.source, "updated": s.updated.isoformat() if s.updated else None, "records": s.records,
-             "age_days": (now - s.updated).days if s.updated else None, "stale": s in stale, "detail": s.detail}
+             "age_days": s.age_days(now), "stale": s in stale, "detail": s.detail}
             for s in statuses], "missing": missing}, indent=2))
     else:
         for s in statuses:
-            age = (now - s.updated).days if s.updated else None
+            age = s.age_days(now)
             print(f"{s.source:17} {s.records:>9} {s.detail:22} updated {s.updated:%Y-%m-%d %H:%M} UTC "
                   f"({age} days ago){'  STALE' if s in stale else ''}" if s.updated else f"{s.source}: never")
         for source in missing:

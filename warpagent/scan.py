@@ -154,8 +154,8 @@ def open_intel(settings: Settings, now: dt.datetime) -> tuple[IntelStore | None,
         return None, [f"patches and unsupported not measured: {exc}"]
     notes = []
     for status in intel.sources():
-        if status.updated and (now - status.updated).days > settings.feeds.stale_after_days:
-            notes.append(f"intel feed '{status.source}' is {(now - status.updated).days} days old; "
+        if settings.feeds.is_stale(status, now):
+            notes.append(f"intel feed '{status.source}' is {status.age_days(now)} days old; "
                          "run 'warpagent feeds update'")
     return intel, notes
 
