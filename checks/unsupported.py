@@ -6,9 +6,9 @@ import datetime as dt
 from collections.abc import Iterator
 
 from checks.base import Check, CheckContext, Weakness, check
-from checks.software import platform_from_banner, software_of
-from feeds.model import EolCycle, EolProduct, Intel, OsRelease
-from warpagent.models import Host, Platform, Severity
+from checks.software import Software, platform_from_banner, software_of
+from feeds.model import EolCycle, EolProduct, EolVerdict, Intel, OsRelease
+from warpagent.models import Host, Platform, Service, Severity
 
 WARNING_DAYS = 90
 
@@ -30,6 +30,15 @@ def _upgrade_advice(product: EolProduct, today: dt.date) -> str:
     return f"Upgrade to a supported {product.title} release: {names}."
 
 
+def _eol_verdicts(host: Host, intel: Intel) -> Iterator[tuple[Service, Software, EolVerdict]]:
+    """Each open service whose product and version endoflife.date knows, with its release cycle."""
+    for service in host.open_services():
+        software = software_of(service)
+        verdict = intel.eol_for_cpe(software.cpe) if software else None
+        if software is not None and verdict is not None:
+            yield service, software, verdict
+
+
 @check("WA201", "unsupported", "Product release past end of life", needs_intel=True)
 def product_past_eol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A service whose product release cycle (endoflife.date, matched by CPE) has reached end of
@@ -37,12 +46,9 @@ def product_past_eol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
 
     Why it matters: every flaw found from now on stays open for good.
     Fix: upgrade to a supported release cycle, or replace the product."""
-    intel = ctx.require_intel()
     today = ctx.now.date()
-    for service in host.open_services():
-        software = software_of(service)
-        verdict = intel.eol_for_cpe(software.cpe) if software else None
-        if software is None or verdict is None or not _ended(verdict.cycle.eol, today):
+    for service, software, verdict in _eol_verdicts(host, ctx.require_intel()):
+        if not _ended(verdict.cycle.eol, today):
             continue
         when = f" on {verdict.cycle.eol.isoformat()}" if isinstance(verdict.cycle.eol, dt.date) else ""
         yield Weakness.on(
@@ -60,12 +66,9 @@ def product_nearing_eol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
 
     Why it matters: upgrades take planning; after the date there are no more fixes.
     Fix: schedule the upgrade to a supported release cycle now."""
-    intel = ctx.require_intel()
     today = ctx.now.date()
-    for service in host.open_services():
-        software = software_of(service)
-        verdict = intel.eol_for_cpe(software.cpe) if software else None
-        if software is None or verdict is None or not isinstance(verdict.cycle.eol, dt.date):
+    for service, software, verdict in _eol_verdicts(host, ctx.require_intel()):
+        if not isinstance(verdict.cycle.eol, dt.date):
             continue
         days = (verdict.cycle.eol - today).days
         if 0 < days <= WARNING_DAYS:
@@ -130,11 +133,12 @@ def os_past_support(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
 
 
 def _newest_supported(intel: Intel, distro: str, today: dt.date) -> str:
-    for candidate in ("14", "13", "12", "26.04", "24.04", "22.04"):
-        release = intel.os_release(distro, candidate)
-        if release and release.released and release.released <= today and release.eol and release.eol > today:
-            return f"{release.distro.capitalize()} {release.version} ({release.codename})"
-    return ""
+    supported = [r for r in intel.os_releases(distro)
+                 if r.released and r.released <= today and r.eol and r.eol > today]
+    if not supported:
+        return ""
+    newest = max(supported, key=lambda r: r.released or dt.date.min)
+    return f"{newest.distro.capitalize()} {newest.version} ({newest.codename})"
 
 
 @check("WA204", "unsupported", "Package whose Debian security support has ended", needs_intel=True)

@@ -358,14 +358,20 @@ class IntelStore:
                 return EolVerdict(product=product, cycle=cycle)
         return None
 
+    def os_releases(self, distro: str) -> list[OsRelease]:
+        """Every release of a distribution, in distro-info's order (oldest first)."""
+        return [OsRelease(distro=row["distro"], version=row["version"], codename=row["codename"],
+                          series=row["series"], released=_date(row["released"]), eol=_date(row["eol"]),
+                          eol_extended=_date(row["eol_extended"]))
+                for row in self._db.execute("SELECT * FROM os_release WHERE distro = ? ORDER BY rowid",
+                                            (distro.lower(),))]
+
     def os_release(self, distro: str, version_or_series: str) -> OsRelease | None:
         wanted = version_or_series.lower()
-        for row in self._db.execute("SELECT * FROM os_release WHERE distro = ?", (distro.lower(),)):
-            if wanted in (row["version"].lower(), row["series"].lower(), row["codename"].lower()) or (
-                    row["version"] and wanted.split(".")[0] == row["version"] and distro.lower() == "debian"):
-                return OsRelease(distro=row["distro"], version=row["version"], codename=row["codename"],
-                                 series=row["series"], released=_date(row["released"]), eol=_date(row["eol"]),
-                                 eol_extended=_date(row["eol_extended"]))
+        for release in self.os_releases(distro):
+            if wanted in (release.version.lower(), release.series.lower(), release.codename.lower()) or (
+                    release.version and wanted.split(".")[0] == release.version and release.distro == "debian"):
+                return release
         return None
 
     def support_ended(self, release: str, package: str) -> SupportEnded | None:
