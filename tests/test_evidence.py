@@ -4,13 +4,12 @@ whose evidence folder makes installed packages into patches and unsupported find
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_cli
 from tests.intel_data import import_folder
 from warpagent import evidence_parsers
 from warpagent.evidence_parsers import EvidenceError
@@ -63,12 +62,6 @@ def test_malformed_dpkg_status(text: str, message: str) -> None:
         evidence_parsers.dpkg_status(text, "Debian:12")
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WARPAGENT")}
-    return subprocess.run([sys.executable, "-m", "warpagent", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env=env, check=False)
-
-
 def test_scan_reads_evidence_folders_into_findings(tmp_path: Path) -> None:
     host = tmp_path / "evidence" / "127.0.0.1"
     (host / "etc").mkdir(parents=True)
@@ -81,9 +74,9 @@ def test_scan_reads_evidence_folders_into_findings(tmp_path: Path) -> None:
     config = tmp_path / "warpagent.yaml"
     config.write_text("organisation: {name: Test Council}\nestates:\n"
                       "  - {name: loop, targets: [127.0.0.1], ports: '9', evidence: [./evidence]}\n")
-    assert cli("--config", str(config), "feeds", "update", "--from", str(import_folder(tmp_path / "imp")),
-               cwd=tmp_path).returncode == 0
-    scanned = cli("--config", str(config), "scan", "--json", cwd=tmp_path)
+    assert run_cli("--config", str(config), "feeds", "update", "--from", str(import_folder(tmp_path / "imp")),
+                   cwd=tmp_path).returncode == 0
+    scanned = run_cli("--config", str(config), "scan", "--json", cwd=tmp_path)
     assert scanned.returncode == 0, scanned.stderr
     out = json.loads(scanned.stdout)
     found = {(f["check_id"], f["subject"]): f for f in out["findings"]}
@@ -97,12 +90,12 @@ def test_scan_reads_evidence_folders_into_findings(tmp_path: Path) -> None:
 
     # evidence missing tonight: the package finding stays open (a missing export is not a fix)
     (host / "var/lib/dpkg/status").rename(tmp_path / "status.saved")
-    quiet = json.loads(cli("--config", str(config), "scan", "--json", cwd=tmp_path).stdout)
+    quiet = json.loads(run_cli("--config", str(config), "scan", "--json", cwd=tmp_path).stdout)
     assert quiet["summary"][0]["status"] == "complete" and quiet["summary"][0]["resolved"] == 0
     assert ("WA103", "package:openssh") in {(f["check_id"], f["subject"]) for f in quiet["findings"]}
 
     (host / "var/lib/dpkg/status").write_text("Package: broken\nVersion: 1\n")
-    again = json.loads(cli("--config", str(config), "scan", "--json", cwd=tmp_path).stdout)
+    again = json.loads(run_cli("--config", str(config), "scan", "--json", cwd=tmp_path).stdout)
     [summary] = again["summary"]
     assert summary["status"] == "partial" and summary["resolved"] == 0  # an unreadable file fixes nothing
     assert any("var/lib/dpkg/status: skipped" in p for p in summary["problems"])

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import run_cli
 from tests.intel_data import import_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,26 +36,20 @@ def banners() -> Iterator[None]:
         process.wait(timeout=10)
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WARPAGENT")}
-    return subprocess.run([sys.executable, "-m", "warpagent", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env=env, check=False)
-
-
 def test_old_products_are_patches_and_unsupported_findings(banners: None, tmp_path: Path) -> None:
     config = tmp_path / "warpagent.yaml"
     config.write_text(f"organisation: {{name: Test Council}}\nestates:\n"
                       f"  - {{name: legacy, targets: [{OLD}, {PATCHED}], ports: '{PORTS}', timeout: 5m}}\n")
-    without = cli("--config", str(config), "scan", "--json", cwd=tmp_path)
+    without = run_cli("--config", str(config), "scan", "--json", cwd=tmp_path)
     assert without.returncode == 0, without.stderr
     [summary] = json.loads(without.stdout)["summary"]
     assert summary["unmeasured"] == ["patches", "unsupported"]
     assert any("patches and unsupported not measured" in p for p in summary["problems"])
 
-    imported = cli("--config", str(config), "feeds", "update", "--from", str(import_folder(tmp_path / "imp")),
-                   cwd=tmp_path)
+    imported = run_cli("--config", str(config), "feeds", "update", "--from", str(import_folder(tmp_path / "imp")),
+                       cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
-    scanned = cli("--config", str(config), "scan", "--json", cwd=tmp_path)
+    scanned = run_cli("--config", str(config), "scan", "--json", cwd=tmp_path)
     assert scanned.returncode == 0, scanned.stderr
     out = json.loads(scanned.stdout)
     assert out["summary"][0]["unmeasured"] == []
@@ -70,6 +65,6 @@ def test_old_products_are_patches_and_unsupported_findings(banners: None, tmp_pa
     # the backport: Debian's +deb12u3 carries the fix, so no patches finding on the patched host
     assert not [k for k in found if k[0] == PATCHED and k[1].startswith("WA1")]
     assert found[(PATCHED, "WA203", "os:debian")]["severity"] == "medium"  # bookworm: LTS only
-    listed = cli("--config", str(config), "findings", "--category", "patches", "--format", "json", cwd=tmp_path)
+    listed = run_cli("--config", str(config), "findings", "--category", "patches", "--format", "json", cwd=tmp_path)
     rows = json.loads(listed.stdout)["findings"]
     assert {r["check_id"] for r in rows} == {"WA101"} and all(r["asset"] == OLD for r in rows)

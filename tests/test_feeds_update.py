@@ -8,10 +8,7 @@ import email.utils
 import gzip
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,6 +19,7 @@ import pytest
 
 from feeds.intel_store import IntelStore
 from feeds.update import FeedSettings, update
+from tests.conftest import run_cli
 from tests.intel_data import ASSETS, KEV_FILE, import_folder
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,37 +140,31 @@ def test_down_server_is_a_clear_failure(tmp_path: Path) -> None:
     assert not settings.intel_path.exists()
 
 
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WARPAGENT")}
-    return subprocess.run([sys.executable, "-m", "warpagent", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300, env=env, check=False)
-
-
 def test_cli_import_status_and_stale_warning(tmp_path: Path) -> None:
     config = tmp_path / "warpagent.yaml"
     config.write_text("organisation: {name: Test Council}\nestates:\n  - {name: loop, targets: [127.0.0.1]}\n"
                       "feeds: {dir: ./intel, stale_after: 1d}\n")
-    missing = cli("--config", str(config), "feeds", "status", cwd=tmp_path)
+    missing = run_cli("--config", str(config), "feeds", "status", cwd=tmp_path)
     assert missing.returncode == 3 and "no intel at" in missing.stderr and "Traceback" not in missing.stderr
-    bad = cli("--config", str(config), "feeds", "update", "--from", str(tmp_path / "nowhere"), cwd=tmp_path)
+    bad = run_cli("--config", str(config), "feeds", "update", "--from", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert bad.returncode == 3 and "nowhere: not a folder" in bad.stderr and "Traceback" not in bad.stderr
-    imported = cli("--config", str(config), "feeds", "update", "--from", str(import_folder(tmp_path / "imp")),
-                   "--json", cwd=tmp_path)
+    imported = run_cli("--config", str(config), "feeds", "update", "--from", str(import_folder(tmp_path / "imp")),
+                       "--json", cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
     assert sorted(json.loads(imported.stdout)["updated"]) == sorted(
         ["kev", "epss", "nvd", "osv", "endoflife", "distro-info", "security-support"])
-    status = cli("--config", str(config), "feeds", "status", "--json", cwd=tmp_path)
+    status = run_cli("--config", str(config), "feeds", "status", "--json", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     records = {s["source"]: s["records"] for s in json.loads(status.stdout)["sources"]}
     assert records["kev"] == 1404 and records["endoflife"] == 464 and records["nvd"] == 4
     stamp = tmp_path / "intel" / "raw" / "kev" / ".updated"
     stamp.write_text((dt.datetime.now(dt.UTC) - dt.timedelta(days=5)).isoformat())
-    assert cli("--config", str(config), "feeds", "update", "--from", str(tmp_path / "empty-folder-is-absent"),
-               cwd=tmp_path).returncode == 3
+    assert run_cli("--config", str(config), "feeds", "update", "--from", str(tmp_path / "empty-folder-is-absent"),
+                   cwd=tmp_path).returncode == 3
     (tmp_path / "empty").mkdir()
-    nothing_new = cli("--config", str(config), "feeds", "update", "--from", str(tmp_path / "empty"), cwd=tmp_path)
+    nothing_new = run_cli("--config", str(config), "feeds", "update", "--from", str(tmp_path / "empty"), cwd=tmp_path)
     assert nothing_new.returncode == 0
-    stale = cli("--config", str(config), "feeds", "status", cwd=tmp_path)
+    stale = run_cli("--config", str(config), "feeds", "status", cwd=tmp_path)
     assert stale.returncode == 3 and "feed kev is stale" in stale.stderr
 
 
