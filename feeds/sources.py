@@ -15,8 +15,10 @@ share one layout, so a council can copy an online agent's raw cache to an air-ga
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from feeds import distro, endoflife, epss, kev, nvd, osv
 from feeds.intel_store import LoadedIntel
@@ -68,51 +70,61 @@ def _files(folder: Path, *patterns: str) -> list[Path]:
     return list(dict.fromkeys(found))
 
 
+Loaded = tuple[list[Any], str]  # the records a file holds, and what its own header says of them
+
+
+@dataclass(frozen=True)
+class _Format:
+    """How one source's raw folder is read: which files, which loader, where the records go."""
+
+    patterns: tuple[str, ...]
+    load: Callable[[Path], Loaded]
+    into: str  # the LoadedIntel list the records join
+    detail: str = ""
+    mirror_folder: str = ""  # a sub-folder that is loaded whole instead (a repository mirror)
+
+
+def _plain(loader: Callable[[Path], list[Any]]) -> Callable[[Path], Loaded]:
+    return lambda path: (loader(path), "")
+
+
+def _kev(path: Path) -> Loaded:
+    return kev.load(path)[1], ""
+
+
+def _epss(path: Path) -> Loaded:
+    score_date, scores = epss.load(path)
+    return scores, f"scores of {score_date[:10]}" if score_date else ""
+
+
+FORMATS: dict[str, _Format] = {
+    "kev": _Format(("*.json",), _kev, "kev"),
+    "epss": _Format(("*.csv.gz", "*.csv"), _epss, "epss"),
+    "nvd": _Format(("*.json.gz", "*.json"), _plain(nvd.load), "cves"),
+    "osv": _Format(("*/all.zip", "*.zip", "*.json", "*/*.json"), _plain(osv.load), "distro_fixes",
+                   "distribution fixes"),
+    "endoflife": _Format(("*.json",), _plain(endoflife.load), "eol", "products", mirror_folder="products"),
+    "distro-info": _Format(("*.csv",), _plain(distro.load_distro_info), "os_releases", "releases"),
+    "security-support": _Format(("security-support-ended.deb*",), _plain(distro.load_security_support),
+                                "support_ended", "packages"),
+}
+
+
 def load_source(source: str, folder: Path, intel: LoadedIntel) -> SourceStatus:
     """Load one source's raw folder into `intel`; FeedError names the file when it is unusable."""
-    if source == "kev":
-        files = _files(folder, "*.json")
-        for path in files:
-            _catalog, entries = kev.load(path)
-            intel.kev += entries
-        return _status(source, folder, len(intel.kev), files, "")
-    if source == "epss":
-        files = _files(folder, "*.csv.gz", "*.csv")
-        date = ""
-        for path in files:
-            date, scores = epss.load(path)
-            intel.epss += scores
-        return _status(source, folder, len(intel.epss), files, f"scores of {date[:10]}" if date else "")
-    if source == "nvd":
-        files = _files(folder, "*.json.gz", "*.json")
-        for path in files:
-            intel.cves += nvd.load(path)
-        return _status(source, folder, len(intel.cves), files, "")
-    if source == "osv":
-        files = _files(folder, "*/all.zip", "*.zip", "*.json", "*/*.json")
-        for path in files:
-            intel.distro_fixes += osv.load(path)
-        return _status(source, folder, len(intel.distro_fixes), files, "distribution fixes")
-    if source == "endoflife":
-        if (folder / "products").is_dir():
-            intel.eol += endoflife.load(folder)
-            files = [folder / "products"]
-        else:
-            files = _files(folder, "*.json")
-            for path in files:
-                intel.eol += endoflife.load(path)
-        return _status(source, folder, len(intel.eol), files, "products")
-    if source == "distro-info":
-        files = _files(folder, "*.csv")
-        for path in files:
-            intel.os_releases += distro.load_distro_info(path)
-        return _status(source, folder, len(intel.os_releases), files, "releases")
-    if source == "security-support":
-        files = _files(folder, "security-support-ended.deb*")
-        for path in files:
-            intel.support_ended += distro.load_security_support(path)
-        return _status(source, folder, len(intel.support_ended), files, "packages")
-    raise FeedError(f"unknown feed source {source!r}")
+    fmt = FORMATS.get(source)
+    if fmt is None:
+        raise FeedError(f"unknown feed source {source!r}")
+    if fmt.mirror_folder and (folder / fmt.mirror_folder).is_dir():
+        files = [folder / fmt.mirror_folder]
+        loaded = [fmt.load(folder)]
+    else:
+        files = _files(folder, *fmt.patterns)
+        loaded = [fmt.load(path) for path in files]
+    records = [record for file_records, _said in loaded for record in file_records]
+    getattr(intel, fmt.into).extend(records)
+    said = [text for _records, text in loaded if text]
+    return _status(source, folder, len(records), files, said[-1] if said else fmt.detail)
 
 
 def _status(source: str, folder: Path, records: int, files: list[Path], detail: str) -> SourceStatus:
