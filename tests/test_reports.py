@@ -168,8 +168,10 @@ def test_technical_report_and_csv(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
     rows = (tmp_path / "tech.csv").read_text().splitlines()
     assert len(rows) == 1 + 4
-    with Store(tmp_path / "warpagent.db") as store:  # B comes back after the report
-        _run(store, NOW + dt.timedelta(hours=1), [A, B, C, D, E])
+    # B comes back after the report: the report logs the real time, so the run must come later than that
+    # (a fixed NOW + 1h failed once the wall clock passed it)
+    with Store(tmp_path / "warpagent.db") as store:
+        _run(store, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1), [A, B, C, D, E])
     second = run_cli("--config", str(config), "report", "technical", "--out", "tech2.html", cwd=tmp_path)
     assert second.returncode == 0
     found = metrics((tmp_path / "tech2.html").read_text())
