@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -185,12 +186,23 @@ def _start_scan(config: Path, cwd: Path) -> tuple[subprocess.Popen[str], int]:
 
 
 def _gone(pid: int, within: float) -> bool:
+    """True once `pid` has exited (reaped, or a zombie awaiting its new parent), checking at least once."""
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        if not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+    while True:
+        try:
+            if "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+                return True
+        except FileNotFoundError:  # reaped between checks
             return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.1)
-    return False
+
+
+def _kill_if_alive(pid: int) -> None:
+    # teardown only: the process may exit between the check and the kill
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
 
 
 @pytest.fixture
@@ -217,7 +229,7 @@ def test_sigkill_mid_scan_leaves_the_store_consistent_and_no_nmap(slow_estate: P
         assert _gone(nmap_pid, 10), "nmap outlived the killed warpagent"
     finally:
         if not _gone(nmap_pid, 0):
-            os.kill(nmap_pid, signal.SIGKILL)
+            _kill_if_alive(nmap_pid)
     with Store(tmp_path / "warpagent.db") as store:
         assert [(t.id, t.status, t.last_seen) for t in store.findings()] == before
         latest = store.runs(limit=1)[0]
