@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from checks import configs, patches, unsupported
+from checks import backups, configs, passwords, patches, privileges, supply_chain, unsupported
 from checks.base import Check, CheckContext, Weakness
 
-ALL_CHECKS: tuple[Check, ...] = patches.CHECKS + unsupported.CHECKS + configs.CHECKS
+ALL_CHECKS: tuple[Check, ...] = (patches.CHECKS + unsupported.CHECKS + privileges.CHECKS + passwords.CHECKS
+                                  + configs.CHECKS + supply_chain.CHECKS + backups.CHECKS)
 
 
 def by_id(check_id: str) -> Check:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from feeds.model import Intel
+from warpagent.evidence_model import Supplier
 from warpagent.models import CATEGORIES, Host, Service, Severity
 
 CATEGORY_DIGIT = {category: str(i + 1) for i, category in enumerate(CATEGORIES)}
@@ -46,12 +47,24 @@ class Weakness:
 
 
 @dataclass(frozen=True)
+class EstatePolicy:
+    """The estate's own rules the evidence checks hold it to (from its config)."""
+
+    backup_max_age: dt.timedelta = dt.timedelta(hours=26)
+    restore_test_within: dt.timedelta = dt.timedelta(days=90)
+    supplier_review: dt.timedelta = dt.timedelta(days=365)
+
+
+@dataclass(frozen=True)
 class CheckContext:
-    """What a check may know besides the host: the time of the run (checks never read a clock)
-    and the intel store, through its interface (None when no feed data has been fetched)."""
+    """What a check may know besides the host: the time of the run (checks never read a clock),
+    the intel store through its interface (None when no feed data has been fetched), the
+    estate's policy, and its supplier register (to link remote-access tools to suppliers)."""
 
     now: dt.datetime
     intel: Intel | None = None
+    policy: EstatePolicy = EstatePolicy()
+    suppliers: tuple[Supplier, ...] = ()
 
     def require_intel(self) -> Intel:
         """For checks declared needs_intel: the engine never runs them without intel."""

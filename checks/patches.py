@@ -22,7 +22,7 @@ from warpagent.models import Host, Service
 MAX_LISTED = 5
 
 
-def _upgrade_target(matches: Sequence[CveMatch]) -> str:
+def upgrade_target(matches: Sequence[CveMatch]) -> str:
     fixed = [m.fixed for m in matches if m.fixed]
     if fixed:
         best = max(fixed, key=functools.cmp_to_key(versions.upstream_compare))
@@ -34,7 +34,7 @@ def _upgrade_target(matches: Sequence[CveMatch]) -> str:
     return "a release the vendor lists as fixed"
 
 
-def _weakness(service: Service | None, subject: str, *, title: str, cves: Sequence[str],
+def cve_weakness(service: Service | None, subject: str, *, title: str, cves: Sequence[str],
               facts: Mapping[str, CveFacts], evidence: str, remediation: str,
               fallback_cvss: Mapping[str, float | None] | None = None, product: str = "", version: str = "",
               cpe_name: str = "") -> Weakness:
@@ -75,13 +75,13 @@ def vulnerable_service_version(host: Host, ctx: CheckContext) -> Iterator[Weakne
         confidence = "low: the banner hints at a distribution build that may carry backported fixes" \
             if software.distro_hint else "medium"
         name = cpe.parse(software.cpe)
-        yield _weakness(
+        yield cve_weakness(
             service, service.endpoint,
             title=f"{software.label} has {len(matches)} known vulnerabilit{'y' if len(matches) == 1 else 'ies'}",
             cves=[m.cve for m in matches], facts=facts,
             evidence=f"Inferred from the nmap banner version via {software.cpe} matched to NVD ranges "
                      f"(confidence {confidence})",
-            remediation=f"Upgrade {service.product or name.product} to {_upgrade_target(matches)}; if the "
+            remediation=f"Upgrade {service.product or name.product} to {upgrade_target(matches)}; if the "
                         "vendor or your distribution backported the fixes, record that as an accepted risk "
                         "with the advisory that says so.",
             cpe_name=software.cpe)
@@ -102,7 +102,7 @@ def _ecosystems(intel: Intel, software: Software, package: str) -> tuple[list[st
     return candidates, "medium"
 
 
-def _distro_weakness(service: Service | None, subject: str, label: str, source: str, version: str,
+def distro_weakness(service: Service | None, subject: str, label: str, source: str, version: str,
                      matches: Sequence[DistroMatch], intel: Intel, inferred: str, confidence: str,
                      binaries: Sequence[str] = ()) -> Weakness:
     cves = sorted({c for m in matches for c in m.cves} or {m.advisory for m in matches})
@@ -113,7 +113,7 @@ def _distro_weakness(service: Service | None, subject: str, label: str, source: 
     advisories = ", ".join(sorted({m.advisory for m in matches})[:MAX_LISTED])
     tool = "apt-get install --only-upgrade" if scheme == "dpkg" else "dnf upgrade"
     what = " ".join(binaries) if binaries else source
-    return _weakness(
+    return cve_weakness(
         service, subject,
         title=f"{label} is missing {len(matches)} {matches[0].ecosystem.split(':')[0]} security "
               f"fix{'' if len(matches) == 1 else 'es'}",
@@ -149,7 +149,7 @@ def distro_service_missing_fixes(host: Host, ctx: CheckContext) -> Iterator[Weak
         common = set.intersection(*({m.advisory for m in found} for found in per_release))
         matches = [m for m in per_release[0] if m.advisory in common]
         if matches:
-            yield _distro_weakness(service, service.endpoint, software.label, package, software.debian_version,
+            yield distro_weakness(service, service.endpoint, software.label, package, software.debian_version,
                                    matches, intel, "the nmap banner's package revision", confidence)
 
 
@@ -171,7 +171,7 @@ def packages_missing_fixes(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     for (ecosystem, source, version), binaries in sorted(by_source.items()):
         matches = intel.distro_matches(ecosystem, source, version)
         if matches:
-            yield _distro_weakness(None, f"package:{source}", f"{source} {version}", source, version, matches,
+            yield distro_weakness(None, f"package:{source}", f"{source} {version}", source, version, matches,
                                    intel, "the installed package list", "high", sorted(binaries))
 
 

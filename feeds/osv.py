@@ -19,7 +19,7 @@ from cvss.exceptions import CVSSError
 from feeds.model import DistroFix, FeedError
 
 _CVE = re.compile(r"CVE-\d{4}-\d{4,19}")
-DISTRO_FAMILIES = ("Debian", "Ubuntu")
+DISTRO_FAMILIES = ("Debian", "Ubuntu", "AlmaLinux", "Rocky Linux")
 
 
 def _cvss(record: Mapping[str, Any]) -> float | None:

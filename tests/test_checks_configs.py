@@ -80,6 +80,8 @@ def test_windows_and_datastores(asset: Callable[[str], str]) -> None:
         ("WA509", "198.18.0.30", "smb"), ("WA510", "198.18.0.30", "smb"),
         ("WA515", "198.18.0.30", "3389/tcp"), ("WA515", "198.18.0.30", "5985/tcp"),
         ("WA515", "198.18.0.30", "15900/tcp"),  # VNC off its default port is still VNC
+        # the same tools as supplier routes in (supply_chain): no register, so nobody owns them
+        ("WA605", "198.18.0.30", "3389/tcp"), ("WA605", "198.18.0.30", "15900/tcp"),
         ("WA514", "198.18.0.32", "27017/tcp"), ("WA514", "198.18.0.32", "9200/tcp"),
         ("WA505", "198.18.0.32", "4443/tcp"),  # expires 2026-12-05: within 30 days
     }  # hardened SMB (.31), Elasticsearch with auth (9201) and Redis with a password: nothing

@@ -66,7 +66,7 @@ def test_summary_counts_match_the_store(scanned: dict[str, Any]) -> None:
     (summary,) = scanned["json"]["summary"]
     assert summary["status"] == "complete"
     # no intel fetched in this estate's work folder: said plainly, and nothing else went wrong
-    assert summary["unmeasured"] == ["patches", "unsupported"]
+    assert summary["unmeasured"] == ["backups", "passwords", "patches", "privileges", "supply_chain", "unsupported"]
     assert [p for p in summary["problems"] if "patches and unsupported not measured" not in p] == []
     assert summary["addresses_in_scope"] == 253 and summary["addresses_excluded"] == 1
     with Store(scanned["work"] / "warpagent.db") as store:

@@ -43,7 +43,7 @@ def test_old_products_are_patches_and_unsupported_findings(banners: None, tmp_pa
     without = run_cli("--config", str(config), "scan", "--json", cwd=tmp_path)
     assert without.returncode == 0, without.stderr
     [summary] = json.loads(without.stdout)["summary"]
-    assert summary["unmeasured"] == ["patches", "unsupported"]
+    assert summary["unmeasured"] == ["backups", "passwords", "patches", "privileges", "supply_chain", "unsupported"]
     assert any("patches and unsupported not measured" in p for p in summary["problems"])
 
     imported = run_cli("--config", str(config), "feeds", "update", "--from", str(import_folder(tmp_path / "imp")),
@@ -52,7 +52,7 @@ def test_old_products_are_patches_and_unsupported_findings(banners: None, tmp_pa
     scanned = run_cli("--config", str(config), "scan", "--json", cwd=tmp_path)
     assert scanned.returncode == 0, scanned.stderr
     out = json.loads(scanned.stdout)
-    assert out["summary"][0]["unmeasured"] == []
+    assert out["summary"][0]["unmeasured"] == ["backups", "passwords", "privileges", "supply_chain"]  # no evidence
     found = {(f["asset"], f["check_id"], f["subject"]): f for f in out["findings"]}
     vsftpd = found[(OLD, "WA101", "2121/tcp")]
     assert vsftpd["cves"] == ["CVE-2011-2523"] and vsftpd["severity"] == "critical"

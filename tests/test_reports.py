@@ -46,10 +46,11 @@ ASSETS = ("db1.council.test", "web1.council.test", "web2.council.test")
 
 def _run(store: Store, when: dt.datetime, findings: list[Finding]) -> None:
     run = store.begin_run("corporate", when)
-    # as a scan with no intel fetched yet records it: patches and unsupported not measured
+    # as a network-only scan with no intel fetched yet records it: only configs is measured
     store.record_run(run, findings, finished=when, complete=True, observed_assets=ASSETS, in_scope_assets=ASSETS,
                      hosts_scanned=3, unmeasured_checks=[c.id for c in ALL_CHECKS if c.needs_intel],
-                     unmeasured_categories=["patches", "unsupported"])
+                     unmeasured_categories=["patches", "unsupported", "privileges", "passwords", "supply_chain",
+                                            "backups"])
 
 
 def history(db: Path) -> None:

@@ -39,12 +39,57 @@ class Organisation:
 
 
 @dataclass(frozen=True)
+class SshSource:
+    """Hosts to collect evidence from over SSH; secrets stay in the environment."""
+
+    hosts: tuple[str, ...]
+    username: str
+    known_hosts: Path
+    key_file: Path | None = None
+    key_passphrase_env: str = ""
+    password_env: str = ""
+    port: int = 22
+    timeout_s: int = 60
+
+
+@dataclass(frozen=True)
+class ResticRepository:
+    name: str
+    repository: str
+    password_env: str
+    sample: str = ""
+    read_data_subset: str = "5%"
+    offline: bool = False
+    timeout_s: int = 3600
+
+
+@dataclass(frozen=True)
+class BackupPolicy:
+    max_age_s: int = 26 * 3600
+    restore_test_within_s: int = 90 * 86400
+    restic: tuple[ResticRepository, ...] = ()
+
+
+@dataclass(frozen=True)
+class CredentialProbes:
+    enabled: bool = False
+    max_attempts: int = 3
+    pause_s: int = 2
+    services: tuple[str, ...] = ("ssh", "ftp", "telnet", "http-basic", "snmp")
+
+
+@dataclass(frozen=True)
 class EstateConfig:
     name: str
     targets: tuple[str, ...]
     exclude: tuple[str, ...] = ()
     ports: str = "top-1000"
     evidence: tuple[str, ...] = ()
+    ssh: tuple[SshSource, ...] = ()
+    suppliers: Path | None = None
+    supplier_review_s: int = 365 * 86400
+    backups: BackupPolicy = BackupPolicy()
+    default_credentials: CredentialProbes = CredentialProbes()
     timeout_s: int = 6 * 3600
     host_timeout_s: int = 15 * 60
     chunk_size: int = 256
@@ -313,7 +358,12 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
             targets=tuple(e["targets"]),
             exclude=tuple(e.get("exclude", ())),
             ports=e.get("ports", "top-1000"),
-            evidence=tuple(str(_relative(path, base_dir)) for path in e.get("evidence", ())),
+            evidence=tuple(str(_relative(item, base_dir)) for item in e.get("evidence", ()) if isinstance(item, str)),
+            ssh=tuple(_ssh_source(item["ssh"], base_dir) for item in e.get("evidence", ()) if isinstance(item, dict)),
+            suppliers=_relative(e["suppliers"], base_dir) if e.get("suppliers") else None,
+            supplier_review_s=duration_seconds(e.get("supplier_review", "365d")),
+            backups=_backup_policy(e.get("backups", {})),
+            default_credentials=_credential_probes(e.get("default_credentials", {})),
             timeout_s=duration_seconds(e.get("timeout", "6h")),
             host_timeout_s=duration_seconds(e.get("host_timeout", "15m")),
             chunk_size=e.get("chunk_size", 256),
@@ -384,6 +434,31 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
                           nmap_path=scan.get("nmap_path", "nmap"), timing=scan.get("timing", "T4")),
         estates=estates,
     )
+
+
+def _ssh_source(doc: dict[str, Any], base_dir: Path) -> SshSource:
+    return SshSource(hosts=tuple(doc["hosts"]), username=doc["username"],
+                     known_hosts=_relative(doc["known_hosts"], base_dir),
+                     key_file=_relative(doc["key_file"], base_dir) if doc.get("key_file") else None,
+                     key_passphrase_env=doc.get("key_passphrase_env", ""), password_env=doc.get("password_env", ""),
+                     port=doc.get("port", 22), timeout_s=duration_seconds(doc.get("timeout", "60s")))
+
+
+def _backup_policy(doc: dict[str, Any]) -> BackupPolicy:
+    return BackupPolicy(
+        max_age_s=duration_seconds(doc.get("max_age", "26h")),
+        restore_test_within_s=duration_seconds(doc.get("restore_test_within", "90d")),
+        restic=tuple(ResticRepository(name=r["name"], repository=r["repository"], password_env=r["password_env"],
+                                      sample=r.get("sample", ""), read_data_subset=r.get("read_data_subset", "5%"),
+                                      offline=r.get("offline", False),
+                                      timeout_s=duration_seconds(r.get("timeout", "1h")))
+                     for r in doc.get("restic", ())))
+
+
+def _credential_probes(doc: dict[str, Any]) -> CredentialProbes:
+    return CredentialProbes(enabled=doc.get("enabled", False), max_attempts=doc.get("max_attempts", 3),
+                            pause_s=duration_seconds(doc.get("pause", "2s")),
+                            services=tuple(doc.get("services", CredentialProbes.services)))
 
 
 def _relative(value: str, base_dir: Path) -> Path:

@@ -18,7 +18,11 @@ class Evaluation:
 
     @property
     def unmeasured_categories(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(by_id(c).category for c in self.unmeasured))
+        """Categories none of whose checks could run (supply_chain without intel still judges
+        suppliers and package sources: it is measured, and only its SBOM check resolves nothing)."""
+        skipped = set(self.unmeasured)
+        categories = dict.fromkeys(by_id(c).category for c in self.unmeasured)
+        return tuple(c for c in categories if all(k.id in skipped for k in ALL_CHECKS if k.category == c))
 
 
 def nse_scripts(checks: Sequence[Check] = ALL_CHECKS) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -1,23 +1,32 @@
 """Host evidence folders: one sub-folder per host, named by its address or configured name,
 mirroring the host's own paths (see design.md). Read here, attached to the inventory's hosts.
 
-Evidence read today: `etc/os-release` and `var/lib/dpkg/status` (packages for the patches and
-unsupported checks). A malformed file is reported by name and skipped; the run then counts as
-partial so that nothing is resolved on the strength of a file that could not be read.
+Each file is parsed by its own parser; a malformed file is reported by name and skipped, the
+rest is read, and the run counts as partial so that nothing is resolved on the strength of a
+file that could not be read. Each host records which evidence kinds were read, so a finding
+from, say, sudoers is resolved only on a night when that host's sudoers was read.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
-from warpagent import evidence_parsers
+from warpagent import evidence_parsers, parse_accounts, parse_backups, parse_policy, parse_supply
+from warpagent.evidence_model import BackupRecord, HostEvidence, PackageSource, SbomComponent, Setting, SudoRule
 from warpagent.evidence_parsers import EvidenceError
 from warpagent.models import Host, Inventory, Package, Platform
 from warpagent.scope import Scope
 
 MAX_FILE_BYTES = 64 * 2**20
+PAM_STACKS = ("etc/pam.d/common-password", "etc/pam.d/system-auth", "etc/pam.d/password-auth")
+RPM_EXPORT = "var/lib/rpm-qa.txt"  # `rpm -qa --queryformat` output (evidence_parsers.RPM_QUERYFORMAT)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -25,37 +34,177 @@ class Attached:
     inventory: Inventory
     problems: tuple[str, ...]  # malformed files (make the run partial)
     notes: tuple[str, ...]  # evidence ignored by design (hosts outside scope)
-    evidence_assets: tuple[str, ...] = ()  # hosts whose evidence was read this run
+    evidence_read: tuple[tuple[str, str], ...] = ()  # (asset, evidence kind) read this run
 
 
-def _read(path: Path) -> str:
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise EvidenceError(f"larger than {MAX_FILE_BYTES // 2**20} MiB")
-    return path.read_text(encoding="utf-8", errors="strict")
+@dataclass(frozen=True)
+class HostRead:
+    platform: Platform | None
+    packages: tuple[Package, ...]
+    evidence: HostEvidence
+    problems: tuple[str, ...]
 
 
-def read_host(folder: Path) -> tuple[Platform | None, tuple[Package, ...], list[str]]:
-    problems: list[str] = []
-    platform = None
-    os_file = folder / "etc" / "os-release"
-    if os_file.is_file():
+class _Folder:
+    """One host's evidence folder: reads files by their host path, collecting problems."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.problems: list[str] = []
+
+    def text(self, relative: str) -> str | None:
+        path = self.root / relative
+        if not path.is_file():
+            return None
         try:
-            platform = dataclasses.replace(evidence_parsers.os_release(_read(os_file)),
-                                           evidence=f"{os_file}")
-        except (EvidenceError, UnicodeDecodeError, OSError) as exc:
-            problems.append(f"{os_file}: skipped: {exc}")
-    packages: tuple[Package, ...] = ()
-    status = folder / "var" / "lib" / "dpkg" / "status"
-    if status.is_file():
-        ecosystem = evidence_parsers.osv_ecosystem(platform) if platform else ""
+            if path.stat().st_size > MAX_FILE_BYTES:
+                raise EvidenceError(f"larger than {MAX_FILE_BYTES // 2**20} MiB")
+            return path.read_text(encoding="utf-8", errors="strict")
+        except (OSError, UnicodeDecodeError, EvidenceError) as exc:
+            reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
+            self.problems.append(f"{path}: skipped: {reason}")
+            return None
+
+    def parse(self, relative: str, parser: Callable[[str], T]) -> T | None:
+        text = self.text(relative)
+        if text is None:
+            return None
         try:
-            packages = tuple(evidence_parsers.dpkg_status(_read(status), ecosystem))
-        except (EvidenceError, UnicodeDecodeError, OSError) as exc:
-            problems.append(f"{status}: skipped: {exc}")
-        if packages and not ecosystem:
-            problems.append(f"{status}: packages not matched: no usable etc/os-release beside it to say "
-                            "which release they belong to")
-    return platform, packages, problems
+            return parser(text)
+        except EvidenceError as exc:
+            self.problems.append(f"{self.root / relative}: skipped: {exc}")
+            return None
+
+    def listdir(self, relative: str) -> list[str]:
+        folder = self.root / relative
+        return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+    def host_files(self, relative_dir: str) -> dict[str, str]:
+        """Every readable file under a folder, keyed by its host path ("/etc/ssh/sshd_config.d/x.conf")."""
+        folder = self.root / relative_dir
+        out = {}
+        for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
+            if path.is_file():
+                relative = str(path.relative_to(self.root))
+                text = self.text(relative)
+                if text is not None:
+                    out["/" + relative] = text
+        return out
+
+
+def _accounts(folder: _Folder, kinds: set[str]) -> dict[str, object]:
+    accounts = folder.parse("etc/passwd", parse_accounts.passwd) or []
+    groups = folder.parse("etc/group", parse_accounts.group) or []
+    if accounts and (folder.root / "etc/group").is_file() and groups:
+        kinds.add("account")
+    shadow = folder.parse("etc/shadow", parse_accounts.shadow)
+    if shadow is not None and accounts:
+        accounts = parse_accounts.with_shadow(accounts, shadow)
+        kinds.add("shadow")
+    sudo_rules: list[SudoRule] = []
+    if (folder.root / "etc/sudoers").is_file():
+        def load(path: str) -> str | None:
+            return folder.text(path.lstrip("/"))
+        try:
+            sudo_rules = parse_accounts.sudoers(load, lambda d: folder.listdir(d.lstrip("/")))
+            kinds.add("sudo")
+        except EvidenceError as exc:
+            folder.problems.append(f"{folder.root / 'etc/sudoers'}: skipped: {exc}")
+    return {"accounts": tuple(accounts), "groups": tuple(groups), "sudo_rules": tuple(sudo_rules)}
+
+
+def _policy(folder: _Folder, kinds: set[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    pam_file = next((f for f in PAM_STACKS if (folder.root / f).is_file()), None)
+    if pam_file is not None:
+        quality: dict[str, Setting] | None = folder.parse("etc/security/pwquality.conf", parse_policy.pwquality)
+        defs = folder.parse("etc/login.defs", parse_policy.login_defs)
+        pam = folder.text(pam_file)
+        if pam is not None:
+            try:
+                out["policy"] = parse_policy.password_policy(pam, pam_file, quality, defs)
+                kinds.add("policy")
+            except EvidenceError as exc:
+                folder.problems.append(f"{folder.root / pam_file}: skipped: {exc}")
+    sshd = folder.text("etc/ssh/sshd_config")
+    if sshd is not None:
+        try:
+            loader = parse_policy.glob_loader(folder.host_files("etc/ssh"))
+            out["sshd"] = parse_policy.sshd_config(sshd, loader)
+            kinds.add("sshd")
+        except EvidenceError as exc:
+            folder.problems.append(f"{folder.root / 'etc/ssh/sshd_config'}: skipped: {exc}")
+    return out
+
+
+def _supply(folder: _Folder, kinds: set[str]) -> dict[str, object]:
+    sources: list[PackageSource] = []
+    apt_files = ["etc/apt/sources.list"] + [f"etc/apt/sources.list.d/{n}"
+                                            for n in folder.listdir("etc/apt/sources.list.d")]
+    for relative in apt_files:
+        if relative.endswith(".list"):
+            found = folder.parse(relative, partial(parse_supply.apt_list, file=relative))
+        elif relative.endswith(".sources"):
+            found = folder.parse(relative, partial(parse_supply.apt_deb822, file=relative))
+        else:
+            continue  # apt ignores other names too (.save, .distUpgrade)
+        if found is not None:
+            sources += found
+            kinds.add("source")
+    components: list[SbomComponent] = []
+    for name in folder.listdir("sbom"):
+        if name.endswith(".json"):
+            parsed = folder.parse(f"sbom/{name}", partial(parse_supply.sbom, file=f"sbom/{name}"))
+            if parsed is not None:
+                components += parsed
+                kinds.add("sbom")
+    return {"sources": tuple(sources), "sbom": tuple(components)}
+
+
+BACKUP_EXPORTS = (("backups/restic-snapshots.json", parse_backups.restic_snapshots),
+                  ("backups/borg-list.json", parse_backups.borg_list),
+                  ("backups/backups.csv", parse_backups.backups_csv))
+
+
+def _backups(folder: _Folder, kinds: set[str]) -> dict[str, object]:
+    records: list[BackupRecord] = []
+    for relative, parser in BACKUP_EXPORTS:
+        found = folder.parse(relative, partial(parser, file=relative))
+        if found is not None:
+            records += found
+            kinds.add("backup")
+    return {"backups": tuple(records)}
+
+
+def read_host(root: Path) -> HostRead:
+    folder = _Folder(root)
+    platform = folder.parse("etc/os-release", evidence_parsers.os_release)
+    if platform is not None:
+        platform = dataclasses.replace(platform, evidence=str(root / "etc/os-release"))
+    ecosystem = evidence_parsers.osv_ecosystem(platform) if platform else ""
+    kinds: set[str] = set()
+    packages: list[Package] = []
+    for relative, parser in (("var/lib/dpkg/status", evidence_parsers.dpkg_status),
+                             (RPM_EXPORT, evidence_parsers.rpm_qa)):
+        found = folder.parse(relative, partial(parser, ecosystem=ecosystem))
+        if found:
+            packages += found
+            kinds.add("package")
+            if not ecosystem:
+                folder.problems.append(f"{root / relative}: packages not matched: no usable etc/os-release "
+                                       "beside it to say which release they belong to")
+    fields = _accounts(folder, kinds) | _policy(folder, kinds) | _supply(folder, kinds) | _backups(folder, kinds)
+    host_evidence = HostEvidence(**fields, read=frozenset(kinds))  # type: ignore[arg-type]
+    return HostRead(platform=platform, packages=tuple(packages), evidence=host_evidence,
+                    problems=tuple(folder.problems))
+
+
+def _merge(current: HostEvidence, new: HostEvidence) -> HostEvidence:
+    """Two evidence folders for one host (an export plus an SSH collection): both count."""
+    merged = {f.name: getattr(current, f.name) + getattr(new, f.name)
+              for f in dataclasses.fields(HostEvidence) if isinstance(getattr(current, f.name), tuple)}
+    return HostEvidence(**merged, policy=new.policy or current.policy, sshd=new.sshd or current.sshd,
+                        read=current.read | new.read)
 
 
 def attach(inventory: Inventory, folders: tuple[str, ...], scope: Scope) -> Attached:
@@ -65,7 +214,7 @@ def attach(inventory: Inventory, folders: tuple[str, ...], scope: Scope) -> Atta
     hosts = {h.address: h for h in inventory.hosts}
     problems: list[str] = []
     notes: list[str] = []
-    read: list[str] = []
+    read: list[tuple[str, str]] = []
     for root in folders:
         base = Path(root)
         if not base.is_dir():
@@ -76,14 +225,14 @@ def attach(inventory: Inventory, folders: tuple[str, ...], scope: Scope) -> Atta
             if address is None:
                 notes.append(f"{folder}: evidence ignored: '{folder.name}' is not a host in this estate's scope")
                 continue
-            platform, packages, found = read_host(folder)
-            problems += found
-            if packages:
-                read.append(scope.asset(address))
+            found = read_host(folder)
+            problems += found.problems
+            read += [(scope.asset(address), kind) for kind in sorted(found.evidence.read)]
             current = hosts.get(address) or Host(address=address, asset=scope.asset(address), state="evidence")
-            hosts[address] = dataclasses.replace(current, platform=platform or current.platform,
-                                                 packages=current.packages + packages)
+            hosts[address] = dataclasses.replace(current, platform=found.platform or current.platform,
+                                                 packages=current.packages + found.packages,
+                                                 evidence=_merge(current.evidence, found.evidence))
     scanned = [h.address for h in inventory.hosts]
     ordered = tuple(hosts[a] for a in scanned) + tuple(hosts[a] for a in sorted(set(hosts) - set(scanned)))
     return Attached(inventory=dataclasses.replace(inventory, hosts=ordered), problems=tuple(problems),
-                    notes=tuple(notes), evidence_assets=tuple(read))
+                    notes=tuple(notes), evidence_read=tuple(read))

@@ -19,7 +19,7 @@ class EvidenceError(ValueError):
 _SOURCE = re.compile(r"^(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?$")
 
 
-def _stanzas(text: str) -> Iterator[tuple[int, dict[str, str]]]:
+def stanzas(text: str) -> Iterator[tuple[int, dict[str, str]]]:
     """deb822 paragraphs: (first line number, fields), continuation lines folded in."""
     fields: dict[str, str] = {}
     start, last = 0, ""
@@ -48,7 +48,7 @@ def _stanzas(text: str) -> Iterator[tuple[int, dict[str, str]]]:
 def dpkg_status(text: str, ecosystem: str) -> list[Package]:
     """Installed packages from /var/lib/dpkg/status, with their source package and version."""
     packages = []
-    for start, fields in _stanzas(text):
+    for start, fields in stanzas(text):
         if "Package" not in fields or "Status" not in fields:
             raise EvidenceError(f"line {start}: a stanza without Package or Status; not a dpkg status file")
         if not fields["Status"].endswith(" installed") or "Version" not in fields:
@@ -93,4 +93,33 @@ def osv_ecosystem(platform: Platform) -> str:
         year, _, month = platform.version.partition(".")
         lts = month == "04" and year.isdigit() and int(year) % 2 == 0
         return f"Ubuntu:{platform.version}{':LTS' if lts else ''}"
+    rpm_family = {"rocky": "Rocky Linux", "almalinux": "AlmaLinux"}.get(platform.distro)
+    if rpm_family and platform.version:
+        return f"{rpm_family}:{platform.version.split('.')[0]}"
     return ""
+
+
+# The query format the rpm export must use (documented in config/README.md):
+#   rpm -qa --queryformat '%{NAME}\t%{EPOCH}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{SOURCERPM}\n'
+RPM_QUERYFORMAT = r"%{NAME}\t%{EPOCH}\t%{VERSION}\t%{RELEASE}\t%{ARCH}\t%{SOURCERPM}\n"
+_SOURCE_RPM = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+)-(?P<release>[^-]+)\.(?:no)?src\.rpm$")
+
+
+def rpm_qa(text: str, ecosystem: str) -> list[Package]:
+    """Installed packages from `rpm -qa --queryformat` in RPM_QUERYFORMAT (tab-separated)."""
+    packages = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 6:
+            raise EvidenceError(f"line {number}: expected 6 tab-separated fields "
+                                f"(the export must use --queryformat '{RPM_QUERYFORMAT}')")
+        name, epoch, version, release, _arch, source_rpm = fields
+        if epoch in ("(none)", "0", ""):
+            epoch = ""
+        full = f"{epoch + ':' if epoch else ''}{version}-{release}"
+        source = _SOURCE_RPM.match(source_rpm)
+        packages.append(Package(name=name, version=full, source=source["name"] if source and source["name"] != name
+                                else "", source_version="", ecosystem=ecosystem))
+    return packages

@@ -11,8 +11,14 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import NewType, Union
 
+from warpagent.evidence_model import HostEvidence
+
 FindingId = NewType("FindingId", str)
 RunId = NewType("RunId", int)
+
+# Hosts that are records rather than machines: the estate's supplier register, a backup
+# repository warpagent tested itself. They carry evidence and findings but are not counted as hosts.
+RECORD_STATE = "record"
 
 CATEGORIES: tuple[str, ...] = (
     "patches", "unsupported", "privileges", "passwords", "configs", "supply_chain", "backups",
@@ -150,6 +156,7 @@ class Host:
     host_scripts: tuple[ScriptResult, ...] = ()
     packages: tuple[Package, ...] = ()  # host evidence; empty for a network-only scan
     platform: Platform | None = None
+    evidence: HostEvidence = field(default_factory=HostEvidence)  # accounts, policies, SBOMs, backups
 
     def open_services(self) -> tuple[Service, ...]:
         return tuple(s for s in self.services if s.state == "open")

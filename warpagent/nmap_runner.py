@@ -79,7 +79,7 @@ def build_args(nmap_path: str, plan: NmapPlan) -> list[str]:
     return args
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     # If warpagent is SIGKILLed, the kernel sends nmap SIGTERM: no orphaned scans.
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -104,7 +104,7 @@ def run(args: list[str], deadline: float, on_host_done: Callable[[int], None] = 
     try:
         proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE,
-                                preexec_fn=_die_with_parent if os.name == "posix" else None)
+                                preexec_fn=die_with_parent if os.name == "posix" else None)
     except OSError as exc:
         raise CollectError(f"nmap could not be started ({exc}); check scan.nmap_path") from None
     on_start(proc.pid)

@@ -131,4 +131,7 @@ def scan_text(results: Sequence[tuple[ScanOutcome, Sequence[TrackedFinding]]]) -
                 lines.append(f"  NEW  {t.finding.severity.label:<8} {t.finding.asset}  {t.finding.title}")
         for problem in s["problems"]:
             lines.append(f"  ! {problem}")
+        if s["unmeasured"]:
+            lines.append(f"  not measured (shown as N/A, never as clean): {', '.join(s['unmeasured'])}; intel comes "
+                         "from 'warpagent feeds update', host evidence from estates[].evidence")
     return "\n".join(lines) + "\n"

@@ -15,9 +15,10 @@ from typing import Protocol
 from checks import ALL_CHECKS, Check, CheckContext
 from feeds.intel_store import IntelStore
 from feeds.model import FeedError
-from warpagent import engine, evidence, nmap_runner, nmap_xml, ports, scope
+from warpagent import engine, gather, nmap_runner, nmap_xml, ports, scope
 from warpagent.config import EstateConfig, Settings
 from warpagent.errors import CollectError
+from warpagent.evidence_model import unmeasured_by_evidence
 from warpagent.models import Host, Inventory, RunDelta
 from warpagent.store import Store
 
@@ -160,6 +161,12 @@ def open_intel(settings: Settings, now: dt.datetime) -> tuple[IntelStore | None,
     return intel, notes
 
 
+def _unmeasured(evaluation: engine.Evaluation, gathered: gather.Gathered) -> tuple[str, ...]:
+    """Categories this run could not measure: no intel for them, or no host evidence."""
+    without_evidence = unmeasured_by_evidence({kind for _asset, kind in gathered.evidence_read})
+    return tuple(dict.fromkeys(evaluation.unmeasured_categories + without_evidence))
+
+
 def resolve_scope(estate: EstateConfig, resolver: scope.Resolver = scope.system_resolver) -> scope.Scope:
     return scope.resolve(estate.name, estate.targets, estate.exclude, estate.max_addresses, resolver)
 
@@ -177,28 +184,29 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
     try:
         nmap_path = nmap_runner.find_nmap(settings.scan.nmap_path)
         collection = collect(estate, settings, estate_scope, nmap_path, progress, on_nmap_start, cancelled)
-        attached = evidence.attach(collection.inventory, estate.evidence, estate_scope)
-        inventory = attached.inventory
-        for note in attached.problems + attached.notes:
+        gathered = gather.gather(estate, collection.inventory, estate_scope, clock())
+        inventory = gathered.inventory
+        for note in gathered.problems + gathered.notes:
             log.warning("estate %s: %s", estate.name, note)
         intel, intel_notes = open_intel(settings, clock())
         try:
-            evaluation = engine.evaluate(inventory, CheckContext(now=clock(), intel=intel))
+            context = CheckContext(now=clock(), intel=intel, policy=gathered.policy, suppliers=gathered.suppliers)
+            evaluation = engine.evaluate(inventory, context)
         finally:
             if intel is not None:
                 intel.close()
         for note in intel_notes:  # shown in the run summary; logged for the daemon's log
             log.info("estate %s: %s", estate.name, note)
-        complete = inventory.complete and not collection.problems and not attached.problems
+        complete = inventory.complete and not collection.problems and not gathered.problems
         delta = store.record_run(
             run_id, evaluation.findings, finished=clock(), complete=complete,
             observed_assets=[h.asset for h in inventory.hosts],
-            in_scope_assets=[estate_scope.asset(a) for a in estate_scope.addresses],
+            in_scope_assets=[estate_scope.asset(a) for a in estate_scope.addresses] + list(gathered.record_assets),
             hosts_scanned=len(inventory.scanned),
-            errors=collection.problems + attached.problems + collection.notes + attached.notes + tuple(intel_notes),
+            errors=collection.problems + gathered.problems + collection.notes + gathered.notes + tuple(intel_notes),
             check_errors=evaluation.errors, scanned_ports=collection.scanned_ports,
-            unmeasured_checks=evaluation.unmeasured, unmeasured_categories=evaluation.unmeasured_categories,
-            evidence_assets=attached.evidence_assets)
+            unmeasured_checks=evaluation.unmeasured, unmeasured_categories=_unmeasured(evaluation, gathered),
+            evidence_read=gathered.evidence_read, record_assets=gathered.record_assets)
     except BaseException as exc:
         store.fail_run(run_id, clock(), [str(exc) or exc.__class__.__name__])
         raise

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from warpagent.errors import StoreError
+from warpagent.evidence_model import EVIDENCE_KINDS
 from warpagent.models import (
     CheckError,
     Finding,
@@ -229,7 +230,8 @@ class Store:
                    scanned_ports: Collection[tuple[str, int]] | None = None,
                    unmeasured_checks: Collection[str] = (),
                    unmeasured_categories: Collection[str] = (),
-                   evidence_assets: Collection[str] = ()) -> RunDelta:
+                   evidence_read: Collection[tuple[str, str]] = (),
+                   record_assets: Collection[str] = ()) -> RunDelta:
         """Write one run's outcome in a single transaction.
 
         A complete run resolves open findings that were not seen again on hosts it observed,
@@ -237,13 +239,15 @@ class Store:
         (not seen is not fixed), and so do findings on ports this run did not scan
         (`scanned_ports`, as (protocol, port)). A partial run resolves nothing; checks that
         errored, or could not run for want of intel (`unmeasured_checks`), resolve nothing either;
-        nor do findings from host evidence (`package:` subjects) on hosts whose evidence was not
-        read this run (`evidence_assets`): a missing export is not a fix.
+        nor do findings from host evidence (subjects "<kind>:...", kinds in EVIDENCE_KINDS) on
+        hosts whose evidence of that kind was not read this run (`evidence_read`, as (asset, kind)):
+        a missing export is not a fix.
         """
         now = _ts(finished)
         observed = set(observed_assets)
         in_scope = set(in_scope_assets)
         errored_checks = {e.check_id for e in check_errors} | set(unmeasured_checks)
+        read_kinds = set(evidence_read)
         new: list[FindingId] = []
         still_open: list[FindingId] = []
         reopened: list[FindingId] = []
@@ -291,7 +295,8 @@ class Store:
                 for row in open_rows:
                     if row["id"] in seen or row["check_id"] in errored_checks:
                         continue
-                    if row["subject"].startswith("package:") and row["asset"] not in evidence_assets:
+                    kind = row["subject"].partition(":")[0]
+                    if kind in EVIDENCE_KINDS and (row["asset"], kind) not in read_kinds:
                         continue
                     if (scanned_ports is not None and row["port"] is not None
                             and (row["protocol"], row["port"]) not in scanned_ports):
@@ -309,7 +314,8 @@ class Store:
             db.execute("UPDATE runs SET status = ?, finished = ?, hosts_scanned = ?, hosts_up = ?, errors = ?, "
                        "unmeasured = ? WHERE id = ?",
                        ((RunStatus.COMPLETE if complete else RunStatus.PARTIAL).value, now, hosts_scanned,
-                        len(observed), json.dumps(all_errors), json.dumps(sorted(unmeasured_categories)), run_id))
+                        len(observed - set(record_assets)), json.dumps(all_errors),
+                        json.dumps(sorted(unmeasured_categories)), run_id))
         return RunDelta(run=self.run(run_id), new=tuple(new), still_open=tuple(still_open),
                         reopened=tuple(reopened), resolved=tuple(resolved), check_errors=tuple(check_errors))
 

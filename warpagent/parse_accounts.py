@@ -1,0 +1,274 @@
+"""Parsers for the account database and sudo rules: /etc/passwd, /etc/group, /etc/shadow and
+/etc/sudoers with its includes. Pure functions from text to evidence.
+
+/etc/shadow is read for two facts per account only: the hash scheme and whether the password
+is empty, locked or disabled (plus the account's expiry date). The hash itself is never kept,
+and no error message ever quotes a shadow line.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+from warpagent.evidence_model import Account, Group, PasswordState, SudoRule, Where
+from warpagent.evidence_parsers import EvidenceError
+
+_EPOCH = dt.date(1970, 1, 1)
+_DES = re.compile(r"[./0-9A-Za-z]{13}")
+_SCHEMES = (("$y$", "yescrypt"), ("$gy$", "gost-yescrypt"), ("$7$", "scrypt"), ("$2a$", "bcrypt"),
+            ("$2b$", "bcrypt"), ("$2y$", "bcrypt"), ("$6$", "sha512crypt"), ("$5$", "sha256crypt"),
+            ("$sha1$", "sha1crypt"), ("$md5", "sunmd5"), ("$1$", "md5crypt"), ("_", "bsdicrypt"))
+WEAK_SCHEMES = {"des": "DES crypt", "bsdicrypt": "extended DES crypt", "md5crypt": "MD5 crypt",
+                "sunmd5": "Sun MD5 crypt"}
+
+
+def _lines(text: str) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            yield number, line
+
+
+def passwd(text: str, file: str = "etc/passwd") -> list[Account]:
+    accounts = []
+    for number, line in _lines(text):
+        fields = line.split(":")
+        if len(fields) != 7 or not fields[0]:
+            raise EvidenceError(f"line {number}: expected 7 ':'-separated fields (name:x:uid:gid:gecos:home:shell)")
+        try:
+            uid, gid = int(fields[2]), int(fields[3])
+        except ValueError:
+            raise EvidenceError(f"line {number}: uid and gid must be numbers") from None
+        accounts.append(Account(name=fields[0], uid=uid, gid=gid, home=fields[5], shell=fields[6].strip(),
+                                where=Where(file, number)))
+    return accounts
+
+
+def group(text: str, file: str = "etc/group") -> list[Group]:
+    groups = []
+    for number, line in _lines(text):
+        fields = line.split(":")
+        if len(fields) != 4 or not fields[0]:
+            raise EvidenceError(f"line {number}: expected 4 ':'-separated fields (name:x:gid:members)")
+        try:
+            gid = int(fields[2])
+        except ValueError:
+            raise EvidenceError(f"line {number}: gid must be a number") from None
+        members = tuple(m.strip() for m in fields[3].split(",") if m.strip())
+        groups.append(Group(name=fields[0], gid=gid, members=members, where=Where(file, number)))
+    return groups
+
+
+def hash_scheme(field: str) -> tuple[PasswordState, str]:
+    """The state and scheme of a shadow password field, without keeping any of the hash."""
+    if field == "":
+        return PasswordState.EMPTY, ""
+    state = PasswordState.HASHED
+    if field.startswith("!"):
+        field = field.lstrip("!")
+        if field in ("", "*"):
+            return PasswordState.DISABLED, ""
+        state = PasswordState.LOCKED
+    if field.startswith("*") or field in ("x", "NP", "LK"):
+        return PasswordState.DISABLED, ""
+    for prefix, scheme in _SCHEMES:
+        if field.startswith(prefix):
+            return state, scheme
+    if _DES.fullmatch(field):
+        return state, "des"
+    return state, "unknown"
+
+
+@dataclass(frozen=True)
+class ShadowEntry:
+    state: PasswordState
+    scheme: str
+    expires: dt.date | None
+    where: Where
+
+
+def shadow(text: str, file: str = "etc/shadow") -> dict[str, ShadowEntry]:
+    entries = {}
+    for number, line in _lines(text):
+        fields = line.split(":")
+        if len(fields) != 9 or not fields[0]:
+            # never quote the line: it holds a password hash
+            raise EvidenceError(f"line {number}: expected 9 ':'-separated fields; not a shadow file")
+        state, scheme = hash_scheme(fields[1])
+        expires = None
+        if fields[7].strip():
+            try:
+                expires = _EPOCH + dt.timedelta(days=int(fields[7]))
+            except (ValueError, OverflowError):
+                raise EvidenceError(f"line {number}: the expiry field (8th) must be a day number") from None
+        entries[fields[0]] = ShadowEntry(state, scheme, expires, Where(file, number))
+    return entries
+
+
+def with_shadow(accounts: list[Account], entries: dict[str, ShadowEntry]) -> list[Account]:
+    out = []
+    for account in accounts:
+        entry = entries.get(account.name)
+        if entry is None:
+            out.append(account)
+            continue
+        out.append(replace(account, password=entry.state, scheme=entry.scheme, expires=entry.expires,
+                           shadow_where=entry.where))
+    return out
+
+
+# --- sudoers ---------------------------------------------------------------------------------
+
+_ALIAS = re.compile(r"^(User_Alias|Runas_Alias|Host_Alias|Cmnd_Alias|Cmd_Alias)\s+(.*)$")
+_INCLUDE = re.compile(r"^[@#](include|includedir)\s+(\S+)\s*$")
+_TAGS = re.compile(r"^((?:NO)?(?:PASSWD|EXEC|SETENV|LOG_INPUT|LOG_OUTPUT|MAIL|FOLLOW|INTERCEPT|NOEXEC)):\s*")
+_ALIAS_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+
+SudoLoader = Callable[[str], str | None]  # host path -> text, None when not collected
+SudoLister = Callable[[str], list[str]]  # host directory -> file names in it
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Lines with backslash continuations joined, comments dropped (but not #include)."""
+    buffer, start = "", 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not buffer:
+            start = number
+        line = raw.rstrip()
+        if line.endswith("\\"):
+            buffer += line[:-1] + " "
+            continue
+        line = (buffer + line).strip()
+        buffer = ""
+        if not line:
+            continue
+        if line.startswith("#") and not _INCLUDE.match(line):
+            continue
+        yield start, line
+    if buffer.strip():
+        yield start, buffer.strip()
+
+
+def _split_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+@dataclass
+class _SudoState:
+    aliases: dict[str, list[str]]
+    rules: list[SudoRule]
+    seen: set[str]
+
+
+def _expand(items: list[str], aliases: dict[str, list[str]], depth: int = 0) -> tuple[str, ...]:
+    out: list[str] = []
+    for item in items:
+        bare = item.lstrip("!")
+        if _ALIAS_NAME.fullmatch(bare) and bare != "ALL" and bare in aliases and depth < 8:
+            out.extend(_expand(aliases[bare], aliases, depth + 1))
+        else:
+            out.append(item)
+    return tuple(out)
+
+
+def _user_spec(line: str, number: int, state: _SudoState, file: str) -> None:
+    left, sep, right = line.partition("=")
+    if not sep:
+        raise EvidenceError(f"{file} line {number}: expected 'who where = (as whom) commands'")
+    who_where = left.rsplit(None, 1)
+    if len(who_where) != 2:
+        raise EvidenceError(f"{file} line {number}: expected users then hosts before '='")
+    users = _expand(_split_list(who_where[0]), state.aliases)
+    runas: list[str] = []
+    commands: list[str] = []
+    nopasswd: list[str] = []
+    passwd_tag = False
+    # a user spec may list several `hosts = commands` clauses joined by ' : '
+    for clause in re.split(r"\s:\s*[A-Za-z0-9_.,!\s-]+?=", right):
+        # commas inside a run-as list "(root, admin)" do not separate commands
+        clause = re.sub(r"\([^)]*\)", lambda m: m.group(0).replace(",", "\0"), clause)
+        for item in _split_list(clause):
+            if item.startswith("("):
+                close = item.find(")")
+                if close < 0:
+                    raise EvidenceError(f"{file} line {number}: unclosed '(' in the run-as list")
+                runas.extend(_expand(_split_list(item[1:close].replace("\0", ",").replace(":", ",")),
+                                     state.aliases))
+                item = item[close + 1:].strip()
+            while (tag := _TAGS.match(item)) is not None:
+                if tag.group(1) == "NOPASSWD":
+                    passwd_tag = True
+                elif tag.group(1) == "PASSWD":
+                    passwd_tag = False
+                item = item[tag.end():]
+            if not item:
+                continue
+            expanded = _expand([item], state.aliases)
+            commands.extend(expanded)
+            if passwd_tag:
+                nopasswd.extend(expanded)
+    state.rules.append(SudoRule(users=users, runas=tuple(runas) or ("root",), commands=tuple(commands),
+                                nopasswd=tuple(nopasswd), where=Where(file, number), text=" ".join(line.split())))
+
+
+def _parse_file(path: str, file: str, load: SudoLoader, listdir: SudoLister, state: _SudoState) -> None:
+    if path in state.seen:
+        return  # sudo itself refuses include loops; so do we, quietly
+    state.seen.add(path)
+    text = load(path)
+    if text is None:
+        return
+    for number, line in _logical_lines(text):
+        include = _INCLUDE.match(line)
+        if include:
+            target = include.group(2)
+            if not target.startswith("/"):
+                target = path.rsplit("/", 1)[0] + "/" + target
+            if include.group(1) == "includedir":
+                # sudo skips names that end in '~' or contain '.', so editor backups never apply
+                for name in sorted(n for n in listdir(target) if not n.endswith("~") and "." not in n):
+                    _parse_file(f"{target}/{name}", f"{target.lstrip('/')}/{name}", load, listdir, state)
+            else:
+                _parse_file(target, target.lstrip("/"), load, listdir, state)
+            continue
+        if line.startswith("Defaults"):
+            continue
+        alias = _ALIAS.match(line)
+        if alias:
+            for definition in re.split(r"\s:\s", alias.group(2)):
+                name, sep, members = definition.partition("=")
+                if not sep or not _ALIAS_NAME.fullmatch(name.strip()):
+                    raise EvidenceError(f"{file} line {number}: malformed {alias.group(1)}")
+                state.aliases[name.strip()] = _split_list(members)
+            continue
+        _user_spec(line, number, state, file)
+
+
+def sudoers(load: SudoLoader, listdir: SudoLister, root: str = "/etc/sudoers") -> list[SudoRule]:
+    """Every user specification reachable from /etc/sudoers, following @include, @includedir
+    and their '#' spellings, with User, Runas and Cmnd aliases expanded."""
+    state = _SudoState(aliases={}, rules=[], seen=set())
+    _parse_file(root, root.lstrip("/"), load, listdir, state)
+    return state.rules
+
+
+# the shortest field hash_scheme() reads as each scheme, so a redacted file parses the same
+_SCHEME_TOKENS = {prefix_scheme: prefix for prefix, prefix_scheme in reversed(_SCHEMES)} | {
+    "des": "REDACTED.des.", "unknown": "?"}
+
+
+def redact_shadow(text: str) -> str:
+    """/etc/shadow with every hash replaced by a token of the same scheme and state, so a
+    collected copy on disk holds no hash at all. Lines that are not shadow entries are dropped."""
+    out = []
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) != 9:
+            continue
+        state, scheme = hash_scheme(fields[1])
+        token = {PasswordState.EMPTY: "", PasswordState.DISABLED: "*"}.get(state, _SCHEME_TOKENS.get(scheme, "?"))
+        fields[1] = ("!" if state is PasswordState.LOCKED else "") + token
+        out.append(":".join(fields))
+    return "\n".join(out) + ("\n" if out else "")

@@ -1,0 +1,180 @@
+"""Parsers for supply-chain evidence: apt sources (one-line `.list` and deb822 `.sources`),
+CycloneDX (1.4-1.6) and SPDX (2.2/2.3) JSON SBOMs, and the council's supplier register (YAML).
+Pure functions from text to evidence.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import yaml
+
+from warpagent.evidence_model import Assurance, PackageSource, SbomComponent, Supplier, Where
+from warpagent.evidence_parsers import EvidenceError, stanzas
+
+CYCLONEDX_VERSIONS = ("1.4", "1.5", "1.6")
+
+
+# --- apt sources ----------------------------------------------------------------------------
+
+def _yes(value: str) -> bool:
+    return value.strip().lower() in ("yes", "true", "1")
+
+
+def apt_list(text: str, file: str) -> list[PackageSource]:
+    """One-line style: `deb [trusted=yes signed-by=/k.gpg] http://host/debian bookworm main`."""
+    sources = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = re.fullmatch(r"(deb|deb-src)\s+(?:\[([^]]*)\]\s+)?(\S+)\s+(\S+)(?:\s+.*)?", line)
+        if not match:
+            raise EvidenceError(f"line {number}: expected 'deb [options] URI suite [components]'")
+        options = dict(([*o.split("=", 1), ""])[:2] for o in (match.group(2) or "").split())
+        sources.append(PackageSource(uri=match.group(3), suites=(match.group(4),),
+                                     trusted=_yes(options.get("trusted", "")),
+                                     signed_by=options.get("signed-by", ""), where=Where(file, number)))
+    return sources
+
+
+def apt_deb822(text: str, file: str) -> list[PackageSource]:
+    """deb822 style (`.sources`): Types, URIs, Suites, Components, Signed-By, Trusted, Enabled."""
+    sources = []
+    for start, fields in stanzas(text):
+        if "URIs" not in fields or "Types" not in fields:
+            raise EvidenceError(f"line {start}: a stanza without Types or URIs; not an apt .sources file")
+        if fields.get("Enabled", "yes").strip().lower() == "no":
+            continue
+        signed_by = fields.get("Signed-By", "")
+        for uri in fields["URIs"].split():
+            sources.append(PackageSource(uri=uri, suites=tuple(fields.get("Suites", "").split()),
+                                         trusted=_yes(fields.get("Trusted", "")),
+                                         signed_by="(inline key)" if "\n" in signed_by else signed_by,
+                                         where=Where(file, start)))
+    return sources
+
+
+# --- SBOMs ----------------------------------------------------------------------------------
+
+def _cyclonedx(document: Mapping[str, Any], file: str) -> Iterator[SbomComponent]:
+    version = str(document.get("specVersion", ""))
+    if version not in CYCLONEDX_VERSIONS:
+        raise EvidenceError(f"CycloneDX specVersion {version!r} is not one of {', '.join(CYCLONEDX_VERSIONS)}")
+
+    def walk(items: Any, path: str) -> Iterator[SbomComponent]:
+        if not isinstance(items, list):
+            raise EvidenceError(f"{path} is not a list")
+        for index, item in enumerate(items):
+            here = f"{path}[{index}]"
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise EvidenceError(f"{here} has no name")
+            yield SbomComponent(name=item["name"], version=str(item.get("version", "")),
+                                purl=str(item.get("purl", "")), cpe=str(item.get("cpe", "")),
+                                where=Where(f"{file}:{here}"))
+            if "components" in item:
+                yield from walk(item["components"], f"{here}.components")
+
+    yield from walk(document.get("components", []), "components")
+
+
+def _spdx(document: Mapping[str, Any], file: str) -> Iterator[SbomComponent]:
+    packages = document.get("packages", [])
+    if not isinstance(packages, list):
+        raise EvidenceError("packages is not a list")
+    for index, package in enumerate(packages):
+        here = f"packages[{index}]"
+        if not isinstance(package, dict) or not isinstance(package.get("name"), str):
+            raise EvidenceError(f"{here} has no name")
+        purl = cpe_name = ""
+        for ref in package.get("externalRefs") or ():
+            kind = str(ref.get("referenceType", "")).lower()
+            if kind == "purl" and not purl:
+                purl = str(ref.get("referenceLocator", ""))
+            elif kind.startswith("cpe") and not cpe_name:
+                cpe_name = str(ref.get("referenceLocator", ""))
+        yield SbomComponent(name=package["name"], version=str(package.get("versionInfo", "")), purl=purl,
+                            cpe=cpe_name, where=Where(f"{file}:{here}"))
+
+
+def sbom(text: str, file: str) -> list[SbomComponent]:
+    """Components of a CycloneDX or SPDX JSON SBOM, nested CycloneDX components included."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EvidenceError(f"not JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(document, dict):
+        raise EvidenceError("not a CycloneDX or SPDX document (expected a JSON object)")
+    if document.get("bomFormat") == "CycloneDX":
+        return list(_cyclonedx(document, file))
+    if str(document.get("spdxVersion", "")).startswith("SPDX-2."):
+        return list(_spdx(document, file))
+    raise EvidenceError("neither CycloneDX (bomFormat) nor SPDX 2.x (spdxVersion) JSON")
+
+
+# --- supplier register ----------------------------------------------------------------------
+
+def _date(value: Any, where: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise EvidenceError(f"{where}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _text(value: Any, where: str, required: bool = True) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise EvidenceError(f"{where}: expected text")
+    return value.strip()
+
+
+def suppliers(text: str, file: str) -> list[Supplier]:
+    """The register: `suppliers:` then one entry per supplier (see config/README.md)."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise EvidenceError(f"not valid YAML{f' (line {mark.line + 1})' if mark else ''}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("suppliers"), list):
+        raise EvidenceError("expected a 'suppliers:' list")
+    if not isinstance(root, yaml.MappingNode):
+        raise EvidenceError("expected a 'suppliers:' list")
+    node = next(v for k, v in root.value if k.value == "suppliers")
+    out = []
+    for index, entry in enumerate(document["suppliers"]):
+        here = f"suppliers[{index}]"
+        if not isinstance(entry, dict):
+            raise EvidenceError(f"{here}: expected a mapping with name, service, access, assurance, last_review")
+        unknown = set(entry) - {"name", "service", "access", "assurance", "last_review", "notes"}
+        if unknown:
+            raise EvidenceError(f"{here}: unknown key {sorted(unknown)[0]!r}")
+        access = entry.get("access", [])
+        if isinstance(access, str):
+            access = [access]
+        if not isinstance(access, list) or not all(isinstance(a, str) for a in access):
+            raise EvidenceError(f"{here}.access: expected a list of access routes")
+        assurance = []
+        for a_index, item in enumerate(entry.get("assurance") or ()):
+            a_here = f"{here}.assurance[{a_index}]"
+            if not isinstance(item, dict):
+                raise EvidenceError(f"{a_here}: expected scheme and expires")
+            assurance.append(Assurance(scheme=_text(item.get("scheme"), f"{a_here}.scheme"),
+                                       expires=_date(item.get("expires"), f"{a_here}.expires")))
+        out.append(Supplier(name=_text(entry.get("name"), f"{here}.name"),
+                            service=_text(entry.get("service"), f"{here}.service", required=False),
+                            access=tuple(a.strip().lower() for a in access), assurance=tuple(assurance),
+                            last_review=_date(entry.get("last_review"), f"{here}.last_review"),
+                            where=Where(file, node.value[index].start_mark.line + 1)))
+    return out
