@@ -12,8 +12,9 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 # distro-info-data and debian-security-support: OS and package end-of-life data that
-# 'feeds update --from' can import offline (the tests use them as real data)
-packages=(nmap python3 python3-venv python3-pip ca-certificates distro-info-data debian-security-support)
+# 'feeds update --from' can import offline (the tests use them as real data);
+# restic: warpagent's own restore test of configured restic repositories
+packages=(nmap python3 python3-venv python3-pip ca-certificates distro-info-data debian-security-support restic)
 if [ "$with_test" = 1 ]; then
   # the test estate: real Debian services in network namespaces
   packages+=(iproute2 procps nginx-light vsftpd openbsd-inetd inetutils-telnetd snmpd
