@@ -199,7 +199,8 @@ def test_sshd_first_value_wins_and_match_blocks_are_not_global() -> None:
 def test_apt_sources_both_styles() -> None:
     listed = parse_supply.apt_list("deb [arch=amd64 trusted=yes] http://x.example/d stable main # note\n", "a.list")
     assert (listed[0].uri, listed[0].trusted, listed[0].where.line) == ("http://x.example/d", True, 1)
-    deb822 = parse_supply.apt_deb822("Types: deb\nURIs: https://a.example https://b.example\nSuites: s\n"
+    deb822 = parse_supply.apt_deb822("# mirror\nTypes: deb\n# http://snapshot.example/\n"
+                                     "URIs: https://a.example https://b.example\nSuites: s\n"
                                      "Trusted: yes\n\nTypes: deb\nURIs: http://c.example\nEnabled: no\n", "b.sources")
     assert [(s.uri, s.trusted) for s in deb822] == [("https://a.example", True), ("https://b.example", True)]
     with pytest.raises(EvidenceError, match="line 1"):

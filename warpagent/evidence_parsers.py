@@ -19,11 +19,14 @@ class EvidenceError(ValueError):
 _SOURCE = re.compile(r"^(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?$")
 
 
-def stanzas(text: str) -> Iterator[tuple[int, dict[str, str]]]:
-    """deb822 paragraphs: (first line number, fields), continuation lines folded in."""
+def stanzas(text: str, comments: bool = False) -> Iterator[tuple[int, dict[str, str]]]:
+    """deb822 paragraphs: (first line number, fields), continuation lines folded in. With
+    `comments`, lines starting with '#' are skipped (apt's .sources allow them; dpkg's status does not)."""
     fields: dict[str, str] = {}
     start, last = 0, ""
     for number, line in enumerate(text.splitlines(), start=1):
+        if comments and line.startswith("#"):
+            continue
         if not line.strip():
             if fields:
                 yield start, fields

@@ -45,7 +45,7 @@ def apt_list(text: str, file: str) -> list[PackageSource]:
 def apt_deb822(text: str, file: str) -> list[PackageSource]:
     """deb822 style (`.sources`): Types, URIs, Suites, Components, Signed-By, Trusted, Enabled."""
     sources = []
-    for start, fields in stanzas(text):
+    for start, fields in stanzas(text, comments=True):
         if "URIs" not in fields or "Types" not in fields:
             raise EvidenceError(f"line {start}: a stanza without Types or URIs; not an apt .sources file")
         if fields.get("Enabled", "yes").strip().lower() == "no":
