@@ -11,7 +11,7 @@ FROM debian:12.11-slim
 
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      nmap libcap2-bin python3 python3-venv ca-certificates distro-info-data debian-security-support \
+      nmap libcap2-bin python3 python3-venv ca-certificates distro-info-data debian-security-support restic \
  && setcap cap_net_raw,cap_net_admin,cap_net_bind_service+eip /usr/bin/nmap \
  && rm -rf /var/lib/apt/lists/*
 

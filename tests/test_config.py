@@ -179,3 +179,24 @@ def test_init_writes_the_example_and_refuses_to_overwrite(tmp_path: Path) -> Non
     assert written.read_text().startswith("# my edits")
     check = run_cli("--config", str(written), "check-config", cwd=tmp_path)
     assert check.returncode == 0, check.stderr
+
+
+def test_host_evidence_keys_are_validated_one_line_each() -> None:
+    document = yaml.safe_load(GOOD)
+    document["estates"][0].update({
+        "evidence": ["./evidence", {"ssh": {"hosts": ["127.0.0.1"], "username": "scan"}}],
+        "backups": {"max_age": "soon", "restic": [{"name": "finance"}]},
+        "default_credentials": {"max_attempts": 50, "services": ["rdp"]},
+    })
+    errors = config.validate(document, "w.yaml")
+    assert errors == [
+        "w.yaml: At 'estates[0].backups.max_age': 'soon' is not a duration; write a number and a unit, "
+        "such as 90m, 6h or 1d",
+        "w.yaml: At 'estates[0].backups.restic[0]': 'repository' is a required property; add it (see config/README.md)",
+        "w.yaml: At 'estates[0].backups.restic[0]': 'password_env' is a required property; add it "
+        "(see config/README.md)",
+        "w.yaml: At 'estates[0].default_credentials.max_attempts': 50 is greater than the maximum of 10",
+        "w.yaml: At 'estates[0].default_credentials.services[0]': 'rdp' is not one of: ssh, ftp, telnet, "
+        "http-basic, snmp",
+        "w.yaml: At 'estates[0].evidence[1].ssh': 'known_hosts' is a required property; add it (see config/README.md)",
+    ]
