@@ -307,6 +307,18 @@ def test_scan_with_evidence_and_register_then_fixes_resolve_per_kind(hosts: Path
     assert first["summary"][0]["status"] == "complete"
     assert first["summary"][0]["unmeasured"] == []  # the evidence measured every category
 
+    # what is shared names no account, supplier, file, path or host from the evidence
+    bundle = tmp_path / "bundle.json"
+    shared = run_cli("--config", str(config), "share", "--dry-run", "--out", str(bundle), cwd=tmp_path,
+                     env={"WARPAGENT_PSEUDONYM_KEY": "evidence-test-key-0123456789"})
+    assert shared.returncode == 0, shared.stderr
+    text = bundle.read_text().casefold()
+    assert '"category": "privileges"' in text or "privileges" in text
+    identifying = ["toor", "alice", "bob", "guest", "legacy", "www-data", "Acme Payroll", "Old Print Co",
+                   "Nobody Checked", "repo.vendor.example", "/srv/data", "sudoers", "etc/passwd", "127.0.0.1",
+                   "Test Council", "file-server", "sample came back corrupt", str(tmp_path)]
+    assert [s for s in identifying if s.casefold() in text] == []
+
     host = hosts / "127.0.0.1"
     # tonight's export has no sudoers and a broken shadow file; nothing from them may resolve
     (host / "etc" / "sudoers").unlink()

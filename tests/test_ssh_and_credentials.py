@@ -184,3 +184,47 @@ def test_snmp_default_community_probe(estate: TestEstate) -> None:
     none = credential_probe.probe_service(estate.hosts["control"].address, snmp, "snmp",
                                           CredentialProbes(enabled=True, max_attempts=2), sleep=lambda s: None)
     assert none.accepted is None and none.attempts == 2  # nothing answers: both communities tried, no more
+
+
+def test_http_basic_auth_probe_against_nginx_with_a_default_password(estate: TestEstate, tmp_path: Path) -> None:
+    control = estate.hosts["control"]
+    port = 8081
+    htpasswd = tmp_path / "htpasswd"
+    hashed = subprocess.run(["openssl", "passwd", "-apr1", "1234"], capture_output=True, text=True, check=True,
+                            timeout=10).stdout.strip()
+    htpasswd.write_text(f"admin:{hashed}\n")  # admin/1234: fourth in the HTTP default list
+    access = tmp_path / "access.log"
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "index.html").write_text("printer admin\n")  # static: 'return' would skip auth_basic
+    conf = tmp_path / "nginx-basic.conf"
+    conf.write_text(f"""user root;
+worker_processes 1;
+pid {tmp_path}/nginx.pid;
+error_log {tmp_path}/error.log;
+events {{ worker_connections 16; }}
+http {{
+  access_log {access};
+  client_body_temp_path {tmp_path}/body;
+  proxy_temp_path {tmp_path}/proxy;
+  fastcgi_temp_path {tmp_path}/fcgi;
+  uwsgi_temp_path {tmp_path}/uwsgi;
+  scgi_temp_path {tmp_path}/scgi;
+  server {{ listen {control.address}:{port}; root {tmp_path}/www;
+           location / {{ auth_basic "printer"; auth_basic_user_file {htpasswd}; }} }}
+}}
+""")
+    estate.start_service("control", ["nginx", "-c", str(conf), "-g", "daemon off;"], "nginx-basic", port)
+    try:
+        web = Service(port=port, protocol="tcp", state="open", name="http")
+        capped = credential_probe.probe_service(control.address, web, "http-basic",
+                                                CredentialProbes(enabled=True, max_attempts=3), sleep=lambda s: None)
+        assert capped.accepted is None and capped.attempts == 3
+        found = credential_probe.probe_service(control.address, web, "http-basic",
+                                               CredentialProbes(enabled=True, max_attempts=4), sleep=lambda s: None)
+        assert found.accepted is not None and found.accepted.user == "admin" and found.attempts == 4
+        # the server saw one plain request per probe (does it ask for basic auth?) and then only the
+        # capped attempts: 1 + 3, then 1 + 4
+        requests_seen = [line for line in access.read_text().splitlines() if line.strip()]
+        assert len(requests_seen) == 2 + 3 + 4
+    finally:
+        estate.stop_service("nginx-basic")

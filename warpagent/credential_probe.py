@@ -80,22 +80,24 @@ def _ftp(address: str, port: int, user: str, password: str) -> bool:
         return True
 
 
-def _http_basic(address: str, port: int, user: str, password: str, tls: bool = False) -> bool:
-    url = f"{'https' if tls else 'http'}://{address}:{port}/"
-    with urllib3.warnings.catch_warnings():
+def _get(url: str, auth: tuple[str, str] | None = None) -> requests.Response:
+    """One direct request: never through a proxy from the environment (credentials go only to
+    the in-scope host), and a device's own self-signed certificate is expected."""
+    with requests.Session() as session, urllib3.warnings.catch_warnings():
+        session.trust_env = False
         urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-        answer = requests.get(url, auth=(user, password), timeout=TIMEOUT_S, verify=False,  # noqa: S501
-                              allow_redirects=False)  # a device's own self-signed certificate is expected
+        return session.get(url, auth=auth, timeout=TIMEOUT_S, verify=False, allow_redirects=False)
+
+
+def _http_basic(address: str, port: int, user: str, password: str, tls: bool = False) -> bool:
+    answer = _get(f"{'https' if tls else 'http'}://{address}:{port}/", (user, password))
     return answer.status_code not in (401, 403)
 
 
 def _basic_auth_required(address: str, port: int, tls: bool) -> bool:
     """Whether the web root asks for HTTP basic auth (this request carries no credential)."""
-    url = f"{'https' if tls else 'http'}://{address}:{port}/"
     try:
-        with urllib3.warnings.catch_warnings():
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-            answer = requests.get(url, timeout=TIMEOUT_S, verify=False, allow_redirects=False)  # noqa: S501
+        answer = _get(f"{'https' if tls else 'http'}://{address}:{port}/")
     except requests.RequestException:
         return False
     return answer.status_code == 401 and answer.headers.get("WWW-Authenticate", "").lower().startswith("basic")
