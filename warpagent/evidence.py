@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from warpagent import evidence_parsers, parse_accounts, parse_backups, parse_policy, parse_supply
-from warpagent.evidence_model import BackupRecord, HostEvidence, PackageSource, SbomComponent, Setting, SudoRule
+from warpagent.evidence_model import BackupRecord, HostEvidence, PackageSource, SbomComponent
 from warpagent.evidence_parsers import EvidenceError
 from warpagent.models import Host, Inventory, Package, Platform
 from warpagent.scope import Scope
@@ -67,10 +67,12 @@ class _Folder:
 
     def parse(self, relative: str, parser: Callable[[str], T]) -> T | None:
         text = self.text(relative)
-        if text is None:
-            return None
+        return None if text is None else self.attempt(relative, lambda: parser(text))
+
+    def attempt(self, relative: str, build: Callable[[], T]) -> T | None:
+        """Run a parser that reads more than one file; a malformed file is named after `relative`."""
         try:
-            return parser(text)
+            return build()
         except EvidenceError as exc:
             self.problems.append(f"{self.root / relative}: skipped: {exc}")
             return None
@@ -92,53 +94,41 @@ class _Folder:
         return out
 
 
-def _accounts(folder: _Folder, kinds: set[str]) -> dict[str, object]:
+def _accounts(folder: _Folder) -> HostEvidence:
     accounts = folder.parse("etc/passwd", parse_accounts.passwd) or []
     groups = folder.parse("etc/group", parse_accounts.group) or []
-    if accounts and (folder.root / "etc/group").is_file() and groups:
-        kinds.add("account")
+    kinds = {"account"} if accounts and groups else set()
     shadow = folder.parse("etc/shadow", parse_accounts.shadow)
     if shadow is not None and accounts:
         accounts = parse_accounts.with_shadow(accounts, shadow)
         kinds.add("shadow")
-    sudo_rules: list[SudoRule] = []
+    sudo_rules = None
     if (folder.root / "etc/sudoers").is_file():
-        def load(path: str) -> str | None:
-            return folder.text(path.lstrip("/"))
-        try:
-            sudo_rules = parse_accounts.sudoers(load, lambda d: folder.listdir(d.lstrip("/")))
-            kinds.add("sudo")
-        except EvidenceError as exc:
-            folder.problems.append(f"{folder.root / 'etc/sudoers'}: skipped: {exc}")
-    return {"accounts": tuple(accounts), "groups": tuple(groups), "sudo_rules": tuple(sudo_rules)}
+        sudo_rules = folder.attempt("etc/sudoers", lambda: parse_accounts.sudoers(
+            lambda path: folder.text(path.lstrip("/")), lambda path: folder.listdir(path.lstrip("/"))))
+        kinds |= {"sudo"} if sudo_rules is not None else set()
+    return HostEvidence(accounts=tuple(accounts), groups=tuple(groups), sudo_rules=tuple(sudo_rules or ()),
+                        read=frozenset(kinds))
 
 
-def _policy(folder: _Folder, kinds: set[str]) -> dict[str, object]:
-    out: dict[str, object] = {}
+def _policy(folder: _Folder) -> HostEvidence:
+    policy = sshd = None
     pam_file = next((f for f in PAM_STACKS if (folder.root / f).is_file()), None)
     if pam_file is not None:
-        quality: dict[str, Setting] | None = folder.parse("etc/security/pwquality.conf", parse_policy.pwquality)
+        quality = folder.parse("etc/security/pwquality.conf", parse_policy.pwquality)
         defs = folder.parse("etc/login.defs", parse_policy.login_defs)
-        pam = folder.text(pam_file)
-        if pam is not None:
-            try:
-                out["policy"] = parse_policy.password_policy(pam, pam_file, quality, defs)
-                kinds.add("policy")
-            except EvidenceError as exc:
-                folder.problems.append(f"{folder.root / pam_file}: skipped: {exc}")
-    sshd = folder.text("etc/ssh/sshd_config")
-    if sshd is not None:
-        try:
-            loader = parse_policy.glob_loader(folder.host_files("etc/ssh"))
-            out["sshd"] = parse_policy.sshd_config(sshd, loader)
-            kinds.add("sshd")
-        except EvidenceError as exc:
-            folder.problems.append(f"{folder.root / 'etc/ssh/sshd_config'}: skipped: {exc}")
-    return out
+        policy = folder.parse(pam_file, lambda pam: parse_policy.password_policy(pam, pam_file, quality, defs))
+    if (folder.root / "etc/ssh/sshd_config").is_file():
+        sshd = folder.parse("etc/ssh/sshd_config", lambda text: parse_policy.sshd_config(
+            text, parse_policy.glob_loader(folder.host_files("etc/ssh"))))
+    kinds = {kind for kind, found in (("policy", policy), ("sshd", sshd)) if found is not None}
+    return HostEvidence(policy=policy, sshd=sshd, read=frozenset(kinds))
 
 
-def _supply(folder: _Folder, kinds: set[str]) -> dict[str, object]:
+def _supply(folder: _Folder) -> HostEvidence:
     sources: list[PackageSource] = []
+    components: list[SbomComponent] = []
+    kinds: set[str] = set()
     apt_files = ["etc/apt/sources.list"] + [f"etc/apt/sources.list.d/{n}"
                                             for n in folder.listdir("etc/apt/sources.list.d")]
     for relative in apt_files:
@@ -151,14 +141,13 @@ def _supply(folder: _Folder, kinds: set[str]) -> dict[str, object]:
         if found is not None:
             sources += found
             kinds.add("source")
-    components: list[SbomComponent] = []
     for name in folder.listdir("sbom"):
         if name.endswith(".json"):
             parsed = folder.parse(f"sbom/{name}", partial(parse_supply.sbom, file=f"sbom/{name}"))
             if parsed is not None:
                 components += parsed
                 kinds.add("sbom")
-    return {"sources": tuple(sources), "sbom": tuple(components)}
+    return HostEvidence(sources=tuple(sources), sbom=tuple(components), read=frozenset(kinds))
 
 
 BACKUP_EXPORTS = (("backups/restic-snapshots.json", parse_backups.restic_snapshots),
@@ -166,14 +155,15 @@ BACKUP_EXPORTS = (("backups/restic-snapshots.json", parse_backups.restic_snapsho
                   ("backups/backups.csv", parse_backups.backups_csv))
 
 
-def _backups(folder: _Folder, kinds: set[str]) -> dict[str, object]:
+def _backups(folder: _Folder) -> HostEvidence:
     records: list[BackupRecord] = []
+    kinds: set[str] = set()
     for relative, parser in BACKUP_EXPORTS:
         found = folder.parse(relative, partial(parser, file=relative))
         if found is not None:
             records += found
             kinds.add("backup")
-    return {"backups": tuple(records)}
+    return HostEvidence(backups=tuple(records), read=frozenset(kinds))
 
 
 def read_host(root: Path) -> HostRead:
@@ -182,25 +172,25 @@ def read_host(root: Path) -> HostRead:
     if platform is not None:
         platform = dataclasses.replace(platform, evidence=str(root / "etc/os-release"))
     ecosystem = evidence_parsers.osv_ecosystem(platform) if platform else ""
-    kinds: set[str] = set()
     packages: list[Package] = []
     for relative, parser in (("var/lib/dpkg/status", evidence_parsers.dpkg_status),
                              (RPM_EXPORT, evidence_parsers.rpm_qa)):
         found = folder.parse(relative, partial(parser, ecosystem=ecosystem))
         if found:
             packages += found
-            kinds.add("package")
             if not ecosystem:
                 folder.problems.append(f"{root / relative}: packages not matched: no usable etc/os-release "
                                        "beside it to say which release they belong to")
-    fields = _accounts(folder, kinds) | _policy(folder, kinds) | _supply(folder, kinds) | _backups(folder, kinds)
-    host_evidence = HostEvidence(**fields, read=frozenset(kinds))  # type: ignore[arg-type]
+    host_evidence = HostEvidence(read=frozenset({"package"} if packages else ()))
+    for part in (_accounts, _policy, _supply, _backups):
+        host_evidence = merge(host_evidence, part(folder))
     return HostRead(platform=platform, packages=tuple(packages), evidence=host_evidence,
                     problems=tuple(folder.problems))
 
 
-def _merge(current: HostEvidence, new: HostEvidence) -> HostEvidence:
-    """Two evidence folders for one host (an export plus an SSH collection): both count."""
+def merge(current: HostEvidence, new: HostEvidence) -> HostEvidence:
+    """Evidence from two sources for one host (an export plus an SSH collection, or the parts
+    of one folder): both count."""
     merged = {f.name: getattr(current, f.name) + getattr(new, f.name)
               for f in dataclasses.fields(HostEvidence) if isinstance(getattr(current, f.name), tuple)}
     return HostEvidence(**merged, policy=new.policy or current.policy, sshd=new.sshd or current.sshd,
@@ -231,7 +221,7 @@ def attach(inventory: Inventory, folders: tuple[str, ...], scope: Scope) -> Atta
             current = hosts.get(address) or Host(address=address, asset=scope.asset(address), state="evidence")
             hosts[address] = dataclasses.replace(current, platform=found.platform or current.platform,
                                                  packages=current.packages + found.packages,
-                                                 evidence=_merge(current.evidence, found.evidence))
+                                                 evidence=merge(current.evidence, found.evidence))
     scanned = [h.address for h in inventory.hosts]
     ordered = tuple(hosts[a] for a in scanned) + tuple(hosts[a] for a in sorted(set(hosts) - set(scanned)))
     return Attached(inventory=dataclasses.replace(inventory, hosts=ordered), problems=tuple(problems),
