@@ -34,7 +34,6 @@ class Attached:
     inventory: Inventory
     problems: tuple[str, ...]  # malformed files (make the run partial)
     notes: tuple[str, ...]  # evidence ignored by design (hosts outside scope)
-    evidence_read: tuple[tuple[str, str], ...] = ()  # (asset, evidence kind) read this run
 
 
 @dataclass(frozen=True)
@@ -200,24 +199,21 @@ def merge(current: HostEvidence, new: HostEvidence) -> HostEvidence:
 def attach(inventory: Inventory, folders: tuple[str, ...], scope: Scope) -> Attached:
     """Attach each in-scope host's evidence to its inventory host (creating one for a host that
     was down tonight but left evidence)."""
-    by_name = {scope.asset(a): a for a in scope.addresses} | {a: a for a in scope.addresses}
     hosts = {h.address: h for h in inventory.hosts}
     problems: list[str] = []
     notes: list[str] = []
-    read: list[tuple[str, str]] = []
     for root in folders:
         base = Path(root)
         if not base.is_dir():
             problems.append(f"{base}: evidence folder not found; check the estate's 'evidence' paths")
             continue
         for folder in sorted(p for p in base.iterdir() if p.is_dir()):
-            address = by_name.get(folder.name)
+            address = scope.address_for(folder.name)
             if address is None:
                 notes.append(f"{folder}: evidence ignored: '{folder.name}' is not a host in this estate's scope")
                 continue
             found = read_host(folder)
             problems += found.problems
-            read += [(scope.asset(address), kind) for kind in sorted(found.evidence.read)]
             current = hosts.get(address) or Host(address=address, asset=scope.asset(address), state="evidence")
             hosts[address] = dataclasses.replace(current, platform=found.platform or current.platform,
                                                  packages=current.packages + found.packages,
@@ -225,4 +221,4 @@ def attach(inventory: Inventory, folders: tuple[str, ...], scope: Scope) -> Atta
     scanned = [h.address for h in inventory.hosts]
     ordered = tuple(hosts[a] for a in scanned) + tuple(hosts[a] for a in sorted(set(hosts) - set(scanned)))
     return Attached(inventory=dataclasses.replace(inventory, hosts=ordered), problems=tuple(problems),
-                    notes=tuple(notes), evidence_read=tuple(read))
+                    notes=tuple(notes))

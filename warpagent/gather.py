@@ -38,10 +38,14 @@ class Gathered:
     inventory: Inventory
     problems: tuple[str, ...]  # make the run partial
     notes: tuple[str, ...]
-    evidence_read: tuple[tuple[str, str], ...]
     record_assets: tuple[str, ...]  # records configured for this estate (in scope even when unread)
     suppliers: tuple[Supplier, ...]
     policy: EstatePolicy
+
+    @property
+    def evidence_read(self) -> tuple[tuple[str, str], ...]:
+        """(asset, evidence kind) for every kind of evidence read this run."""
+        return tuple((h.asset, kind) for h in self.inventory.hosts for kind in sorted(h.evidence.read))
 
 
 def policy_of(estate: EstateConfig) -> EstatePolicy:
@@ -50,9 +54,8 @@ def policy_of(estate: EstateConfig) -> EstatePolicy:
                         supplier_review=dt.timedelta(seconds=estate.supplier_review_s))
 
 
-def _probe(inventory: Inventory, estate: EstateConfig) -> tuple[Inventory, list[tuple[str, str]]]:
+def _probe(inventory: Inventory, estate: EstateConfig) -> Inventory:
     hosts = []
-    read: list[tuple[str, str]] = []
     for host in inventory.hosts:
         if host.state != "up":
             hosts.append(host)
@@ -63,19 +66,18 @@ def _probe(inventory: Inventory, estate: EstateConfig) -> tuple[Inventory, list[
             log.info("estate %s: default-credential probe %s on %s port %s: %d attempt(s), %s", estate.name,
                      probe.service, host.asset, probe.port, probe.attempts,
                      "a default was accepted" if probe.accepted else "none accepted")
-        read.append((host.asset, "credential"))
-        hosts.append(dataclasses.replace(host, evidence=dataclasses.replace(host.evidence, credentials=accepted)))
-    return dataclasses.replace(inventory, hosts=tuple(hosts)), read
+        probed = dataclasses.replace(host.evidence, credentials=accepted, read=host.evidence.read | {"credential"})
+        hosts.append(dataclasses.replace(host, evidence=probed))
+    return dataclasses.replace(inventory, hosts=tuple(hosts))
 
 
 def _ssh(estate: EstateConfig, scope: Scope, into: Path) -> tuple[list[str], list[str]]:
     """Collect from every SSH source's hosts that are in scope; (problems, notes)."""
-    by_name = {scope.asset(a): a for a in scope.addresses} | {a: a for a in scope.addresses}
     problems: list[str] = []
     notes: list[str] = []
     for source in estate.ssh:
         for name in source.hosts:
-            address = by_name.get(name)
+            address = scope.address_for(name)
             if address is None:
                 problems.append(f"ssh host '{name}' is not in estate '{estate.name}''s scope (or is excluded); "
                                 "not contacted: add it to targets or remove it from evidence")
@@ -87,44 +89,39 @@ def _ssh(estate: EstateConfig, scope: Scope, into: Path) -> tuple[list[str], lis
     return problems, notes
 
 
-def _records(estate: EstateConfig, now: dt.datetime) -> tuple[list[Host], list[str], list[tuple[str, str]],
-                                                             tuple[Supplier, ...]]:
+def _records(estate: EstateConfig, now: dt.datetime) -> tuple[list[Host], list[str], tuple[Supplier, ...]]:
     hosts: list[Host] = []
     problems: list[str] = []
-    read: list[tuple[str, str]] = []
     suppliers: tuple[Supplier, ...] = ()
     if estate.suppliers is not None:
+        read: frozenset[str] = frozenset()
         try:
             suppliers = tuple(parse_suppliers(estate.suppliers.read_text(encoding="utf-8"), estate.suppliers.name))
-            read.append((SUPPLIER_REGISTER, "supplier"))
+            read = frozenset({"supplier"})
         except FileNotFoundError:
             problems.append(f"{estate.suppliers}: supplier register not found; check the estate's 'suppliers' path")
         except (OSError, UnicodeDecodeError, EvidenceError) as exc:
             problems.append(f"{estate.suppliers}: skipped: {exc}")
         hosts.append(Host(address="", asset=SUPPLIER_REGISTER, state=RECORD_STATE,
-                          evidence=HostEvidence(suppliers=suppliers)))
+                          evidence=HostEvidence(suppliers=suppliers, read=read)))
     for repo in estate.backups.restic:
         tested = restore_test.run_restore_test(repo, now)
         problems += tested.problems
-        if tested.records:
-            read.append((repository_asset(repo.name), "backup"))
         hosts.append(Host(address="", asset=repository_asset(repo.name), state=RECORD_STATE,
                           evidence=HostEvidence(backups=tested.records,
                                                 read=frozenset({"backup"} if tested.records else ()))))
-    return hosts, problems, read, suppliers
+    return hosts, problems, suppliers
 
 
 def gather(estate: EstateConfig, inventory: Inventory, scope: Scope, now: dt.datetime) -> Gathered:
-    read: list[tuple[str, str]] = []
     if estate.default_credentials.enabled:
-        inventory, read = _probe(inventory, estate)
+        inventory = _probe(inventory, estate)
     with tempfile.TemporaryDirectory(prefix="warpagent-ssh-") as collected:
         ssh_problems, ssh_notes = _ssh(estate, scope, Path(collected)) if estate.ssh else ([], [])
         folders = estate.evidence + ((collected,) if estate.ssh else ())
         attached = evidence.attach(inventory, folders, scope)
-    records, record_problems, record_read, suppliers = _records(estate, now)
+    records, record_problems, suppliers = _records(estate, now)
     inventory = dataclasses.replace(attached.inventory, hosts=attached.inventory.hosts + tuple(records))
     return Gathered(inventory=inventory, problems=tuple(ssh_problems) + attached.problems + tuple(record_problems),
-                    notes=tuple(ssh_notes) + attached.notes, evidence_read=tuple(read) + attached.evidence_read
-                    + tuple(record_read), record_assets=tuple(h.asset for h in records), suppliers=suppliers,
-                    policy=policy_of(estate))
+                    notes=tuple(ssh_notes) + attached.notes, record_assets=tuple(h.asset for h in records),
+                    suppliers=suppliers, policy=policy_of(estate))

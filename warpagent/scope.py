@@ -6,6 +6,7 @@ configuration can reach its command line as an option, and exclusions hold by co
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -68,6 +69,14 @@ class Scope:
 
     def asset(self, address: str) -> str:
         return self.names.get(address, address)
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, str]:
+        return {self.asset(a): a for a in self.addresses} | {a: a for a in self.addresses}
+
+    def address_for(self, name: str) -> str | None:
+        """The in-scope address a configured host name or an address stands for (None: out of scope)."""
+        return self._by_name.get(name)
 
 
 def _expand(text: str, limit: int, resolver: Resolver) -> tuple[list[IPAddress], str | None]:
