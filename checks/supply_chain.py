@@ -27,10 +27,13 @@ REMOTE_ACCESS = (("teamviewer", "teamviewer"), ("anydesk", "anydesk"), ("ms-wbt-
                  ("splashtop", "splashtop"), ("rustdesk", "rustdesk"))
 
 
+def _qualifier(purl: PackageURL, key: str) -> str:
+    return str(purl.qualifiers.get(key, "")) if isinstance(purl.qualifiers, dict) else ""
+
+
 def _deb_ecosystem(purl: PackageURL, intel: Intel) -> str:
     """OSV's ecosystem for a deb purl's `distro` qualifier: debian-12, bookworm, ubuntu-22.04."""
-    qualifiers = purl.qualifiers if isinstance(purl.qualifiers, dict) else {}
-    distro_text = str(qualifiers.get("distro", ""))
+    distro_text = _qualifier(purl, "distro")
     family = (purl.namespace or "debian").lower()
     if "-" in distro_text:
         family, _, version = distro_text.partition("-")
@@ -41,9 +44,7 @@ def _deb_ecosystem(purl: PackageURL, intel: Intel) -> str:
 
 
 def _source(purl: PackageURL) -> str:
-    qualifiers = purl.qualifiers if isinstance(purl.qualifiers, dict) else {}
-    upstream = str(qualifiers.get("upstream", ""))
-    return upstream.split("@", 1)[0] or purl.name
+    return _qualifier(purl, "upstream").split("@", 1)[0] or purl.name
 
 
 @check("WA601", "supply_chain", "sbom-component-vulnerable", needs_intel=True)

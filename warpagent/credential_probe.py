@@ -10,6 +10,7 @@ public default list below and are never written to a finding or a log.
 from __future__ import annotations
 
 import ftplib
+import functools
 import logging
 import socket
 import time
@@ -187,9 +188,7 @@ def probe_service(address: str, service: Service, kind: str, settings: Credentia
         tls = service.tunnel == "ssl" or service.name == "https"
         if not _basic_auth_required(address, service.port, tls):
             return ServiceProbe(kind, service.port, service.protocol, 0, None)
-
-        def attempt(a: str, p: int, u: str, w: str) -> bool:
-            return _http_basic(a, p, u, w, tls)
+        attempt = functools.partial(_http_basic, tls=tls)
     tried = 0
     for user, password in DEFAULTS[kind][:settings.max_attempts]:
         if tried:

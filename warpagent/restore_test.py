@@ -8,6 +8,7 @@ else; credentials in a repository URL are masked in every message.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import os
@@ -98,7 +99,6 @@ def run_restore_test(repo: ResticRepository, now: dt.datetime, restic: str = "re
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_PASSWORD")}
     env |= {"RESTIC_REPOSITORY": repo.repository, "RESTIC_PASSWORD": password}
     deadline = time.monotonic() + repo.timeout_s
-    where = Where(f"restic repository {repo.name}")
     records: list[BackupRecord] = []
 
     def result(ok: bool, detail: str) -> RepositoryTest:
@@ -110,11 +110,11 @@ def run_restore_test(repo: ResticRepository, now: dt.datetime, restic: str = "re
     try:
         listing = _restic(found, ["snapshots", "--json"], env, deadline, "restic snapshots")
         try:
-            snapshots = restic_snapshots(listing, where.file)
+            snapshots = restic_snapshots(listing, f"restic repository {repo.name}")
         except EvidenceError as exc:
             raise _Failed(f"restic snapshots printed something unreadable: {exc}") from None
-        records += [BackupRecord(tool="restic", job=repo.name, kind=BackupKind.BACKUP, at=s.at, ok=True,
-                                 where=s.where, offline=repo.offline, detail=s.detail) for s in snapshots]
+        # one job per repository, whatever paths each snapshot holds
+        records += [dataclasses.replace(s, job=repo.name, offline=repo.offline) for s in snapshots]
         if not snapshots:
             raise _Failed("the repository holds no snapshots")
         _restic(found, ["check", f"--read-data-subset={repo.read_data_subset}"], env, deadline,

@@ -40,7 +40,7 @@ class Collected:
     notes: tuple[str, ...] = ()  # files the account could not read (their checks are skipped)
 
 
-def _client(source: SshSource, name: str) -> paramiko.SSHClient:
+def _client(source: SshSource) -> paramiko.SSHClient:
     client = paramiko.SSHClient()
     client.load_host_keys(str(source.known_hosts))  # raises OSError when the file is missing
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
@@ -109,7 +109,7 @@ def collect(source: SshSource, name: str, address: str, asset: str, into: Path) 
     """Collect one host's evidence into `into/<asset>/`. Any failure is one clear line."""
     where = f"ssh {source.username}@{name}:{source.port}"
     try:
-        client = _client(source, name)
+        client = _client(source)
     except OSError as exc:
         return Collected(asset, False, f"{where}: cannot read known_hosts {source.known_hosts} "
                                        f"({exc.strerror or exc}); create it with the hosts' verified keys")
