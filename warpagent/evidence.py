@@ -10,6 +10,7 @@ from, say, sudoers is resolved only on a night when that host's sudoers was read
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -80,16 +81,19 @@ class _Folder:
         folder = self.root / relative
         return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
 
-    def host_files(self, relative_dir: str) -> dict[str, str]:
-        """Every readable file under a folder, keyed by its host path ("/etc/ssh/sshd_config.d/x.conf")."""
+    def included(self, relative_dir: str, pattern: str) -> list[tuple[str, str]]:
+        """Files under `relative_dir` whose host path matches an Include pattern, in sshd's
+        (sorted) order, as (relative path, text). Only matching files are read: an exported
+        etc/ssh may also hold host keys, which have no business being opened."""
         folder = self.root / relative_dir
-        out = {}
-        for path in sorted(folder.rglob("*")) if folder.is_dir() else ():
-            if path.is_file():
-                relative = str(path.relative_to(self.root))
-                text = self.text(relative)
-                if text is not None:
-                    out["/" + relative] = text
+        matched = [path for path in sorted(folder.rglob("*")) if path.is_file()
+                   and fnmatch.fnmatch("/" + str(path.relative_to(self.root)), pattern)] if folder.is_dir() else []
+        out = []
+        for path in matched:
+            relative = str(path.relative_to(self.root))
+            text = self.text(relative)
+            if text is not None:
+                out.append((relative, text))
         return out
 
 
@@ -119,7 +123,7 @@ def _policy(folder: _Folder) -> HostEvidence:
         policy = folder.parse(pam_file, lambda pam: parse_policy.password_policy(pam, pam_file, quality, defs))
     if (folder.root / "etc/ssh/sshd_config").is_file():
         sshd = folder.parse("etc/ssh/sshd_config", lambda text: parse_policy.sshd_config(
-            text, parse_policy.glob_loader(folder.host_files("etc/ssh"))))
+            text, partial(folder.included, "etc/ssh")))
     kinds = {kind for kind, found in (("policy", policy), ("sshd", sshd)) if found is not None}
     return HostEvidence(policy=policy, sshd=sshd, read=frozenset(kinds))
 

@@ -5,7 +5,6 @@ Pure functions from text to evidence.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Callable, Iterator
 
@@ -149,10 +148,3 @@ def _sshd_file(text: str, file: str, load: SshdLoader, settings: dict[str, Setti
             continue
         settings.setdefault(keyword, Setting(value, Where(file, number)))
     return True
-
-
-def glob_loader(files: dict[str, str]) -> SshdLoader:
-    """An Include loader over collected files keyed by host path, in sshd's (sorted) order."""
-    def load(pattern: str) -> list[tuple[str, str]]:
-        return [(path.lstrip("/"), files[path]) for path in sorted(files) if fnmatch.fnmatch(path, pattern)]
-    return load
