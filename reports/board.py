@@ -23,6 +23,7 @@ from typing import Any
 from checks import ALL_CHECKS, by_id
 from warpagent.config import RagRules
 from warpagent.models import CATEGORIES, FindingStatus, ScanRun, Severity, TrackedFinding
+from warpagent.regional import Figure
 
 CATEGORY_NAMES = {
     "patches": "Missing security patches", "unsupported": "Unsupported software",
@@ -37,7 +38,7 @@ TREND_MONTHS = 6
 class PeerComparison:
     members: int  # peers with a measured posture in this category (0 when withheld)
     withheld: bool  # fewer than k peers: nothing more is shown
-    with_open_share: int  # percentage of peers with open weaknesses in the category
+    with_open_share: int | None  # percentage of peers with open weaknesses; None where withheld
     standing: str  # plain words: where the council stands
 
 
@@ -101,6 +102,7 @@ class BoardReport:
     coverage: tuple[EstateCoverage, ...]
     peers_available: bool
     k: int
+    peer_source: str = ""  # where the peer figures come from, in plain words
 
 
 def month_bounds(month: str, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -162,6 +164,14 @@ def _bucket_floor(label: str) -> int:
     return {"0": 0, "1": 1, "2-5": 2, "6-20": 6, "21+": 21}.get(label, 0)
 
 
+def _standing(own_open: int, median: float) -> str:
+    if own_open < median:
+        return "fewer open weaknesses than most peers"
+    if own_open > max(median, 0) and own_open >= 2 * max(median, 1):
+        return "more open weaknesses than most peers"
+    return "in line with peers"
+
+
 def peer_comparison(category: str, own_open: int, postures: Sequence[Mapping[str, Any]], k: int) -> PeerComparison:
     peers = [p for p in postures if p.get("category") == category and p.get("measured")]
     if len(peers) < k:
@@ -169,19 +179,31 @@ def peer_comparison(category: str, own_open: int, postures: Sequence[Mapping[str
                               standing=f"fewer than {k} peers have shared this: not shown")
     floors = [_bucket_floor(str(p.get("open_findings", "0"))) for p in peers]
     share = round(100 * sum(1 for f in floors if f > 0) / len(peers))
-    median = statistics.median(floors)
-    if own_open < median:
-        standing = "fewer open weaknesses than most peers"
-    elif own_open > max(median, 0) and own_open >= 2 * max(median, 1):
-        standing = "more open weaknesses than most peers"
-    else:
-        standing = "in line with peers"
-    return PeerComparison(members=len(peers), withheld=False, with_open_share=share, standing=standing)
+    return PeerComparison(members=len(peers), withheld=False, with_open_share=share,
+                          standing=_standing(own_open, statistics.median(floors)))
+
+
+def regional_comparison(category: str, own_open: int, picture: Mapping[str, Any]) -> PeerComparison:
+    """Where the council stands against the WARP's published regional picture (already k-protected)."""
+    k = int(picture.get("k_threshold", 3))
+    entry = next((c for c in picture.get("categories", []) if isinstance(c, Mapping) and c.get("category") == category),
+                 {})
+    measured, with_open = Figure.from_dict(entry.get("measured")), Figure.from_dict(entry.get("with_open"))
+    if measured.withheld or not measured.count:
+        return PeerComparison(members=0, withheld=True, with_open_share=None,
+                              standing=f"fewer than {k} WARP members measure this: not shown")
+    median = entry.get("median_open")
+    standing = _standing(own_open, _bucket_floor(str(median))) if isinstance(median, str) else "not shown"
+    return PeerComparison(members=int(measured.count), withheld=False, with_open_share=with_open.percent,
+                          standing=standing)
 
 
 def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organisation: str, title: str,
           month: str, now: dt.datetime, rules: RagRules, peer_postures: Sequence[Mapping[str, Any]] = (),
-          k: int = 3, measured: Collection[str] | None = None) -> BoardReport:
+          k: int = 3, measured: Collection[str] | None = None,
+          regional: Mapping[str, Any] | None = None) -> BoardReport:
+    """The board report. Peer figures come from the WARP's regional picture when one has been
+    pulled (every member counted, k-protected by the hub), else from peers' own postures."""
     start, end = month_bounds(month, now)
     measured = set(measured if measured is not None else {c.category for c in ALL_CHECKS})
     open_now = [t for t in findings if _open_at(t, end)]
@@ -201,7 +223,8 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
                                    for s in sorted(Severity, reverse=True)),
             open_total=len(items),
             trend=tuple(sum(1 for t in in_category if _open_at(t, p)) for p in points),
-            peer=peer_comparison(category, len(items), peer_postures, k) if peer_postures else None))
+            peer=regional_comparison(category, len(items), regional) if regional
+            else peer_comparison(category, len(items), peer_postures, k) if peer_postures else None))
 
     by_check: dict[str, list[TrackedFinding]] = defaultdict(list)
     for tracked in open_now:
@@ -260,4 +283,14 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
     return BoardReport(organisation=organisation, title=title, month=start.strftime("%B %Y"), period_end=end,
                        months=tuple((p - dt.timedelta(microseconds=1)).strftime("%b") for p in points),
                        categories=tuple(categories), risks=tuple(risks), remediation=remediation,
-                       coverage=coverage, peers_available=bool(peer_postures), k=k)
+                       coverage=coverage, peers_available=bool(peer_postures or regional),
+                       k=int(regional.get("k_threshold", k)) if regional else k,
+                       peer_source=_peer_source(regional, peer_postures))
+
+
+def _peer_source(regional: Mapping[str, Any] | None, postures: Sequence[Mapping[str, Any]]) -> str:
+    if regional:
+        return (f"the WARP's regional picture of {regional.get('as_of', '?')}, from "
+                f"{regional.get('members_current', '?')} member councils")
+    members = len({p.get("created_by_ref") for p in postures})
+    return f"anonymised postures shared by {members} peer council{'s' if members != 1 else ''}"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from checks import ALL_CHECKS
 from reports import board, mailer, render
-from warpagent import anonymise, stix_bundle
+from warpagent import anonymise, regional_stix, stix_bundle
 from warpagent.config import Settings
 from warpagent.errors import ConfigError
 from warpagent.peer_intel import PeerIntel
@@ -33,11 +33,12 @@ def own_identity(settings: Settings) -> str | None:
 def board_report(settings: Settings, store: Store, month: str, now: dt.datetime) -> BoardOutput:
     with PeerIntel(settings.store) as intel:
         postures = intel.latest("x-warpagent-posture")
+        regional = regional_stix.latest(intel.latest("x-warpagent-regional"))
     own = own_identity(settings)
     postures = [p for p in postures if p.get("created_by_ref") != own]
     data = board.build(store.findings(), store.runs(limit=10000), organisation=settings.organisation.name,
                        title=settings.reports.title, month=month, now=now, rules=settings.reports.rag,
-                       peer_postures=postures, k=settings.sharing.k,
+                       peer_postures=postures, k=settings.sharing.k, regional=regional,
                        measured={c.category for c in ALL_CHECKS} - store.unmeasured_categories())
     context = {"report": data, "colour": settings.reports.primary_colour,
                "logo": render.logo_data_uri(settings.reports.logo)}

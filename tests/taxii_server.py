@@ -31,6 +31,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def terminate(proc: subprocess.Popen[bytes] | None, grace_s: float = 15) -> None:
+    """Stop a server the test started, by its PID: SIGTERM, then SIGKILL after the grace period."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _collection(cid: str, title: str) -> dict[str, Any]:
     return {"id": cid, "title": title, "description": f"{title} collection", "can_read": True, "can_write": True,
             "media_types": ["application/stix+json;version=2.1"], "objects": [], "manifest": []}
@@ -80,14 +92,8 @@ class Medallion:
         raise RuntimeError("medallion did not start")
 
     def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+        terminate(self.proc)
+        self.proc = None
 
     def objects(self, collection: str = COLLECTION_ID) -> list[dict[str, Any]]:
         """Every object version the collection holds, read straight from the server."""

@@ -23,7 +23,7 @@ import hashlib
 import hmac
 import re
 from collections import defaultdict
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from checks import ALL_CHECKS
@@ -75,6 +75,7 @@ class CategoryPosture:
     by_severity: tuple[tuple[str, str], ...]  # (severity label, bucket), most severe first
     checks: tuple[CheckPosture, ...]
     oldest_open: dt.date | None
+    past_due: str = "0"  # bucket of open findings past the council's own deadlines (KEV, critical, high)
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,14 @@ def _fix_text(doc: str) -> str:
 
 def anonymise(findings: Sequence[TrackedFinding], *, member: str, sector: str, region: str,
               as_of: dt.date, k: int, measured: Collection[str],
-              region_versions: Mapping[tuple[str, str], int] | None = None) -> SharedPosture:
+              region_versions: Mapping[tuple[str, str], int] | None = None,
+              past_due: Callable[[TrackedFinding], bool] = lambda tracked: False) -> SharedPosture:
     """Build the shareable posture from open findings.
 
     `member` is the pseudonym; `measured` the categories whose checks ran; `region_versions`
     maps (product, version) to how many *other* members report it, from pulled peer data
-    (None when there is no peer data to judge rarity by).
+    (None when there is no peer data to judge rarity by); `past_due` says whether a finding is
+    open past the council's deadline for it.
     """
     by_category: dict[str, list[TrackedFinding]] = defaultdict(list)
     for tracked in findings:
@@ -146,6 +149,7 @@ def anonymise(findings: Sequence[TrackedFinding], *, member: str, sector: str, r
                                       assets=bucket(len({t.finding.asset for t in group})))
                          for check_id, group in sorted(per_check.items())),
             oldest_open=min((t.first_seen.date() for t in items), default=None),
+            past_due=bucket(sum(1 for t in items if past_due(t))),
         ))
 
     cve_assets: dict[str, set[str]] = defaultdict(set)

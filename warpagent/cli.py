@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from warpagent import __version__, commands
+from warpagent import __version__, commands, hub_commands
 from warpagent.commands import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from warpagent.errors import CollectError, ConfigError, ScopeError, StoreError, WarpagentError
 from warpagent.models import CATEGORIES, FindingStatus, Severity
@@ -40,6 +40,7 @@ examples:
   warpagent share && warpagent pull   push the anonymised bundle to WARP peers, fetch theirs
   warpagent run                       the daemon: all of the above on schedule
   warpagent jobs                      what the daemon will do next, and how each job last went
+  warpagent hub serve                 a WARP coordinator's TAXII 2.1 hub ('hub --help' for more)
 
 config: --config PATH, else $WARPAGENT_CONFIG, else ./config/warpagent.yaml; with none of
 these, the embedded default scans this machine's loopback address (127.0.0.1).
@@ -161,6 +162,8 @@ def _parser() -> argparse.ArgumentParser:
                                description="List the daemon's jobs with their schedule, next run and last result.")
     jobs.add_argument("--json", action="store_true", help="print JSON")
 
+    hub_commands.add_parser(commands)
+
     findings = commands.add_parser("findings", help="list stored findings",
                                    description="List findings from the store, most severe first.")
     findings.add_argument("--status", default="open",
@@ -185,6 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose)
     try:
+        if args.command == "hub":
+            return hub_commands.cmd_hub(args)
         return commands.COMMANDS[args.command](args)
     except ConfigError as exc:
         for problem in exc.problems:

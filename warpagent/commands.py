@@ -60,8 +60,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
                      "resolve; check the name or use its address" for name in resolved.unresolved]
     if problems:
         raise ConfigError(problems)
+    hub = f"; hub for {len(settings.hub.users)} accounts at {settings.hub.base_url}" if settings.hub else ""
     print(f"{settings.source}: OK - {len(settings.estates)} estates, {total} addresses in scope, "
-          f"store {settings.store}")
+          f"store {settings.store}{hub}")
     return EXIT_OK
 
 
@@ -75,6 +76,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from warpagent.store import Store
 
     settings = config.load(args.config)
+    if not settings.estates:
+        raise ConfigError([f"{settings.source}: At 'estates': no estates configured; add the estates to scan"])
     estates = (settings.estate(args.estate),) if args.estate else settings.estates
     fail_on = Severity.parse(args.fail_on) if args.fail_on else settings.scan.fail_on
     progress = None
@@ -126,7 +129,7 @@ def _no_store(settings: config.Settings) -> int:
     return EXIT_USAGE
 
 
-def _write_out(target: str, text: str) -> None:
+def write_out(target: str, text: str) -> None:
     if target == "-":
         sys.stdout.write(text)
         return
@@ -136,7 +139,7 @@ def _write_out(target: str, text: str) -> None:
         partial.write_text(text, encoding="utf-8")
         partial.replace(path)
     except OSError as exc:
-        raise WarpagentError(f"{target}: cannot write the bundle ({exc.strerror}); choose another path") from None
+        raise WarpagentError(f"{target}: cannot write ({exc.strerror}); choose another path") from None
 
 
 def _print_reports(reports: list[PeerReport], as_json: bool, verb: str) -> int:
@@ -175,7 +178,7 @@ def cmd_share(args: argparse.Namespace) -> int:
     with Store(settings.store) as store, PeerIntel(settings.store) as intel:
         built = share.build_bundle(settings, store, intel, now.date())
     if args.out:
-        _write_out(args.out, built.text)
+        write_out(args.out, built.text)
     if args.dry_run:
         if not args.out:
             sys.stdout.write(built.text)
@@ -225,7 +228,7 @@ def _board(args: argparse.Namespace, settings: config.Settings, store: Store, no
                            "(smtp_host, from, to) to send the board report"])
     output = produce.board_report(settings, store, month, now)
     if args.out:
-        _write_out(args.out, output.html)
+        write_out(args.out, output.html)
     elif not args.email:
         sys.stdout.write(output.html)
     store.log_report("board", now)
@@ -248,9 +251,9 @@ def _technical(args: argparse.Namespace, settings: config.Settings, store: Store
                            since=store.last_report("technical"))
     html = render.render("technical.html.j2", report=data, colour=settings.reports.primary_colour)
     if args.out:
-        _write_out(args.out, html)
+        write_out(args.out, html)
         csv_path = str(Path(args.out).with_suffix(".csv"))
-        _write_out(csv_path, findings_csv([t for t in found if t.status is FindingStatus.OPEN]))
+        write_out(csv_path, findings_csv([t for t in found if t.status is FindingStatus.OPEN]))
         print(f"wrote {args.out} and {csv_path}", file=sys.stderr)
     else:
         sys.stdout.write(html)

@@ -6,6 +6,7 @@ all problems are collected before anything runs, so one fix-up pass is enough.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Iterable
@@ -21,7 +22,7 @@ from feeds.sources import SOURCES as FEED_SOURCES
 from feeds.update import FeedSettings
 from warpagent import ports, scope
 from warpagent.errors import ConfigError
-from warpagent.models import Severity
+from warpagent.models import Severity, TrackedFinding
 
 DEFAULT_PATH = Path("config/warpagent.yaml")
 ENV_VAR = "WARPAGENT_CONFIG"
@@ -117,6 +118,15 @@ class PeerConfig:
     verify_tls: bool = True
     ca_bundle: str = ""
     timeout_s: int = 30
+    direction: str = "both"  # both, push or pull
+
+    @property
+    def pushes(self) -> bool:
+        return self.direction in ("both", "push")
+
+    @property
+    def pulls(self) -> bool:
+        return self.direction in ("both", "pull")
 
 
 @dataclass(frozen=True)
@@ -135,6 +145,14 @@ class RagRules:
     critical_days: int = 15
     high_days: int = 30
     medium_days: int = 90
+
+    def past_due(self, tracked: TrackedFinding, moment: dt.datetime) -> bool:
+        """Open past its deadline: what turns a category red on the board, and what peers compare."""
+        age = (moment - tracked.first_seen).days
+        severity = tracked.finding.severity
+        return bool((tracked.finding.kev_due and age > self.kev_days)
+                    or (severity is Severity.CRITICAL and age > self.critical_days)
+                    or (severity is Severity.HIGH and age > self.high_days))
 
 
 @dataclass(frozen=True)
@@ -178,6 +196,52 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class HubUser:
+    name: str
+    role: str  # member, coordinator or reader
+    password_env: str = ""
+    password_hash: str = ""
+    identity: str = ""
+
+
+@dataclass(frozen=True)
+class HubTls:
+    cert_file: Path
+    key_file: Path
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    users: tuple[HubUser, ...]
+    store: str  # a SQLite path (made absolute) or a database URL
+    title: str = "WARP hub"
+    host: str = "127.0.0.1"
+    port: int = 6443
+    url: str = ""
+    api_root: str = "warp"
+    tls: HubTls | None = None
+    ca_bundle: str = ""
+    threads: int = 16
+    page_size: int = 1000
+    max_request_bytes: int = 10 * 1024 * 1024
+    max_object_bytes: int = 256 * 1024
+    max_objects_per_request: int = 1000
+    stale_after_s: int = 45 * 86400
+
+    @property
+    def base_url(self) -> str:
+        if self.url:
+            return self.url
+        scheme = "https" if self.tls else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}/"
+
+    @property
+    def database_url(self) -> str:
+        return self.store if "://" in self.store else f"sqlite:///{self.store}"
+
+
+@dataclass(frozen=True)
 class Settings:
     source: str  # the file it came from, or EMBEDDED
     organisation: Organisation
@@ -188,6 +252,7 @@ class Settings:
     reports: ReportSettings = ReportSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     feeds: FeedSettings = field(default_factory=lambda: FeedSettings(dir=Path("intel")))
+    hub: HubSettings | None = None
 
     def secret(self, env_name: str, key_path: str) -> str:
         """A secret named by an *_env key, read from the environment only when it is needed."""
@@ -282,6 +347,8 @@ def _explain(error: jsonschema.ValidationError) -> str:
         extra = sorted(set(value) - set(error_schema.get("properties", {})))
         return (f"unknown key {', '.join(repr(k) for k in extra)}; check the spelling against "
                 "config/README.md")
+    if error.validator == "anyOf" and not error.absolute_path:
+        return "'estates' is a required property; add the estates to scan (or a 'hub' section for a WARP hub)"
     if error.validator == "required":
         return f"{error.message}; add it (see config/README.md)"
     if error.validator == "enum":
@@ -328,6 +395,15 @@ def validate(document: object, source: str) -> list[str]:
         if peer.get("password_env") and not peer.get("username"):
             problems.append(f"{source}: At 'sharing.peers[{index}]': password_env needs a username; add "
                             "username or use api_key_env")
+    users_seen: set[str] = set()
+    for index, user in enumerate(document.get("hub", {}).get("users", [])):
+        if user["name"] in users_seen:
+            problems.append(f"{source}: At 'hub.users[{index}].name': user '{user['name']}' is listed twice; "
+                            "give each account its own name")
+        users_seen.add(user["name"])
+        if bool(user.get("password_env")) == bool(user.get("password_hash")):
+            problems.append(f"{source}: At 'hub.users[{index}]': give exactly one of password_env or password_hash "
+                            "(from 'warpagent hub hash-password')")
     return problems
 
 
@@ -370,7 +446,7 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
             max_addresses=e.get("max_addresses", 65536),
             assume_up=e.get("assume_up", False),
         )
-        for e in doc["estates"]
+        for e in doc.get("estates", ())
     )
     share = doc.get("sharing", {})
     outbox = Path(os.path.expanduser(share.get("outbox", "./outbox")))
@@ -384,7 +460,7 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
                        username=p.get("username", ""), password_env=p.get("password_env", ""),
                        api_key_env=p.get("api_key_env", ""), api_key_header=p.get("api_key_header", "Authorization"),
                        verify_tls=p.get("verify_tls", True), ca_bundle=p.get("ca_bundle", ""),
-                       timeout_s=duration_seconds(p.get("timeout", "30s")))
+                       timeout_s=duration_seconds(p.get("timeout", "30s")), direction=p.get("direction", "both"))
             for p in share.get("peers", ())),
     )
     rep = doc.get("reports", {})
@@ -432,8 +508,28 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
         store=store if store.is_absolute() else (base_dir / store),
         scan=ScanSettings(fail_on=None if fail_on == "none" else Severity.parse(fail_on),
                           nmap_path=scan.get("nmap_path", "nmap"), timing=scan.get("timing", "T4")),
-        estates=estates,
+        estates=estates, hub=_hub(doc["hub"], base_dir) if "hub" in doc else None,
     )
+
+
+def _hub(doc: dict[str, Any], base_dir: Path) -> HubSettings:
+    store = doc.get("store", "./hub.db")
+    tls = doc.get("tls")
+    return HubSettings(
+        users=tuple(HubUser(name=u["name"], role=u["role"], password_env=u.get("password_env", ""),
+                            password_hash=u.get("password_hash", ""), identity=u.get("identity", ""))
+                    for u in doc["users"]),
+        store=store if "://" in store else str(_relative(store, base_dir)),
+        title=doc.get("title", "WARP hub"), host=doc.get("host", "127.0.0.1"), port=doc.get("port", 6443),
+        url=doc.get("url", ""), api_root=doc.get("api_root", "warp"),
+        tls=HubTls(cert_file=_relative(tls["cert_file"], base_dir), key_file=_relative(tls["key_file"], base_dir))
+        if tls else None,
+        ca_bundle=str(_relative(doc["ca_bundle"], base_dir)) if doc.get("ca_bundle") else "",
+        threads=doc.get("threads", 16), page_size=doc.get("page_size", 1000),
+        max_request_bytes=doc.get("max_request_bytes", 10 * 1024 * 1024),
+        max_object_bytes=doc.get("max_object_bytes", 256 * 1024),
+        max_objects_per_request=doc.get("max_objects_per_request", 1000),
+        stale_after_s=duration_seconds(doc.get("stale_after", "45d")))
 
 
 def _ssh_source(doc: dict[str, Any], base_dir: Path) -> SshSource:

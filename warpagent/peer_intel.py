@@ -75,6 +75,14 @@ class PeerIntel:
             "(SELECT MAX(modified) FROM peer_objects WHERE id = o.id)", (object_type,)).fetchall()
         return [json.loads(row[0]) for row in rows]
 
+    def versions(self, peer: str, types: Iterable[str]) -> list[dict[str, Any]]:
+        """Every version pulled from one peer of objects of these types (the history trends need)."""
+        wanted = list(types)
+        marks = ",".join("?" * len(wanted))
+        rows = self._db.execute(f"SELECT body FROM peer_objects WHERE peer = ? AND type IN ({marks})",  # noqa: S608
+                                (peer, *wanted)).fetchall()
+        return [json.loads(row[0]) for row in rows]
+
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM peer_objects").fetchone()[0])
 

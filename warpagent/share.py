@@ -18,7 +18,7 @@ from stix2validator import ValidationOptions, validate_parsed_json
 
 from checks import ALL_CHECKS
 from warpagent import anonymise, stix_bundle
-from warpagent.config import Settings
+from warpagent.config import PeerConfig, Settings
 from warpagent.errors import ConfigError
 from warpagent.models import FindingStatus
 from warpagent.outbox import Outbox
@@ -30,6 +30,7 @@ from warpagent.taxii import TRANSIENT, Page, PeerClient
 log = logging.getLogger(__name__)
 
 MAX_OBJECT_BYTES = 1024 * 1024
+ObjectCheck = Callable[[object], str | None]  # why a pulled object is refused, or None
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,12 @@ def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.d
     key = settings.secret(settings.sharing.pseudonym_key_env, "sharing.pseudonym_key_env")
     member = anonymise.pseudonym(key.encode(), settings.organisation.name)
     region_versions = intel.region_versions(stix_bundle.member_identity_id(member))
+    end_of_day = dt.datetime.combine(today, dt.time.max, dt.UTC)
     posture = anonymise.anonymise(
         store.findings(status=FindingStatus.OPEN.value), member=member, sector=settings.organisation.sector,
         region=settings.organisation.region, as_of=today, k=settings.sharing.k,
-        measured={c.category for c in ALL_CHECKS} - store.unmeasured_categories(), region_versions=region_versions)
+        measured={c.category for c in ALL_CHECKS} - store.unmeasured_categories(), region_versions=region_versions,
+        past_due=lambda tracked: settings.reports.rag.past_due(tracked, end_of_day))
     bundle = stix_bundle.build(posture, settings.sharing.tlp)
     text = stix_bundle.to_json(bundle)
     errors = stix_bundle.validate(text)
@@ -85,63 +88,64 @@ class PeerReport:
     errors: list[str] = field(default_factory=list)
 
 
-def _client(settings: Settings, peer_index: int) -> PeerClient:
-    return PeerClient(settings, settings.sharing.peers[peer_index])
-
-
 def deliver(settings: Settings, outbox: Outbox, *, attempts: int = 3, backoff_s: float = 1.0,
             sleep: Callable[[float], None] = time.sleep, batch_size: int = 500) -> list[PeerReport]:
     """Send every queued bundle to its peer, oldest first; stop a peer's queue at its first failure."""
-    reports = []
-    for index, peer in enumerate(settings.sharing.peers):
-        report = PeerReport(peer=peer.name)
-        reports.append(report)
-        queue = outbox.pending(peer.name)
-        if not queue:
-            continue
-        try:
-            client = _client(settings, index)
-        except ConfigError as exc:
-            report.ok, report.pending = False, len(queue)
-            report.errors += exc.problems
-            continue
-        try:
-            for path in queue:
-                bundle = json.loads(path.read_text(encoding="utf-8"))
-                problem = ""
-                for attempt in range(attempts):
-                    try:
-                        result = client.push(bundle, batch_size=batch_size)
-                    except TRANSIENT as exc:
-                        problem = f"{exc.__class__.__name__}: {_short(exc)}"
-                    except ShareError as exc:
-                        problem = str(exc)
-                    else:
-                        if result.delivered:
-                            outbox.delivered(path)
-                            report.delivered += 1
-                            log.info("peer %s: delivered %s (%d new, %d already there)", peer.name, path.name,
-                                     result.accepted, result.already_there)
-                            break
-                        problem = f"the server lacks {len(result.missing)} of the bundle's objects"
-                    if attempt + 1 < attempts:
-                        sleep(backoff_s * 2 ** attempt)
+    return [deliver_to(settings, peer, outbox, attempts=attempts, backoff_s=backoff_s, sleep=sleep,
+                       batch_size=batch_size) for peer in settings.sharing.peers if peer.pushes]
+
+
+def deliver_to(settings: Settings, peer: PeerConfig, outbox: Outbox, *, attempts: int = 3, backoff_s: float = 1.0,
+               sleep: Callable[[float], None] = time.sleep, batch_size: int = 500) -> PeerReport:
+    """Send one peer's queue, oldest first; a bundle leaves the outbox only once the peer holds all of it."""
+    report = PeerReport(peer=peer.name)
+    queue = outbox.pending(peer.name)
+    if not queue:
+        return report
+    try:
+        client = PeerClient(settings, peer)
+    except ConfigError as exc:
+        report.ok, report.pending = False, len(queue)
+        report.errors += exc.problems
+        return report
+    try:
+        for path in queue:
+            bundle = json.loads(path.read_text(encoding="utf-8"))
+            problem = ""
+            for attempt in range(attempts):
+                try:
+                    result = client.push(bundle, batch_size=batch_size)
+                except TRANSIENT as exc:
+                    problem = f"{exc.__class__.__name__}: {_short(exc)}"
+                except ShareError as exc:
+                    problem = str(exc)
                 else:
-                    report.ok = False
-                    report.errors.append(f"peer {peer.name}: {path.name} not delivered after {attempts} "
-                                         f"attempts ({problem}); kept in the outbox for the next run")
-                    break
-        finally:
-            client.close()
-        report.pending = len(outbox.pending(peer.name))
-    return reports
+                    if result.delivered:
+                        outbox.delivered(path)
+                        report.delivered += 1
+                        log.info("peer %s: delivered %s (%d new, %d already there)", peer.name, path.name,
+                                 result.accepted, result.already_there)
+                        break
+                    problem = f"the server lacks {len(result.missing)} of the bundle's objects"
+                if attempt + 1 < attempts:
+                    sleep(backoff_s * 2 ** attempt)
+            else:
+                report.ok = False
+                report.errors.append(f"peer {peer.name}: {path.name} not delivered after {attempts} "
+                                     f"attempts ({problem}); kept in the outbox for the next run")
+                break
+    finally:
+        client.close()
+    report.pending = len(outbox.pending(peer.name))
+    return report
 
 
 def queue_and_deliver(settings: Settings, built: BuiltBundle, now: dt.datetime) -> list[PeerReport]:
     """Queue the bundle for every peer (on disk first), then deliver everything queued."""
     outbox = Outbox(settings.sharing.outbox)
     for peer in settings.sharing.peers:
-        outbox.put(peer.name, built.bundle["id"], built.text, now)
+        if peer.pushes:
+            outbox.put(peer.name, built.bundle["id"], built.text, now)
     return deliver(settings, outbox)
 
 
@@ -162,37 +166,40 @@ def _object_problem(obj: object) -> str | None:
 
 def pull(settings: Settings, intel: PeerIntel, per_page: int = 500) -> list[PeerReport]:
     """Fetch what each peer added since last time; keep the valid objects, log and skip the rest."""
-    reports = []
-    for index, peer in enumerate(settings.sharing.peers):
-        report = PeerReport(peer=peer.name)
-        reports.append(report)
-        try:
-            client = _client(settings, index)
-        except ConfigError as exc:
-            report.ok = False
-            report.errors += exc.problems
-            continue
-        try:
-            tracker = _Position(intel.position(peer.name))
-            for page in client.pages(tracker.committed, per_page):
-                position = tracker.after(page)
-                if page.size > settings.sharing.max_pull_bytes:
-                    report.rejected_objects += len(page.objects)
-                    message = (f"peer {peer.name}: rejected a page of {page.size} bytes (over sharing.max_pull_bytes "
-                               f"{settings.sharing.max_pull_bytes}); skipped")
-                    log.warning(message)
-                    report.errors.append(message)
-                    intel.add_page(peer.name, [], position)
-                    continue
-                accepted = _accepted(peer.name, page.objects, report)
-                report.accepted_objects += intel.add_page(peer.name, accepted, position)
-        except (*TRANSIENT, ShareError) as exc:
-            report.ok = False
-            report.errors.append(f"peer {peer.name}: pull stopped ({exc.__class__.__name__}: {_short(exc)}); "
-                                 "what arrived before is kept and the next pull resumes from there")
-        finally:
-            client.close()
-    return reports
+    return [pull_from(settings, peer, intel, per_page=per_page) for peer in settings.sharing.peers if peer.pulls]
+
+
+def pull_from(settings: Settings, peer: PeerConfig, intel: PeerIntel, *, per_page: int = 500,
+              problem_of: ObjectCheck | None = None, all_versions: bool = False) -> PeerReport:
+    """One peer's new objects, page by page; each page is kept, and the position moved, in one transaction."""
+    report = PeerReport(peer=peer.name)
+    try:
+        client = PeerClient(settings, peer)
+    except ConfigError as exc:
+        report.ok = False
+        report.errors += exc.problems
+        return report
+    try:
+        tracker = _Position(intel.position(peer.name))
+        for page in client.pages(tracker.committed, per_page, all_versions=all_versions):
+            position = tracker.after(page)
+            if page.size > settings.sharing.max_pull_bytes:
+                report.rejected_objects += len(page.objects)
+                message = (f"peer {peer.name}: rejected a page of {page.size} bytes (over sharing.max_pull_bytes "
+                           f"{settings.sharing.max_pull_bytes}); skipped")
+                log.warning(message)
+                report.errors.append(message)
+                intel.add_page(peer.name, [], position)
+                continue
+            accepted = _accepted(peer.name, page.objects, report, problem_of or _object_problem)
+            report.accepted_objects += intel.add_page(peer.name, accepted, position)
+    except (*TRANSIENT, ShareError) as exc:
+        report.ok = False
+        report.errors.append(f"peer {peer.name}: pull stopped ({exc.__class__.__name__}: {_short(exc)}); "
+                             "what arrived before is kept and the next pull resumes from there")
+    finally:
+        client.close()
+    return report
 
 
 class _Position:
@@ -221,10 +228,11 @@ class _Position:
         return self.committed
 
 
-def _accepted(peer: str, objects: Iterable[object], report: PeerReport) -> list[dict[str, Any]]:
+def _accepted(peer: str, objects: Iterable[object], report: PeerReport,
+              problem_of: ObjectCheck) -> list[dict[str, Any]]:
     accepted: list[dict[str, Any]] = []
     for obj in objects:
-        problem = _object_problem(obj)
+        problem = problem_of(obj)
         if problem:
             report.rejected_objects += 1
             ident = obj.get("id", "?") if isinstance(obj, dict) else "?"

@@ -146,10 +146,14 @@ class PeerClient:
                 kwargs = {"id": chunk, "version": "all", "next": manifest["next"]}
         return held
 
-    def pages(self, added_after: str | None, per_page: int = 500) -> Iterator[Page]:
-        """Objects added after `added_after`, page by page, with the server's X-TAXII-Date-Added-Last."""
+    def pages(self, added_after: str | None, per_page: int = 500, all_versions: bool = False) -> Iterator[Page]:
+        """Objects added after `added_after`, page by page, with the server's X-TAXII-Date-Added-Last.
+
+        By default the server sends each object's latest version; `all_versions` asks for every
+        version (the history a regional trend is built from)."""
         collection = self.collection()
-        kwargs: dict[str, Any] = {"limit": per_page}
+        fixed: dict[str, Any] = {"version": "all"} if all_versions else {}
+        kwargs: dict[str, Any] = {"limit": per_page, **fixed}
         if added_after:
             kwargs["added_after"] = added_after
         while True:
@@ -161,6 +165,6 @@ class PeerClient:
                        final=final)
             if final:
                 return
-            kwargs = {"limit": per_page, "next": envelope["next"]}
+            kwargs = {"limit": per_page, "next": envelope["next"], **fixed}
             if added_after:
                 kwargs["added_after"] = added_after
