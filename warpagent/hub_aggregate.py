@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 MEMBERS_PEER = "hub-members"
 REGIONAL_PEER = "hub-regional"
-PICTURE_TYPES = ("x-warpagent-posture", "sighting", "vulnerability", "identity")
 REJECTIONS_SHOWN_DAYS = 31
 
 
@@ -102,13 +101,10 @@ def kev_lookup(settings: Settings) -> regional.KevLookup | None:
 
 def build_picture(settings: Settings, hub: HubSettings, intel: PeerIntel, today: dt.date,
                   rejected: list[tuple[str, int]]) -> regional.RegionalPicture:
-    objects = intel.versions(MEMBERS_PEER, PICTURE_TYPES)
-    by_type: dict[str, list[dict[str, object]]] = {t: [] for t in PICTURE_TYPES}
-    for obj in objects:
-        by_type[str(obj["type"])].append(obj)
-    history = regional.member_postures(by_type["x-warpagent-posture"], by_type["sighting"],
-                                       by_type["vulnerability"])
-    labels = {str(o["id"]): str(o.get("name", o["id"])) for o in by_type["identity"]}
+    history = regional.member_postures(intel.versions(MEMBERS_PEER, "x-warpagent-posture"),
+                                       intel.versions(MEMBERS_PEER, "sighting"),
+                                       intel.versions(MEMBERS_PEER, "vulnerability"))
+    labels = {str(o["id"]): str(o.get("name", o["id"])) for o in intel.versions(MEMBERS_PEER, "identity")}
     return regional.build(history, title=hub.title, as_of=today, k=settings.sharing.k,
                           stale_after_days=max(1, hub.stale_after_s // 86400), labels=labels,
                           kev=kev_lookup(settings), rejected=rejected)

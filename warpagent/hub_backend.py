@@ -380,12 +380,7 @@ class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
             date_added = _stamp(request_time)
             if last and date_added <= last:
                 date_added = _after(last)  # never behind what a reader may already have seen
-            ids = sorted({o["id"] for o in objects})
-            held: dict[str, set[str]] = {}
-            for start in range(0, len(ids), 500):
-                for row in connection.execute(sa.select(table.id, table.version).where(
-                        table.collection == collection, table.id.in_(ids[start:start + 500]))):
-                    held.setdefault(row.id, set()).add(row.version)
+            held = self._held(connection, collection, sorted({o["id"] for o in objects}))
             rows = []
             for obj in objects:
                 text = hub_guard.version_of(obj)
@@ -394,15 +389,14 @@ class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
                 if obj["id"] in held and (version in held[obj["id"]] or not hub_guard.version_of(obj)):
                     failures.append(generate_status_details(obj["id"], text, message="already held"))
                     continue
-                held.setdefault(obj["id"], set()).add(str(version))
                 rows.append({"collection": collection, "id": obj["id"], "version": version, "version_text": text,
                              "type": obj["type"], "spec_version": str(obj.get("spec_version", "2.1")),
                              "date_added": date_added, "is_latest": False, "is_first": False, "added_by": account,
                              "body": json.dumps(obj, sort_keys=True, separators=(",", ":"))})
+                held.setdefault(obj["id"], set()).add(str(version))
                 successes.append(generate_status_details(obj["id"], text))
             if rows:
-                connection.execute(objects_table.insert(), rows)
-                self._mark_latest_and_first(connection, collection, sorted({r["id"] for r in rows}))
+                self._insert(connection, collection, rows, held)
             if bind:
                 connection.execute(bindings_table.insert().values(identity=bind, account=account,
                                                                   bound=date_added))
@@ -420,20 +414,49 @@ class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
         return status
 
     @staticmethod
-    def _mark_latest_and_first(connection: sa.Connection, collection: str, ids: Sequence[str]) -> None:
+    def _held(connection: sa.Connection, collection: str, ids: Sequence[str]) -> dict[str, set[str]]:
+        """The versions already stored of each id."""
         table = objects_table.c
+        held: dict[str, set[str]] = {}
         for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            bounds = {r.id: (r.low, r.high) for r in connection.execute(
-                sa.select(table.id, sa.func.min(table.version).label("low"), sa.func.max(table.version).label("high"))
-                .where(table.collection == collection, table.id.in_(chunk)).group_by(table.id))}
-            in_chunk = sa.and_(table.collection == collection, table.id.in_(chunk))
-            connection.execute(objects_table.update().where(in_chunk).values(is_latest=False, is_first=False))
-            for flag, pick in (("is_first", 0), ("is_latest", 1)):
-                pairs = [sa.and_(table.id == i, table.version == b[pick]) for i, b in bounds.items()]
-                for group in range(0, len(pairs), 100):
-                    connection.execute(objects_table.update().where(
-                        table.collection == collection, sa.or_(*pairs[group:group + 100])).values({flag: True}))
+            for row in connection.execute(sa.select(table.id, table.version).where(
+                    table.collection == collection, table.id.in_(ids[start:start + 500]))):
+                held.setdefault(row.id, set()).add(row.version)
+        return held
+
+    @staticmethod
+    def _insert(connection: sa.Connection, collection: str, rows: list[dict[str, Any]],
+                held: Mapping[str, set[str]]) -> None:
+        """Insert new versions, keeping is_latest/is_first true on exactly one version of each id."""
+        table = objects_table.c
+        by_id: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_id.setdefault(row["id"], []).append(row)
+        demoted_latest, demoted_first = [], []
+        for object_id, new_rows in by_id.items():
+            versions = held[object_id]  # every version, the new ones included
+            for row in new_rows:
+                row["is_latest"], row["is_first"] = row["version"] == max(versions), row["version"] == min(versions)
+            if len(versions) > len(new_rows):  # rows stored before lose a flag a new version takes
+                if any(r["is_latest"] for r in new_rows):
+                    demoted_latest.append(object_id)
+                if any(r["is_first"] for r in new_rows):
+                    demoted_first.append(object_id)
+        for flag, ids in (("is_latest", demoted_latest), ("is_first", demoted_first)):
+            for start in range(0, len(ids), 500):
+                connection.execute(objects_table.update().where(
+                    table.collection == collection, table.id.in_(ids[start:start + 500])).values({flag: False}))
+        connection.execute(objects_table.insert(), rows)
+
+    @staticmethod
+    def _reflag(connection: sa.Connection, collection: str, object_id: str) -> None:
+        """Set is_latest/is_first again on what remains of an object (after a delete)."""
+        table = objects_table.c
+        low, high = connection.execute(sa.select(sa.func.min(table.version), sa.func.max(table.version)).where(
+            table.collection == collection, table.id == object_id)).one()
+        mine = sa.and_(table.collection == collection, table.id == object_id)
+        connection.execute(objects_table.update().where(mine).values(is_latest=table.version == high,
+                                                                     is_first=table.version == low))
 
     def delete_object(self, api_root: str, collection_id: str, object_id: str, filter_args: dict[str, str],
                       allowed_filters: Sequence[str]) -> None:
@@ -446,7 +469,7 @@ class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
         where = [*self._where(collection_id, args, (*allowed_filters, "version")), table.id == object_id]
         with self._writing(collection_id) as connection:
             connection.execute(objects_table.delete().where(*where))
-            self._mark_latest_and_first(connection, collection_id, [object_id])
+            self._reflag(connection, collection_id, object_id)
 
     # --- for the coordinator -----------------------------------------------------------------
 

@@ -78,8 +78,8 @@ def parse_timestamp(value: object) -> dt.datetime | None:
     if normal is None:
         return None
     try:
-        return dt.datetime.strptime(normal, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
-    except ValueError:
+        return dt.datetime.fromisoformat(normal[:-1]).replace(tzinfo=dt.UTC)
+    except ValueError:  # the right shape but not a time (month 13)
         return None
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +75,12 @@ class PeerIntel:
             "(SELECT MAX(modified) FROM peer_objects WHERE id = o.id)", (object_type,)).fetchall()
         return [json.loads(row[0]) for row in rows]
 
-    def versions(self, peer: str, types: Iterable[str]) -> list[dict[str, Any]]:
-        """Every version pulled from one peer of objects of these types (the history trends need)."""
-        wanted = list(types)
-        marks = ",".join("?" * len(wanted))
-        rows = self._db.execute(f"SELECT body FROM peer_objects WHERE peer = ? AND type IN ({marks})",  # noqa: S608
-                                (peer, *wanted)).fetchall()
-        return [json.loads(row[0]) for row in rows]
+    def versions(self, peer: str, object_type: str) -> Iterator[dict[str, Any]]:
+        """Every version pulled from one peer of objects of a type (the history trends need), one
+        at a time: a region's history need not fit in memory at once."""
+        cursor = self._db.execute("SELECT body FROM peer_objects WHERE peer = ? AND type = ?", (peer, object_type))
+        for row in cursor:
+            yield json.loads(row[0])
 
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM peer_objects").fetchone()[0])

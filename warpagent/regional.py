@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -178,7 +179,7 @@ def member_postures(postures: Iterable[Mapping[str, Any]], sightings: Iterable[M
     for obj in vulnerabilities:
         for ref in obj.get("external_references", []):
             if isinstance(ref, dict) and ref.get("source_name") == "cve" and isinstance(ref.get("external_id"), str):
-                cve_of[obj["id"]] = ref["external_id"]
+                cve_of[obj["id"]] = sys.intern(ref["external_id"])  # one string per CVE, however many sightings
     cves: dict[tuple[str, dt.date], set[str]] = defaultdict(set)
     for obj in sightings:
         day, member, cve = _day(obj.get("modified")), obj.get("created_by_ref"), cve_of.get(obj.get("sighting_of_ref"))
