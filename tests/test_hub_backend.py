@@ -21,7 +21,7 @@ ALLOWED = ("id", "type", "version", "spec_version")
 
 @pytest.fixture
 def backend(tmp_path: Path) -> HubBackend:
-    settings = HubSettings(users=(HubUser(name="member-01", role="member", password_env="X"),),
+    settings = HubSettings(users=(HubUser(name="member-01", role="member", password_env="X"),),  # noqa: S106
                            store=str(tmp_path / "hub.db"))
     return HubBackend(settings)
 

@@ -48,6 +48,16 @@ def test_systemd_unit() -> None:
     assert "CAP_NET_RAW" in unit["Service"]["AmbientCapabilities"]
 
 
+def test_hub_systemd_unit_runs_unprivileged() -> None:
+    unit = configparser.ConfigParser(strict=False)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(ROOT / "deploy/warpagent-hub.service")
+    service = unit["Service"]
+    assert service["ExecStart"].endswith("warpagent hub serve") and service["User"] == "warpagent"
+    assert service["CapabilityBoundingSet"] == "" and service["NoNewPrivileges"] == "true"
+    assert "AmbientCapabilities" not in service
+
+
 @pytest.mark.skipif(shutil.which("nmap") is None, reason="nmap is installed by scripts/install.sh")
 def test_image_install_steps_in_a_clean_venv(tmp_path: Path) -> None:
     """The Dockerfile's COPY list and `pip install .`, replayed: the install must work from those files alone."""
