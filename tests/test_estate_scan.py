@@ -165,8 +165,14 @@ def test_lifecycle_with_real_services(estate: TestEstate, tmp_path: Path) -> Non
 
 
 def _children(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    return [int(p) for p in path.read_text().split()] if path.exists() else []
+    """Children of every thread of `pid` (nmap is started by a chunk thread, not the main one)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(p) for p in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return out
 
 
 def _start_scan(config: Path, cwd: Path) -> tuple[subprocess.Popen[str], int]:

@@ -41,6 +41,7 @@ class NmapPlan:
     assume_up: bool
     privileged: bool
     udp: bool
+    max_rate: int | None = None  # packets per second for this nmap process (--max-rate)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ def build_args(nmap_path: str, plan: NmapPlan) -> list[str]:
         args.append("-sU")
     if plan.assume_up:
         args.append("-Pn")
+    if plan.max_rate:
+        args += ["--max-rate", str(plan.max_rate)]
     args += ["-p", plan.port_argument]
     if plan.scripts:
         args += ["--script", ",".join(plan.scripts)]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -15,7 +15,7 @@ from typing import Protocol
 from checks import ALL_CHECKS, Check, CheckContext
 from feeds.intel_store import IntelStore
 from feeds.model import FeedError
-from warpagent import engine, gather, nmap_runner, nmap_xml, ports, scope
+from warpagent import chunks, engine, gather, nmap_runner, nmap_xml, ports, scope
 from warpagent.config import EstateConfig, Settings
 from warpagent.errors import CollectError
 from warpagent.evidence_model import unmeasured_by_evidence
@@ -84,57 +84,54 @@ def plan_for(estate: EstateConfig, settings: Settings, targets_file: Path,
 
 def collect(estate: EstateConfig, settings: Settings, estate_scope: scope.Scope, nmap_path: str,
             progress: ScanProgress, on_nmap_start: Callable[[int], None] = lambda pid: None,
-            cancelled: Callable[[], bool] = lambda: False) -> Collection:
-    """Run nmap over the scope in chunks until done or the estate's time budget runs out."""
+            cancelled: Callable[[], bool] = lambda: False, executor: chunks.ChunkExecutor | None = None) -> Collection:
+    """Run nmap over the scope in chunks, several at once, until done or the estate's time budget runs out."""
     deadline = time.monotonic() + estate.timeout_s
-    hosts: list[Host] = []
-    finished: list[str] = []
     problems = [f"host name '{name}' did not resolve; not scanned" for name in estate_scope.unresolved]
     addresses = list(estate_scope.addresses)
-    interrupted = False
     progress.estate_started(estate.name, len(addresses))
-    with tempfile.TemporaryDirectory(prefix="warpagent-") as work:
-        targets_file = Path(work) / "targets.txt"
-        plan, port_set, notes = plan_for(estate, settings, targets_file)
-        for note in notes:
-            log.warning("estate %s: %s", estate.name, note)
-        for start in range(0, len(addresses), estate.chunk_size):
-            chunk = addresses[start:start + estate.chunk_size]
-            targets_file.write_text("\n".join(chunk) + "\n", encoding="ascii")
-            args = nmap_runner.build_args(nmap_path, plan)
-            log.info("estate %s: nmap on %d addresses (%d-%d of %d)", estate.name, len(chunk),
-                     start + 1, start + len(chunk), len(addresses))
-            reported = [0]
-
-            def host_done(count: int, reported: list[int] = reported) -> None:
-                reported[0] += count
-                progress.hosts_done(count)
-
-            output = nmap_runner.run(args, deadline, on_host_done=host_done, on_start=on_nmap_start,
-                                     cancelled=cancelled)
-            parsed = nmap_xml.parse(output.xml, estate_scope.names, source=f"estate {estate.name}: nmap")
-            if not parsed.complete and not (output.timed_out or output.interrupted):
-                detail = output.stderr.strip().splitlines()[-1] if output.stderr.strip() else "no output"
-                raise CollectError(f"estate {estate.name}: nmap exited with code {output.returncode} "
-                                   f"before finishing ({detail})")
-            hosts += parsed.hosts
-            finished += chunk if parsed.complete else parsed.finished
-            if parsed.timed_out:
-                finished = [a for a in finished if a not in set(parsed.timed_out)]
-            problems += [f"{estate_scope.asset(a)}: nmap host timeout ({estate.host_timeout_s}s); "
-                         "not fully scanned" for a in parsed.timed_out]
-            if output.interrupted:
-                interrupted = True
-                problems.append("scan interrupted; what nmap finished was kept")
-                break
-            if output.timed_out:
-                problems.append(f"estate time budget ({estate.timeout_s}s) ran out; what nmap "
-                                "finished was kept")
-                break
-            progress.hosts_done(max(0, len(chunk) - reported[0]))  # down hosts write no <host>
-    done = set(finished)
-    unscanned = tuple(a for a in addresses if a not in done)
-    if unscanned and not any("time budget" in p or "interrupted" in p for p in problems):
+    jobs = chunks.split(estate.name, addresses, estate.chunk_size)
+    plan, port_set, notes = plan_for(estate, settings, Path("targets.txt"))  # each chunk gets its own file
+    plan = dataclasses.replace(plan, max_rate=chunks.per_process_rate(estate.max_rate, estate.parallel, len(jobs)))
+    for note in notes:
+        log.warning("estate %s: %s", estate.name, note)
+    if len(jobs) > 1:
+        log.info("estate %s: %d addresses in %d chunks, %d at a time%s", estate.name, len(addresses), len(jobs),
+                 estate.parallel, f", {plan.max_rate} packets/s each" if plan.max_rate else "")
+    executor = executor or chunks.LocalExecutor(nmap_path, estate.parallel)
+    outcomes = executor.run(jobs, plan, deadline=deadline, on_host_done=progress.hosts_done, on_start=on_nmap_start,
+                            cancelled=cancelled)
+    hosts: list[Host] = []
+    finished: list[str] = []
+    interrupted = timed_out = False
+    for outcome in outcomes:
+        output = outcome.output
+        if output is None:
+            if outcome.problem:
+                problems.append(outcome.problem)
+            continue
+        parsed = nmap_xml.parse(output.xml, estate_scope.names, source=f"estate {estate.name}: nmap")
+        if not parsed.complete and not (output.timed_out or output.interrupted):
+            detail = output.stderr.strip().splitlines()[-1] if output.stderr.strip() else "no output"
+            raise CollectError(f"estate {estate.name}: nmap exited with code {output.returncode} "
+                               f"before finishing ({detail})")
+        hosts += parsed.hosts
+        done = list(outcome.job.addresses) if parsed.complete else list(parsed.finished)
+        late = set(parsed.timed_out)
+        finished += [a for a in done if a not in late]
+        problems += [f"{estate_scope.asset(a)}: nmap host timeout ({estate.host_timeout_s}s); "
+                     "not fully scanned" for a in parsed.timed_out]
+        interrupted |= output.interrupted
+        timed_out |= output.timed_out
+        if parsed.complete:  # down hosts write no <host>: count them done now
+            progress.hosts_done(max(0, len(outcome.job.addresses) - output.xml.count("</host>")))
+    if interrupted:
+        problems.append("scan interrupted; what nmap finished was kept")
+    elif timed_out:
+        problems.append(f"estate time budget ({estate.timeout_s}s) ran out; what nmap finished was kept")
+    done_set = set(finished)
+    unscanned = tuple(a for a in addresses if a not in done_set)
+    if unscanned and not (interrupted or timed_out):
         problems.append(f"{len(unscanned)} addresses not scanned")
     progress.estate_finished()
     inventory = Inventory(estate=estate.name, hosts=tuple(hosts), scanned=tuple(finished), unscanned=unscanned)
