@@ -20,6 +20,8 @@ if [ "$with_test" = 1 ]; then
   packages+=(iproute2 procps nginx-light vsftpd openbsd-inetd inetutils-telnetd snmpd
              redis-server memcached openssh-server openssh-client
              chromium fonts-liberation)  # headless Chromium renders the board report in the tests
+  # a real PostgreSQL for the store and the hub; a real Redis for the distributed scan executor
+  packages+=(postgresql)
 fi
 
 missing=()

@@ -8,9 +8,15 @@ an HTTP Server header); nothing behind them. Prints "ready" once every socket li
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 BANNERS = {
     "ftp-vsftpd-2.3.4": b"220 (vsFTPd 2.3.4)\r\n",
@@ -48,6 +54,19 @@ def main(specs: list[str]) -> None:
         threading.Thread(target=serve, args=(listener, BANNERS[kind], kind.startswith("http")), daemon=True).start()
     print("ready", flush=True)
     threading.Event().wait()
+
+
+@contextmanager
+def running(*specs: str) -> Iterator[None]:
+    """The banner server in a child process for the duration (stopped by its PID)."""
+    process = subprocess.Popen([sys.executable, "-m", "tests.banner_server", *specs],
+                               cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+        yield
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
 
 
 if __name__ == "__main__":

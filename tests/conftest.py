@@ -47,3 +47,32 @@ def estate() -> Iterator[object]:
         yield built
     finally:
         built.teardown()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[object]:
+    """A real PostgreSQL server for the session (scripts/install.sh --test installs it)."""
+    from tests import pg_server
+
+    if not pg_server.PostgresServer.available():
+        pytest.skip("PostgreSQL is not installed (scripts/install.sh --test installs it)")
+    server = pg_server.start()
+    previous = os.environ.get("PGPASSWORD")
+    os.environ["PGPASSWORD"] = pg_server.PASSWORD  # how an agent is given its database password
+    try:
+        yield server
+    finally:
+        if previous is None:
+            os.environ.pop("PGPASSWORD", None)
+        else:
+            os.environ["PGPASSWORD"] = previous
+        pg_server.remove(server)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a test's store lives: the same tests run on a SQLite file and on a real PostgreSQL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "warpagent.db")
+    server = request.getfixturevalue("postgres")
+    return str(server.new_database())  # type: ignore[attr-defined]

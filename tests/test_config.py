@@ -33,7 +33,7 @@ def _problems(text: str) -> list[str]:
 def test_good_config_is_typed() -> None:
     settings = config.parse_text(GOOD, "c.yaml", Path("/etc/warpagent"))
     estate = settings.estates[0]
-    assert settings.store == Path("/etc/warpagent/data/findings.db")  # relative to the config's folder
+    assert settings.store.path == Path("/etc/warpagent/data/findings.db")  # relative to the config's folder
     assert settings.scan.fail_on is Severity.HIGH and settings.scan.timing == "T3"
     assert estate.targets == ("198.18.0.0/28", "intranet.example.test")
     assert (estate.timeout_s, estate.host_timeout_s) == (5400, 300)
@@ -43,7 +43,7 @@ def test_good_config_is_typed() -> None:
 def test_embedded_default_scans_loopback_into_a_local_file() -> None:
     settings = config.parse_text(config.example_text(), config.EMBEDDED, Path("/work"))
     assert [e.targets for e in settings.estates] == [("127.0.0.1",)]
-    assert settings.store == Path("/work/warpagent.db")
+    assert settings.store.path == Path("/work/warpagent.db")
     assert settings.estates[0].ports == "top-1000"
 
 

@@ -4,15 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests import banner_server
 from tests.conftest import run_cli
 from tests.intel_data import import_folder
 
@@ -24,16 +21,9 @@ PORTS = "2121,2222,8080"
 
 @pytest.fixture(scope="module")
 def banners() -> Iterator[None]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.banner_server", f"{OLD}:2121=ftp-vsftpd-2.3.4",
-         f"{OLD}:2222=ssh-openssh-5.5p1-squeeze", f"{OLD}:8080=http-apache-2.2.34",
-         f"{PATCHED}:2222=ssh-openssh-9.2p1-deb12u3"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    with banner_server.running(f"{OLD}:2121=ftp-vsftpd-2.3.4", f"{OLD}:2222=ssh-openssh-5.5p1-squeeze",
+                               f"{OLD}:8080=http-apache-2.2.34", f"{PATCHED}:2222=ssh-openssh-9.2p1-deb12u3"):
         yield
-    finally:
-        os.kill(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
 
 
 def test_old_products_are_patches_and_unsupported_findings(banners: None, tmp_path: Path) -> None:

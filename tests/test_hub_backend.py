@@ -1,11 +1,10 @@
-"""The hub's SQL backend under medallion's interface, on a real SQLite file: versions, filters,
+"""The hub's SQL backend under medallion's interface, on a SQLite file and a real PostgreSQL: versions, filters,
 stateless paging, and date_added that never goes backwards."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +19,10 @@ ALLOWED = ("id", "type", "version", "spec_version")
 
 
 @pytest.fixture
-def backend(tmp_path: Path) -> HubBackend:
+def backend(store_url: str) -> HubBackend:
+    """The same backend tests on a SQLite file and on a real PostgreSQL."""
     settings = HubSettings(users=(HubUser(name="member-01", role="member", password_env="X"),),  # noqa: S106
-                           store=str(tmp_path / "hub.db"))
+                           store=store_url)
     return HubBackend(settings)
 
 
@@ -52,7 +52,7 @@ def test_versions_first_last_all_and_exact(backend: HubBackend) -> None:
     assert {m["version"] for m in manifest["objects"]} == set(days)  # as each object has it, for exact comparison
 
 
-def test_paging_is_stateless_and_tamper_proof(backend: HubBackend, tmp_path: Path) -> None:
+def test_paging_is_stateless_and_tamper_proof(backend: HubBackend) -> None:
     backend.store(MEMBERS, [vuln(n) for n in range(25)], "member-01", T0, screen=False)
     seen: list[str] = []
     args: dict[str, str] = {"match[type]": "vulnerability"}

@@ -86,18 +86,21 @@ http {{
         return {line.split()[2] for line in self.log.read_text().splitlines() if path_part in line}
 
 
-@pytest.fixture
-def pair(tmp_path: Path) -> Iterator[tuple[list[HubProcess], Balancer]]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def pair(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[list[HubProcess], Balancer]]:
     if not Path(NGINX).exists():
         pytest.skip("nginx is not installed (scripts/install.sh --test installs it)")
     ports = [free_port(), free_port()]
+    store = str(tmp_path / "shared-hub.db")
+    if request.param == "postgresql":  # several machines' hub servers would share one PostgreSQL like this
+        store = request.getfixturevalue("postgres").new_database()
     balancer = Balancer(tmp_path, ports)
     hubs = []
     try:
         for index, port in enumerate(ports):
             folder = tmp_path / f"server{index}"
             folder.mkdir()
-            config = hub_config(folder / "hub.yaml", port, store=str(tmp_path / "shared-hub.db"), url=balancer.url,
+            config = hub_config(folder / "hub.yaml", port, store=store, url=balancer.url,
                                 coordinator_store=str(tmp_path / "coordinator.db"))
             hubs.append(HubProcess(config=config, port=port).start())
         balancer.start()

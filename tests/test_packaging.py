@@ -58,6 +58,15 @@ def test_hub_systemd_unit_runs_unprivileged() -> None:
     assert "AmbientCapabilities" not in service
 
 
+def test_worker_systemd_unit_has_only_raw_sockets() -> None:
+    unit = configparser.ConfigParser(strict=False)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(ROOT / "deploy/warpagent-worker.service")
+    service = unit["Service"]
+    assert " worker " in service["ExecStart"] + " " and service["User"] == "warpagent"
+    assert service["AmbientCapabilities"] == service["CapabilityBoundingSet"] == "CAP_NET_RAW CAP_NET_ADMIN"
+
+
 @pytest.mark.skipif(shutil.which("nmap") is None, reason="nmap is installed by scripts/install.sh")
 def test_image_install_steps_in_a_clean_venv(tmp_path: Path) -> None:
     """The Dockerfile's COPY list and `pip install .`, replayed: the install must work from those files alone."""

@@ -37,9 +37,9 @@ def status(store: Store, item: Finding) -> FindingStatus:
     return store.findings(ids=[item.id])[0].status
 
 
-def test_lifecycle_new_open_resolved_reopened(tmp_path: Path) -> None:
+def test_lifecycle_new_open_resolved_reopened(store_url: str) -> None:
     telnet, ftp = finding(), finding(port=21, check_id="WA511")
-    with Store(tmp_path / "w.db") as store:
+    with Store(store_url) as store:
         first = record(store, [telnet, ftp], day=0)
         assert set(first.new) == {telnet.id, ftp.id} and first.run.status is RunStatus.COMPLETE
         second = record(store, [telnet, ftp], day=1)
@@ -55,9 +55,9 @@ def test_lifecycle_new_open_resolved_reopened(tmp_path: Path) -> None:
         assert store.findings(ids=[ftp.id])[0].first_seen == T0  # history kept
 
 
-def test_partial_run_resolves_nothing(tmp_path: Path) -> None:
+def test_partial_run_resolves_nothing(store_url: str) -> None:
     telnet = finding()
-    with Store(tmp_path / "w.db") as store:
+    with Store(store_url) as store:
         record(store, [telnet], day=0)
         partial = record(store, [], day=1, complete=False, errors=["estate time budget ran out"])
         assert partial.resolved == () and partial.run.status is RunStatus.PARTIAL
@@ -65,9 +65,9 @@ def test_partial_run_resolves_nothing(tmp_path: Path) -> None:
         assert status(store, telnet) is FindingStatus.OPEN
 
 
-def test_down_host_keeps_findings_out_of_scope_host_resolves(tmp_path: Path) -> None:
+def test_down_host_keeps_findings_out_of_scope_host_resolves(store_url: str) -> None:
     on_10, on_11 = finding(), finding(asset="198.18.0.11")
-    with Store(tmp_path / "w.db") as store:
+    with Store(store_url) as store:
         record(store, [on_10, on_11], day=0)
         down = record(store, [], day=1, observed=("198.18.0.10",))  # .11 did not answer tonight
         assert down.resolved == (on_10.id,)
@@ -77,9 +77,9 @@ def test_down_host_keeps_findings_out_of_scope_host_resolves(tmp_path: Path) -> 
         assert store.findings(ids=[on_11.id])[0].status_reason == "asset no longer in the estate's scope"
 
 
-def test_ports_not_scanned_and_failed_checks_resolve_nothing(tmp_path: Path) -> None:
+def test_ports_not_scanned_and_failed_checks_resolve_nothing(store_url: str) -> None:
     telnet, ftp = finding(), finding(port=21, check_id="WA511")
-    with Store(tmp_path / "w.db") as store:
+    with Store(store_url) as store:
         record(store, [telnet, ftp], day=0)
         narrower = record(store, [], day=1, scanned_ports={("tcp", 22), ("tcp", 23)},
                           check_errors=[CheckError("WA512", "198.18.0.10", "boom")])
@@ -88,9 +88,9 @@ def test_ports_not_scanned_and_failed_checks_resolve_nothing(tmp_path: Path) -> 
         assert status(store, telnet) is FindingStatus.OPEN and status(store, ftp) is FindingStatus.OPEN
 
 
-def test_estates_do_not_resolve_each_other(tmp_path: Path) -> None:
+def test_estates_do_not_resolve_each_other(store_url: str) -> None:
     telnet = finding()
-    with Store(tmp_path / "w.db") as store:
+    with Store(store_url) as store:
         record(store, [telnet], day=0)
         other = store.begin_run("schools", T0)
         store.record_run(other, [], finished=T0, complete=True, observed_assets=["198.18.0.10"],
@@ -100,38 +100,57 @@ def test_estates_do_not_resolve_each_other(tmp_path: Path) -> None:
 
 KILLER = textwrap.dedent("""
     import datetime as dt, os, signal, sys
+    import sqlalchemy as sa
     sys.path.insert(0, {root!r})
     from tests.test_store import finding, T0
     from warpagent.store import Store
-    store = Store(__import__("pathlib").Path({db!r}))
+    store = Store({url!r})
     run = store.begin_run("corp", T0)
     with store.transaction() as db:
-        db.execute("UPDATE findings SET status = 'resolved'")
-        db.execute("UPDATE runs SET status = 'complete' WHERE id = ?", (run,))
+        db.execute(sa.text("UPDATE findings SET status = 'resolved'"))
+        db.execute(sa.text("UPDATE runs SET status = 'complete' WHERE id = :run"), {{"run": run}})
         os.kill(os.getpid(), signal.SIGKILL)  # killed halfway through writing the run
 """)
 
 
-def test_sigkill_mid_write_leaves_the_store_as_it_was(tmp_path: Path) -> None:
-    db = tmp_path / "w.db"
+def test_sigkill_mid_write_leaves_the_store_as_it_was(store_url: str) -> None:
     telnet = finding()
-    with Store(db) as store:
+    with Store(store_url) as store:
         record(store, [telnet], day=0)
     root = str(Path(__file__).parent.parent)
-    child = subprocess.run([sys.executable, "-c", KILLER.format(root=root, db=str(db))], timeout=60, check=False)
+    child = subprocess.run([sys.executable, "-c", KILLER.format(root=root, url=store_url)], timeout=60, check=False)
     assert child.returncode == -signal.SIGKILL
-    with Store(db) as store:
+    with Store(store_url) as store:
         assert status(store, telnet) is FindingStatus.OPEN  # the half-written change was rolled back
         runs = store.runs()
         assert [r.status for r in runs] == [RunStatus.FAILED, RunStatus.COMPLETE]
         assert runs[0].errors == ("interrupted: the process ended before the run was recorded",)
 
 
-def test_a_running_run_of_a_live_process_is_left_alone(tmp_path: Path) -> None:
-    with Store(tmp_path / "w.db") as store:
+def test_a_running_run_of_a_live_process_is_left_alone(store_url: str) -> None:
+    with Store(store_url) as store:
         run = store.begin_run("corp", T0)
-    with Store(tmp_path / "w.db") as store:
+    with Store(store_url) as store:
         assert store.run(run).status is RunStatus.RUNNING  # this very process is alive
+
+
+def test_a_run_from_another_machine_is_never_judged_by_this_one(store_url: str) -> None:
+    import sqlalchemy as sa
+
+    with Store(store_url) as store:
+        run = store.begin_run("corp", T0)
+        with store.transaction() as db:  # as if a worker on another machine had started it
+            db.execute(sa.text("UPDATE runs SET host = 'elsewhere', pid = 999999 WHERE id = :run"), {"run": run})
+    with Store(store_url) as store:
+        assert store.run(run).status is RunStatus.RUNNING
+
+
+def test_an_unreachable_database_is_a_clear_error(postgres: object) -> None:
+    from tests.taxii_server import free_port
+
+    url = f"postgresql://warp@127.0.0.1:{free_port()}/nowhere"
+    with pytest.raises(StoreError, match=r"cannot reach the store database .*PGPASSWORD"):
+        Store(url)
 
 
 def test_not_a_database_is_a_clear_error(tmp_path: Path) -> None:
@@ -155,3 +174,34 @@ def test_schema_is_sqlite(tmp_path: Path) -> None:
     rows = sqlite3.connect(tmp_path / "w.db").execute("SELECT id, status FROM findings").fetchall()
     assert rows == [(finding().id, "open")]
     assert os.path.getsize(tmp_path / "w.db") > 0
+
+
+OLD_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, estate TEXT NOT NULL, started TEXT NOT NULL, finished TEXT,
+    status TEXT NOT NULL, pid INTEGER, hosts_scanned INTEGER NOT NULL DEFAULT 0, hosts_up INTEGER NOT NULL DEFAULT 0,
+    errors TEXT NOT NULL DEFAULT '[]');
+CREATE TABLE findings (id TEXT PRIMARY KEY, estate TEXT NOT NULL, asset TEXT NOT NULL, subject TEXT NOT NULL,
+    port INTEGER, protocol TEXT NOT NULL, category TEXT NOT NULL, check_id TEXT NOT NULL, title TEXT NOT NULL,
+    severity TEXT NOT NULL, cves TEXT NOT NULL, evidence TEXT NOT NULL, remediation TEXT NOT NULL,
+    first_seen TEXT NOT NULL, last_seen TEXT NOT NULL, status TEXT NOT NULL, resolved_at TEXT,
+    status_reason TEXT NOT NULL DEFAULT '', product TEXT NOT NULL DEFAULT '', version TEXT NOT NULL DEFAULT '',
+    cpe TEXT NOT NULL DEFAULT '', reopened_at TEXT, last_run INTEGER NOT NULL REFERENCES runs(id));
+CREATE TABLE report_log (kind TEXT NOT NULL, generated TEXT NOT NULL);
+CREATE TABLE job_results (job TEXT NOT NULL, started TEXT NOT NULL, finished TEXT NOT NULL, status TEXT NOT NULL,
+    detail TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+INSERT INTO job_results VALUES ('scan:corp', '2026-11-01T01:00:00+00:00', '2026-11-01T01:05:00+00:00', 'ok', 'a');
+INSERT INTO job_results VALUES ('share', '2026-11-01T01:04:00+00:00', '2026-11-01T01:05:00+00:00', 'ok', 'b');
+"""
+
+
+def test_a_store_from_the_first_release_opens_and_gains_new_columns(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "old.db")
+    db.executescript(OLD_SCHEMA)
+    db.close()
+    with Store(tmp_path / "old.db") as store:
+        record(store, [finding()], day=0)
+        store.record_job("pull", T0, T0, "ok", "c")
+        assert [j[0] for j in store.job_results()] == ["scan:corp", "share", "pull"]  # as they were written
+        assert store.findings()[0].finding.kev_due is None and store.runs()[0].unmeasured == ()

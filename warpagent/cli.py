@@ -41,6 +41,7 @@ examples:
   warpagent run                       the daemon: all of the above on schedule
   warpagent jobs                      what the daemon will do next, and how each job last went
   warpagent hub serve                 a WARP coordinator's TAXII 2.1 hub ('hub --help' for more)
+  warpagent worker --concurrency 4    scan chunks for agents elsewhere (scan.executor: celery)
 
 config: --config PATH, else $WARPAGENT_CONFIG, else ./config/warpagent.yaml; with none of
 these, the embedded default scans this machine's loopback address (127.0.0.1).
@@ -164,6 +165,16 @@ def _parser() -> argparse.ArgumentParser:
 
     hub_commands.add_parser(commands)
 
+    worker = commands.add_parser(
+        "worker", help="run scan chunks for agents on other machines (scan.executor: celery)",
+        description="Consume scan chunks from the Redis broker in scan.celery and run them with nmap here. The "
+                    "worker reads its own copy of the council's config: it scans only addresses inside the named "
+                    "estate's scope (anything else is refused) with nmap arguments built from that config, and "
+                    "sends nmap's output back to the agent, which stores the run.")
+    worker.add_argument("--concurrency", type=int, default=2, metavar="N",
+                        help="chunks this worker scans at once (default 2)")
+    worker.add_argument("--name", default="warpagent", help="worker name in logs (default: warpagent)")
+
     findings = commands.add_parser("findings", help="list stored findings",
                                    description="List findings from the store, most severe first.")
     findings.add_argument("--status", default="open",
@@ -190,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "hub":
             return hub_commands.cmd_hub(args)
+        if args.command == "worker":
+            return commands.cmd_worker(args)
         return commands.COMMANDS[args.command](args)
     except ConfigError as exc:
         for problem in exc.problems:

@@ -370,6 +370,21 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return EXIT_INCOMPLETE if stale or missing else EXIT_OK
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    from warpagent.celery_executor import run_worker
+
+    settings = config.load(args.config)
+    if not settings.scan.celery.broker:
+        raise ConfigError([f"{settings.source}: At 'scan.celery': no broker configured; add scan.celery.broker "
+                           "(redis://host:6379/0) for workers to take chunks from"])
+    if args.concurrency < 1:
+        raise ConfigError([f"--concurrency: {args.concurrency} is not a number of chunks; give 1 or more"])
+    if args.verbose == 0:
+        logging.getLogger().setLevel(logging.INFO)  # a worker's log is its record
+    run_worker(settings, args.concurrency, args.name)
+    return EXIT_OK
+
+
 COMMANDS = {"run": cmd_run, "feeds": cmd_feeds, "jobs": cmd_jobs, "report": cmd_report, "init": cmd_init,
              "check-config": cmd_check_config, "scan": cmd_scan,
              "findings": cmd_findings, "share": cmd_share, "pull": cmd_pull}

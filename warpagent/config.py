@@ -21,6 +21,7 @@ import yaml
 from feeds.sources import SOURCES as FEED_SOURCES
 from feeds.update import FeedSettings
 from warpagent import ports, scope
+from warpagent.database import StoreLocation, url_password
 from warpagent.errors import ConfigError
 from warpagent.models import Severity, TrackedFinding
 
@@ -101,10 +102,19 @@ class EstateConfig:
 
 
 @dataclass(frozen=True)
+class CelerySettings:
+    broker: str = ""
+    password_env: str = ""
+    queue: str = "warpagent-scans"
+
+
+@dataclass(frozen=True)
 class ScanSettings:
     fail_on: Severity | None = None
     nmap_path: str = "nmap"
     timing: str = "T4"
+    executor: str = "local"  # local or celery
+    celery: CelerySettings = CelerySettings()
 
 
 @dataclass(frozen=True)
@@ -240,14 +250,14 @@ class HubSettings:
 
     @property
     def database_url(self) -> str:
-        return self.store if "://" in self.store else f"sqlite:///{self.store}"
+        return StoreLocation.parse(self.store, Path("/")).url  # a SQLite path here is already absolute
 
 
 @dataclass(frozen=True)
 class Settings:
     source: str  # the file it came from, or EMBEDDED
     organisation: Organisation
-    store: Path
+    store: StoreLocation
     scan: ScanSettings
     estates: tuple[EstateConfig, ...]
     sharing: SharingSettings = SharingSettings()
@@ -356,6 +366,9 @@ def _explain(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum":
         allowed = ", ".join(str(v) for v in validator_value)
         return f"{value!r} is not one of: {allowed}"
+    if error.validator == "pattern" and error.path and error.path[-1] == "broker":
+        return ("the broker URL must be redis://host:port/db or rediss://..., without a password (give that in "
+                "scan.celery.password_env)")
     if error.validator == "pattern" and error.path and error.path[-1] == "name":
         return f"{value!r} is not a valid name; use letters, digits, dot, dash and underscore"
     return error.message
@@ -397,6 +410,17 @@ def validate(document: object, source: str) -> list[str]:
         if peer.get("password_env") and not peer.get("username"):
             problems.append(f"{source}: At 'sharing.peers[{index}]': password_env needs a username; add "
                             "username or use api_key_env")
+    for key, value in (("store", document.get("store", "")), ("hub.store", document.get("hub", {}).get("store", ""))):
+        if isinstance(value, str) and "://" in value:
+            if url_password(value):
+                problems.append(f"{source}: At '{key}': the database URL holds a password; remove it and give it "
+                                "in PGPASSWORD or ~/.pgpass")
+            elif not value.startswith(("postgresql://", "postgres://", "sqlite:///")):
+                problems.append(f"{source}: At '{key}': '{value.split('://')[0]}' databases are not supported; "
+                                "use a file path or a postgresql:// URL")
+    scan_doc = document.get("scan", {})
+    if scan_doc.get("executor") == "celery" and "celery" not in scan_doc:
+        problems.append(f"{source}: At 'scan': executor celery needs scan.celery.broker (redis://host:6379/0)")
     users_seen: set[str] = set()
     for index, user in enumerate(document.get("hub", {}).get("users", [])):
         if user["name"] in users_seen:
@@ -429,7 +453,7 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
     org = doc["organisation"]
     scan = doc.get("scan", {})
     fail_on = scan.get("fail_on", "none")
-    store = Path(os.path.expanduser(doc.get("store", "./warpagent.db")))
+    store = StoreLocation.parse(doc.get("store", "./warpagent.db"), base_dir)
     estates = tuple(
         EstateConfig(
             name=e["name"],
@@ -507,9 +531,11 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
         source=source, sharing=sharing, reports=reports, schedule=schedule, feeds=feeds,
         organisation=Organisation(name=org["name"], region=org.get("region", ""),
                                   sector=org.get("sector", "")),
-        store=store if store.is_absolute() else (base_dir / store),
+        store=store,
         scan=ScanSettings(fail_on=None if fail_on == "none" else Severity.parse(fail_on),
-                          nmap_path=scan.get("nmap_path", "nmap"), timing=scan.get("timing", "T4")),
+                          nmap_path=scan.get("nmap_path", "nmap"), timing=scan.get("timing", "T4"),
+                          executor=scan.get("executor", "local"),
+                          celery=CelerySettings(**scan["celery"]) if "celery" in scan else CelerySettings()),
         estates=estates, hub=_hub(doc["hub"], base_dir) if "hub" in doc else None,
     )
 

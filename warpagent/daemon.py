@@ -1,4 +1,4 @@
-"""`warpagent run`: the scheduler daemon (APScheduler 3, jobs persisted in the store's SQLite file).
+"""`warpagent run`: the scheduler daemon (APScheduler 3, jobs persisted in the store: SQLite or PostgreSQL).
 
 - One job per estate scan (share after a complete scan), one pull, one board report.
 - Coalescing on, one instance of a job at a time, and a misfire grace: a run missed while the
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import hashlib
 import logging
 import os
 import signal
@@ -31,7 +32,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from warpagent import config
+from warpagent import config, database
 from warpagent.errors import WarpagentError
 from warpagent.schedule_rules import cron_trigger
 
@@ -54,7 +55,11 @@ class JobSpec:
 
 
 def lock_path(settings: config.Settings) -> Path:
-    return settings.store.with_name(settings.store.name + ".daemon.lock")
+    """Beside a SQLite store; for a database server, in the config's folder, named after the database."""
+    store = settings.store
+    if store.path is not None:
+        return store.path.with_name(store.path.name + ".daemon.lock")
+    return store.state_dir / f"warpagent-{hashlib.sha256(store.url.encode()).hexdigest()[:12]}.daemon.lock"
 
 
 class DaemonLock:
@@ -150,7 +155,7 @@ def run(settings: config.Settings, config_path: str | None, *, ready: Callable[[
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{settings.store}")},
+        jobstores={"default": SQLAlchemyJobStore(engine=database.engine(settings.store))},
         executors={"default": ThreadPoolExecutor(2)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.schedule.misfire_grace_s},
         timezone=settings.schedule.timezone)
@@ -177,15 +182,13 @@ def run(settings: config.Settings, config_path: str | None, *, ready: Callable[[
 
 def next_runs(settings: config.Settings) -> dict[str, dt.datetime | None]:
     """Next run times as the daemon stored them (None where no daemon has stored the job yet)."""
-    import sqlite3
+    import sqlalchemy as sa
 
     if not settings.store.exists():
         return {}
-    db = sqlite3.connect(settings.store)
     try:
-        rows = db.execute("SELECT id, next_run_time FROM apscheduler_jobs").fetchall()
-    except sqlite3.OperationalError:
+        with database.reading(database.engine(settings.store)) as connection:
+            rows = connection.execute(sa.text("SELECT id, next_run_time FROM apscheduler_jobs")).all()
+    except sa.exc.DBAPIError:  # no daemon has made its table yet, or the database is unreachable
         return {}
-    finally:
-        db.close()
     return {job_id: dt.datetime.fromtimestamp(ts, dt.UTC) if ts is not None else None for job_id, ts in rows}

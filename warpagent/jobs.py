@@ -120,7 +120,7 @@ def board_job(config_path: str | None) -> None:
         first = dt.datetime(now.year, now.month, 1, tzinfo=dt.UTC)
         month = (first - dt.timedelta(days=1)).strftime("%Y-%m")  # on the 1st: the month just ended
         output = produce.board_report(settings, store, month, now)
-        folder = settings.store.parent / "reports"
+        folder = settings.store.state_dir / "reports"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"board-{month}.html"
         path.with_suffix(".tmp").write_text(output.html, encoding="utf-8")

@@ -1,38 +1,50 @@
 """What peers published, pulled over TAXII and kept locally for the regional picture and the
-board report's peer comparison. Lives in the same SQLite file as the findings, in its own tables."""
+board report's peer comparison. Lives in the same store as the findings (SQLite or PostgreSQL),
+in its own tables."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
+from warpagent import database
+from warpagent.database import StoreLocation
 from warpagent.errors import StoreError
 
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS peer_objects (
-        id TEXT NOT NULL, modified TEXT NOT NULL, type TEXT NOT NULL, created_by_ref TEXT,
-        peer TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (id, modified))""",
-    "CREATE TABLE IF NOT EXISTS peer_positions (peer TEXT PRIMARY KEY, added_after TEXT NOT NULL)",
+metadata = sa.MetaData()
+peer_objects = sa.Table(
+    "peer_objects", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("modified", sa.Text, primary_key=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("created_by_ref", sa.Text),
+    sa.Column("peer", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
 )
+peer_positions = sa.Table("peer_positions", metadata, sa.Column("peer", sa.Text, primary_key=True),
+                          sa.Column("added_after", sa.Text, nullable=False))
 
 
 class PeerIntel:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, location: StoreLocation | str | Path) -> None:
+        self.location = StoreLocation.of(location)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            for statement in _SCHEMA:
-                self._db.execute(statement)
-        except (sqlite3.DatabaseError, OSError) as exc:
-            raise StoreError(f"{path}: cannot open the store for peer data ({exc})") from None
+            if self.location.path is not None:
+                self.location.path.parent.mkdir(parents=True, exist_ok=True)
+            self._engine = database.engine(self.location)
+            with database.writing(self._engine) as connection:
+                metadata.create_all(connection)
+        except (sa.exc.DBAPIError, OSError) as exc:
+            raise StoreError(f"{self.location}: cannot open the store for peer data ({exc.__class__.__name__}: "
+                             f"{str(getattr(exc, 'orig', exc)).splitlines()[0]})") from None
 
     def close(self) -> None:
-        self._db.close()
+        """Nothing stays open between operations."""
 
     def __enter__(self) -> PeerIntel:
         return self
@@ -41,49 +53,56 @@ class PeerIntel:
         self.close()
 
     def position(self, peer: str) -> str | None:
-        row = self._db.execute("SELECT added_after FROM peer_positions WHERE peer = ?", (peer,)).fetchone()
-        return str(row[0]) if row else None
+        with database.reading(self._engine) as connection:
+            found = connection.execute(sa.select(peer_positions.c.added_after)
+                                       .where(peer_positions.c.peer == peer)).scalar()
+        return str(found) if found else None
 
     def add_page(self, peer: str, objects: Iterable[dict[str, Any]], position: str | None) -> int:
         """Store one page's accepted objects and move the peer's position, in one transaction.
 
         Returns how many of the objects were new here (a re-fetched object is kept once).
         """
-        count = 0
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            for obj in objects:
-                cursor = self._db.execute(
-                    "INSERT OR IGNORE INTO peer_objects (id, modified, type, created_by_ref, peer, body) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (obj["id"], obj.get("modified", obj.get("created", "")), obj["type"], obj.get("created_by_ref"),
-                     peer, json.dumps(obj, sort_keys=True)))
-                count += cursor.rowcount
+        rows = {(o["id"], str(o.get("modified", o.get("created", "")))): o for o in objects}
+        table = peer_objects.c
+        with database.writing(self._engine) as connection:
+            ids = sorted({key[0] for key in rows})
+            held: set[tuple[str, str]] = set()
+            for start in range(0, len(ids), 500):
+                held |= {(r.id, r.modified) for r in connection.execute(
+                    sa.select(table.id, table.modified).where(table.id.in_(ids[start:start + 500])))}
+            new = [{"id": key[0], "modified": key[1], "type": obj["type"], "created_by_ref": obj.get("created_by_ref"),
+                    "peer": peer, "body": json.dumps(obj, sort_keys=True)}
+                   for key, obj in rows.items() if key not in held]
+            if new:
+                connection.execute(peer_objects.insert(), new)
             if position:
-                self._db.execute("INSERT INTO peer_positions VALUES (?, ?) ON CONFLICT(peer) DO UPDATE "
-                                 "SET added_after = excluded.added_after", (peer, position))
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-        return count
+                moved = connection.execute(peer_positions.update().where(peer_positions.c.peer == peer)
+                                           .values(added_after=position))
+                if moved.rowcount == 0:
+                    connection.execute(peer_positions.insert().values(peer=peer, added_after=position))
+        return len(new)
 
     def latest(self, object_type: str) -> list[dict[str, Any]]:
         """The newest version of every object of a type."""
-        rows = self._db.execute(
-            "SELECT body FROM peer_objects o WHERE type = ? AND modified = "
-            "(SELECT MAX(modified) FROM peer_objects WHERE id = o.id)", (object_type,)).fetchall()
-        return [json.loads(row[0]) for row in rows]
+        newer = peer_objects.alias("newer")
+        newest = sa.select(sa.func.max(newer.c.modified)).where(newer.c.id == peer_objects.c.id).scalar_subquery()
+        query = sa.select(peer_objects.c.body).where(peer_objects.c.type == object_type,
+                                                     peer_objects.c.modified == newest)
+        with database.reading(self._engine) as connection:
+            return [json.loads(body) for body in connection.execute(query).scalars()]
 
     def versions(self, peer: str, object_type: str) -> Iterator[dict[str, Any]]:
         """Every version pulled from one peer of objects of a type (the history trends need), one
         at a time: a region's history need not fit in memory at once."""
-        cursor = self._db.execute("SELECT body FROM peer_objects WHERE peer = ? AND type = ?", (peer, object_type))
-        for row in cursor:
-            yield json.loads(row[0])
+        query = sa.select(peer_objects.c.body).where(peer_objects.c.peer == peer, peer_objects.c.type == object_type)
+        with database.reading(self._engine) as connection:
+            for body in connection.execution_options(yield_per=2000).execute(query).scalars():
+                yield json.loads(body)
 
     def count(self) -> int:
-        return int(self._db.execute("SELECT COUNT(*) FROM peer_objects").fetchone()[0])
+        with database.reading(self._engine) as connection:
+            return int(connection.execute(sa.select(sa.func.count()).select_from(peer_objects)).scalar() or 0)
 
     def region_versions(self, own_identity: str) -> dict[tuple[str, str], int] | None:
         """(product, version) -> how many other members report it, from their latest postures.

@@ -140,6 +140,15 @@ def collect(estate: EstateConfig, settings: Settings, estate_scope: scope.Scope,
                       scanned_ports=scanned_ports)
 
 
+def executor_for(settings: Settings, estate: EstateConfig) -> chunks.ChunkExecutor | None:
+    """Workers on other machines when scan.executor is celery; None: nmap processes here."""
+    if settings.scan.executor != "celery":
+        return None
+    from warpagent.celery_executor import CeleryExecutor
+
+    return CeleryExecutor(settings, estate.parallel)
+
+
 def open_intel(settings: Settings, now: dt.datetime) -> tuple[IntelStore | None, list[str]]:
     """The compiled intel store, if there is one, and what the run summary should say about it."""
     path = settings.feeds.intel_path
@@ -179,8 +188,10 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
         estate_scope = resolve_scope(estate, resolver)
     run_id = store.begin_run(estate.name, clock())
     try:
-        nmap_path = nmap_runner.find_nmap(settings.scan.nmap_path)
-        collection = collect(estate, settings, estate_scope, nmap_path, progress, on_nmap_start, cancelled)
+        executor = executor_for(settings, estate)
+        nmap_path = "" if settings.scan.executor == "celery" else nmap_runner.find_nmap(settings.scan.nmap_path)
+        collection = collect(estate, settings, estate_scope, nmap_path, progress, on_nmap_start, cancelled,
+                             executor=executor)
         gathered = gather.gather(estate, collection.inventory, estate_scope, clock())
         inventory = gathered.inventory
         for note in gathered.problems + gathered.notes:

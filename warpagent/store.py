@@ -1,4 +1,4 @@
-"""The findings store: SQLite, one transaction per run outcome.
+"""The findings store: SQLite (a file) or PostgreSQL (by URL), one transaction per run outcome.
 
 A run is recorded as `running` when it starts (so a crash leaves a trace) and everything it
 found is written in one transaction at the end. A run killed at any point leaves the
@@ -10,11 +10,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import sqlite3
+import socket
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import sqlalchemy as sa
+
+from warpagent import database
+from warpagent.database import StoreLocation
 from warpagent.errors import StoreError
 from warpagent.evidence_model import EVIDENCE_KINDS
 from warpagent.models import (
@@ -31,59 +35,70 @@ from warpagent.models import (
 )
 
 SCHEMA_VERSION = 1
+HOST = socket.gethostname()  # runs remember where they ran: only this machine can tell its PIDs are gone
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    estate TEXT NOT NULL,
-    started TEXT NOT NULL,
-    finished TEXT,
-    status TEXT NOT NULL,
-    pid INTEGER,
-    hosts_scanned INTEGER NOT NULL DEFAULT 0,
-    hosts_up INTEGER NOT NULL DEFAULT 0,
-    errors TEXT NOT NULL DEFAULT '[]',
-    unmeasured TEXT NOT NULL DEFAULT '[]'
-);
-CREATE TABLE IF NOT EXISTS findings (
-    id TEXT PRIMARY KEY,
-    estate TEXT NOT NULL,
-    asset TEXT NOT NULL,
-    subject TEXT NOT NULL,
-    port INTEGER,
-    protocol TEXT NOT NULL,
-    category TEXT NOT NULL,
-    check_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    severity TEXT NOT NULL,
-    cves TEXT NOT NULL,
-    evidence TEXT NOT NULL,
-    remediation TEXT NOT NULL,
-    first_seen TEXT NOT NULL,
-    last_seen TEXT NOT NULL,
-    status TEXT NOT NULL,
-    resolved_at TEXT,
-    status_reason TEXT NOT NULL DEFAULT '',
-    product TEXT NOT NULL DEFAULT '',
-    version TEXT NOT NULL DEFAULT '',
-    cpe TEXT NOT NULL DEFAULT '',
-    reopened_at TEXT,
-    last_run INTEGER NOT NULL REFERENCES runs(id),
-    kev_due TEXT,
-    ransomware INTEGER NOT NULL DEFAULT 0,
-    epss REAL,
-    cvss REAL
-);
-CREATE INDEX IF NOT EXISTS findings_estate_status ON findings (estate, status);
-CREATE TABLE IF NOT EXISTS report_log (kind TEXT NOT NULL, generated TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS job_results (
-    job TEXT NOT NULL, started TEXT NOT NULL, finished TEXT NOT NULL, status TEXT NOT NULL, detail TEXT NOT NULL);
-"""
+metadata = sa.MetaData()
+meta = sa.Table("meta", metadata, sa.Column("key", sa.Text, primary_key=True), sa.Column("value", sa.Text,
+                                                                                         nullable=False))
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("estate", sa.Text, nullable=False),
+    sa.Column("started", sa.Text, nullable=False),
+    sa.Column("finished", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("pid", sa.Integer),
+    sa.Column("hosts_scanned", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("hosts_up", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("errors", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("unmeasured", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("host", sa.Text, nullable=False, server_default=""),
+    sqlite_autoincrement=True,
+)
+findings_table = sa.Table(
+    "findings", metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("estate", sa.Text, nullable=False),
+    sa.Column("asset", sa.Text, nullable=False),
+    sa.Column("subject", sa.Text, nullable=False),
+    sa.Column("port", sa.Integer),
+    sa.Column("protocol", sa.Text, nullable=False),
+    sa.Column("category", sa.Text, nullable=False),
+    sa.Column("check_id", sa.Text, nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("severity", sa.Text, nullable=False),
+    sa.Column("cves", sa.Text, nullable=False),
+    sa.Column("evidence", sa.Text, nullable=False),
+    sa.Column("remediation", sa.Text, nullable=False),
+    sa.Column("first_seen", sa.Text, nullable=False),
+    sa.Column("last_seen", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("resolved_at", sa.Text),
+    sa.Column("status_reason", sa.Text, nullable=False, server_default=""),
+    sa.Column("product", sa.Text, nullable=False, server_default=""),
+    sa.Column("version", sa.Text, nullable=False, server_default=""),
+    sa.Column("cpe", sa.Text, nullable=False, server_default=""),
+    sa.Column("reopened_at", sa.Text),
+    sa.Column("last_run", sa.Integer, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("kev_due", sa.Text),
+    sa.Column("ransomware", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("epss", sa.Float),
+    sa.Column("cvss", sa.Float),
+    sa.Index("findings_estate_status", "estate", "status"),
+)
+report_log = sa.Table("report_log", metadata, sa.Column("kind", sa.Text, nullable=False),
+                      sa.Column("generated", sa.Text, nullable=False))
+job_results = sa.Table("job_results", metadata,
+                       # insertion order (SQLite: its rowid; stores made before this column order by rowid too)
+                       sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+                       sa.Column("job", sa.Text, nullable=False),
+                       sa.Column("started", sa.Text, nullable=False), sa.Column("finished", sa.Text, nullable=False),
+                       sa.Column("status", sa.Text, nullable=False), sa.Column("detail", sa.Text, nullable=False))
 
 # Columns added after the first release: stores made before them gain them on open.
 _ADDED_COLUMNS = (
     ("runs", "unmeasured", "TEXT NOT NULL DEFAULT '[]'"),
+    ("runs", "host", "TEXT NOT NULL DEFAULT ''"),
     ("findings", "kev_due", "TEXT"),
     ("findings", "ransomware", "INTEGER NOT NULL DEFAULT 0"),
     ("findings", "epss", "REAL"),
@@ -120,35 +135,40 @@ def _pid_alive(pid: int | None) -> bool:
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, location: StoreLocation | str | Path) -> None:
+        self.location = StoreLocation.of(location)
+        self.path = self.location.path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            with self.transaction():
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
+            if self.location.path is not None:
+                self.location.path.parent.mkdir(parents=True, exist_ok=True)
+            self._engine = database.engine(self.location)
+            with self.transaction() as db:
+                metadata.create_all(db)
                 for table, column, kind in _ADDED_COLUMNS:
-                    present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+                    present = {c["name"] for c in sa.inspect(db).get_columns(table)}
                     if column not in present:
-                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-                self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                                 (str(SCHEMA_VERSION),))
+                        db.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+                if db.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first() is None:
+                    db.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
             self._recover_interrupted_runs()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: cannot open the findings store ({exc}); check the path in "
+        except sa.exc.OperationalError as exc:
+            raise StoreError(self._unreachable(exc)) from None
+        except sa.exc.DatabaseError as exc:
+            raise StoreError(f"{self.location}: cannot open the findings store ({_reason(exc)}); check the path in "
                              "'store' and that the file is a warpagent SQLite database") from None
         except OSError as exc:
-            raise StoreError(f"{path}: cannot create the findings store ({exc.strerror}); check the "
+            raise StoreError(f"{self.location}: cannot create the findings store ({exc.strerror}); check the "
                              "'store' path and its folder's permissions") from None
 
+    def _unreachable(self, exc: sa.exc.OperationalError) -> str:
+        if self.location.is_sqlite:
+            return (f"{self.location}: cannot open the findings store ({_reason(exc)}); check the path in "
+                    "'store' and that the file is a warpagent SQLite database")
+        return (f"{self.location}: cannot reach the store database ({_reason(exc)}); check 'store' and that "
+                "PostgreSQL is up, and give the password in PGPASSWORD or ~/.pgpass")
+
     def close(self) -> None:
-        self._db.close()
+        """Nothing stays open between operations; kept so a Store reads as a context manager."""
 
     def __enter__(self) -> Store:
         return self
@@ -157,67 +177,65 @@ class Store:
         self.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def transaction(self) -> Iterator[sa.Connection]:
+        with database.writing(self._engine) as connection:
+            yield connection
+
+    def _rows(self, query: sa.Executable) -> list[sa.RowMapping]:
+        with database.reading(self._engine) as connection:
+            return list(connection.execute(query).mappings())
 
     def _recover_interrupted_runs(self) -> None:
-        rows = self._db.execute("SELECT id, pid FROM runs WHERE status = ?", (RunStatus.RUNNING.value,))
-        stale = [row["id"] for row in rows.fetchall() if not _pid_alive(row["pid"])]
+        rows = self._rows(sa.select(runs.c.id, runs.c.pid, runs.c.host).where(
+            runs.c.status == RunStatus.RUNNING.value))
+        stale = [row["id"] for row in rows if row["host"] in ("", HOST) and not _pid_alive(row["pid"])]
         if not stale:
             return
         with self.transaction() as db:
-            for run_id in stale:
-                db.execute("UPDATE runs SET status = ?, errors = ? WHERE id = ?",
-                           (RunStatus.FAILED.value,
-                            json.dumps(["interrupted: the process ended before the run was recorded"]),
-                            run_id))
+            db.execute(runs.update().where(runs.c.id.in_(stale)).values(
+                status=RunStatus.FAILED.value,
+                errors=json.dumps(["interrupted: the process ended before the run was recorded"])))
 
     # --- runs ------------------------------------------------------------------------------
 
     def begin_run(self, estate: str, started: dt.datetime) -> RunId:
         with self.transaction() as db:
-            cursor = db.execute("INSERT INTO runs (estate, started, status, pid) VALUES (?, ?, ?, ?)",
-                                (estate, _ts(started), RunStatus.RUNNING.value, os.getpid()))
-        return RunId(int(cursor.lastrowid or 0))
+            run_id = db.execute(runs.insert().values(estate=estate, started=_ts(started),
+                                                     status=RunStatus.RUNNING.value, pid=os.getpid(), host=HOST)
+                                .returning(runs.c.id)).scalar_one()
+        return RunId(int(run_id))
 
     def fail_run(self, run_id: RunId, finished: dt.datetime, errors: Sequence[str]) -> ScanRun:
         with self.transaction() as db:
-            db.execute("UPDATE runs SET status = ?, finished = ?, errors = ? WHERE id = ?",
-                       (RunStatus.FAILED.value, _ts(finished), json.dumps(list(errors)), run_id))
+            db.execute(runs.update().where(runs.c.id == run_id).values(
+                status=RunStatus.FAILED.value, finished=_ts(finished), errors=json.dumps(list(errors))))
         return self.run(run_id)
 
     def run(self, run_id: RunId) -> ScanRun:
-        row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        if row is None:
-            raise StoreError(f"{self.path}: no scan run {run_id}")
-        return self._run_from(row)
+        rows = self._rows(sa.select(runs).where(runs.c.id == run_id))
+        if not rows:
+            raise StoreError(f"{self.location}: no scan run {run_id}")
+        return self._run_from(rows[0])
 
     def runs(self, estate: str | None = None, limit: int = 50) -> list[ScanRun]:
+        query = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
         if estate:
-            rows = self._db.execute("SELECT * FROM runs WHERE estate = ? ORDER BY id DESC LIMIT ?", (estate, limit))
-        else:
-            rows = self._db.execute("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
-        return [self._run_from(row) for row in rows]
+            query = query.where(runs.c.estate == estate)
+        return [self._run_from(row) for row in self._rows(query)]
 
     def unmeasured_categories(self) -> set[str]:
         """Categories the latest finished run of every estate could not measure (no intel):
         reports and shared posture show them as not measured rather than clean."""
-        rows = self._db.execute(
-            "SELECT estate, unmeasured FROM runs WHERE id IN (SELECT MAX(id) FROM runs "
-            "WHERE status IN ('complete', 'partial') GROUP BY estate)").fetchall()
+        latest = (sa.select(sa.func.max(runs.c.id)).where(runs.c.status.in_(("complete", "partial")))
+                  .group_by(runs.c.estate))
+        rows = self._rows(sa.select(runs.c.estate, runs.c.unmeasured).where(runs.c.id.in_(latest)))
         if not rows:
             return set()
         per_estate = [set(json.loads(row["unmeasured"])) for row in rows]
         return set.intersection(*per_estate)
 
     @staticmethod
-    def _run_from(row: sqlite3.Row) -> ScanRun:
+    def _run_from(row: sa.RowMapping) -> ScanRun:
         return ScanRun(id=RunId(row["id"]), estate=row["estate"], started=_dt(row["started"]),
                        finished=_dt_or_none(row["finished"]), status=RunStatus(row["status"]),
                        hosts_scanned=row["hosts_scanned"], hosts_up=row["hosts_up"],
@@ -253,69 +271,60 @@ class Store:
         reopened: list[FindingId] = []
         resolved: list[FindingId] = []
         estate = self.run(run_id).estate
+        table = findings_table.c
         with self.transaction() as db:
             seen: set[str] = set()
             for finding in findings:
                 seen.add(finding.id)
-                row = db.execute("SELECT status FROM findings WHERE id = ?", (finding.id,)).fetchone()
+                row = db.execute(sa.select(table.status).where(table.id == finding.id)).first()
+                values = {"title": finding.title, "severity": finding.severity.label,
+                          "cves": json.dumps(list(finding.cves)), "evidence": finding.evidence,
+                          "remediation": finding.remediation, "port": finding.port, "protocol": finding.protocol,
+                          "product": finding.product, "version": finding.version, "cpe": finding.cpe,
+                          "last_seen": now, "last_run": run_id, "kev_due": _day(finding.kev_due),
+                          "ransomware": int(finding.ransomware), "epss": finding.epss, "cvss": finding.cvss}
                 if row is None:
                     new.append(finding.id)
-                    db.execute(
-                        "INSERT INTO findings (id, estate, asset, subject, port, protocol, category, "
-                        "check_id, title, severity, cves, evidence, remediation, first_seen, last_seen, "
-                        "status, product, version, cpe, last_run, kev_due, ransomware, epss, cvss) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (finding.id, finding.estate, finding.asset, finding.subject, finding.port,
-                         finding.protocol, finding.category, finding.check_id, finding.title,
-                         finding.severity.label, json.dumps(list(finding.cves)), finding.evidence,
-                         finding.remediation, now, now, FindingStatus.OPEN.value, finding.product,
-                         finding.version, finding.cpe, run_id, _day(finding.kev_due), int(finding.ransomware),
-                         finding.epss, finding.cvss))
+                    db.execute(findings_table.insert().values(
+                        id=finding.id, estate=finding.estate, asset=finding.asset, subject=finding.subject,
+                        category=finding.category, check_id=finding.check_id, first_seen=now,
+                        status=FindingStatus.OPEN.value, **values))
                     continue
-                status = row["status"]
-                if status == FindingStatus.RESOLVED.value:
+                if row.status == FindingStatus.RESOLVED.value:
                     reopened.append(finding.id)
-                    status = FindingStatus.OPEN.value
-                    db.execute("UPDATE findings SET reopened_at = ? WHERE id = ?", (now, finding.id))
+                    values["reopened_at"] = now
                 else:
                     still_open.append(finding.id)
-                db.execute(
-                    "UPDATE findings SET title = ?, severity = ?, cves = ?, evidence = ?, remediation = ?, "
-                    "port = ?, protocol = ?, product = ?, version = ?, cpe = ?, last_seen = ?, status = ?, "
-                    "resolved_at = NULL, last_run = ?, kev_due = ?, ransomware = ?, epss = ?, cvss = ? WHERE id = ?",
-                    (finding.title, finding.severity.label, json.dumps(list(finding.cves)), finding.evidence,
-                     finding.remediation, finding.port, finding.protocol, finding.product, finding.version,
-                     finding.cpe, now, status, run_id, _day(finding.kev_due), int(finding.ransomware),
-                     finding.epss, finding.cvss, finding.id))
+                status = FindingStatus.OPEN.value if row.status == FindingStatus.RESOLVED.value else row.status
+                db.execute(findings_table.update().where(table.id == finding.id).values(
+                    status=status, resolved_at=None, **values))
             if complete:
-                open_rows = db.execute(
-                    "SELECT id, asset, check_id, port, protocol, subject FROM findings "
-                    "WHERE estate = ? AND status != ?",
-                    (estate, FindingStatus.RESOLVED.value)).fetchall()
+                open_rows = db.execute(sa.select(table.id, table.asset, table.check_id, table.port, table.protocol,
+                                                 table.subject).where(
+                    table.estate == estate, table.status != FindingStatus.RESOLVED.value)).all()
                 for row in open_rows:
-                    if row["id"] in seen or row["check_id"] in errored_checks:
+                    if row.id in seen or row.check_id in errored_checks:
                         continue
-                    kind = row["subject"].partition(":")[0]
-                    if kind in EVIDENCE_KINDS and (row["asset"], kind) not in read_kinds:
+                    kind = row.subject.partition(":")[0]
+                    if kind in EVIDENCE_KINDS and (row.asset, kind) not in read_kinds:
                         continue
-                    if (scanned_ports is not None and row["port"] is not None
-                            and (row["protocol"], row["port"]) not in scanned_ports):
+                    if (scanned_ports is not None and row.port is not None
+                            and (row.protocol, row.port) not in scanned_ports):
                         continue
-                    if row["asset"] in observed:
+                    if row.asset in observed:
                         reason = "not seen in a complete scan"
-                    elif row["asset"] not in in_scope:
+                    elif row.asset not in in_scope:
                         reason = "asset no longer in the estate's scope"
                     else:
                         continue  # host down or unreachable tonight: not seen is not fixed
-                    resolved.append(FindingId(row["id"]))
-                    db.execute("UPDATE findings SET status = ?, resolved_at = ?, status_reason = ? "
-                               "WHERE id = ?", (FindingStatus.RESOLVED.value, now, reason, row["id"]))
+                    resolved.append(FindingId(row.id))
+                    db.execute(findings_table.update().where(table.id == row.id).values(
+                        status=FindingStatus.RESOLVED.value, resolved_at=now, status_reason=reason))
             all_errors = list(errors) + [f"check {e.check_id} on {e.asset}: {e.message}" for e in check_errors]
-            db.execute("UPDATE runs SET status = ?, finished = ?, hosts_scanned = ?, hosts_up = ?, errors = ?, "
-                       "unmeasured = ? WHERE id = ?",
-                       ((RunStatus.COMPLETE if complete else RunStatus.PARTIAL).value, now, hosts_scanned,
-                        len(observed - set(record_assets)), json.dumps(all_errors),
-                        json.dumps(sorted(unmeasured_categories)), run_id))
+            db.execute(runs.update().where(runs.c.id == run_id).values(
+                status=(RunStatus.COMPLETE if complete else RunStatus.PARTIAL).value, finished=now,
+                hosts_scanned=hosts_scanned, hosts_up=len(observed - set(record_assets)),
+                errors=json.dumps(all_errors), unmeasured=json.dumps(sorted(unmeasured_categories))))
         return RunDelta(run=self.run(run_id), new=tuple(new), still_open=tuple(still_open),
                         reopened=tuple(reopened), resolved=tuple(resolved), check_errors=tuple(check_errors))
 
@@ -323,51 +332,50 @@ class Store:
 
     def record_job(self, job: str, started: dt.datetime, finished: dt.datetime, status: str, detail: str) -> None:
         with self.transaction() as db:
-            db.execute("INSERT INTO job_results VALUES (?, ?, ?, ?, ?)",
-                       (job, _ts(started), _ts(finished), status, detail[:500]))
+            db.execute(job_results.insert().values(job=job, started=_ts(started), finished=_ts(finished),
+                                                   status=status, detail=detail[:500]))
 
     def job_results(self, job: str | None = None) -> list[tuple[str, dt.datetime, dt.datetime, str, str]]:
         """Every recorded result, oldest first (of one job, or all)."""
-        query = "SELECT job, started, finished, status, detail FROM job_results"
-        rows = (self._db.execute(query + " WHERE job = ? ORDER BY rowid", (job,)) if job
-                else self._db.execute(query + " ORDER BY rowid"))
-        return [(r[0], _dt(r[1]), _dt(r[2]), r[3], r[4]) for r in rows]
+        table = job_results.c
+        order = sa.literal_column("rowid") if self.location.is_sqlite else table.seq
+        query = sa.select(table.job, table.started, table.finished, table.status, table.detail).order_by(order)
+        if job:
+            query = query.where(job_results.c.job == job)
+        return [(r["job"], _dt(r["started"]), _dt(r["finished"]), r["status"], r["detail"]) for r in self._rows(query)]
 
     # --- reports ---------------------------------------------------------------------------
 
     def last_report(self, kind: str) -> dt.datetime | None:
-        row = self._db.execute("SELECT MAX(generated) FROM report_log WHERE kind = ?", (kind,)).fetchone()
-        return _dt_or_none(row[0])
+        rows = self._rows(sa.select(sa.func.max(report_log.c.generated).label("last"))
+                          .where(report_log.c.kind == kind))
+        return _dt_or_none(rows[0]["last"]) if rows else None
 
     def log_report(self, kind: str, generated: dt.datetime) -> None:
         with self.transaction() as db:
-            db.execute("INSERT INTO report_log VALUES (?, ?)", (kind, _ts(generated)))
+            db.execute(report_log.insert().values(kind=kind, generated=_ts(generated)))
 
     # --- findings --------------------------------------------------------------------------
 
     def findings(self, *, status: str | None = None, category: str | None = None,
                  estate: str | None = None, ids: Iterable[str] | None = None) -> list[TrackedFinding]:
-        clauses, params = [], []
-        for column, value in (("status", status), ("category", category), ("estate", estate)):
+        table = findings_table.c
+        query = sa.select(findings_table)
+        for column, value in ((table.status, status), (table.category, category), (table.estate, estate)):
             if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
+                query = query.where(column == value)
         if ids is not None:
             id_list = list(ids)
             if not id_list:
                 return []
-            clauses.append(f"id IN ({','.join('?' * len(id_list))})")
-            params.extend(id_list)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        # only fixed column names and "?" placeholders are joined into the query
-        rows = self._db.execute(f"SELECT * FROM findings{where}", params).fetchall()  # noqa: S608
-        tracked = [self._finding_from(row) for row in rows]
+            query = query.where(table.id.in_(id_list))
+        tracked = [self._finding_from(row) for row in self._rows(query)]
         tracked.sort(key=lambda t: (-t.finding.severity, t.finding.estate, t.finding.asset,
                                     t.finding.port or 0, t.finding.check_id))
         return tracked
 
     @staticmethod
-    def _finding_from(row: sqlite3.Row) -> TrackedFinding:
+    def _finding_from(row: sa.RowMapping) -> TrackedFinding:
         finding = Finding(estate=row["estate"], asset=row["asset"], check_id=row["check_id"],
                           category=row["category"], severity=Severity.parse(row["severity"]),
                           title=row["title"], evidence=row["evidence"], remediation=row["remediation"],
@@ -380,3 +388,9 @@ class Store:
                               last_seen=_dt(row["last_seen"]),
                               status=FindingStatus(row["status"]), resolved_at=_dt_or_none(row["resolved_at"]),
                               status_reason=row["status_reason"])
+
+
+def _reason(exc: sa.exc.DBAPIError) -> str:
+    """The database's own words, first line only (no SQL, no parameters)."""
+    text = str(exc.orig) if exc.orig is not None else str(exc)
+    return text.strip().splitlines()[0] if text.strip() else exc.__class__.__name__

@@ -1,0 +1,123 @@
+"""Where the findings store lives: a SQLite file (the embedded default) or a PostgreSQL database
+named by URL, behind one SQLAlchemy code path.
+
+SQLite writes begin with BEGIN IMMEDIATE (one writer at a time, WAL for readers beside it);
+PostgreSQL writes take a transaction-scoped advisory lock, so two agents or workers writing one
+store serialise the same way. Passwords never come from the config: libpq reads PGPASSWORD or
+~/.pgpass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+_engines: dict[str, sa.Engine] = {}
+_engines_lock = threading.Lock()
+_WRITE_LOCK_KEY = int.from_bytes(hashlib.sha256(b"warpagent/store/write").digest()[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """The store as the config names it: a SQLite path, or a database URL."""
+
+    url: str  # a SQLAlchemy URL
+    path: Path | None  # the SQLite file, when it is one
+    state_dir: Path  # where files that belong with the store live (daemon lock, report copies)
+
+    @staticmethod
+    def parse(value: str | Path, base_dir: Path) -> StoreLocation:
+        text = str(value)
+        if "://" in text:
+            url = "postgresql+psycopg://" + text.split("://", 1)[1] if text.split("://", 1)[0] in (
+                "postgresql", "postgres") else text
+            return StoreLocation(url=url, path=None, state_dir=base_dir)
+        path = Path(os.path.expanduser(text))
+        path = path if path.is_absolute() else base_dir / path
+        return StoreLocation(url=f"sqlite:///{path}", path=path, state_dir=path.parent)
+
+    @staticmethod
+    def of(value: StoreLocation | str | Path) -> StoreLocation:
+        return value if isinstance(value, StoreLocation) else StoreLocation.parse(value, Path.cwd())
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.path is not None
+
+    def exists(self) -> bool:
+        """Whether there is a store to read (a database server is assumed to hold one)."""
+        return self.path.exists() if self.path is not None else True
+
+    def __str__(self) -> str:
+        if self.path is not None:
+            return str(self.path)
+        return make_url(self.url).render_as_string(hide_password=True)
+
+
+def url_password(url: str) -> bool:
+    """Whether a database URL carries a password (secrets never go in the config)."""
+    try:
+        return bool(make_url(url).password)
+    except sa.exc.ArgumentError:
+        return False
+
+
+def engine(location: StoreLocation) -> sa.Engine:
+    """One engine per database for the process (SQLite: a fresh connection each time, no pool)."""
+    with _engines_lock:
+        found = _engines.get(location.url)
+        if found is not None:
+            return found
+        if location.is_sqlite:
+            made = sa.create_engine(location.url, poolclass=NullPool, connect_args={"timeout": 30})
+
+            @sa.event.listens_for(made, "connect")
+            def _connect(dbapi: Any, _record: Any) -> None:
+                dbapi.isolation_level = None  # transactions are begun below, so writes can be IMMEDIATE
+                dbapi.execute("PRAGMA journal_mode=WAL")
+                dbapi.execute("PRAGMA synchronous=FULL")
+                dbapi.execute("PRAGMA foreign_keys=ON")
+
+            @sa.event.listens_for(made, "begin")
+            def _begin(connection: sa.Connection) -> None:
+                connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.info.pop("write", False) else "BEGIN")
+        else:
+            made = sa.create_engine(location.url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+        _engines[location.url] = made
+        return made
+
+
+def forget(location: StoreLocation) -> None:
+    """Drop the cached engine (tests that delete a database; the daemon's shutdown)."""
+    with _engines_lock:
+        made = _engines.pop(location.url, None)
+    if made is not None:
+        made.dispose()
+
+
+@contextmanager
+def reading(made: sa.Engine) -> Iterator[sa.Connection]:
+    """A short read transaction (nothing held open between operations)."""
+    with made.connect() as connection:
+        yield connection
+
+
+@contextmanager
+def writing(made: sa.Engine) -> Iterator[sa.Connection]:
+    """One write transaction, serialised with every other writer of the store; rolled back on error."""
+    with made.connect() as connection:
+        connection.info["write"] = True
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK_KEY})
+            yield connection
