@@ -16,6 +16,7 @@ import pytest
 
 from tests.conftest import needs_root, run_cli
 from tests.taxii_server import Medallion, free_port
+from warpagent.database import StoreLocation
 from warpagent.models import RunStatus
 from warpagent.store import Store
 
@@ -55,8 +56,8 @@ def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def results(store: Path) -> list[tuple[str, str]]:
-    if not store.exists():
+def results(store: Path | str) -> list[tuple[str, str]]:
+    if not StoreLocation.of(store).exists():
         return []
     with Store(store) as opened:
         return [(job, status) for job, _s, _f, status, _d in opened.job_results()]
@@ -72,9 +73,9 @@ def daemons() -> Iterator[list[Daemon]]:
             daemon.proc.wait()
 
 
-def _loop_config(path: Path, schedule: str) -> Path:
+def _loop_config(path: Path, schedule: str, store: str = "./w.db") -> Path:
     path.write_text(f"""organisation: {{name: Daemon Council}}
-store: ./w.db
+store: '{store}'
 estates: [{{name: loop, targets: [127.0.0.1], ports: "22", timeout: 1m}}]
 schedule: {{timezone: UTC, feeds: "off", {schedule}}}
 """)
@@ -100,23 +101,25 @@ def test_a_second_daemon_on_the_same_store_refuses(tmp_path: Path, daemons: list
         is False
 
 
-def test_a_slot_missed_while_down_runs_once_on_restart(tmp_path: Path, daemons: list[Daemon]) -> None:
+def test_a_slot_missed_while_down_runs_once_on_restart(tmp_path: Path, daemons: list[Daemon],
+                                                      store_url: str) -> None:
+    """On a SQLite store and on PostgreSQL: the job store lives wherever the store does."""
     slot = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=8)
     config = _loop_config(tmp_path / "w.yaml",
-                          f'scan: "{slot.second} {slot.minute} {slot.hour} * * *", misfire_grace: 1h')
+                          f'scan: "{slot.second} {slot.minute} {slot.hour} * * *", misfire_grace: 1h', store_url)
     first = Daemon(config, tmp_path)
     daemons.append(first)
     first.wait_ready()
     first.stop()  # the machine goes down before the slot
     wait_for(lambda: dt.datetime.now(dt.UTC) > slot + dt.timedelta(seconds=2), 20, "the slot to pass")
-    assert results(tmp_path / "w.db") == []
+    assert results(store_url) == []
     second = Daemon(config, tmp_path)  # back up: the missed run happens, once
     daemons.append(second)
-    wait_for(lambda: results(tmp_path / "w.db") == [("scan:loop", "ok")], 30, "the missed scan")
+    wait_for(lambda: results(store_url) == [("scan:loop", "ok")], 30, "the missed scan")
     time.sleep(4)
-    assert results(tmp_path / "w.db") == [("scan:loop", "ok")]  # coalesced: not twice
+    assert results(store_url) == [("scan:loop", "ok")]  # coalesced: not twice
     second.stop()
-    with Store(tmp_path / "w.db") as store:
+    with Store(store_url) as store:
         assert [r.status for r in store.runs()] == [RunStatus.COMPLETE]
 
 
