@@ -7,6 +7,8 @@
 #     -e WARPAGENT_PSEUDONYM_KEY -e NW_WARP_PASSWORD warpagent
 # Without those capabilities warpagent falls back to TCP connect scans and skips UDP (logged).
 # One-off commands: docker run --rm ... warpagent scan | report board --out /var/lib/warpagent/board.html
+# The same image runs a scan worker (CMD: worker --concurrency 4; same capabilities) or a WARP hub
+# (CMD: hub serve, with hub.host 0.0.0.0; no capabilities needed: drop --cap-add, publish the port).
 FROM debian:12.11-slim
 
 RUN apt-get update \

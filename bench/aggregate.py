@@ -75,9 +75,7 @@ def seed(settings: config.Settings, members: int, objects: int) -> tuple[int, fl
         bundle = stix_bundle.build(member_posture(index, max(1, (objects - per_member_fixed) // 2), rng))
         backend.store(collection, bundle["objects"], f"member-{index:03d}", NOW, screen=False)
     seeded = time.perf_counter() - started
-    count = backend.count(collection)
-    backend.engine.dispose()
-    return count, seeded
+    return backend.count(collection), seeded
 
 
 def plain_pull(hub: HubProcess, settings: config.Settings, page: int) -> tuple[int, float]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,11 +21,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
 
-_engines: dict[str, sa.Engine] = {}
+_engines: OrderedDict[str, sa.Engine] = OrderedDict()
 _engines_lock = threading.Lock()
-_WRITE_LOCK_KEY = int.from_bytes(hashlib.sha256(b"warpagent/store/write").digest()[:8], "big", signed=True)
+KEPT_ENGINES = 8  # a process uses one or two stores; tests open hundreds, so the oldest are closed
 
 
 @dataclass(frozen=True)
@@ -73,13 +73,15 @@ def url_password(url: str) -> bool:
 
 
 def engine(location: StoreLocation) -> sa.Engine:
-    """One engine per database for the process (SQLite: a fresh connection each time, no pool)."""
+    """One engine, with a small pool of open connections, per database for the process."""
     with _engines_lock:
         found = _engines.get(location.url)
         if found is not None:
+            _engines.move_to_end(location.url)
             return found
         if location.is_sqlite:
-            made = sa.create_engine(location.url, poolclass=NullPool, connect_args={"timeout": 30})
+            made = sa.create_engine(location.url, pool_size=1, max_overflow=8,
+                                    connect_args={"timeout": 30, "check_same_thread": False})
 
             @sa.event.listens_for(made, "connect")
             def _connect(dbapi: Any, _record: Any) -> None:
@@ -92,8 +94,10 @@ def engine(location: StoreLocation) -> sa.Engine:
             def _begin(connection: sa.Connection) -> None:
                 connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.info.pop("write", False) else "BEGIN")
         else:
-            made = sa.create_engine(location.url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+            made = sa.create_engine(location.url, pool_pre_ping=True, pool_size=5, max_overflow=15)
         _engines[location.url] = made
+        while len(_engines) > KEPT_ENGINES:
+            _engines.popitem(last=False)[1].dispose()
         return made
 
 
@@ -113,11 +117,13 @@ def reading(made: sa.Engine) -> Iterator[sa.Connection]:
 
 
 @contextmanager
-def writing(made: sa.Engine) -> Iterator[sa.Connection]:
-    """One write transaction, serialised with every other writer of the store; rolled back on error."""
+def writing(made: sa.Engine, lock: str = "store") -> Iterator[sa.Connection]:
+    """One write transaction, serialised with every other writer holding the same `lock`; rolled back on
+    error. SQLite has one writer per file anyway; PostgreSQL takes an advisory lock named after `lock`."""
     with made.connect() as connection:
         connection.info["write"] = True
         with connection.begin():
             if connection.dialect.name == "postgresql":
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _WRITE_LOCK_KEY})
+                key = int.from_bytes(hashlib.sha256(f"warpagent/{lock}".encode()).digest()[:8], "big", signed=True)
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
             yield connection

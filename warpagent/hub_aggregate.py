@@ -66,16 +66,12 @@ def _hub_object_problem(max_bytes: int, now: dt.datetime) -> share.ObjectCheck:
 
 def recent_rejections(hub: HubSettings, now: dt.datetime) -> list[tuple[str, int]]:
     """What the hub refused in the last month, by kind in plain words; empty if its store is not here."""
-    from warpagent.hub_backend import HubBackend, open_engine
+    from warpagent.hub_backend import HubBackend
 
     if "://" not in hub.store and not Path(hub.store).exists():
         return []
     since = (now - dt.timedelta(days=REJECTIONS_SHOWN_DAYS)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    backend = HubBackend(hub, engine=open_engine(hub.database_url))
-    try:
-        counts = Counter(hub_guard.KINDS.get(r.kind, r.kind) for r in backend.rejections(since))
-    finally:
-        backend.engine.dispose()
+    counts = Counter(hub_guard.KINDS.get(r.kind, r.kind) for r in HubBackend(hub).rejections(since))
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
 
 

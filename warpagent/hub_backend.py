@@ -27,10 +27,9 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,12 +37,26 @@ from medallion.backends.base import Backend
 from medallion.common import create_resource, generate_status, generate_status_details
 from medallion.exceptions import ProcessingError
 
-from warpagent import hub_guard
+from warpagent import database, hub_guard
 from warpagent.config import HubSettings
+from warpagent.database import StoreLocation
+from warpagent.hub_tables import (
+    StoredRejection,
+    after,
+    bindings_table,
+    held_versions,
+    insert_versions,
+    metadata,
+    objects_table,
+    reflag,
+    rejections_table,
+    stamp,
+    status_table,
+)
+from warpagent.hub_tables import collection_id as collection_id
 
 log = logging.getLogger(__name__)
 
-NAMESPACE = uuid.UUID("0d6f3c52-6a77-4c2e-9d0e-3f5a1b2c4d6e")
 MEDIA_TYPE = "application/stix+json;version=2.1"
 ACCESS = {  # role -> collection kind -> (can_read, can_write)
     "member": {"members": (True, True), "regional": (True, False)},
@@ -54,102 +67,14 @@ TITLES = {"members": "members", "regional": "regional"}
 DESCRIPTIONS = {"members": "Members' anonymised posture: members write here.",
                 "regional": "The regional picture the WARP coordinator publishes."}
 
-metadata = sa.MetaData()
-_SEQ = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER keys only
-objects_table = sa.Table(
-    "hub_objects", metadata,
-    sa.Column("seq", _SEQ, primary_key=True, autoincrement=True),
-    sa.Column("collection", sa.String(64), nullable=False),
-    sa.Column("id", sa.String(200), nullable=False),
-    sa.Column("version", sa.String(32), nullable=False),  # normal_timestamp of modified/created
-    sa.Column("version_text", sa.String(64), nullable=False),  # as the object has it
-    sa.Column("type", sa.String(100), nullable=False),
-    sa.Column("spec_version", sa.String(8), nullable=False),
-    sa.Column("date_added", sa.String(32), nullable=False),
-    sa.Column("is_latest", sa.Boolean(), nullable=False),
-    sa.Column("is_first", sa.Boolean(), nullable=False),
-    sa.Column("added_by", sa.String(64), nullable=False),
-    sa.Column("body", sa.Text(), nullable=False),
-    sa.UniqueConstraint("collection", "id", "version", name="hub_objects_version"),
-    sa.Index("hub_objects_added", "collection", "date_added", "seq"),
-    sa.Index("hub_objects_id", "collection", "id"),
-)
-status_table = sa.Table(
-    "hub_status", metadata,
-    sa.Column("id", sa.String(36), primary_key=True),
-    sa.Column("account", sa.String(64), nullable=False),
-    sa.Column("body", sa.Text(), nullable=False),
-)
-bindings_table = sa.Table(
-    "hub_bindings", metadata,
-    sa.Column("identity", sa.String(200), primary_key=True),
-    sa.Column("account", sa.String(64), nullable=False, unique=True),
-    sa.Column("bound", sa.String(32), nullable=False),
-)
-rejections_table = sa.Table(
-    "hub_rejections", metadata,
-    sa.Column("seq", _SEQ, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.String(32), nullable=False),
-    sa.Column("account", sa.String(64), nullable=False),
-    sa.Column("collection", sa.String(64), nullable=False),
-    sa.Column("object_id", sa.String(200), nullable=False),
-    sa.Column("kind", sa.String(32), nullable=False),
-    sa.Column("reason", sa.Text(), nullable=False),
-)
-
-
-def collection_id(api_root: str, kind: str) -> str:
-    """Stable collection ids: the same on every hub server and after every restart."""
-    return str(uuid.uuid5(NAMESPACE, f"{api_root}/{kind}"))
-
-
-def _stamp(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _after(stamp: str) -> str:
-    moment = dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
-    return _stamp(moment + dt.timedelta(microseconds=1))
-
-
-@dataclass(frozen=True)
-class StoredRejection:
-    at: str
-    account: str
-    collection: str
-    object_id: str
-    kind: str
-    reason: str
-
-
-def open_engine(url: str) -> sa.Engine:
-    """An engine whose write transactions serialise: SQLite BEGIN IMMEDIATE (WAL), PostgreSQL advisory locks."""
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
-
-        @sa.event.listens_for(engine, "connect")
-        def _connect(dbapi: Any, _record: Any) -> None:
-            dbapi.isolation_level = None  # SQLAlchemy emits BEGIN below, so writes can ask for IMMEDIATE
-            dbapi.execute("PRAGMA journal_mode=WAL")
-            dbapi.execute("PRAGMA synchronous=NORMAL")
-
-        @sa.event.listens_for(engine, "begin")
-        def _begin(connection: sa.Connection) -> None:
-            immediate = connection.info.pop("write", False)
-            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-    else:
-        engine = sa.create_engine(url, pool_pre_ping=True)
-    metadata.create_all(engine)
-    return engine
-
-
 class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
     """medallion's Backend interface over SQL. medallion instantiates it with its config's
     `backend` mapping as keyword arguments; warpagent passes its hub settings there."""
 
-    def __init__(self, settings: HubSettings, engine: sa.Engine | None = None, **_medallion: Any) -> None:
+    def __init__(self, settings: HubSettings, **_medallion: Any) -> None:
         self.settings = settings
-        self.engine = engine or open_engine(settings.database_url)
+        self.engine = database.engine(StoreLocation.parse(settings.store, Path("/")))  # a SQLite path is absolute
+        metadata.create_all(self.engine)
         self.root = settings.api_root
         self.kinds = {collection_id(self.root, kind): kind for kind in TITLES}
         self.roles = {u.name: u.role for u in settings.users}
@@ -323,20 +248,9 @@ class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
 
     @contextmanager
     def _writing(self, collection: str) -> Iterator[sa.Connection]:
-        with self.engine.connect() as connection:
-            connection.info["write"] = True
-            with connection.begin():
-                if connection.dialect.name == "postgresql":
-                    key = int.from_bytes(hashlib.sha256(collection.encode()).digest()[:8], "big", signed=True)
-                    connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-                yield connection
-
-    def bindings(self) -> dict[str, str]:
-        """identity -> account, for every identity a member has published under."""
-        with self.engine.connect() as connection:
-            rows = connection.execute(sa.select(bindings_table.c.identity, bindings_table.c.account))
-            bound = {r.identity: r.account for r in rows}
-        return {**bound, **{identity: account for account, identity in self.pinned.items()}}
+        """Writes to one collection, one at a time across every hub server on the store."""
+        with database.writing(self.engine, lock=f"hub/{collection}") as connection:
+            yield connection
 
     def add_objects(self, api_root: str, collection_id: str, objs: Any,
                     request_time: dt.datetime) -> dict[str, Any]:
@@ -377,10 +291,10 @@ class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
                              for r in screened.rejected]
             last = connection.execute(sa.select(sa.func.max(table.date_added))
                                       .where(table.collection == collection)).scalar()
-            date_added = _stamp(request_time)
+            date_added = stamp(request_time)
             if last and date_added <= last:
-                date_added = _after(last)  # never behind what a reader may already have seen
-            held = self._held(connection, collection, sorted({o["id"] for o in objects}))
+                date_added = after(last)  # never behind what a reader may already have seen
+            held = held_versions(connection, collection, sorted({o["id"] for o in objects}))
             rows = []
             for obj in objects:
                 text = hub_guard.version_of(obj)
@@ -396,7 +310,7 @@ class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
                 held.setdefault(obj["id"], set()).add(str(version))
                 successes.append(generate_status_details(obj["id"], text))
             if rows:
-                self._insert(connection, collection, rows, held)
+                insert_versions(connection, collection, rows, held)
             if bind:
                 connection.execute(bindings_table.insert().values(identity=bind, account=account,
                                                                   bound=date_added))
@@ -413,51 +327,6 @@ class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
                                                             body=json.dumps(status)))
         return status
 
-    @staticmethod
-    def _held(connection: sa.Connection, collection: str, ids: Sequence[str]) -> dict[str, set[str]]:
-        """The versions already stored of each id."""
-        table = objects_table.c
-        held: dict[str, set[str]] = {}
-        for start in range(0, len(ids), 500):
-            for row in connection.execute(sa.select(table.id, table.version).where(
-                    table.collection == collection, table.id.in_(ids[start:start + 500]))):
-                held.setdefault(row.id, set()).add(row.version)
-        return held
-
-    @staticmethod
-    def _insert(connection: sa.Connection, collection: str, rows: list[dict[str, Any]],
-                held: Mapping[str, set[str]]) -> None:
-        """Insert new versions, keeping is_latest/is_first true on exactly one version of each id."""
-        table = objects_table.c
-        by_id: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_id.setdefault(row["id"], []).append(row)
-        demoted_latest, demoted_first = [], []
-        for object_id, new_rows in by_id.items():
-            versions = held[object_id]  # every version, the new ones included
-            for row in new_rows:
-                row["is_latest"], row["is_first"] = row["version"] == max(versions), row["version"] == min(versions)
-            if len(versions) > len(new_rows):  # rows stored before lose a flag a new version takes
-                if any(r["is_latest"] for r in new_rows):
-                    demoted_latest.append(object_id)
-                if any(r["is_first"] for r in new_rows):
-                    demoted_first.append(object_id)
-        for flag, ids in (("is_latest", demoted_latest), ("is_first", demoted_first)):
-            for start in range(0, len(ids), 500):
-                connection.execute(objects_table.update().where(
-                    table.collection == collection, table.id.in_(ids[start:start + 500])).values({flag: False}))
-        connection.execute(objects_table.insert(), rows)
-
-    @staticmethod
-    def _reflag(connection: sa.Connection, collection: str, object_id: str) -> None:
-        """Set is_latest/is_first again on what remains of an object (after a delete)."""
-        table = objects_table.c
-        low, high = connection.execute(sa.select(sa.func.min(table.version), sa.func.max(table.version)).where(
-            table.collection == collection, table.id == object_id)).one()
-        mine = sa.and_(table.collection == collection, table.id == object_id)
-        connection.execute(objects_table.update().where(mine).values(is_latest=table.version == high,
-                                                                     is_first=table.version == low))
-
     def delete_object(self, api_root: str, collection_id: str, object_id: str, filter_args: dict[str, str],
                       allowed_filters: Sequence[str]) -> None:
         if self.roles.get(self.account()) != "coordinator":
@@ -469,7 +338,7 @@ class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
         where = [*self._where(collection_id, args, (*allowed_filters, "version")), table.id == object_id]
         with self._writing(collection_id) as connection:
             connection.execute(objects_table.delete().where(*where))
-            self._reflag(connection, collection_id, object_id)
+            reflag(connection, collection_id, object_id)
 
     # --- for the coordinator -----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import socket
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -273,31 +274,44 @@ class Store:
         estate = self.run(run_id).estate
         table = findings_table.c
         with self.transaction() as db:
-            seen: set[str] = set()
-            for finding in findings:
-                seen.add(finding.id)
-                row = db.execute(sa.select(table.status).where(table.id == finding.id)).first()
+            tonight = {f.id: f for f in findings}  # one statement per kind of change, not one per finding
+            seen: set[str] = set(tonight)
+            ids = sorted(tonight)
+            status_of: dict[str, str] = {}
+            for start in range(0, len(ids), 500):
+                status_of.update({r.id: r.status for r in db.execute(
+                    sa.select(table.id, table.status).where(table.id.in_(ids[start:start + 500])))})
+            inserts, updates = [], []
+            for finding in tonight.values():
                 values = {"title": finding.title, "severity": finding.severity.label,
                           "cves": json.dumps(list(finding.cves)), "evidence": finding.evidence,
                           "remediation": finding.remediation, "port": finding.port, "protocol": finding.protocol,
                           "product": finding.product, "version": finding.version, "cpe": finding.cpe,
                           "last_seen": now, "last_run": run_id, "kev_due": _day(finding.kev_due),
                           "ransomware": int(finding.ransomware), "epss": finding.epss, "cvss": finding.cvss}
-                if row is None:
+                was = status_of.get(finding.id)
+                if was is None:
                     new.append(finding.id)
-                    db.execute(findings_table.insert().values(
-                        id=finding.id, estate=finding.estate, asset=finding.asset, subject=finding.subject,
-                        category=finding.category, check_id=finding.check_id, first_seen=now,
-                        status=FindingStatus.OPEN.value, **values))
+                    inserts.append({**values, "id": finding.id, "estate": finding.estate, "asset": finding.asset,
+                                    "subject": finding.subject, "category": finding.category,
+                                    "check_id": finding.check_id, "first_seen": now,
+                                    "status": FindingStatus.OPEN.value})
                     continue
-                if row.status == FindingStatus.RESOLVED.value:
+                if was == FindingStatus.RESOLVED.value:
                     reopened.append(finding.id)
-                    values["reopened_at"] = now
                 else:
                     still_open.append(finding.id)
-                status = FindingStatus.OPEN.value if row.status == FindingStatus.RESOLVED.value else row.status
-                db.execute(findings_table.update().where(table.id == finding.id).values(
-                    status=status, resolved_at=None, **values))
+                updates.append({**values, "b_id": finding.id,
+                                "status": FindingStatus.OPEN.value if was == FindingStatus.RESOLVED.value else was,
+                                "reopened_at": now if was == FindingStatus.RESOLVED.value else None})
+            if inserts:
+                db.execute(findings_table.insert(), inserts)
+            if updates:
+                columns: dict[str, Any] = {k: sa.bindparam(k) for k in updates[0] if k not in ("b_id", "reopened_at")}
+                db.execute(findings_table.update().where(table.id == sa.bindparam("b_id"))
+                           .values(resolved_at=None, **columns,
+                                   reopened_at=sa.func.coalesce(sa.bindparam("reopened_at"), table.reopened_at)),
+                           updates)
             if complete:
                 open_rows = db.execute(sa.select(table.id, table.asset, table.check_id, table.port, table.protocol,
                                                  table.subject).where(
