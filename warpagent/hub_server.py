@@ -157,13 +157,13 @@ def serve(settings: Settings, ready: threading.Event | None = None) -> None:
         except OSError as exc:
             raise HubError(f"hub: cannot listen on {hub.host}:{hub.port} ({exc.strerror or exc}); "
                            "change hub.host/hub.port or stop what holds it") from None
-        log.warning("hub: serving TAXII 2.1 at %s%s/ (%d accounts; store %s)", hub.base_url, hub.api_root,
+        log.info("hub: serving TAXII 2.1 at %s%s/ (%d accounts; store %s)", hub.base_url, hub.api_root,
                     len(hub.users), redacted(hub.database_url))
         if ready is not None:
             ready.set()
         server.serve()
     except KeyboardInterrupt:
-        log.warning("hub: stopping")
+        log.info("hub: stopping")
     finally:
         server.stop()
         signal.signal(signal.SIGTERM, previous)
