@@ -155,7 +155,7 @@ def run(settings: config.Settings, config_path: str | None, *, ready: Callable[[
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=database.engine(settings.store))},
+        jobstores={"default": SQLAlchemyJobStore(url=settings.store.url)},
         executors={"default": ThreadPoolExecutor(2)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.schedule.misfire_grace_s},
         timezone=settings.schedule.timezone)

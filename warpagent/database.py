@@ -13,7 +13,7 @@ import hashlib
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 _engines: OrderedDict[str, sa.Engine] = OrderedDict()
+_prepared: set[tuple[str, str]] = set()  # (database, schema) already created or migrated by this process
 _engines_lock = threading.Lock()
 KEPT_ENGINES = 8  # a process uses one or two stores; tests open hundreds, so the oldest are closed
 
@@ -92,7 +93,11 @@ def engine(location: StoreLocation) -> sa.Engine:
 
             @sa.event.listens_for(made, "begin")
             def _begin(connection: sa.Connection) -> None:
-                connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.info.pop("write", False) else "BEGIN")
+                # Writes take the write lock up front; a read-then-write transaction would otherwise fail
+                # at once with "database is locked" when it upgrades while another writer is busy.
+                # Reads run in autocommit: each statement its own snapshot, never an upgrade.
+                if connection.info.pop("write", False):
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             made = sa.create_engine(location.url, pool_pre_ping=True, pool_size=5, max_overflow=15)
         _engines[location.url] = made
@@ -101,10 +106,33 @@ def engine(location: StoreLocation) -> sa.Engine:
         return made
 
 
+def prepare_once(location: StoreLocation, schema: str, prepare: Callable[[sa.Connection], None]) -> None:
+    """Create or migrate a schema once per process: opening a store every few seconds (a report, a
+    poll) must not take the write lock each time."""
+    if (_identity(location), schema) in _prepared:
+        return
+    with writing(engine(location)) as connection:
+        prepare(connection)
+    _prepared.add((_identity(location), schema))
+
+
+def _identity(location: StoreLocation) -> str:
+    """The database as this process last saw it: a SQLite file replaced under the same name is new."""
+    if location.path is None:
+        return location.url
+    try:
+        stat = location.path.stat()
+    except FileNotFoundError:
+        return ""
+    return f"{location.url}#{stat.st_dev}:{stat.st_ino}"
+
+
 def forget(location: StoreLocation) -> None:
     """Drop the cached engine (tests that delete a database; the daemon's shutdown)."""
     with _engines_lock:
         made = _engines.pop(location.url, None)
+        for key in [k for k in _prepared if k[0].split("#")[0] == location.url]:
+            _prepared.discard(key)
     if made is not None:
         made.dispose()
 

@@ -37,8 +37,7 @@ class PeerIntel:
             if self.location.path is not None:
                 self.location.path.parent.mkdir(parents=True, exist_ok=True)
             self._engine = database.engine(self.location)
-            with database.writing(self._engine) as connection:
-                metadata.create_all(connection)
+            database.prepare_once(self.location, "peer-intel", metadata.create_all)
         except (sa.exc.DBAPIError, OSError) as exc:
             raise StoreError(f"{self.location}: cannot open the store for peer data ({exc.__class__.__name__}: "
                              f"{str(getattr(exc, 'orig', exc)).splitlines()[0]})") from None

@@ -123,6 +123,16 @@ def _dt_or_none(value: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(value) if value else None
 
 
+def _prepare(db: sa.Connection) -> None:
+    metadata.create_all(db)
+    for table, column, kind in _ADDED_COLUMNS:
+        present = {c["name"] for c in sa.inspect(db).get_columns(table)}
+        if column not in present:
+            db.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    if db.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first() is None:
+        db.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+
+
 def _pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -143,14 +153,7 @@ class Store:
             if self.location.path is not None:
                 self.location.path.parent.mkdir(parents=True, exist_ok=True)
             self._engine = database.engine(self.location)
-            with self.transaction() as db:
-                metadata.create_all(db)
-                for table, column, kind in _ADDED_COLUMNS:
-                    present = {c["name"] for c in sa.inspect(db).get_columns(table)}
-                    if column not in present:
-                        db.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-                if db.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).first() is None:
-                    db.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+            database.prepare_once(self.location, "store", _prepare)
             self._recover_interrupted_runs()
         except sa.exc.OperationalError as exc:
             raise StoreError(self._unreachable(exc)) from None
