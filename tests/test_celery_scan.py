@@ -90,6 +90,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         rng.teardown()
 
 
+class Counted(scan.NoProgress):
+    def estate_started(self, estate: str, total: int) -> None:
+        self.total, self.done = total, 0
+
+    def hosts_done(self, count: int) -> None:
+        self.done += count
+
+
 def _open_services(collection: scan.Collection) -> set[tuple[str, int]]:
     return {(h.address, s.port) for h in collection.inventory.hosts for s in h.services if s.state == "open"}
 
@@ -108,7 +116,9 @@ def test_chunks_run_on_both_workers_and_merge_like_a_local_scan(cluster: Cluster
     logs = "".join((cluster.workdir / f"worker{n}.log").read_text() for n in (1, 2))
     assert BROKER_PASSWORD not in logs and "redis://:**@127.0.0.1" in logs
 
-    remote = scan.collect(estate, settings, scope, "", scan.NoProgress(), executor=CeleryExecutor(settings, 4))
+    progress = Counted()
+    remote = scan.collect(estate, settings, scope, "", progress, executor=CeleryExecutor(settings, 4))
+    assert progress.done == progress.total == len(scope.addresses)  # each host counted once
     local = scan.collect(estate, settings, scope, "nmap", scan.NoProgress(),
                          executor=chunks.LocalExecutor("nmap", 4))
     assert _open_services(remote) == _open_services(local) == {(a, 80) for a in cluster.rng.served}

@@ -170,7 +170,9 @@ class CeleryExecutor:
         result.forget()
         worker = str(value.pop("worker", "?"))
         output = NmapOutput(**value)
-        on_host_done(len(job.addresses))  # a remote chunk reports when it is done, not host by host
+        # A remote chunk reports when it is done, not host by host: the hosts nmap wrote, as a local
+        # chunk streams them; collect() counts the rest (down hosts) for every complete chunk.
+        on_host_done(output.xml.count("</host>"))
         return chunks.ChunkOutcome(job=job, output=output, worker=worker)
 
 

@@ -189,7 +189,7 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
     run_id = store.begin_run(estate.name, clock())
     try:
         executor = executor_for(settings, estate)
-        nmap_path = "" if settings.scan.executor == "celery" else nmap_runner.find_nmap(settings.scan.nmap_path)
+        nmap_path = "" if executor else nmap_runner.find_nmap(settings.scan.nmap_path)  # workers bring their own
         collection = collect(estate, settings, estate_scope, nmap_path, progress, on_nmap_start, cancelled,
                              executor=executor)
         gathered = gather.gather(estate, collection.inventory, estate_scope, clock())
