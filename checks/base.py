@@ -67,7 +67,7 @@ class CheckContext:
     suppliers: tuple[Supplier, ...] = ()
 
     def require_intel(self) -> Intel:
-        """For checks declared needs_intel: the engine never runs them without intel."""
+        """For checks declared needs_intel: the engine never runs them without the intel they need."""
         if self.intel is None:
             raise RuntimeError("this check needs intel; run 'warpagent feeds update'")
         return self.intel
@@ -84,7 +84,12 @@ class Check:
     scripts: tuple[str, ...]
     script_args: tuple[str, ...]
     run: CheckFunction
-    needs_intel: bool = False  # not measured (rather than clean) when there is no intel
+    # the intel sources any one of which lets the check judge; without them it is not measured
+    # (rather than clean): KEV alone matches no version to a CVE
+    needs_intel: tuple[str, ...] = ()
+
+    def measurable(self, intel: Intel | None) -> bool:
+        return not self.needs_intel or (intel is not None and any(intel.has(s) for s in self.needs_intel))
 
     @property
     def doc(self) -> str:
@@ -92,7 +97,7 @@ class Check:
 
 
 def check(check_id: str, category: str, name: str, scripts: tuple[str, ...] = (),
-          script_args: tuple[str, ...] = (), needs_intel: bool = False) -> Callable[[CheckFunction], Check]:
+          script_args: tuple[str, ...] = (), needs_intel: tuple[str, ...] = ()) -> Callable[[CheckFunction], Check]:
     """Declare a check. The id's first digit must match the category (WA5xx is configs)."""
     if category not in CATEGORIES:
         raise ValueError(f"{check_id}: unknown category {category!r}")

@@ -52,7 +52,7 @@ def _host_cpes(host: Host) -> list[str]:
     return [c for s in host.open_services() for c in s.cpes]
 
 
-@check("WA101", "patches", "Service version with known vulnerabilities (NVD)", needs_intel=True)
+@check("WA101", "patches", "Service version with known vulnerabilities (NVD)", needs_intel=("nvd",))
 def vulnerable_service_version(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A service whose product and version (from nmap's banner and CPE) fall inside an NVD
     vulnerable range, with NVD's configurations evaluated in full (AND/OR, platform context).
@@ -125,7 +125,7 @@ def distro_weakness(service: Service | None, subject: str, label: str, source: s
         product=source, version=version)
 
 
-@check("WA102", "patches", "Distribution build missing security fixes (banner)", needs_intel=True)
+@check("WA102", "patches", "Distribution build missing security fixes (banner)", needs_intel=("osv",))
 def distro_service_missing_fixes(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A service whose banner carries a distribution package revision (`OpenSSH 9.2p1 Debian
     2+deb12u3`) that is older than the fix in that distribution's advisories. The release comes
@@ -153,7 +153,7 @@ def distro_service_missing_fixes(host: Host, ctx: CheckContext) -> Iterator[Weak
                                    matches, intel, "the nmap banner's package revision", confidence)
 
 
-@check("WA103", "patches", "Installed packages missing security fixes", needs_intel=True)
+@check("WA103", "patches", "Installed packages missing security fixes", needs_intel=("osv",))
 def packages_missing_fixes(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """Installed distribution packages (dpkg or rpm lists from host evidence) older than the fix
     in the distribution's own advisories. Matched by source package and the release's

@@ -47,7 +47,7 @@ def _source(purl: PackageURL) -> str:
     return _qualifier(purl, "upstream").split("@", 1)[0] or purl.name
 
 
-@check("WA601", "supply_chain", "sbom-component-vulnerable", needs_intel=True)
+@check("WA601", "supply_chain", "sbom-component-vulnerable", needs_intel=("osv", "nvd"))
 def sbom_component_vulnerable(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A component listed in an SBOM (CycloneDX or SPDX) has known vulnerabilities: Debian and
     Ubuntu packages (`pkg:deb` purls with a distro qualifier) by the distribution's advisories,

@@ -39,7 +39,7 @@ def _eol_verdicts(host: Host, intel: Intel) -> Iterator[tuple[Service, Software,
             yield service, software, verdict
 
 
-@check("WA201", "unsupported", "Product release past end of life", needs_intel=True)
+@check("WA201", "unsupported", "Product release past end of life", needs_intel=("endoflife",))
 def product_past_eol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A service whose product release cycle (endoflife.date, matched by CPE) has reached end of
     life: it gets no security fixes, whatever its patch level. High severity.
@@ -59,7 +59,8 @@ def product_past_eol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
             remediation=_upgrade_advice(verdict.product, today))
 
 
-@check("WA202", "unsupported", "Product release reaching end of life within 90 days", needs_intel=True)
+@check("WA202", "unsupported", "Product release reaching end of life within 90 days",
+       needs_intel=("endoflife",))
 def product_nearing_eol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A service whose release cycle ends support within 90 days: a warning to plan the upgrade
     before it becomes WA201. Low severity.
@@ -107,7 +108,7 @@ def _os_verdict(release: OsRelease, today: dt.date) -> tuple[Severity, str] | No
     return None
 
 
-@check("WA203", "unsupported", "Operating system release past support", needs_intel=True)
+@check("WA203", "unsupported", "Operating system release past support", needs_intel=("distro-info",))
 def os_past_support(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """The host's operating system release (from /etc/os-release evidence, or a Debian release
     named in a service banner's package revision such as `+squeeze5`) past its security support
@@ -141,7 +142,8 @@ def _newest_supported(intel: Intel, distro: str, today: dt.date) -> str:
     return f"{newest.distro.capitalize()} {newest.version} ({newest.codename})"
 
 
-@check("WA204", "unsupported", "Package whose Debian security support has ended", needs_intel=True)
+@check("WA204", "unsupported", "Package whose Debian security support has ended",
+       needs_intel=("security-support",))
 def package_support_ended(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """An installed package that Debian no longer fixes in this release (debian-security-support's
     `security-support-ended.debNN`), even though the release itself is supported. Medium.

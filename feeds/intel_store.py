@@ -35,11 +35,12 @@ from feeds.model import (
     SupportEnded,
 )
 
-FORMAT = 1
+FORMAT = 2  # 2: sources say when the bundled snapshot is in use
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE sources (source TEXT PRIMARY KEY, updated TEXT NOT NULL, records INTEGER NOT NULL, detail TEXT NOT NULL);
+CREATE TABLE sources (source TEXT PRIMARY KEY, updated TEXT NOT NULL, records INTEGER NOT NULL, detail TEXT NOT NULL,
+                      bundled TEXT);
 CREATE TABLE cve (id TEXT PRIMARY KEY, cvss REAL, severity TEXT NOT NULL, published TEXT NOT NULL,
                   description TEXT NOT NULL, configurations TEXT NOT NULL);
 CREATE TABLE nvd_product (vendor TEXT NOT NULL, product TEXT NOT NULL, cve TEXT NOT NULL);
@@ -108,8 +109,9 @@ def compile_store(intel: LoadedIntel, path: Path, built: dt.datetime) -> None:
         db.execute("PRAGMA synchronous=OFF")
         db.executescript(_SCHEMA)
         db.executemany("INSERT INTO meta VALUES (?, ?)", [("format", str(FORMAT)), ("built", built.isoformat())])
-        db.executemany("INSERT INTO sources VALUES (?, ?, ?, ?)",
-                       [(s.source, (s.updated or built).isoformat(), s.records, s.detail) for s in intel.sources])
+        db.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?)",
+                       [(s.source, (s.updated or built).isoformat(), s.records, s.detail,
+                         s.bundled.isoformat() if s.bundled else None) for s in intel.sources])
         db.executemany("INSERT OR REPLACE INTO cve VALUES (?, ?, ?, ?, ?, ?)",
                        ((c.id, c.cvss, c.severity, c.published, c.description[:500],
                          json.dumps(c.configurations, separators=(",", ":"))) for c in intel.cves))
@@ -226,7 +228,8 @@ class IntelStore:
         return source in self._sources
 
     def sources(self) -> list[SourceStatus]:
-        return [SourceStatus(r["source"], dt.datetime.fromisoformat(r["updated"]), r["records"], r["detail"])
+        return [SourceStatus(r["source"], dt.datetime.fromisoformat(r["updated"]), r["records"], r["detail"],
+                             dt.date.fromisoformat(r["bundled"]) if r["bundled"] else None)
                 for r in self._db.execute("SELECT * FROM sources ORDER BY source")]
 
     # --- NVD -------------------------------------------------------------------------------

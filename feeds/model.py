@@ -159,6 +159,7 @@ class SourceStatus:
     updated: dt.datetime | None
     records: int
     detail: str = ""
+    bundled: dt.date | None = None  # the snapshot's date, while warpagent's bundled copy is in use
 
     def age_days(self, now: dt.datetime) -> int | None:
         return (now - self.updated).days if self.updated else None

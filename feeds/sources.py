@@ -10,17 +10,24 @@ share one layout, so a council can copy an online agent's raw cache to an air-ga
     endoflife/full.json or endoflife/products/*.md endoflife.date API v1, or a repository mirror
     distro-info/debian.csv, ubuntu.csv             distro-info-data
     security-support/security-support-ended.debNN  debian-security-support
+
+An import folder need not keep that layout: `recognise` finds each feed's files by their own
+names wherever they sit under it (/usr/share/distro-info and /usr/share/debian-security-support
+as Debian installs them, a KEV file at the folder's root, a clone of the endoflife.date
+repository), and files inside a folder named after a source belong to that source.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import fnmatch
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from feeds import distro, endoflife, epss, kev, nvd, osv
+from feeds import baseline, distro, endoflife, epss, kev, nvd, osv
 from feeds.intel_store import LoadedIntel
 from feeds.model import FeedError, SourceStatus
 
@@ -133,4 +140,73 @@ def _status(source: str, folder: Path, records: int, files: list[Path], detail: 
     stamp_file = folder / ".updated"
     updated = (dt.datetime.fromisoformat(stamp_file.read_text().strip()) if stamp_file.exists()
                else dt.datetime.fromtimestamp(max(f.stat().st_mtime for f in files), dt.UTC))
-    return SourceStatus(source=source, updated=updated, records=records, detail=detail)
+    return SourceStatus(source=source, updated=updated, records=records, detail=detail,
+                        bundled=baseline.bundled_as_of(folder))
+
+
+# Each feed's files by their own names, wherever they sit: (source, pattern on the file name).
+_OWN_NAMES = (
+    ("kev", "known_exploited_vulnerabilities.json"),
+    ("epss", "epss_scores*.csv.gz"), ("epss", "epss_scores*.csv"),
+    ("nvd", "nvdcve-2.0-*.json.gz"), ("nvd", "nvdcve-2.0-*.json"),
+    ("distro-info", "debian.csv"), ("distro-info", "ubuntu.csv"),
+    ("security-support", "security-support-ended.deb*"),
+)
+MAX_IMPORT_FILES = 200_000  # an import folder is walked once; past this it is the wrong folder
+
+
+def _raw_name(source: str, parts: tuple[str, ...]) -> str | None:
+    """Where a file at `parts` (its path under the import folder) lands in `source`'s raw folder."""
+    name = parts[-1]
+    if source in parts[:-1]:  # the raw-cache layout: <source>/... keeps its path below the source folder
+        below = "/".join(parts[len(parts) - 1 - parts[:-1][::-1].index(source):])
+        fmt = FORMATS[source]
+        if any(fnmatch.fnmatch(below, pattern) for pattern in fmt.patterns):
+            return below
+        if fmt.mirror_folder and below.startswith(f"{fmt.mirror_folder}/") and name.endswith(".md"):
+            return below
+    if source == "osv" and name == "all.zip" and len(parts) >= 2:
+        return f"{parts[-2]}/all.zip"  # OSV's own bucket layout: <Ecosystem>/all.zip
+    if (source == "endoflife" and name.endswith(".md") and len(parts) >= 2 and parts[-2] == "products"
+            and any(p.startswith("endoflife") for p in parts[:-2])):
+        return f"products/{name}"  # a clone of the endoflife.date repository
+    if any(s == source and fnmatch.fnmatch(name, pattern) for s, pattern in _OWN_NAMES):
+        return name
+    return None
+
+
+def _walk(origin: Path) -> Iterator[tuple[str, ...]]:
+    """Every regular file under `origin` as path parts; links are not followed, dot files skipped."""
+    count = 0
+    for folder, dirs, files in os.walk(origin, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        base = Path(folder).relative_to(origin).parts
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.startswith(".") or path.is_symlink() or not path.is_file():
+                continue
+            count += 1
+            if count > MAX_IMPORT_FILES:
+                raise FeedError(f"{origin}: holds more than {MAX_IMPORT_FILES:,} files; point --from at the "
+                                "folder that holds the feed files")
+            yield (*base, name)
+
+
+def recognise(origins: list[Path]) -> dict[str, dict[str, Path]]:
+    """The feed files under the import folders: source -> {name in its raw folder: file}.
+    The same raw name found twice is an error naming both, never a silent choice."""
+    found: dict[str, dict[str, Path]] = {}
+    for origin in origins:
+        for parts in _walk(origin):
+            for source in SOURCES:
+                raw_name = _raw_name(source, parts)
+                if raw_name is None:
+                    continue
+                path = origin.joinpath(*parts)
+                earlier = found.setdefault(source, {}).get(raw_name)
+                if earlier is not None and earlier != path:
+                    raise FeedError(f"{path}: {source} file {raw_name} is also at {earlier}; import one of them "
+                                    "(point --from at a folder holding each feed file once)")
+                found[source][raw_name] = path
+                break
+    return found

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import shutil
+import urllib.parse
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,13 +24,14 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from feeds import sources
-from feeds.intel_store import LoadedIntel, compile_store
+from feeds import baseline, sources
+from feeds.intel_store import IntelStore, LoadedIntel, compile_store
 from feeds.model import FeedError, SourceStatus
 
 log = logging.getLogger(__name__)
 
 INTEL_FILE = "intel.db"
+CONNECT_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class FeedSettings:
     stale_after_days: int = 3
     timeout_s: float = 60.0
     ca_bundle: Path | None = None
+    bundled: bool = True  # use warpagent's bundled snapshot (KEV, endoflife.date) until a feed has its own data
 
     def is_stale(self, status: SourceStatus, now: dt.datetime) -> bool:
         """Older than stale_after: `feeds status` and the scan summary both say so."""
@@ -62,21 +65,47 @@ class UpdateResult:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # source -> one-line reason
+    not_offered: list[str] = field(default_factory=list)  # an import that held no files of these
+    imported: dict[str, list[str]] = field(default_factory=dict)  # source -> "file -> raw copy" lines
+    previous: dict[str, str] = field(default_factory=dict)  # source -> what it had before ("" for nothing)
+    unreachable: bool = False  # no download reached its server: the machine looks offline
 
     @property
     def ok(self) -> bool:
         return not self.failed
 
 
+def _previous(settings: FeedSettings, source: str) -> str:
+    """What a source held before this update, in words ("" when it had no data)."""
+    folder = settings.raw / source
+    if not folder.is_dir():
+        return ""
+    as_of = baseline.bundled_as_of(folder)
+    if as_of:
+        return f"the bundled snapshot of {as_of.isoformat()}"
+    try:
+        stamp = dt.datetime.fromisoformat((folder / ".updated").read_text().strip())
+    except (OSError, ValueError):
+        return "the previous data"
+    return f"the data of {stamp:%Y-%m-%d}"
+
+
 def _session(settings: FeedSettings) -> requests.Session:
     session = requests.Session()
-    retry = Retry(total=3, connect=3, read=3, status=3, backoff_factor=0.5,
+    # A server that answers but fails (429, 5xx, a dropped read) is retried with backoff; one that
+    # cannot be reached at all is tried once more, not for half a minute per file: offline is normal.
+    retry = Retry(total=3, connect=1, read=3, status=3, backoff_factor=0.5,
                   status_forcelist=(429, 500, 502, 503, 504), allowed_methods=("GET", "HEAD"),
                   raise_on_status=False)
     session.mount("http://", HTTPAdapter(max_retries=retry))
     session.mount("https://", HTTPAdapter(max_retries=retry))
     session.headers["User-Agent"] = "warpagent feeds (https://github.com/warpagent)"
     return session
+
+
+def _timeouts(settings: FeedSettings) -> tuple[float, float]:
+    """(connect, read): a server that is there answers a connection within seconds."""
+    return min(CONNECT_TIMEOUT_S, settings.timeout_s), settings.timeout_s
 
 
 def _verify(settings: FeedSettings) -> str | bool:
@@ -89,7 +118,7 @@ def _fetch(session: requests.Session, settings: FeedSettings, item: sources.Down
     known = validators.get(item.url, {})
     expected_sha = ""
     if item.checksum_url:
-        meta = session.get(item.checksum_url, timeout=settings.timeout_s, verify=_verify(settings))
+        meta = session.get(item.checksum_url, timeout=_timeouts(settings), verify=_verify(settings))
         meta.raise_for_status()
         fields = dict(line.split(":", 1) for line in meta.text.splitlines() if ":" in line)
         expected_sha = fields.get("sha256", "").strip().lower()
@@ -102,7 +131,7 @@ def _fetch(session: requests.Session, settings: FeedSettings, item: sources.Down
             headers["If-None-Match"] = known["etag"]
         if known.get("last_modified"):
             headers["If-Modified-Since"] = known["last_modified"]
-    response = session.get(item.url, headers=headers, timeout=settings.timeout_s, verify=_verify(settings),
+    response = session.get(item.url, headers=headers, timeout=_timeouts(settings), verify=_verify(settings),
                            stream=True)
     if response.status_code == 304 and current.exists():
         shutil.copy2(current, staged)
@@ -140,35 +169,72 @@ def _stage_download(source: str, settings: FeedSettings, staging: Path, today: d
     return changed
 
 
-def _stage_import(source: str, origin: Path, staging: Path) -> bool:
-    folder = origin / source
-    if not folder.is_dir():
-        return False
-    shutil.copytree(folder, staging, dirs_exist_ok=True)
-    return True
+def _stage_import(files: dict[str, Path], staging: Path) -> list[str]:
+    """Copy one source's recognised files into its staging folder; says where each went."""
+    moved = []
+    for raw_name, path in sorted(files.items()):
+        target = staging / raw_name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+        moved.append(f"{path} -> {raw_name}")
+    return moved
 
 
-def update(settings: FeedSettings, *, from_dir: Path | None = None,
+def _host(source: str, settings: FeedSettings, today: dt.date) -> str:
+    items = sources.downloads(source, settings.mirror.rstrip("/"), settings.nvd_first_year,
+                              settings.osv_ecosystems, today)
+    return urllib.parse.urlsplit(items[0].url).netloc if items else ""
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """True when the server could not be reached at all (no route, refused, no DNS, connect timeout)."""
+    # a TLS failure is a server that answered (with a certificate we refuse): reached, not offline
+    return isinstance(exc, requests.ConnectionError | requests.ConnectTimeout) and not isinstance(
+        exc, requests.ReadTimeout | requests.exceptions.SSLError)
+
+
+def update(settings: FeedSettings, *, from_dirs: Sequence[Path] = (),
            now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
            only: Sequence[str] | None = None) -> UpdateResult:
+    """Download every wanted source (or import it from `from_dirs`) and rebuild the intel store.
+    Until a source has data of its own it holds warpagent's bundled snapshot, when there is one."""
     result = UpdateResult()
     settings.raw.mkdir(parents=True, exist_ok=True)
-    session = _session(settings)
     wanted = [s for s in settings.sources if only is None or s in only]
-    if from_dir is not None and not from_dir.is_dir():
-        raise FeedError(f"{from_dir}: not a folder; --from names a folder laid out as 'feeds update --help' shows")
+    if settings.bundled:
+        baseline.seed(settings.raw, tuple(wanted))
+    for origin in from_dirs:
+        if not origin.is_dir():
+            raise FeedError(f"{origin}: not a folder; --from names a folder holding the feeds' files "
+                            "('feeds update --help' lists their names)")
+    offered = sources.recognise(list(from_dirs)) if from_dirs else {}
+    if from_dirs and not any(offered.get(s) for s in wanted):
+        raise FeedError(f"{', '.join(map(str, from_dirs))}: holds no feed files warpagent recognises "
+                        "('feeds update --help' lists their names); nothing was imported")
+    session = _session(settings)
+    reached_any, tried_any = False, False
+    unreachable_hosts: set[str] = set()
     for source in wanted:
+        result.previous[source] = _previous(settings, source)
+        if from_dirs and not offered.get(source):
+            result.not_offered.append(source)
+            continue
+        host = "" if from_dirs else _host(source, settings, now().date())
+        if host in unreachable_hosts or (len(unreachable_hosts) >= 2 and not reached_any):
+            result.failed[source] = (f"not tried: {host} could not be reached" if host in unreachable_hosts
+                                     else "not tried: no feed server could be reached")
+            continue
         staging = settings.raw / f".{source}.staging"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
-            if from_dir is not None:
-                changed = _stage_import(source, from_dir, staging)
-                if not changed:
-                    result.unchanged.append(source)
-                    continue
+            if from_dirs:
+                result.imported[source] = _stage_import(offered[source], staging)
+                changed = True
             else:
+                tried_any = True
                 changed = _stage_download(source, settings, staging, now().date(), session)
+                reached_any = True
             if not changed and (settings.raw / source).exists():
                 result.unchanged.append(source)
                 _replace(settings.raw / source, staging)  # keeps refreshed validators
@@ -179,13 +245,34 @@ def update(settings: FeedSettings, *, from_dir: Path | None = None,
             result.updated.append(source)
             log.info("feeds: %s updated", source)
         except (FeedError, requests.RequestException, OSError, ValueError) as exc:
+            if _unreachable(exc):
+                unreachable_hosts.add(host)
+            else:
+                reached_any = True
             reason = _one_line(exc)
             result.failed[source] = reason
-            log.error("feeds: %s not updated, previous data kept: %s", source, reason)
+            log.info("feeds: %s not updated: %s", source, reason)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+    result.unreachable = tried_any and not reached_any
     compile_intel(settings, now())
     return result
+
+
+def ensure_intel(settings: FeedSettings, now: dt.datetime) -> None:
+    """Before a scan or `feeds status`: lay in the bundled snapshot for sources with no data yet,
+    and compile the store when it is missing or was built by an older warpagent."""
+    seeded = baseline.seed(settings.raw, settings.sources) if settings.bundled else []
+    if seeded or not settings.intel_path.exists() or not _store_current(settings.intel_path):
+        compile_intel(settings, now)
+
+
+def _store_current(path: Path) -> bool:
+    try:
+        with IntelStore(path):
+            return True
+    except FeedError:
+        return False
 
 
 def _one_line(exc: BaseException) -> str:
@@ -194,7 +281,8 @@ def _one_line(exc: BaseException) -> str:
     if isinstance(exc, requests.RequestException):
         request = getattr(exc, "request", None)
         where = getattr(request, "url", "") or ""
-        return f"{where}: cannot download ({exc.__class__.__name__})".lstrip(": ")
+        why = "cannot reach the server" if _unreachable(exc) else "cannot download"
+        return f"{where}: {why} ({exc.__class__.__name__})".lstrip(": ")
     return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks import ALL_CHECKS, by_id
+from feeds.model import SourceStatus
+from warpagent import clock
 from warpagent.config import RagRules
 from warpagent.models import CATEGORIES, FindingStatus, ScanRun, Severity, TrackedFinding
 from warpagent.regional import Figure
@@ -89,6 +91,32 @@ class EstateCoverage:
     problems: tuple[str, ...]
 
 
+INTEL_NAMES = {"kev": "CISA known exploited vulnerabilities", "nvd": "NVD vulnerability database",
+               "osv": "distribution security advisories (OSV)", "epss": "FIRST exploit prediction (EPSS)",
+               "endoflife": "endoflife.date support dates", "distro-info": "Debian and Ubuntu release dates",
+               "security-support": "Debian security support limits"}
+
+
+@dataclass(frozen=True)
+class IntelCoverage:
+    """One intelligence source the checks used, in the board's words."""
+
+    name: str
+    as_of: str  # "25 Aug 2025", or "" when the source has no data
+    bundled: bool  # the dated snapshot shipped with warpagent, not a download
+
+
+def intel_coverage(statuses: Sequence[SourceStatus], wanted: Sequence[str]) -> tuple[IntelCoverage, ...]:
+    by_source = {s.source: s for s in statuses}
+    lines = []
+    for source in wanted:
+        status = by_source.get(source)
+        when = (status.bundled or (status.updated.date() if status.updated else None)) if status else None
+        lines.append(IntelCoverage(name=INTEL_NAMES.get(source, source), as_of=f"{when:%d %b %Y}" if when else "",
+                                   bundled=bool(status and status.bundled)))
+    return tuple(lines)
+
+
 @dataclass(frozen=True)
 class BoardReport:
     organisation: str
@@ -103,14 +131,7 @@ class BoardReport:
     peers_available: bool
     k: int
     peer_source: str = ""  # where the peer figures come from, in plain words
-
-
-def month_bounds(month: str, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """(start, end) of a YYYY-MM month; the end is `now` for the month in progress."""
-    year, number = (int(part) for part in month.split("-"))
-    start = dt.datetime(year, number, 1, tzinfo=dt.UTC)
-    following = dt.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=dt.UTC)
-    return start, min(following, now)
+    intel: tuple[IntelCoverage, ...] = ()
 
 
 def _open_at(tracked: TrackedFinding, moment: dt.datetime) -> bool:
@@ -150,14 +171,10 @@ def rag_for(items: Sequence[TrackedFinding], moment: dt.datetime, rules: RagRule
                      f"{rules.medium_days} days")
 
 
-def _trend_points(end: dt.datetime) -> list[dt.datetime]:
-    points = [end]
-    last = end - dt.timedelta(microseconds=1)  # a finished month ends on the 1st of the next
-    cursor = dt.datetime(last.year, last.month, 1, tzinfo=dt.UTC)
-    for _ in range(TREND_MONTHS - 1):
-        points.insert(0, cursor)  # the end of the month before is the start of this one
-        cursor = dt.datetime(cursor.year - (cursor.month == 1), (cursor.month - 2) % 12 + 1, 1, tzinfo=dt.UTC)
-    return points
+def _trend_points(end: dt.datetime, tz: dt.tzinfo) -> list[dt.datetime]:
+    """The ends of the trend's months, oldest first: each month's end is the next one's start."""
+    month = clock.month_of(end - dt.timedelta(microseconds=1), tz)  # a finished month ends on the 1st of the next
+    return [clock.month_start(clock.shift_month(month, -back), tz) for back in range(TREND_MONTHS - 2, -1, -1)] + [end]
 
 
 def _bucket_floor(label: str) -> int:
@@ -201,13 +218,15 @@ def regional_comparison(category: str, own_open: int, picture: Mapping[str, Any]
 def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organisation: str, title: str,
           month: str, now: dt.datetime, rules: RagRules, peer_postures: Sequence[Mapping[str, Any]] = (),
           k: int = 3, measured: Collection[str] | None = None,
-          regional: Mapping[str, Any] | None = None) -> BoardReport:
-    """The board report. Peer figures come from the WARP's regional picture when one has been
-    pulled (every member counted, k-protected by the hub), else from peers' own postures."""
-    start, end = month_bounds(month, now)
+          regional: Mapping[str, Any] | None = None, tz: dt.tzinfo = dt.UTC,
+          intel: tuple[IntelCoverage, ...] = ()) -> BoardReport:
+    """The board report for `month` on the council's calendar (`tz`). Peer figures come from the
+    WARP's regional picture when one has been pulled (every member counted, k-protected by the
+    hub), else from peers' own postures."""
+    start, end = clock.month_bounds(month, now, tz)
     measured = set(measured if measured is not None else {c.category for c in ALL_CHECKS})
     open_now = [t for t in findings if _open_at(t, end)]
-    points = _trend_points(end)
+    points = _trend_points(end, tz)
 
     categories = []
     for category in CATEGORIES:
@@ -277,15 +296,16 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
     for run in sorted(runs, key=lambda r: r.started):
         if run.started <= end:
             latest[run.estate] = run
-    coverage = tuple(EstateCoverage(estate=r.estate, last_run=r.started.strftime("%d %b %Y %H:%M"),
+    coverage = tuple(EstateCoverage(estate=r.estate, last_run=r.started.astimezone(tz).strftime("%d %b %Y %H:%M"),
                                     status=r.status.value, hosts_up=r.hosts_up, problems=r.errors)
                      for r in latest.values())
-    return BoardReport(organisation=organisation, title=title, month=start.strftime("%B %Y"), period_end=end,
-                       months=tuple((p - dt.timedelta(microseconds=1)).strftime("%b") for p in points),
+    return BoardReport(organisation=organisation, title=title, month=start.astimezone(tz).strftime("%B %Y"),
+                       period_end=end.astimezone(tz),
+                       months=tuple((p - dt.timedelta(microseconds=1)).astimezone(tz).strftime("%b") for p in points),
                        categories=tuple(categories), risks=tuple(risks), remediation=remediation,
                        coverage=coverage, peers_available=bool(peer_postures or regional),
                        k=int(regional.get("k_threshold", k)) if regional else k,
-                       peer_source=_peer_source(regional, peer_postures))
+                       peer_source=_peer_source(regional, peer_postures), intel=intel)
 
 
 def _peer_source(regional: Mapping[str, Any] | None, postures: Sequence[Mapping[str, Any]]) -> str:

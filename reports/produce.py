@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass
 
 from checks import ALL_CHECKS
+from feeds.intel_store import IntelStore
+from feeds.model import FeedError, SourceStatus
 from reports import board, mailer, render
-from warpagent import anonymise, regional_stix, stix_bundle
+from warpagent import anonymise, clock, regional_stix, stix_bundle
 from warpagent.config import Settings
 from warpagent.errors import ConfigError
 from warpagent.peer_intel import PeerIntel
@@ -24,10 +25,20 @@ class BoardOutput:
 
 def own_identity(settings: Settings) -> str | None:
     """Our own member identity in pulled data (when the pseudonym key is available), to leave it out."""
-    key = os.environ.get(settings.sharing.pseudonym_key_env, "")
-    if not key:
-        return None
-    return stix_bundle.member_identity_id(anonymise.pseudonym(key.encode(), settings.organisation.name))
+    try:
+        key = settings.pseudonym_key()
+    except ConfigError:
+        return None  # no key, or one share would refuse: the report then leaves nothing out
+    return stix_bundle.member_identity_id(anonymise.pseudonym(key, settings.organisation.name))
+
+
+def _intel_sources(settings: Settings) -> list[SourceStatus]:
+    """The intel the scans had, as the compiled store records it (none when there is no store)."""
+    try:
+        with IntelStore(settings.feeds.intel_path) as intel:
+            return intel.sources()
+    except FeedError:
+        return []
 
 
 def board_report(settings: Settings, store: Store, month: str, now: dt.datetime) -> BoardOutput:
@@ -39,7 +50,9 @@ def board_report(settings: Settings, store: Store, month: str, now: dt.datetime)
     data = board.build(store.findings(), store.runs(limit=10000), organisation=settings.organisation.name,
                        title=settings.reports.title, month=month, now=now, rules=settings.reports.rag,
                        peer_postures=postures, k=settings.sharing.k, regional=regional,
-                       measured={c.category for c in ALL_CHECKS} - store.unmeasured_categories())
+                       measured={c.category for c in ALL_CHECKS} - store.unmeasured_categories(),
+                       tz=clock.zone(settings.schedule.timezone),
+                       intel=board.intel_coverage(_intel_sources(settings), settings.feeds.sources))
     context = {"report": data, "colour": settings.reports.primary_colour,
                "logo": render.logo_data_uri(settings.reports.logo)}
     return BoardOutput(data=data, html=render.render("board.html.j2", **context),
@@ -65,6 +78,6 @@ def notify(settings: Settings, subject: str, body: str) -> list[str]:
     if mail is None:
         return ["schedule.notify_failures is on but reports.email is not configured"]
     message = mailer.compose_text(mail, subject=subject, text=body)
-    mailer.queue(mail, f"notice-{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%S%f')}", message)
+    mailer.queue(mail, f"notice-{clock.now().strftime('%Y%m%dT%H%M%S%f')}", message)
     password = settings.secret(mail.password_env, "reports.email.password_env") if mail.password_env else None
     return mailer.send_pending(mail, password)[1]

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from warpagent.clock import TEST_NOW_ENV
+
 ASSETS = Path(__file__).parent / "assets"
 ROOT = Path(__file__).parent.parent
 
@@ -24,9 +26,12 @@ def asset() -> Callable[[str], str]:
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None,
-            timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """The real CLI in a child process, as a council's cron job would run it."""
+            timeout: float = 300, now: dt.datetime | None = None) -> subprocess.CompletedProcess[str]:
+    """The real CLI in a child process, as a council's cron job would run it; `now` fixes the time
+    it believes it is (warpagent.clock's test seam), for tests whose store holds dated history."""
     full_env = {k: v for k, v in os.environ.items() if k != "WARPAGENT_CONFIG"}
+    if now is not None:
+        full_env[TEST_NOW_ENV] = now.isoformat()
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "warpagent", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout, check=False)

@@ -59,7 +59,6 @@ def import_folder(target: Path) -> Path:
 def build_intel(work: Path) -> FeedSettings:
     """Import the test intel into `work/intel` and return the settings that point at it."""
     settings = FeedSettings(dir=work / "intel")
-    result = update(settings, from_dir=import_folder(work / "import"),
-                    now=lambda: dt.datetime.now(dt.UTC))
+    result = update(settings, from_dirs=[import_folder(work / "import")], now=lambda: dt.datetime.now(dt.UTC))
     assert result.ok, result.failed
     return settings

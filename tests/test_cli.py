@@ -61,7 +61,7 @@ def _config(path: Path, address: str, ports: str, extra: str = "") -> Path:
 def test_embedded_default_scans_loopback_into_a_local_sqlite_file(tmp_path: Path) -> None:
     result = run_cli("scan", cwd=tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("Estate this-machine: run 1 complete - 1 hosts up of 1 addresses in scope")
+    assert result.stdout.startswith("Estate this-machine: run 1 complete - 1 host up of 1 address in scope")
     with Store(tmp_path / "warpagent.db") as store:
         (run,) = store.runs()
         assert run.status is RunStatus.COMPLETE and run.hosts_up == 1

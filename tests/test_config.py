@@ -156,8 +156,7 @@ def test_check_config_cli_exit_2_and_nothing_written(tmp_path: Path) -> None:
 def test_missing_config_file_is_exit_2(tmp_path: Path) -> None:
     result = run_cli("--config", "nowhere/warpagent.yaml", "scan", cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == ("nowhere/warpagent.yaml: no such file; run 'warpagent init nowhere' to "
-                                     "write one, or pass --config")
+    assert result.stderr.strip() == "nowhere/warpagent.yaml: no such file; run 'warpagent init nowhere' to write one"
 
 
 def test_config_from_environment_variable(tmp_path: Path) -> None:
@@ -165,7 +164,7 @@ def test_config_from_environment_variable(tmp_path: Path) -> None:
     path.write_text(GOOD.replace("intranet.example.test", "198.18.0.99"))
     result = run_cli("check-config", cwd=tmp_path, env={"WARPAGENT_CONFIG": str(path)})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith(f"{path}: OK - 1 estates, 14 addresses in scope")
+    assert result.stdout.startswith(f"{path}: OK - 1 estate, 14 addresses in scope")
 
 
 def test_init_writes_the_example_and_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -200,3 +199,36 @@ def test_host_evidence_keys_are_validated_one_line_each() -> None:
         "http-basic, snmp",
         "w.yaml: At 'estates[0].evidence[1].ssh': 'known_hosts' is a required property; add it (see config/README.md)",
     ]
+
+
+def test_hostile_targets_are_named_by_their_key_path(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text('organisation: {name: X}\nestates:\n  - name: a\n    targets: ["198.18.0.1", '
+                    '"::1%x 10.0-255.0-255.0-255"]\n  - name: b\n    targets: [198.18.0.2]\n'
+                    '    exclude: ["::1%x\\n192.168.0-255.1-254", "::1%é"]\n', encoding="utf-8")
+    result = run_cli("--config", str(path), "check-config", cwd=tmp_path)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 3 and "Traceback" not in result.stderr
+    assert lines[0].startswith(f"{path}: At 'estates[0].targets[1]': '::1%x 10.0-255.0-255.0-255' has an IPv6 "
+                               "zone ('%x 10.0-255.0-255.0-255') that is not a network interface name")
+    assert lines[1].startswith(f"{path}: At 'estates[1].exclude[0]': '::1%x\\n192.168")  # escaped: one line
+    assert lines[2].startswith(f"{path}: At 'estates[1].exclude[1]': '::1%\\xe9'")
+
+
+def test_a_secret_pasted_where_its_variable_name_belongs_is_never_echoed(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text('organisation: {name: X}\nestates: [{name: a, targets: [198.18.0.1]}]\nsharing:\n'
+                    '  pseudonym_key_env: "s3cr3t-Passw0rd!"\n'
+                    '  peers: [{name: p, url: "https://warp.example/taxii2/", collection: c, username: u,\n'
+                    '           password_env: "MyP@ss word"}]\n'
+                    'reports: {email: {smtp_host: h, from: a@b.c, to: [x@y.z], password_env: "hunter2-secret"}}\n')
+    result = run_cli("--config", str(path), "check-config", cwd=tmp_path)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 3
+    for secret in ("s3cr3t-Passw0rd!", "MyP@ss word", "hunter2-secret"):
+        assert secret not in result.stderr
+    assert f"{path}: At 'sharing.peers[0].password_env': not the name of an environment variable" in result.stderr
+    path.write_text('organisation: {name: X}\nestates: [{name: a, targets: [198.18.0.1]}]\nsharing:\n'
+                    '  peers: [{name: p, url: "https://member:pw-in-url-77@warp.example/taxii2/", collection: c}]\n')
+    in_url = run_cli("--config", str(path), "check-config", cwd=tmp_path)
+    assert in_url.returncode == 2 and "pw-in-url-77" not in in_url.stderr and "member" not in in_url.stderr
+    assert "At 'sharing.peers[0].url': the URL holds a user name or password (not shown)" in in_url.stderr

@@ -161,7 +161,7 @@ schedule:
   pull: "0 0 1 1 *"
 """)
         daemon = Daemon(tmp_path / "w.yaml", tmp_path, env={"WARP_PW": "pw-for-member-a",
-                                                             "WARPAGENT_PSEUDONYM_KEY": "daemon-test-key"})
+                                                             "WARPAGENT_PSEUDONYM_KEY": "da" + "0" * 30 + "1e"})
         daemons.append(daemon)
         wait_for(lambda: len(results(tmp_path / "w.db")) >= 3, 90, "scan, share and report")
         assert results(tmp_path / "w.db") == [("share", "ok"), ("scan:infra", "ok"), ("board-report", "ok")]
@@ -183,7 +183,9 @@ def test_sigterm_mid_scan_leaves_a_partial_run_and_no_nmap(estate: object, tmp_p
     from tests.estate import TestEstate
 
     assert isinstance(estate, TestEstate)
-    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=4)
+    # far enough ahead that a loaded machine has the daemon scheduling before the slot (a slot that
+    # passes before the scheduler starts is next due tomorrow: the test would wait in vain)
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=12)
     (tmp_path / "w.yaml").write_text(f"""organisation: {{name: Scheduled Council}}
 store: ./w.db
 estates: [{{name: web, targets: [{estate.hosts["web"].address}], ports: "443,8443", timeout: 3m}}]

@@ -261,14 +261,14 @@ def test_sigterm_mid_scan_records_a_partial_run(slow_estate: Path, tmp_path: Pat
 def test_nothing_identifying_leaves_in_the_shared_bundle(estate: TestEstate, scanned: dict[str, Any]) -> None:
     out = scanned["work"] / "bundle.json"
     result = run_cli("--config", str(scanned["config"]), "share", "--dry-run", "--out", str(out),
-                     cwd=scanned["work"], env={"WARPAGENT_PSEUDONYM_KEY": "estate-test-key-0123456789"})
+                     cwd=scanned["work"], env={"WARPAGENT_PSEUDONYM_KEY": "e57a7a7a7a7a7a7a7a7a7a7a7a7a7a7a01"})
     assert result.returncode == 0, result.stderr
     shared = out.read_bytes().decode().casefold()
     assert "x-warpagent-posture" in shared and "nginx" in shared  # it does say something useful
     identifying = ["Riverside Borough Council", "Riverside", "riverside-corporate", estate.subnet, estate.gateway,
                    *estate.addresses, estate.subnet.rsplit(".", 1)[0] + ".",
                    "weak-web.estate.test", "control.estate.test", "Estate Test CA", "estate.test",
-                   "nobody@estate.test", "estate test rack", str(estate.workdir), "estate-test-key-0123456789"]
+                   "nobody@estate.test", "estate test rack", str(estate.workdir), "e57a7a7a7a7a7a7a7a7a7a7a7a7a7a7a01"]
     for needle in identifying:
         assert needle.casefold() not in shared, f"identifying string {needle!r} in the shared bundle"
 

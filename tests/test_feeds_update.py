@@ -8,6 +8,7 @@ import email.utils
 import gzip
 import hashlib
 import json
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ import pytest
 from feeds.intel_store import IntelStore
 from feeds.update import FeedSettings, update
 from tests.conftest import run_cli
-from tests.intel_data import ASSETS, KEV_FILE, import_folder
+from tests.intel_data import ASSETS, DISTRO_INFO, KEV_FILE, import_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -133,19 +134,36 @@ def test_truncated_download_and_bad_checksum_are_rejected(mirror: Mirror, tmp_pa
         assert intel.nvd_matches("cpe:/a:vsftpd:vsftpd:2.3.4", [])  # the previous NVD data is still in use
 
 
-def test_down_server_is_a_clear_failure(tmp_path: Path) -> None:
+def test_down_server_is_a_clear_failure_and_the_bundled_snapshot_stays(tmp_path: Path) -> None:
     settings = FeedSettings(dir=tmp_path / "intel", sources=("kev",), mirror="http://127.0.0.1:9", timeout_s=2)
     result = update(settings)
-    assert set(result.failed) == {"kev"} and "cannot download" in result.failed["kev"]
-    assert not settings.intel_path.exists()
+    assert set(result.failed) == {"kev"} and "cannot reach the server" in result.failed["kev"]
+    assert result.unreachable and result.previous["kev"] == "the bundled snapshot of 2025-08-25"
+    with IntelStore(settings.intel_path) as intel:
+        (kev,) = intel.sources()
+        assert (kev.records, kev.bundled) == (1404, dt.date(2025, 8, 25))
+    without = FeedSettings(dir=tmp_path / "bare", sources=("kev",), mirror="http://127.0.0.1:9", timeout_s=2,
+                           bundled=False)
+    assert "kev" in update(without).failed and not without.intel_path.exists()
+
+
+def test_a_successful_download_replaces_the_bundled_snapshot(mirror: Mirror, tmp_path: Path) -> None:
+    settings = settings_for(mirror, tmp_path)
+    result = update(settings)
+    assert result.ok and result.previous["kev"] == "the bundled snapshot of 2025-08-25"
+    assert not (settings.raw / "kev" / ".bundled").exists()
+    with IntelStore(settings.intel_path) as intel:
+        assert {s.source: s.bundled for s in intel.sources()} == {"kev": None, "nvd": None}
 
 
 def test_cli_import_status_and_stale_warning(tmp_path: Path) -> None:
     config = tmp_path / "warpagent.yaml"
     config.write_text("organisation: {name: Test Council}\nestates:\n  - {name: loop, targets: [127.0.0.1]}\n"
                       "feeds: {dir: ./intel, stale_after: 1d}\n")
-    missing = run_cli("--config", str(config), "feeds", "status", cwd=tmp_path)
-    assert missing.returncode == 3 and "no intel at" in missing.stderr and "Traceback" not in missing.stderr
+    first = run_cli("--config", str(config), "feeds", "status", cwd=tmp_path)
+    assert first.returncode == 3 and "Traceback" not in first.stderr
+    assert re.search(r"^kev +1404 +bundled snapshot of 2025-08-25 \(\d+ days ago\)  STALE$", first.stdout, re.M)
+    assert re.search(r"^nvd +no data yet$", first.stdout, re.M)
     bad = run_cli("--config", str(config), "feeds", "update", "--from", str(tmp_path / "nowhere"), cwd=tmp_path)
     assert bad.returncode == 3 and "nowhere: not a folder" in bad.stderr and "Traceback" not in bad.stderr
     imported = run_cli("--config", str(config), "feeds", "update", "--from", str(import_folder(tmp_path / "imp")),
@@ -162,8 +180,10 @@ def test_cli_import_status_and_stale_warning(tmp_path: Path) -> None:
     assert run_cli("--config", str(config), "feeds", "update", "--from", str(tmp_path / "empty-folder-is-absent"),
                    cwd=tmp_path).returncode == 3
     (tmp_path / "empty").mkdir()
-    nothing_new = run_cli("--config", str(config), "feeds", "update", "--from", str(tmp_path / "empty"), cwd=tmp_path)
-    assert nothing_new.returncode == 0
+    nothing = run_cli("--config", str(config), "feeds", "update", "--from", str(tmp_path / "empty"), cwd=tmp_path)
+    assert nothing.returncode == 3 and "holds no feed files warpagent recognises" in nothing.stderr
+    # another feed's import recompiles the store, with kev's own (now old) date kept
+    assert run_cli("--config", str(config), "feeds", "update", "--from", str(DISTRO_INFO), cwd=tmp_path).returncode == 0
     stale = run_cli("--config", str(config), "feeds", "status", cwd=tmp_path)
     assert stale.returncode == 3 and "feed kev is stale" in stale.stderr
 

@@ -310,7 +310,7 @@ def test_scan_with_evidence_and_register_then_fixes_resolve_per_kind(hosts: Path
     # what is shared names no account, supplier, file, path or host from the evidence
     bundle = tmp_path / "bundle.json"
     shared = run_cli("--config", str(config), "share", "--dry-run", "--out", str(bundle), cwd=tmp_path,
-                     env={"WARPAGENT_PSEUDONYM_KEY": "evidence-test-key-0123456789"})
+                     env={"WARPAGENT_PSEUDONYM_KEY": "ed1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c02"})
     assert shared.returncode == 0, shared.stderr
     text = bundle.read_text().casefold()
     assert '"category": "privileges"' in text or "privileges" in text

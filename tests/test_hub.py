@@ -5,6 +5,7 @@ agents' own stores; hostile input, restarts and per-account access against the s
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -45,7 +46,7 @@ class Agent:
 
     @property
     def key(self) -> str:
-        return f"pseudonym-key-of-{self.estate}-0123456789"
+        return hashlib.sha256(f"pseudonym key of {self.estate}".encode()).hexdigest()  # 64 hex characters
 
     @property
     def env(self) -> dict[str, str]:

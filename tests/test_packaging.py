@@ -4,6 +4,7 @@ replayed in a clean virtual environment (this machine has no Docker engine)."""
 from __future__ import annotations
 
 import configparser
+import json
 import re
 import shutil
 import subprocess
@@ -94,6 +95,8 @@ def test_image_install_steps_in_a_clean_venv(tmp_path: Path) -> None:
     scanned = subprocess.run([str(venv / "bin/warpagent"), "scan", "--json"], cwd=work, capture_output=True,
                              text=True, timeout=300, check=False)
     assert scanned.returncode == 0, scanned.stderr
+    said = " ".join(json.loads(scanned.stdout)["summary"][0]["problems"])
+    assert "the snapshot bundled with warpagent is in use for endoflife" in said  # the intel travelled too
     board = subprocess.run([str(venv / "bin/warpagent"), "report", "board", "--out", "board.html"], cwd=work,
                            capture_output=True, text=True, timeout=120, check=False)
     assert board.returncode == 0, board.stderr  # templates travelled with the package

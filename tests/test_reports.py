@@ -21,6 +21,7 @@ from reports import board
 from tests.conftest import run_cli
 from tests.taxii_server import free_port
 from tests.tls import tls_context
+from warpagent import clock
 from warpagent.config import RagRules
 from warpagent.models import Finding, Severity
 from warpagent.store import Store
@@ -86,11 +87,20 @@ def test_rag_rules() -> None:
 
 
 def test_month_bounds_and_trend_labels() -> None:
-    assert board.month_bounds("2026-10", NOW) == (dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
-                                                  dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
-    assert board.month_bounds("2026-12", NOW)[1] == NOW
+    assert clock.month_bounds("2026-10", NOW, dt.UTC) == (dt.datetime(2026, 10, 1, tzinfo=dt.UTC),
+                                                          dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    assert clock.month_bounds("2026-12", NOW, dt.UTC)[1] == NOW
     report = board.build([], [], organisation="X", title="T", month="2026-10", now=NOW, rules=RagRules())
     assert report.months == ("May", "Jun", "Jul", "Aug", "Sep", "Oct")
+    # the council's months: October in London began at 23:00 UTC on 30 September (BST)
+    london = clock.zone("Europe/London")
+    assert clock.month_bounds("2026-10", NOW, london) == (dt.datetime(2026, 9, 30, 23, tzinfo=dt.UTC),
+                                                          dt.datetime(2026, 11, 1, tzinfo=dt.UTC))
+    assert clock.month_of(dt.datetime(2027, 6, 30, 23, 30, tzinfo=dt.UTC), london) == "2027-07"
+    assert clock.shift_month("2027-01", -1) == "2026-12" and clock.shift_month("2026-12", 1) == "2027-01"
+    january = board.build([], [], organisation="X", title="T", month="2027-01",
+                          now=dt.datetime(2027, 2, 1, tzinfo=dt.UTC), rules=RagRules(), tz=london)
+    assert january.months == ("Aug", "Sep", "Oct", "Nov", "Dec", "Jan") and january.month == "January 2027"
 
 
 def _config(path: Path, extra: str = "") -> Path:
@@ -108,7 +118,7 @@ def test_board_numbers_equal_the_store(tmp_path: Path) -> None:
     history(tmp_path / "warpagent.db")
     config = _config(tmp_path / "w.yaml")
     result = run_cli("--config", str(config), "report", "board", "--month", "2026-11", "--out", "board.html",
-                     cwd=tmp_path)
+                     cwd=tmp_path, now=NOW)
     assert result.returncode == 0, result.stderr
     html = (tmp_path / "board.html").read_text()
     found = metrics(html)
@@ -144,7 +154,7 @@ def test_board_numbers_equal_the_store(tmp_path: Path) -> None:
 def test_board_last_month_is_a_closed_period(tmp_path: Path) -> None:
     history(tmp_path / "warpagent.db")
     config = _config(tmp_path / "w.yaml")
-    result = run_cli("--config", str(config), "report", "board", "--month", "2026-10", cwd=tmp_path)
+    result = run_cli("--config", str(config), "report", "board", "--month", "2026-10", cwd=tmp_path, now=NOW)
     found = metrics(result.stdout)
     assert found["fixed-month"] == "1"  # B, fixed on 16 October
     assert found["open-configs"] == "4"
@@ -153,14 +163,15 @@ def test_board_last_month_is_a_closed_period(tmp_path: Path) -> None:
 @pytest.mark.parametrize("month", ["2026-13", "26-11", "2031-01"])
 def test_bad_month_is_exit_2(tmp_path: Path, month: str) -> None:
     history(tmp_path / "warpagent.db")
-    result = run_cli("--config", str(_config(tmp_path / "w.yaml")), "report", "board", "--month", month, cwd=tmp_path)
+    result = run_cli("--config", str(_config(tmp_path / "w.yaml")), "report", "board", "--month", month,
+                     cwd=tmp_path, now=NOW)
     assert result.returncode == 2 and f"--month: '{month}' is not a month up to now" in result.stderr
 
 
 def test_technical_report_and_csv(tmp_path: Path) -> None:
     history(tmp_path / "warpagent.db")
     config = _config(tmp_path / "w.yaml")
-    first = run_cli("--config", str(config), "report", "technical", "--out", "tech.html", cwd=tmp_path)
+    first = run_cli("--config", str(config), "report", "technical", "--out", "tech.html", cwd=tmp_path, now=NOW)
     assert first.returncode == 0, first.stderr
     html = (tmp_path / "tech.html").read_text()
     found = metrics(html)
@@ -169,11 +180,11 @@ def test_technical_report_and_csv(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
     rows = (tmp_path / "tech.csv").read_text().splitlines()
     assert len(rows) == 1 + 4
-    # B comes back after the report: the report logs the real time, so the run must come later than that
-    # (a fixed NOW + 1h failed once the wall clock passed it)
+    # B comes back after the report, which logged the time it was run (NOW)
     with Store(tmp_path / "warpagent.db") as store:
-        _run(store, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1), [A, B, C, D, E])
-    second = run_cli("--config", str(config), "report", "technical", "--out", "tech2.html", cwd=tmp_path)
+        _run(store, NOW + dt.timedelta(hours=1), [A, B, C, D, E])
+    second = run_cli("--config", str(config), "report", "technical", "--out", "tech2.html", cwd=tmp_path,
+                     now=NOW + dt.timedelta(hours=2))
     assert second.returncode == 0
     found = metrics((tmp_path / "tech2.html").read_text())
     assert (found["new"], found["resolved"], found["reopened"]) == ("0", "0", "1")
@@ -221,7 +232,7 @@ document.body.setAttribute('data-fit', JSON.stringify({width, scroll: document.d
 def board_html(tmp_path: Path) -> Path:
     history(tmp_path / "warpagent.db")
     result = run_cli("--config", str(_config(tmp_path / "w.yaml")), "report", "board", "--out", "board.html",
-                     cwd=tmp_path)
+                     cwd=tmp_path, now=NOW)
     assert result.returncode == 0, result.stderr
     return tmp_path / "board.html"
 
@@ -299,7 +310,8 @@ def _mail_config(tmp_path: Path, port: int) -> Path:
 
 def test_board_report_by_email(tmp_path: Path, smtp_port: int, smtp: Inbox) -> None:
     history(tmp_path / "warpagent.db")
-    result = run_cli("--config", str(_mail_config(tmp_path, smtp_port)), "report", "board", "--email", cwd=tmp_path)
+    result = run_cli("--config", str(_mail_config(tmp_path, smtp_port)), "report", "board", "--email",
+                     cwd=tmp_path, now=NOW)
     assert result.returncode == 0, result.stderr
     (raw,) = smtp.messages
     message = email.message_from_bytes(raw, policy=email.policy.default)
@@ -316,11 +328,11 @@ def test_board_report_by_email(tmp_path: Path, smtp_port: int, smtp: Inbox) -> N
 def test_smtp_outage_keeps_the_report_and_sends_it_next_time(tmp_path: Path, smtp_port: int) -> None:
     history(tmp_path / "warpagent.db")
     config = _mail_config(tmp_path, smtp_port)
-    down = run_cli("--config", str(config), "report", "board", "--email", cwd=tmp_path)
+    down = run_cli("--config", str(config), "report", "board", "--email", cwd=tmp_path, now=NOW)
     assert down.returncode == 3
     assert "kept in" in down.stderr and "Traceback" not in down.stderr
     assert [p.name for p in (tmp_path / "mail-outbox").glob("*.eml")] == ["board-2026-11.eml"]
-    again = run_cli("--config", str(config), "report", "board", "--email", cwd=tmp_path)  # still down: one copy
+    again = run_cli("--config", str(config), "report", "board", "--email", cwd=tmp_path, now=NOW)  # still down
     assert again.returncode == 3 and len(list((tmp_path / "mail-outbox").glob("*.eml"))) == 1
     controller, inbox = start_smtp(smtp_port)
     try:
@@ -339,7 +351,7 @@ def test_smtp_outage_keeps_the_report_and_sends_it_next_time(tmp_path: Path, smt
 
 def test_email_needs_settings(tmp_path: Path) -> None:
     history(tmp_path / "warpagent.db")
-    result = run_cli("--config", str(_config(tmp_path / "w.yaml")), "report", "board", "--email", cwd=tmp_path)
+    result = run_cli("--config", str(_config(tmp_path / "w.yaml")), "report", "board", "--email", cwd=tmp_path, now=NOW)
     assert result.returncode == 2 and "no email settings; add reports.email" in result.stderr
 
 
@@ -347,11 +359,11 @@ def test_logo_is_embedded_and_a_bad_one_is_a_clear_error(tmp_path: Path) -> None
     history(tmp_path / "warpagent.db")
     (tmp_path / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')
     config = _config(tmp_path / "w.yaml", "  logo: logo.svg\n")
-    result = run_cli("--config", str(config), "report", "board", cwd=tmp_path)
+    result = run_cli("--config", str(config), "report", "board", cwd=tmp_path, now=NOW)
     assert result.returncode == 0 and 'src="data:image/svg+xml;base64,' in result.stdout
     (tmp_path / "logo.txt").write_text("not an image")
     bad = run_cli("--config", str(_config(tmp_path / "w.yaml", "  logo: logo.txt\n")), "report", "board",
-                  cwd=tmp_path)
+                  cwd=tmp_path, now=NOW)
     assert bad.returncode == 3 and "logo.txt: reports.logo must be a PNG, JPEG or SVG file" in bad.stderr
 
 
@@ -379,12 +391,12 @@ def test_starttls_with_login(tmp_path: Path, smtp_port: int) -> None:
     from: security@council.test
     to: [board@council.test]
 """)
-        untrusted = run_cli("--config", str(config), "report", "board", "--email", cwd=tmp_path,
+        untrusted = run_cli("--config", str(config), "report", "board", "--email", cwd=tmp_path, now=NOW,
                             env={"MAIL_PW": "mail-pw-42"})
         assert untrusted.returncode == 3 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr  # verified by default
         assert inbox.messages == []
         config.write_text(config.read_text() + f"    ca_bundle: {ca}\n")  # the relay's private CA, trusted
-        sent = run_cli("--config", str(config), "report", "board", "--email", cwd=tmp_path,
+        sent = run_cli("--config", str(config), "report", "board", "--email", cwd=tmp_path, now=NOW,
                        env={"MAIL_PW": "mail-pw-42"})
         assert sent.returncode == 0, sent.stderr
         assert len(inbox.messages) == 1  # the kept copy and the new one are the same month's: sent once

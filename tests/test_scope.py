@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+import shutil
+import subprocess
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
 import pytest
 
 from warpagent.errors import ScopeError
@@ -67,3 +73,73 @@ def test_ipv6_and_duplicates() -> None:
 def test_single_address_networks_are_kept() -> None:
     assert resolve("c", ["198.18.5.9/32", "198.18.5.0/31"], [], 10, resolver).addresses == (
         "198.18.5.0", "198.18.5.1", "198.18.5.9")
+
+
+# --- hostile scope ids, IPv4-mapped addresses, and nmap's own reading of what it is handed -------
+
+@pytest.mark.parametrize("text", ["::1%x 10.0-255.0-255.0-255", "::1%x\n192.168.0-255.1-254", "::1%é",
+                                  "fe80::1%" + "a" * 16, "fe80::1%eth0/1", "::1%", "::1%a b", "::1%-iL"])
+def test_ipv6_zones_that_are_not_interface_names_are_refused(text: str) -> None:
+    problem = target_problem(text)
+    assert problem is not None and "\n" not in problem and len(problem) < 300
+    with pytest.raises(ScopeError) as refused:
+        resolve("corp", ["198.18.0.1", text], [], 65536, resolver)
+    assert refused.value.key == "targets[1]"
+    with pytest.raises(ScopeError) as as_exclusion:
+        resolve("corp", ["198.18.0.1"], [text], 65536, resolver)
+    assert as_exclusion.value.key == "exclude[0]"
+
+
+def test_a_zone_on_a_link_local_address_is_kept_and_an_unzoned_exclusion_covers_it() -> None:
+    assert resolve("corp", ["fe80::1%eth0"], [], 10, resolver).addresses == ("fe80::1%eth0",)
+    assert resolve("corp", ["fe80::1%eth0", "198.18.0.1"], ["fe80::1"], 10, resolver).addresses == ("198.18.0.1",)
+
+
+def test_ipv4_mapped_ipv6_is_the_ipv4_address_both_ways() -> None:
+    excluded = resolve("corp", ["198.18.20.0/30"], ["::ffff:198.18.20.1"], 10, resolver)
+    assert excluded.addresses == ("198.18.20.2",) and excluded.excluded == 1
+    mapped_target = resolve("corp", ["::ffff:198.18.20.1", "::ffff:198.18.20.0/127"], ["198.18.20.0"], 10, resolver)
+    assert mapped_target.addresses == ("198.18.20.1",)
+
+
+def test_targets_file_holds_only_canonical_addresses() -> None:
+    from warpagent.scope import targets_file
+
+    assert targets_file(["198.18.0.1", "2001:db8::1"]) == "198.18.0.1\n2001:db8::1\n"
+    for hostile in ["198.18.0.0/24", "2001:DB8::1", "::ffff:198.18.0.1", "198.18.0.1\n10.0.0.0/8", "-sV",
+                    "::1%x 10.0.0.0/8"]:
+        with pytest.raises(ScopeError):
+            targets_file([hostile])
+
+
+NMAP = shutil.which("nmap")
+
+
+def _nmap_reads(text: str, *extra: str) -> list[str]:
+    """What nmap itself makes of an -iL file: -sL lists targets and sends no packet, -n asks no DNS."""
+    with tempfile.TemporaryDirectory() as work:
+        listing = Path(work) / "targets.txt"
+        listing.write_text(text, encoding="ascii")
+        out = subprocess.run([NMAP, "-sL", "-n", *extra, "-iL", str(listing), "-oX", "-"], capture_output=True,
+                             text=True, timeout=60, check=True).stdout
+    return [a.get("addr", "") for a in ET.fromstring(out).iter("address")]  # noqa: S314 - nmap's own output
+
+
+@pytest.mark.skipif(NMAP is None, reason="nmap is installed by scripts/install.sh")
+def test_nmap_reads_exactly_the_scope_it_is_handed() -> None:
+    from warpagent.scope import targets_file
+
+    scope = resolve("corp", ["198.18.30.0/28", "::ffff:198.18.30.20", "dual.council.test", "web.council.test",
+                             "198.18.30.3"], ["198.18.30.8/30", "::ffff:198.18.30.1", "printer.council.test"], 100,
+                    resolver)
+    v4 = [a for a in scope.addresses if ":" not in a]
+    v6 = [a for a in scope.addresses if ":" in a]
+    assert "198.18.30.1" not in v4 and "198.18.30.9" not in v4 and "198.18.30.20" in v4
+    assert _nmap_reads(targets_file(v4)) == v4  # nmap's own list: one target a line, nothing more
+    assert _nmap_reads(targets_file(v6), "-6") == v6 == ["2001:db8::11"]
+
+
+@pytest.mark.skipif(NMAP is None, reason="nmap is installed by scripts/install.sh")
+def test_what_the_old_guard_let_through_nmap_would_have_read_as_millions() -> None:
+    """The reason for the zone rule, shown with nmap itself: the text after '%' is more targets."""
+    assert len(_nmap_reads("::1%x 198.18.31.0-3\n")) > 1

@@ -23,7 +23,7 @@ from warpagent.store import Store
 
 ORG = "Test Borough Council"
 RECORDED_DAY = RECORDED_AT.date()
-KEY = "k3y-for-tests-only-0123456789abcdef"
+KEY = "0123456789abcdef0123456789abcdef"  # tests only
 NAMES = {"198.18.18.10": "weak-web.council.test", "198.18.18.11": "infra01.council.test"}
 # Every string of the test estate and config that identifies the council, a host or a person.
 IDENTIFYING = [ORG, "Test Borough", "corporate-estate", "member-a", "pw-for-member-a", "198.18.18.10",

@@ -30,7 +30,7 @@ store: '{store_url}'
 estates:
   - {{name: legacy, targets: ['{HOST}'], ports: '2121,8080', timeout: 5m}}
 """)
-    env = {"WARPAGENT_PSEUDONYM_KEY": "store-backend-test-key-0123456789"}
+    env = {"WARPAGENT_PSEUDONYM_KEY": "5bacacacacacacacacacacacacacacac03"}
     first = run_cli("--config", str(config), "scan", "--json", cwd=tmp_path, env=env)
     assert first.returncode == 0, first.stderr
     found = json.loads(first.stdout)

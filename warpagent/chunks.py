@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from warpagent import nmap_runner
+from warpagent import nmap_runner, scope
 from warpagent.nmap_runner import Interrupted, NmapOutput, NmapPlan
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def run_chunk(job: ChunkJob, plan: NmapPlan, nmap_path: str, deadline: float,
     """One nmap over one chunk, its targets in a private file (nothing reaches the command line)."""
     with tempfile.TemporaryDirectory(prefix="warpagent-chunk-") as work:
         targets = Path(work) / "targets.txt"
-        targets.write_text("\n".join(job.addresses) + "\n", encoding="ascii")
+        targets.write_text(scope.targets_file(job.addresses), encoding="ascii")
         args = nmap_runner.build_args(nmap_path, dataclasses.replace(plan, targets_file=targets))
         log.info("estate %s: nmap on chunk %d (%d addresses)", job.estate, job.index + 1, len(job.addresses))
         return nmap_runner.run(args, deadline, on_host_done=on_host_done, on_start=on_start, cancelled=cancelled)

@@ -53,15 +53,23 @@ not be reached (what was not delivered is kept and sent next time).
 
 
 FEEDS_EPILOG = """\
-import layout (--from DIR), the same as the raw cache in <feeds.dir>/raw:
-  kev/known_exploited_vulnerabilities.json         CISA KEV catalog
-  epss/epss_scores-current.csv.gz                  FIRST EPSS scores (gzipped CSV)
-  nvd/nvdcve-2.0-YYYY.json.gz or nvd/*.json        NVD CVE API 2.0 JSON (yearly files or API pages)
-  osv/Debian/all.zip, osv/Ubuntu/all.zip           OSV advisories per ecosystem
-  endoflife/full.json or endoflife/products/*.md   endoflife.date API v1 JSON, or a repository mirror
-  distro-info/debian.csv, ubuntu.csv               distro-info-data
-  security-support/security-support-ended.debNN    debian-security-support
-Folders that are absent are left as they are.
+importing (--from DIR, repeatable): the feeds' files are found by their own names anywhere
+under DIR, and any file inside a folder named after a feed (the layout of <feeds.dir>/raw)
+belongs to that feed:
+  known_exploited_vulnerabilities.json             CISA KEV catalog
+  epss_scores-*.csv.gz                             FIRST EPSS scores (gzipped CSV)
+  nvdcve-2.0-YYYY.json.gz, or nvd/*.json           NVD CVE API 2.0 JSON (yearly files or API pages)
+  Debian/all.zip, Ubuntu/all.zip                   OSV advisories per ecosystem
+  endoflife/full.json, or endoflife*/products/*.md endoflife.date API v1 JSON, or a repository clone
+  debian.csv, ubuntu.csv                           distro-info-data (/usr/share/distro-info)
+  security-support-ended.debNN                     debian-security-support
+Feeds with no files under DIR keep what they had. Until a feed has data of its own, KEV and
+endoflife.date come from the dated snapshot bundled with warpagent (feeds.bundled).
+
+examples:
+  warpagent feeds update                                   download everything that changed
+  warpagent feeds update --from /media/usb/intel           an air-gapped machine
+  warpagent feeds update --from /usr/share/distro-info --from /usr/share/debian-security-support
 """
 
 
@@ -73,8 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0,
                         help="more log detail on stderr (-v info, -vv debug)")
     parser.add_argument("--version", action="version", version=f"warpagent {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")  # none given: the help
 
     init = commands.add_parser("init", help="write a commented example config",
                                description="Write a commented example config to DIR/warpagent.yaml.")
@@ -125,8 +132,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Download each feed with conditional requests (only what changed), check it loads (and "
                     "NVD's sha256), and rebuild the intel store. A feed that fails keeps its previous data.",
         epilog=FEEDS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    update.add_argument("--from", dest="from_dir", metavar="DIR",
-                        help="import feed files from DIR instead of downloading (air-gapped councils)")
+    update.add_argument("--from", dest="from_dirs", metavar="DIR", action="append", default=[],
+                        help="import feed files found under DIR instead of downloading (air-gapped councils); "
+                             "may be given more than once")
     update.add_argument("--json", action="store_true", help="print a JSON summary")
     status = feed_actions.add_parser("status", help="each feed's age and record count; warns when stale",
                                      description="Show each intel source's age and record count. Exit 3 when "
@@ -193,10 +201,17 @@ def _setup_logging(verbosity: int) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # urllib3 says "Retrying ..." at warning level for every retry; warpagent itself says, once,
+    # what could not be fetched and what was kept. Shown with -vv.
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbosity >= 2 else logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE  # a bare 'warpagent' in a cron job did nothing: say so in the exit code too
     _setup_logging(args.verbose)
     try:
         if args.command == "hub":

@@ -13,10 +13,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from warpagent import config
+from warpagent import clock, config
 from warpagent.errors import CollectError, ConfigError, ScopeError, WarpagentError
 from warpagent.models import FindingStatus, RunStatus, Severity, TrackedFinding
 from warpagent.nmap_runner import Interrupted
+from warpagent.text import counted
 
 if TYPE_CHECKING:
     from warpagent.share import PeerReport
@@ -39,7 +40,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"warpagent: {target}: cannot write ({exc.strerror}); choose another folder", file=sys.stderr)
         return EXIT_USAGE
-    print(f"wrote {target}; edit organisation and estates, then run: warpagent check-config")
+    print(f"wrote {target}; edit organisation and estates, then run: warpagent --config {target} check-config")
     return EXIT_OK
 
 
@@ -53,17 +54,36 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         try:
             resolved = scope.resolve(estate.name, estate.targets, estate.exclude, estate.max_addresses)
         except ScopeError as exc:
-            problems.append(f"{settings.source}: At 'estates[{index}]': {exc}")
+            where = f"estates[{index}].{exc.key}" if exc.key else f"estates[{index}]"
+            problems.append(f"{settings.source}: At '{where}': {exc}")
             continue
         total += len(resolved.addresses)
         problems += [f"{settings.source}: At 'estates[{index}].targets': host name '{name}' does not "
                      "resolve; check the name or use its address" for name in resolved.unresolved]
+    problems += _store_problems(settings)
     if problems:
         raise ConfigError(problems)
-    hub = f"; hub for {len(settings.hub.users)} accounts at {settings.hub.base_url}" if settings.hub else ""
-    print(f"{settings.source}: OK - {len(settings.estates)} estates, {total} addresses in scope, "
-          f"store {settings.store}{hub}")
+    hub = f"; hub for {counted(len(settings.hub.users), 'account')} at {settings.hub.base_url}" if settings.hub else ""
+    print(f"{settings.source}: OK - {counted(len(settings.estates), 'estate')}, "
+          f"{counted(total, 'address', 'addresses')} in scope, store {settings.store}{hub}")
     return EXIT_OK
+
+
+def _store_problems(settings: config.Settings) -> list[str]:
+    """Prove the store can be opened (or, for a SQLite file not there yet, created) before a scan needs it."""
+    from warpagent.errors import StoreError
+    from warpagent.store import Store
+
+    where = f"{settings.source}: At 'store'"
+    if not settings.store.exists():
+        why = settings.store.creatable()
+        return [f"{where}: {settings.store} cannot be created ({why}); choose a path in a folder this user "
+                "can write"] if why else []
+    try:
+        with Store(settings.store):
+            return []
+    except StoreError as exc:
+        return [f"{where}: {exc}"]
 
 
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
@@ -162,7 +182,6 @@ def _print_reports(reports: list[PeerReport], as_json: bool, verb: str) -> int:
 
 
 def cmd_share(args: argparse.Namespace) -> int:
-    import datetime as dt
 
     from warpagent import share
     from warpagent.peer_intel import PeerIntel
@@ -174,7 +193,7 @@ def cmd_share(args: argparse.Namespace) -> int:
                            "'warpagent share --dry-run --out FILE' to see the bundle"])
     if not settings.store.exists():
         return _no_store(settings)
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     with Store(settings.store) as store, PeerIntel(settings.store) as intel:
         built = share.build_bundle(settings, store, intel, now.date())
     if args.out:
@@ -200,14 +219,13 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    import datetime as dt
 
     from warpagent.store import Store
 
     settings = config.load(args.config)
     if not settings.store.exists():
         return _no_store(settings)
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     with Store(settings.store) as store:
         if args.report_kind == "board":
             return _board(args, settings, store, now)
@@ -219,10 +237,10 @@ def _board(args: argparse.Namespace, settings: config.Settings, store: Store, no
 
     from reports import produce
 
-    month = args.month or now.strftime("%Y-%m")
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month) or month > now.strftime("%Y-%m"):
-        raise ConfigError([f"--month: '{month}' is not a month up to now; write it as YYYY-MM, e.g. "
-                           f"{now.strftime('%Y-%m')}"])
+    this_month = clock.month_of(now, clock.zone(settings.schedule.timezone))  # the council's calendar
+    month = args.month or this_month
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month) or month > this_month:
+        raise ConfigError([f"--month: '{month}' is not a month up to now; write it as YYYY-MM, e.g. {this_month}"])
     if args.email and settings.reports.email is None:
         raise ConfigError([f"{settings.source}: At 'reports': no email settings; add reports.email "
                            "(smtp_host, from, to) to send the board report"])
@@ -293,7 +311,7 @@ def cmd_jobs(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for spec in specs:
         trigger = cron_trigger(spec.cron, settings.schedule.timezone)
-        upcoming = stored.get(spec.id) or trigger.get_next_fire_time(None, dt.datetime.now(dt.UTC))
+        upcoming = stored.get(spec.id) or trigger.get_next_fire_time(None, clock.now())
         rows.append({"job": spec.id, "does": spec.what, "schedule": spec.cron,
                      "next_run": upcoming.isoformat(timespec="seconds") if upcoming else None,
                      "last_result": dict(zip(("status", "finished", "detail"), results[spec.id], strict=True))
@@ -314,60 +332,94 @@ def cmd_jobs(args: argparse.Namespace) -> int:
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
-    import dataclasses
-    import datetime as dt
-    import json
     from pathlib import Path
 
     from feeds import update
-    from feeds.intel_store import IntelStore
     from feeds.model import FeedError
 
     settings = config.load(args.config)
-    now = dt.datetime.now(dt.UTC)
     if args.feeds_action == "update":
         try:
-            result = update.update(settings.feeds, from_dir=Path(args.from_dir) if args.from_dir else None)
+            result = update.update(settings.feeds, from_dirs=[Path(d) for d in args.from_dirs], now=clock.now)
         except FeedError as exc:
             raise WarpagentError(str(exc)) from None
-        if args.json:
-            print(json.dumps(dataclasses.asdict(result), indent=2))
-        else:
-            for source in result.updated:
-                print(f"{source}: updated")
-            for source in result.unchanged:
-                print(f"{source}: unchanged")
-        for source, reason in result.failed.items():
-            print(f"warpagent: feed {source} not updated (previous data kept): {reason}", file=sys.stderr)
+        _print_update(result, args.json)
         return EXIT_OK if result.ok else EXIT_INCOMPLETE
-    path = settings.feeds.intel_path
-    if not path.exists():
-        print(f"warpagent: no intel at {path}; run 'warpagent feeds update' (or 'feeds update --from DIR')",
+    return _feeds_status(settings, args.json)
+
+
+def _print_update(result: Any, as_json: bool) -> None:
+    import dataclasses
+    import json
+
+    if as_json:
+        print(json.dumps(dataclasses.asdict(result), indent=2))
+    for source in result.updated:
+        moved = result.imported.get(source, [])
+        if not as_json:
+            print(f"{source}: updated" + (f" from {counted(len(moved), 'file')}" if moved else ""))
+            for line in moved:
+                print(f"  {line}")
+    for source in result.unchanged:
+        if not as_json:
+            print(f"{source}: unchanged")
+    for source in result.not_offered:
+        if not as_json:
+            kept = result.previous.get(source)
+            print(f"{source}: not in the import folder; " + (f"{kept} kept" if kept else "no data"))
+    for source, reason in result.failed.items():
+        kept = result.previous.get(source)
+        print(f"warpagent: feed {source} not updated: {reason}; " + (f"{kept} kept" if kept else "no data yet"),
               file=sys.stderr)
-        return EXIT_INCOMPLETE
+    if result.unreachable:
+        print("warpagent: no feed server could be reached: this machine looks offline. Copy the feeds' files "
+              "from a machine that has internet and run 'warpagent feeds update --from DIR' (README: Offline)",
+              file=sys.stderr)
+
+
+def _feeds_status(settings: config.Settings, as_json: bool) -> int:
+    import json
+
+    from feeds import update
+    from feeds.intel_store import IntelStore
+    from feeds.model import FeedError, SourceStatus
+
+    now = clock.now()
+    path = settings.feeds.intel_path
+    statuses: list[SourceStatus] = []
+    problem = ""
     try:
-        with IntelStore(path) as intel:
-            statuses = intel.sources()
-    except FeedError as exc:
-        raise WarpagentError(str(exc)) from None
+        update.ensure_intel(settings.feeds, now)
+        if path.exists():
+            with IntelStore(path) as intel:
+                statuses = intel.sources()
+    except (FeedError, OSError) as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    if not statuses and not problem:
+        problem = f"no intel at {path}; run 'warpagent feeds update' (or 'feeds update --from DIR' offline)"
     stale = [s for s in statuses if settings.feeds.is_stale(s, now)]
     missing = [s for s in settings.feeds.sources if s not in {x.source for x in statuses}]
-    if args.json:
-        print(json.dumps({"intel": str(path), "sources": [
+    if as_json:
+        print(json.dumps({"intel": str(path), "problem": problem or None, "sources": [
             {"source": s.source, "updated": s.updated.isoformat() if s.updated else None, "records": s.records,
-             "age_days": s.age_days(now), "stale": s in stale, "detail": s.detail}
+             "age_days": s.age_days(now), "stale": s in stale, "detail": s.detail,
+             "bundled_snapshot": s.bundled.isoformat() if s.bundled else None}
             for s in statuses], "missing": missing}, indent=2))
     else:
         for s in statuses:
             age = s.age_days(now)
-            print(f"{s.source:17} {s.records:>9} {s.detail:22} updated {s.updated:%Y-%m-%d %H:%M} UTC "
-                  f"({age} days ago){'  STALE' if s in stale else ''}" if s.updated else f"{s.source}: never")
+            origin = f"bundled snapshot of {s.bundled:%Y-%m-%d}" if s.bundled else (
+                f"updated {s.updated:%Y-%m-%d %H:%M} UTC" if s.updated else "never updated")
+            print(f"{s.source:17} {s.records:>9} {s.detail:22} {origin} ({counted(age or 0, 'day')} ago)"
+                  f"{'  STALE' if s in stale else ''}")
         for source in missing:
             print(f"{source:17} no data yet")
+    if problem:
+        print(f"warpagent: {problem}", file=sys.stderr)
     for s in stale:
-        print(f"warpagent: feed {s.source} is stale (older than {settings.feeds.stale_after_days} days); run "
-              "'warpagent feeds update'", file=sys.stderr)
-    return EXIT_INCOMPLETE if stale or missing else EXIT_OK
+        what = "the bundled snapshot" if s.bundled else "older than " + f"{settings.feeds.stale_after_days} days"
+        print(f"warpagent: feed {s.source} is stale ({what}); run 'warpagent feeds update'", file=sys.stderr)
+    return EXIT_INCOMPLETE if stale or missing or problem else EXIT_OK
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,7 +22,7 @@ import yaml
 from feeds.sources import SOURCES as FEED_SOURCES
 from feeds.update import FeedSettings
 from warpagent import ports, scope
-from warpagent.database import StoreLocation, url_password
+from warpagent.database import StoreLocation, url_has_credentials, url_password
 from warpagent.errors import ConfigError
 from warpagent.models import Severity, TrackedFinding
 
@@ -144,6 +145,7 @@ class PeerConfig:
 @dataclass(frozen=True)
 class SharingSettings:
     pseudonym_key_env: str = "WARPAGENT_PSEUDONYM_KEY"
+    pseudonym_key_file: Path | None = None
     tlp: str = "amber"
     k: int = 3
     outbox: Path = Path("outbox")
@@ -274,12 +276,40 @@ class Settings:
                                f"export it before running warpagent"])
         return value
 
+    def pseudonym_key(self) -> bytes:
+        """The council's pseudonym key, from sharing.pseudonym_key_file (readable by this user only)
+        or the environment variable sharing.pseudonym_key_env; never echoed in any message."""
+        file = self.sharing.pseudonym_key_file
+        if file is not None:
+            where = f"{self.source}: At 'sharing.pseudonym_key_file': {file}"
+            try:
+                if file.is_symlink() or not file.is_file():
+                    raise ConfigError([f"{where} is not a file; {MAKE_KEY.format(file=file)}"])
+                if file.stat().st_mode & 0o077:
+                    raise ConfigError([f"{where} can be read by other users; run 'chmod 600 {file}'"])
+                text = file.read_text(encoding="ascii").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError([f"{where} cannot be read ({exc.__class__.__name__}); check its owner and "
+                                   "permissions"]) from None
+        else:
+            where = f"{self.source}: At 'sharing.pseudonym_key_env': the key in {self.sharing.pseudonym_key_env}"
+            text = self.secret(self.sharing.pseudonym_key_env, "sharing.pseudonym_key_env").strip()
+        if len(text) < MIN_KEY_HEX or any(c not in string.hexdigits for c in text):
+            raise ConfigError([f"{where} is not a key of at least {MIN_KEY_HEX} hex characters; "
+                               f"{MAKE_KEY.format(file='/etc/warpagent/pseudonym.key')}"])
+        return text.encode()
+
     def estate(self, name: str) -> EstateConfig:
         for estate in self.estates:
             if estate.name == name:
                 return estate
         known = ", ".join(e.name for e in self.estates)
         raise ConfigError([f"{self.source}: no estate named '{name}'; configured estates: {known}"])
+
+
+MIN_KEY_HEX = 32  # 16 bytes: a pseudonym no one can reverse by trying organisation names
+MAKE_KEY = ("make one once with '(umask 077; openssl rand -hex 32 > {file})', point sharing.pseudonym_key_file "
+            "at it and keep it: a new key is a new pseudonym, and peers lose the council's trend")
 
 
 def duration_seconds(text: str) -> int:
@@ -341,8 +371,19 @@ def _key_path(path: Iterable[object]) -> str:
     return out or "(top level)"
 
 
+def _secret_key(path: Iterable[object]) -> bool:
+    """Keys that name where a secret is (an *_env variable, a key file): a mistake there is often
+    the secret itself pasted in, so its value is never echoed."""
+    last = list(path)[-1:] or [""]
+    return isinstance(last[0], str) and (last[0].endswith("_env") or last[0] in ("password_hash", "pseudonym_key_file"))
+
+
 def _explain(error: jsonschema.ValidationError) -> str:
     value: Any = error.instance
+    if _secret_key(error.absolute_path) and error.validator in ("pattern", "type", "minLength", "format"):
+        return ("not the name of an environment variable (capitals, digits and _, such as WARPAGENT_SMTP_PASSWORD); "
+                "write the variable's name here and put the secret in it (the value given is not shown)"
+                if str(error.absolute_path[-1]).endswith("_env") else "not valid (the value given is not shown)")
     error_schema: Any = error.schema
     validator_value: Any = error.validator_value
     if error.validator == "format":
@@ -407,6 +448,9 @@ def validate(document: object, source: str) -> list[str]:
             problems.append(f"{source}: At 'sharing.peers[{index}].name': peer name '{peer['name']}' is used "
                             "twice; give each peer its own name")
         peers_seen.add(peer["name"])
+        if isinstance(peer.get("url"), str) and url_has_credentials(peer["url"]):
+            problems.append(f"{source}: At 'sharing.peers[{index}].url': the URL holds a user name or password "
+                            "(not shown); remove it and give them in username and password_env")
         if peer.get("password_env") and not peer.get("username"):
             problems.append(f"{source}: At 'sharing.peers[{index}]': password_env needs a username; add "
                             "username or use api_key_env")
@@ -478,6 +522,8 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
     outbox = Path(os.path.expanduser(share.get("outbox", "./outbox")))
     sharing = SharingSettings(
         pseudonym_key_env=share.get("pseudonym_key_env", "WARPAGENT_PSEUDONYM_KEY"),
+        pseudonym_key_file=_relative(share["pseudonym_key_file"], base_dir) if share.get("pseudonym_key_file")
+        else None,
         tlp=share.get("tlp", "amber"), k=share.get("k", 3),
         outbox=outbox if outbox.is_absolute() else base_dir / outbox,
         max_pull_bytes=share.get("max_pull_bytes", 20 * 1024 * 1024),
@@ -517,7 +563,8 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
         osv_ecosystems=tuple(fd.get("osv_ecosystems", ("Debian", "Ubuntu"))),
         stale_after_days=max(1, duration_seconds(fd.get("stale_after", "3d")) // 86400),
         timeout_s=duration_seconds(fd.get("timeout", "60s")),
-        ca_bundle=_relative(fd["ca_bundle"], base_dir) if fd.get("ca_bundle") else None)
+        ca_bundle=_relative(fd["ca_bundle"], base_dir) if fd.get("ca_bundle") else None,
+        bundled=fd.get("bundled", True))
     sched = doc.get("schedule", {})
     schedule = ScheduleSettings(
         timezone=sched.get("timezone", "Europe/London"), scan=sched.get("scan", "0 1 * * *"),
@@ -607,11 +654,16 @@ def load(explicit: str | None) -> Settings:
     path = locate(explicit)
     if path is None:
         return parse_text(example_text(), EMBEDDED, Path.cwd())
+    if path.is_dir():
+        raise ConfigError([f"{path}: is a folder, not a config file; pass --config {path / 'warpagent.yaml'} "
+                           f"(write one there with 'warpagent init {path}')"])
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"{path}: no such file; run 'warpagent init {path.parent}' to write one, "
-                           "or pass --config"]) from None
+        written = path.parent / "warpagent.yaml"
+        how = (f"run 'warpagent init {path.parent}' to write one" if path.name == written.name else
+               f"run 'warpagent init {path.parent}' to write {written}, then pass --config {written}")
+        raise ConfigError([f"{path}: no such file; {how}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot be read ({exc.__class__.__name__}: {exc}); "
                            "check its permissions and encoding"]) from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import urllib.parse
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -59,10 +60,32 @@ class StoreLocation:
         """Whether there is a store to read (a database server is assumed to hold one)."""
         return self.path.exists() if self.path is not None else True
 
+    def creatable(self) -> str:
+        """Why a SQLite store that does not exist yet could not be created there ("" when it could)."""
+        if self.path is None or self.path.exists():
+            return ""
+        ancestor = self.path.parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            return f"{ancestor} is a file, not a folder"
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            return f"{ancestor} cannot be written by this user"
+        return ""
+
     def __str__(self) -> str:
         if self.path is not None:
             return str(self.path)
         return make_url(self.url).render_as_string(hide_password=True)
+
+
+def url_has_credentials(url: str) -> bool:
+    """Whether an http(s) URL carries a user name or password (userinfo before the host)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return False
+    return parts.username is not None or parts.password is not None
 
 
 def url_password(url: str) -> bool:

@@ -35,7 +35,7 @@ def nse_scripts(checks: Sequence[Check] = ALL_CHECKS) -> tuple[tuple[str, ...], 
 def evaluate(inventory: Inventory, ctx: CheckContext, checks: Sequence[Check] = ALL_CHECKS) -> Evaluation:
     findings: dict[str, Finding] = {}
     errors: list[CheckError] = []
-    unmeasured = tuple(c.id for c in checks if c.needs_intel and ctx.intel is None)
+    unmeasured = tuple(c.id for c in checks if not c.measurable(ctx.intel))
     runnable = [c for c in checks if c.id not in unmeasured]
     for host in inventory.hosts:
         for item in runnable:

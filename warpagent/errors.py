@@ -18,6 +18,10 @@ class ConfigError(WarpagentError):
 class ScopeError(WarpagentError):
     """A target or exclusion cannot be turned into an explicit address list (exit 2)."""
 
+    def __init__(self, message: str, key: str = "") -> None:
+        super().__init__(message)
+        self.key = key  # the estate key at fault, such as "targets[2]" ("" when it is the estate as a whole)
+
 
 class CollectError(WarpagentError):
     """Collection (nmap) could not run or returned output that cannot be read (exit 3)."""

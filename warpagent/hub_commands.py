@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import Any
 
-from warpagent import config
+from warpagent import clock, config
 from warpagent.commands import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, write_out
 
 HELP_EPILOG = """\
@@ -82,7 +82,7 @@ def _aggregate(args: argparse.Namespace, settings: config.Settings) -> int:
     from reports.regional import render_page
     from warpagent import hub_aggregate
 
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     result = hub_aggregate.aggregate(settings, now, publish=not args.dry_run)
     picture = result.picture
     if args.bundle:

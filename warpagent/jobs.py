@@ -7,12 +7,11 @@ e-mailed; it never stops the scheduler or the other jobs.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 
-from warpagent import config
+from warpagent import clock, config
 from warpagent.daemon import STOP
 from warpagent.errors import ConfigError, WarpagentError
 from warpagent.models import RunStatus
@@ -22,8 +21,8 @@ log = logging.getLogger("warpagent.jobs")
 
 
 def _recorded(job: str, config_path: str | None, body: Callable[[config.Settings, Store], tuple[str, str]]) -> None:
-    started = dt.datetime.now(dt.UTC)
-    clock = time.monotonic()
+    started = clock.now()
+    began = time.monotonic()
     log.info("job %s: started", job)
     try:
         settings = config.load(config_path)
@@ -38,9 +37,9 @@ def _recorded(job: str, config_path: str | None, body: Callable[[config.Settings
         except Exception as exc:
             log.exception("job %s: internal error", job)
             status, detail = "failed", f"internal error: {exc.__class__.__name__}: {exc}"
-        finished = dt.datetime.now(dt.UTC)
+        finished = clock.now()
         store.record_job(job, started, finished, status, detail)
-    took = time.monotonic() - clock
+    took = time.monotonic() - began
     (log.info if status == "ok" else log.error)("job %s: %s in %.1f s: %s", job, status, took, detail)
     if status == "failed" and settings.schedule.notify_failures:
         from reports import produce
@@ -56,7 +55,7 @@ def feeds_job(config_path: str | None) -> None:
         from feeds.update import update
 
         try:
-            result = update(settings.feeds)
+            result = update(settings.feeds, now=clock.now)
         except FeedError as exc:
             return "failed", str(exc)
         detail = f"{len(result.updated)} updated, {len(result.unchanged)} unchanged"
@@ -89,7 +88,7 @@ def share_body(settings: config.Settings, store: Store) -> tuple[str, str]:
     from warpagent import share
     from warpagent.peer_intel import PeerIntel
 
-    now = dt.datetime.now(dt.UTC)
+    now = clock.now()
     with PeerIntel(settings.store) as intel:
         built = share.build_bundle(settings, store, intel, now.date())
     reports = share.queue_and_deliver(settings, built, now)
@@ -116,9 +115,9 @@ def board_job(config_path: str | None) -> None:
     def body(settings: config.Settings, store: Store) -> tuple[str, str]:
         from reports import produce
 
-        now = dt.datetime.now(dt.UTC)
-        first = dt.datetime(now.year, now.month, 1, tzinfo=dt.UTC)
-        month = (first - dt.timedelta(days=1)).strftime("%Y-%m")  # on the 1st: the month just ended
+        now = clock.now()
+        # run on the 1st: the month just ended on the council's calendar
+        month = clock.shift_month(clock.month_of(now, clock.zone(settings.schedule.timezone)), -1)
         output = produce.board_report(settings, store, month, now)
         folder = settings.store.state_dir / "reports"
         folder.mkdir(parents=True, exist_ok=True)

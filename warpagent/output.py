@@ -12,6 +12,7 @@ from typing import Any
 
 from warpagent.models import CATEGORIES, Severity, TrackedFinding
 from warpagent.scan import ScanOutcome
+from warpagent.text import counted
 
 
 class OutputFormat(enum.StrEnum):
@@ -118,8 +119,9 @@ def scan_text(results: Sequence[tuple[ScanOutcome, Sequence[TrackedFinding]]]) -
     lines: list[str] = []
     for outcome, open_findings in results:
         s = scan_summary(outcome, open_findings)
-        lines.append(f"Estate {s['estate']}: run {s['run_id']} {s['status']} - {s['hosts_up']} hosts up of "
-                     f"{s['addresses_in_scope']} addresses in scope ({s['addresses_excluded']} excluded)")
+        lines.append(f"Estate {s['estate']}: run {s['run_id']} {s['status']} - {counted(s['hosts_up'], 'host')} up "
+                     f"of {counted(s['addresses_in_scope'], 'address', 'addresses')} in scope "
+                     f"({s['addresses_excluded']} excluded)")
         lines.append(f"  {s['new']} new, {s['reopened']} re-opened, {s['still_open']} still open, "
                      f"{s['resolved']} resolved; {s['open']} open in total")
         severities = ", ".join(f"{n} {label}" for label, n in s["by_severity"].items() if n)

@@ -14,8 +14,10 @@ from typing import Protocol
 
 from checks import ALL_CHECKS, Check, CheckContext
 from feeds.intel_store import IntelStore
-from feeds.model import FeedError
+from feeds.model import FeedError, SourceStatus
+from feeds.update import ensure_intel
 from warpagent import chunks, engine, gather, nmap_runner, nmap_xml, ports, scope
+from warpagent import clock as wall_clock
 from warpagent.config import EstateConfig, Settings
 from warpagent.errors import CollectError
 from warpagent.evidence_model import unmeasured_by_evidence
@@ -40,10 +42,6 @@ class NoProgress:
 
     def estate_finished(self) -> None:
         pass
-
-
-def utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -150,8 +148,13 @@ def executor_for(settings: Settings, estate: EstateConfig) -> chunks.ChunkExecut
 
 
 def open_intel(settings: Settings, now: dt.datetime) -> tuple[IntelStore | None, list[str]]:
-    """The compiled intel store, if there is one, and what the run summary should say about it."""
+    """The compiled intel store (the bundled snapshot until the first `feeds update`), and what
+    the run summary should say about it."""
     path = settings.feeds.intel_path
+    try:
+        ensure_intel(settings.feeds, now)
+    except (FeedError, OSError) as exc:
+        log.warning("intel: %s", exc)
     if not path.exists():
         return None, [f"patches and unsupported not measured: no intel feed data at {path}; run "
                       "'warpagent feeds update' (or 'feeds update --from DIR' offline)"]
@@ -159,12 +162,26 @@ def open_intel(settings: Settings, now: dt.datetime) -> tuple[IntelStore | None,
         intel = IntelStore(path)
     except FeedError as exc:
         return None, [f"patches and unsupported not measured: {exc}"]
+    return intel, intel_notes(settings, intel.sources(), now)
+
+
+def intel_notes(settings: Settings, statuses: list[SourceStatus], now: dt.datetime) -> list[str]:
+    """What a run summary says of its intel: which snapshot is in use, what is stale, what is missing."""
     notes = []
-    for status in intel.sources():
-        if settings.feeds.is_stale(status, now):
+    bundled = [s for s in statuses if s.bundled]
+    if bundled:
+        notes.append("intel: the snapshot bundled with warpagent is in use for "
+                     + ", ".join(f"{s.source} (as of {s.bundled:%Y-%m-%d})" for s in bundled)
+                     + "; run 'warpagent feeds update' for current data")
+    for status in statuses:
+        if not status.bundled and settings.feeds.is_stale(status, now):
             notes.append(f"intel feed '{status.source}' is {status.age_days(now)} days old; "
                          "run 'warpagent feeds update'")
-    return intel, notes
+    present = {s.source for s in statuses}
+    if not present & {"nvd", "osv"}:
+        notes.append("patches: no NVD or OSV data, so service and package versions were not matched to CVEs; "
+                     "run 'warpagent feeds update' (or 'feeds update --from DIR' offline)")
+    return notes
 
 
 def _unmeasured(evaluation: engine.Evaluation, gathered: gather.Gathered) -> tuple[str, ...]:
@@ -178,7 +195,7 @@ def resolve_scope(estate: EstateConfig, resolver: scope.Resolver = scope.system_
 
 
 def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
-                progress: ScanProgress | None = None, clock: Callable[[], dt.datetime] = utc_now,
+                progress: ScanProgress | None = None, clock: Callable[[], dt.datetime] = wall_clock.now,
                 resolver: scope.Resolver = scope.system_resolver, estate_scope: scope.Scope | None = None,
                 on_nmap_start: Callable[[int], None] = lambda pid: None,
                 cancelled: Callable[[], bool] = lambda: False) -> ScanOutcome:

@@ -20,24 +20,67 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str], list[str]]
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# An IPv6 zone is a network interface's name (Linux: at most 15 characters, no spaces or slashes).
+# Python's ipaddress accepts any text after '%', and nmap would read that text as more targets.
+_INTERFACE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$")
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 def target_problem(text: str) -> str | None:
     """Why `text` is not an IP address, CIDR or host name, or None when it is one."""
-    kind = _classify(text)
-    return None if kind is not None else f"'{text}' is not an IP address, CIDR or host name"
+    return None if _classify(text) is not None else _not_a_target(text)
+
+
+def _not_a_target(text: str) -> str:
+    address, zone, scope_id = text.partition("%")
+    if zone and _classify(address) is not None:
+        return (f"'{_shown(text)}' has an IPv6 zone ('%{_shown(scope_id)}') that is not a network interface "
+                "name; write the interface (fe80::1%eth0) or leave the zone out")
+    return f"'{_shown(text)}' is not an IP address, CIDR or host name"
+
+
+def targets_file(addresses: Iterable[str]) -> str:
+    """nmap's -iL input: one canonical address a line, each checked again as it is written, so
+    nothing but an address from the scope can ever reach nmap's target parser."""
+    lines = []
+    for text in addresses:
+        kind = _classify(text)
+        if not isinstance(kind, ipaddress.IPv4Address | ipaddress.IPv6Address) or str(kind) != text:
+            raise ScopeError(f"'{_shown(text)}' is not a canonical address; refusing to hand it to nmap")
+        lines.append(text)
+    return "\n".join(lines) + "\n"
+
+
+def _shown(text: str) -> str:
+    """A config value as an error may quote it: control characters escaped, long values cut."""
+    quoted = text.encode("unicode_escape").decode("ascii")
+    return quoted if len(quoted) <= 80 else quoted[:77] + "..."
+
+
+def canonical(value: IPAddress | IPNetwork) -> IPAddress | IPNetwork:
+    """An IPv4-mapped IPv6 address or network (::ffff:10.20.0.1) is the IPv4 one it stands for."""
+    if isinstance(value, ipaddress.IPv6Address) and value.ipv4_mapped is not None and not value.scope_id:
+        return value.ipv4_mapped
+    if isinstance(value, ipaddress.IPv6Network) and value.prefixlen >= 96 and value.subnet_of(_MAPPED):
+        return ipaddress.IPv4Network((int(value.network_address) & 0xFFFFFFFF, value.prefixlen - 96))
+    return value
 
 
 def _classify(text: str) -> IPAddress | IPNetwork | str | None:
-    if not text or text != text.strip():
+    if not text or text != text.strip() or not text.isascii() or not text.isprintable():
         return None
     try:
-        return ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         pass
-    if "/" in text:
+    else:
+        if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None \
+                and not _INTERFACE.match(address.scope_id):
+            return None
+        return canonical(address)
+    if "/" in text and "%" not in text:  # a zone belongs to one address, never to a range
         try:
-            return ipaddress.ip_network(text, strict=False)
+            return canonical(ipaddress.ip_network(text, strict=False))
         except ValueError:
             return None
     labels = text.rstrip(".").split(".")
@@ -82,9 +125,9 @@ class Scope:
 def _expand(text: str, limit: int, resolver: Resolver) -> tuple[list[IPAddress], str | None]:
     kind = _classify(text)
     if kind is None:
-        raise ScopeError(f"'{text}' is not an IP address, CIDR or host name")
+        raise ScopeError(_not_a_target(text))
     if isinstance(kind, str):
-        return [ipaddress.ip_address(a) for a in resolver(kind)], kind
+        return [_resolved(a) for a in resolver(kind)], kind
     if isinstance(kind, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
         if kind.num_addresses > limit:
             raise ScopeError(f"'{text}' holds {kind.num_addresses} addresses, more than max_addresses "
@@ -94,13 +137,25 @@ def _expand(text: str, limit: int, resolver: Resolver) -> tuple[list[IPAddress],
     return [kind], None
 
 
+def _resolved(text: str) -> IPAddress:
+    """An address a resolver gave: held to the same rules as a configured one."""
+    kind = _classify(text)
+    if not isinstance(kind, ipaddress.IPv4Address | ipaddress.IPv6Address):
+        raise ScopeError(f"the resolver answered '{_shown(text)}', which is not an IP address")
+    return kind
+
+
 def resolve(estate: str, targets: Iterable[str], exclude: Iterable[str], max_addresses: int,
             resolver: Resolver = system_resolver) -> Scope:
-    """Turn an estate's targets and exclusions into a Scope, or raise ScopeError."""
+    """Turn an estate's targets and exclusions into a Scope, or raise ScopeError (its `key` names
+    the target or exclusion at fault, as `targets[2]`)."""
     wanted: dict[IPAddress, str | None] = {}
     unresolved: list[str] = []
-    for target in targets:
-        addresses, name = _expand(target, max_addresses, resolver)
+    for index, target in enumerate(targets):
+        try:
+            addresses, name = _expand(target, max_addresses, resolver)
+        except ScopeError as exc:
+            raise ScopeError(str(exc), key=f"targets[{index}]") from None
         if name is not None and not addresses:
             unresolved.append(target)
         for address in addresses:
@@ -110,17 +165,17 @@ def resolve(estate: str, targets: Iterable[str], exclude: Iterable[str], max_add
             raise ScopeError(f"estate '{estate}' expands to more than max_addresses ({max_addresses}) "
                              "addresses; narrow the targets or raise max_addresses")
     excluded_networks: list[IPNetwork] = []
-    for item in exclude:
+    for index, item in enumerate(exclude):
         kind = _classify(item)
         if kind is None:
-            raise ScopeError(f"exclusion '{item}' is not an IP address, CIDR or host name")
+            raise ScopeError(f"exclusion {_not_a_target(item)}", key=f"exclude[{index}]")
         if isinstance(kind, str):
             # An exclusion that cannot be resolved must not silently let its host through.
             found = resolver(kind)
             if not found:
                 raise ScopeError(f"exclusion '{item}' does not resolve, so it cannot be honoured; "
-                                 "use its IP address instead")
-            excluded_networks.extend(ipaddress.ip_network(a) for a in found)
+                                 "use its IP address instead", key=f"exclude[{index}]")
+            excluded_networks.extend(ipaddress.ip_network(_resolved(a)) for a in found)
         elif isinstance(kind, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
             excluded_networks.append(kind)
         else:

@@ -53,8 +53,7 @@ def identifying_strings(settings: Settings, store: Store) -> set[str]:
 
 
 def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.date) -> BuiltBundle:
-    key = settings.secret(settings.sharing.pseudonym_key_env, "sharing.pseudonym_key_env")
-    member = anonymise.pseudonym(key.encode(), settings.organisation.name)
+    member = anonymise.pseudonym(settings.pseudonym_key(), settings.organisation.name)
     region_versions = intel.region_versions(stix_bundle.member_identity_id(member))
     end_of_day = dt.datetime.combine(today, dt.time.max, dt.UTC)
     posture = anonymise.anonymise(
