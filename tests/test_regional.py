@@ -188,3 +188,59 @@ def test_identity_screen_binds_on_first_use_and_refuses_strangers() -> None:
     assert nameless.rejected[0].kind == "no-creator"
     sighting = {"type": "sighting", "id": "sighting--1", "created_by_ref": MINE, "where_sighted_refs": [THEIRS]}
     assert hub_guard.screen_identity([sighting], account="member-01", own=MINE, owner_of={}).rejected
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+IDENTITY = {"type": "identity", "spec_version": "2.1", "id": "identity--44444444-4444-4444-8444-444444444444",
+            "created": "2026-11-25T00:00:00.000Z", "modified": "2026-11-25T00:00:00.000Z", "name": "x"}
+EXTENSION = {"type": "extension-definition", "spec_version": "2.1",
+             "id": "extension-definition--55555555-5555-4555-8555-555555555555", "created_by_ref": MINE,
+             "created": "2026-11-25T00:00:00.000Z", "modified": "2026-11-25T00:00:00.000Z", "name": "x",
+             "schema": "s", "version": "1.0.0", "extension_types": ["new-sdo"]}
+
+
+@pytest.mark.parametrize(("obj", "kind"), [
+    ({**IDENTITY, "created": 1.5}, "bad-date"),
+    ({**IDENTITY, "sectors": -1}, "invalid-stix"),
+    ({**IDENTITY, "extensions": "x"}, "invalid-stix"),
+    ({**EXTENSION, "extension_types": None}, "invalid-stix"),
+    ({**IDENTITY, "labels": _nested(2000)}, "not-stix"),
+    ({**IDENTITY, "x_blob": {"a": float("nan")}}, None),  # odd but harmless: the validator decides
+    (_posture(open_findings=3), "bad-posture"),
+    (_posture(by_severity={"high": 1}), "bad-posture"),
+    (_posture(by_severity=["high"]), "bad-posture"),
+    ({k: v for k, v in _posture().items() if k != "created_by_ref"}, "bad-posture"),
+    (_posture(checks="all"), "bad-posture"),
+])
+def test_hostile_objects_are_named_never_raised(obj: dict[str, Any], kind: str | None) -> None:
+    found = hub_guard.content_problem(obj, max_bytes=65536, now=NOW)
+    assert (found[0] if found else None) in ({kind} if kind else {None, "invalid-stix"})
+    assert found is None or "\n" not in found[1]
+
+
+REGIONAL = {"type": "x-warpagent-regional", "spec_version": "2.1",
+            "id": "x-warpagent-regional--66666666-6666-4666-8666-666666666666", "created_by_ref": THEIRS,
+            "created": "2000-01-01T00:00:00.000Z", "modified": "2026-11-25T00:00:00.000Z", "as_of": "2026-11-25",
+            "k_threshold": 3, "members_total": 5, "members_current": 5,
+            "categories": [{"category": "configs", "measured": {"count": 5, "of": 5},
+                            "with_open": {"withheld": True}, "median_open": "2-5"}]}
+
+
+@pytest.mark.parametrize(("changes", "kind"), [
+    ({}, None),
+    ({"k_threshold": "three"}, "bad-regional"),
+    ({"k_threshold": 0}, "bad-regional"),
+    ({"members_current": "5"}, "bad-regional"),
+    ({"categories": "configs"}, "bad-regional"),
+    ({"categories": [{"category": "configs", "measured": {"count": "5", "of": 5}}]}, "bad-regional"),
+    ({"categories": [{"category": "configs", "median_open": 3}]}, "bad-regional"),
+])
+def test_regional_pictures_a_board_reads_hold_numbers(changes: dict[str, Any], kind: str | None) -> None:
+    found = hub_guard.content_problem({**REGIONAL, **changes}, max_bytes=65536, now=NOW, validate=False)
+    assert (found[0] if found else None) == kind

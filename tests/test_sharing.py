@@ -393,13 +393,55 @@ def test_pull_rejects_malformed_and_oversized_input_and_keeps_the_rest(
         assert intel.count() == len(good["objects"])
     messages = [r.getMessage() for r in caplog.records]
     assert any("rejected object indicator--0b3f003e" in m and "invalid STIX 2.1" in m for m in messages)
-    assert any("rejected object note--6b1f003e" in m and "larger than 1048576 bytes" in m for m in messages)
+    assert any("rejected object note--6b1f003e" in m and "over the limit of 1048576 per object" in m for m in messages)
 
     small = config.load(str(_config(tmp_path / "small.yaml", _peer("warp2", hub.url),
                                     extra="  max_pull_bytes: 65536\n")))
     with PeerIntel(tmp_path / "small.db") as intel:
         (report,) = share.pull(small, intel, per_page=100)
         assert report.rejected_objects > 0 and "over sharing.max_pull_bytes" in report.errors[0]
+
+
+def test_hostile_peer_objects_are_rejected_one_by_one_and_every_peer_is_pulled(
+        tmp_path: Path, env: dict[str, str], hub: Medallion, caplog: pytest.LogCaptureFixture) -> None:
+    (tmp_path / "member").mkdir()
+    good = _bundle(tmp_path / "member", env)
+    stamp = {"spec_version": "2.1", "created": "2026-11-25T00:00:00.000Z", "modified": "2026-11-25T00:00:00.000Z"}
+    posture = next(o for o in good["objects"] if o["type"] == "x-warpagent-posture")
+    nested: list[Any] = []
+    for _ in range(200):
+        nested = [nested]
+    hostile = [
+        {"type": "identity", "id": "identity--0b3f003e-5047-49ff-a4ef-278b2a5661d1", "name": "x", "sectors": -1,
+         **stamp},
+        {"type": "identity", "id": "identity--0b3f003e-5047-49ff-a4ef-278b2a5661d2", "name": "x", "extensions": "x",
+         **stamp},
+        {"type": "note", "id": "note--0b3f003e-5047-49ff-a4ef-278b2a5661d3", "content": "deep", "labels": nested,
+         "object_refs": [posture["id"]], **stamp},
+        {**posture, "id": "x-warpagent-posture--0b3f003e-5047-49ff-a4ef-278b2a5661d4", "open_findings": 7},
+        {**{k: v for k, v in posture.items() if k != "created_by_ref"},
+         "id": "x-warpagent-posture--0b3f003e-5047-49ff-a4ef-278b2a5661d5"},
+        {"type": "x-warpagent-regional", "id": "x-warpagent-regional--0b3f003e-5047-49ff-a4ef-278b2a5661d6",
+         "created_by_ref": posture["created_by_ref"], "as_of": "2026-11-25", "k_threshold": "three",
+         "categories": "all", **stamp},
+    ]
+    hub.add_raw(hostile[:3])
+    hub.add_raw(good["objects"])
+    hub.add_raw(hostile[3:])
+    settings = config.load(str(_config(tmp_path / "w.yaml", f"{_peer('warp', hub.url)}, {_peer('warp2', hub.url)}")))
+    with caplog.at_level(logging.WARNING), PeerIntel(settings.store) as intel:
+        first, second = share.pull(settings, intel, per_page=4)
+        assert first.ok and second.ok
+        assert (first.accepted_objects, first.rejected_objects) == (len(good["objects"]), len(hostile))
+        assert second.rejected_objects == len(hostile)
+        assert intel.position("warp") is not None and intel.position("warp") == intel.position("warp2")
+        again = share.pull(settings, intel, per_page=4)
+        assert [(r.accepted_objects, r.rejected_objects) for r in again] == [(0, 0), (0, 0)]  # the position moved on
+    rejected = [r.getMessage() for r in caplog.records if "rejected object" in r.getMessage()]
+    assert len(rejected) == 2 * len(hostile) and all("\n" not in m for m in rejected)
+    # what was kept reads back into a board report without tripping on anything
+    board = run_cli("--config", str(tmp_path / "w.yaml"), "report", "board", cwd=tmp_path)
+    assert board.returncode == 0, board.stderr
 
 
 def test_pull_from_a_server_that_is_down_is_reported(tmp_path: Path, env: dict[str, str]) -> None:

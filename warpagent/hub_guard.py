@@ -1,7 +1,8 @@
 """What a WARP hub accepts from its members: pure rules, no I/O.
 
 A hub takes input from many councils it cannot fully trust: a broken agent, a misconfigured
-tool, or a member trying to speak for another. Two screens run on every object a member adds:
+tool, or a member trying to speak for another. Two screens run on every object a member adds
+(and the content screen on every object an agent pulls from a peer):
 
 - content: a STIX 2.1 object (stix2-validator), no larger than the hub's limit, not dated in
   the future (a posture dated 2099 would otherwise stay "latest" forever), markings only the
@@ -34,6 +35,7 @@ FUTURE_SLACK = dt.timedelta(days=1)  # members' clocks differ; a day ahead is a 
 CREATORLESS = frozenset({"software", "marking-definition"})
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 _VALIDATION = ValidationOptions(version="2.1")
+MAX_DEPTH = 32  # warpagent's deepest object nests 5 levels; 2,000 would exhaust json's recursion
 
 
 # Why an object was refused, in words a coordinator can forward (no ids, no names).
@@ -45,6 +47,7 @@ KINDS = {
     "forged-software": "a software object whose id does not match its name",
     "bad-posture": "posture figures that are not warpagent's buckets",
     "invalid-stix": "invalid STIX 2.1",
+    "bad-regional": "regional pictures whose figures are not numbers",
     "no-creator": "objects that name no creator",
     "other-identity": "objects claiming another member's identity",
 }
@@ -87,7 +90,58 @@ def version_of(obj: Mapping[str, Any]) -> str:
     return str(obj.get("modified") or obj.get("created") or "")
 
 
+def depth_over(value: object, limit: int = MAX_DEPTH) -> bool:
+    """Whether lists and mappings nest deeper than `limit`, measured without recursion."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def validator_errors(obj: Mapping[str, Any]) -> list[str]:
+    """stix2-validator's errors; an object the validator itself cannot read (it trips on
+    `created: 1.5` or `extensions: "x"`) is invalid, never an exception."""
+    try:
+        results = validate_parsed_json(dict(obj), _VALIDATION)
+        return [str(e) for r in (results if isinstance(results, list) else [results]) for e in r.errors]
+    except Exception as exc:  # noqa: BLE001 - any failure inside the validator means the input is not STIX
+        return [f"the validator could not read it ({exc.__class__.__name__})"]
+
+
+def _count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _regional_problem(obj: Mapping[str, Any]) -> str | None:
+    """A regional picture a member's board reads: every figure it shows must be a number."""
+    if not (_count(obj.get("k_threshold")) and obj["k_threshold"] >= 1):
+        return "regional 'k_threshold' is not a whole number of at least 1"
+    for key in ("members_total", "members_current", "stale_after_days"):
+        if key in obj and not _count(obj[key]):
+            return f"regional '{key}' is not a whole number"
+    categories = obj.get("categories", [])
+    if not isinstance(categories, list) or not all(isinstance(c, dict) and c.get("category") in CATEGORIES
+                                                   for c in categories):
+        return "regional 'categories' is not a list of the seven categories"
+    for entry in categories:
+        for key in ("measured", "with_open", "previous", "past_due"):
+            figure = entry.get(key)
+            if figure is not None and not (isinstance(figure, dict) and all(
+                    v is None or _count(v) or isinstance(v, bool) for v in figure.values())):
+                return f"regional figure '{key}' of {entry['category']} is not a count"
+        if "median_open" in entry and entry["median_open"] not in BUCKETS:
+            return f"regional 'median_open' of {entry['category']} is not a bucket"
+    return None
+
+
 def _posture_problem(obj: Mapping[str, Any]) -> str | None:
+    if not isinstance(obj.get("created_by_ref"), str):
+        return "posture names no creator (created_by_ref)"
     if obj.get("category") not in CATEGORIES:
         return f"posture category {str(obj.get('category'))[:40]!r} is not one of the seven"
     if not isinstance(obj.get("measured"), bool):
@@ -121,7 +175,12 @@ def content_problem(obj: object, *, max_bytes: int, now: dt.datetime,
     full STIX 2.1 validation (about 2 ms an object) for objects the hub has already screened."""
     if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("type"), str):
         return "not-stix", "not a STIX object (no id or type)"
-    size = len(json.dumps(obj))
+    if depth_over(obj):
+        return "not-stix", f"nested deeper than {MAX_DEPTH} levels"
+    try:
+        size = len(json.dumps(obj))
+    except (TypeError, ValueError):
+        return "not-stix", "not JSON data"
     if size > max_bytes:
         return "too-large", f"{size} bytes, over the limit of {max_bytes} per object"
     kind = obj["type"]
@@ -141,11 +200,14 @@ def content_problem(obj: object, *, max_bytes: int, now: dt.datetime,
         problem = _posture_problem(obj)
         if problem:
             return "bad-posture", problem
+    if kind == "x-warpagent-regional":
+        problem = _regional_problem(obj)
+        if problem:
+            return "bad-regional", problem
     if not validate:
         return None
-    results = validate_parsed_json(obj, _VALIDATION)
-    errors = [e for r in (results if isinstance(results, list) else [results]) for e in r.errors]
-    return ("invalid-stix", f"invalid STIX 2.1 ({str(errors[0]).splitlines()[0][:200]})") if errors else None
+    errors = validator_errors(obj)
+    return ("invalid-stix", f"invalid STIX 2.1 ({(errors[0].splitlines() or [''])[0][:200]})") if errors else None
 
 
 def screen_content(objects: Iterable[object], *, max_bytes: int,

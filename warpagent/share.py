@@ -14,10 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stix2validator import ValidationOptions, validate_parsed_json
-
 from checks import ALL_CHECKS
-from warpagent import anonymise, stix_bundle
+from warpagent import anonymise, clock, hub_guard, stix_bundle
 from warpagent.config import PeerConfig, Settings
 from warpagent.errors import ConfigError
 from warpagent.models import FindingStatus
@@ -154,18 +152,27 @@ def _short(exc: BaseException) -> str:
 
 
 def _object_problem(obj: object) -> str | None:
-    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("type"), str):
-        return "not a STIX object (no id or type)"
-    if len(json.dumps(obj)) > MAX_OBJECT_BYTES:
-        return f"larger than {MAX_OBJECT_BYTES} bytes"
-    results = validate_parsed_json(obj, ValidationOptions(version="2.1"))
-    errors = [e for r in (results if isinstance(results, list) else [results]) for e in r.errors]
-    return f"invalid STIX 2.1 ({_short(errors[0])})" if errors else None
+    """Why a peer's object is not kept: the hub's own content screen (valid STIX 2.1 the validator
+    can read, sane nesting and size, no future dates, posture and regional figures that are
+    counts), so a hostile peer cannot leave anything the board report would trip on."""
+    problem = hub_guard.content_problem(obj, max_bytes=MAX_OBJECT_BYTES, now=clock.now())
+    return problem[1] if problem else None
 
 
 def pull(settings: Settings, intel: PeerIntel, per_page: int = 500) -> list[PeerReport]:
-    """Fetch what each peer added since last time; keep the valid objects, log and skip the rest."""
-    return [pull_from(settings, peer, intel, per_page=per_page) for peer in settings.sharing.peers if peer.pulls]
+    """Fetch what each peer added since last time; keep the valid objects, log and skip the rest.
+    One peer that fails in any way is reported and never stops the others."""
+    reports = []
+    for peer in settings.sharing.peers:
+        if not peer.pulls:
+            continue
+        try:
+            reports.append(pull_from(settings, peer, intel, per_page=per_page))
+        except Exception as exc:  # the next peer is pulled whatever this one did
+            log.error("peer %s: pull failed (%s)", peer.name, exc.__class__.__name__, exc_info=True)
+            reports.append(PeerReport(peer=peer.name, ok=False, errors=[
+                f"peer {peer.name}: pull failed ({exc.__class__.__name__}); what arrived before is kept"]))
+    return reports
 
 
 def pull_from(settings: Settings, peer: PeerConfig, intel: PeerIntel, *, per_page: int = 500,
