@@ -48,8 +48,12 @@ def parse_cve(item: Mapping[str, Any]) -> CveRecord | None:
     description = next((d.get("value", "") for d in item.get("descriptions", ()) if d.get("lang") == "en"), "")
     cvss, version, severity = _score(item.get("metrics") or {})
     configurations = item.get("configurations") or []
-    if not isinstance(configurations, list):
-        raise ValueError("configurations is not a list")
+    if not isinstance(configurations, list) or not all(
+            isinstance(c, dict) and isinstance(c.get("nodes", []), list)
+            and all(isinstance(n, dict) and isinstance(n.get("cpeMatch", []), list)
+                    and all(isinstance(m, dict) for m in n.get("cpeMatch", [])) for n in c.get("nodes", []))
+            for c in configurations):
+        raise ValueError("configurations is not a list of {nodes: [{cpeMatch: [...]}]} as NVD writes it")
     return CveRecord(id=cve_id, published=str(item.get("published", ""))[:10], description=description,
                      cvss=cvss, cvss_version=version, severity=severity, configurations=tuple(configurations))
 

@@ -201,8 +201,7 @@ def update(settings: FeedSettings, *, from_dirs: Sequence[Path] = (),
     result = UpdateResult()
     settings.raw.mkdir(parents=True, exist_ok=True)
     wanted = [s for s in settings.sources if only is None or s in only]
-    if settings.bundled:
-        baseline.seed(settings.raw, tuple(wanted))
+    seeded = baseline.seed(settings.raw, tuple(wanted)) if settings.bundled else []
     for origin in from_dirs:
         if not origin.is_dir():
             raise FeedError(f"{origin}: not a folder; --from names a folder holding the feeds' files "
@@ -214,6 +213,7 @@ def update(settings: FeedSettings, *, from_dirs: Sequence[Path] = (),
     session = _session(settings)
     reached_any, tried_any = False, False
     unreachable_hosts: set[str] = set()
+    staged: dict[str, Path] = {}  # sources with new data, waiting until the store compiles with them
     for source in wanted:
         result.previous[source] = _previous(settings, source)
         if from_dirs and not offered.get(source):
@@ -239,11 +239,9 @@ def update(settings: FeedSettings, *, from_dirs: Sequence[Path] = (),
                 result.unchanged.append(source)
                 _replace(settings.raw / source, staging)  # keeps refreshed validators
                 continue
-            sources.load_source(source, staging, LoadedIntel())  # prove it loads before it replaces anything
+            sources.load_source(source, staging, LoadedIntel())  # a file that does not load fails its feed alone
             (staging / ".updated").write_text(now().isoformat())
-            _replace(settings.raw / source, staging)
-            result.updated.append(source)
-            log.info("feeds: %s updated", source)
+            staged[source] = staging
         except (FeedError, requests.RequestException, OSError, ValueError) as exc:
             if _unreachable(exc):
                 unreachable_hosts.add(host)
@@ -253,9 +251,24 @@ def update(settings: FeedSettings, *, from_dirs: Sequence[Path] = (),
             result.failed[source] = reason
             log.info("feeds: %s not updated: %s", source, reason)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if source not in staged:
+                shutil.rmtree(staging, ignore_errors=True)
     result.unreachable = tried_any and not reached_any
-    compile_intel(settings, now())
+    if not (staged or seeded) and _store_current(settings.intel_path):
+        return result  # nothing new: the store stays exactly as it was
+    try:
+        # The new data replaces the old only once the whole store has compiled with it: a feed that
+        # loads but cannot be compiled leaves the raw cache and the store exactly as they were.
+        compile_intel(settings, now(), staged)
+    except FeedError as exc:
+        for source, staging in staged.items():
+            result.failed[source] = f"not used, the intel store did not compile with it: {_one_line(exc)}"
+            shutil.rmtree(staging, ignore_errors=True)
+        return result
+    for source, staging in staged.items():
+        _replace(settings.raw / source, staging)
+        result.updated.append(source)
+        log.info("feeds: %s updated", source)
     return result
 
 
@@ -263,11 +276,13 @@ def ensure_intel(settings: FeedSettings, now: dt.datetime) -> None:
     """Before a scan or `feeds status`: lay in the bundled snapshot for sources with no data yet,
     and compile the store when it is missing or was built by an older warpagent."""
     seeded = baseline.seed(settings.raw, settings.sources) if settings.bundled else []
-    if seeded or not settings.intel_path.exists() or not _store_current(settings.intel_path):
+    if seeded or not _store_current(settings.intel_path):
         compile_intel(settings, now)
 
 
 def _store_current(path: Path) -> bool:
+    if not path.exists():
+        return False
     try:
         with IntelStore(path):
             return True
@@ -295,23 +310,31 @@ def _replace(target: Path, staging: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def compile_intel(settings: FeedSettings, built: dt.datetime) -> list[str]:
-    """Compile every source in the raw cache; returns the sources compiled."""
+def compile_intel(settings: FeedSettings, built: dt.datetime, staged: dict[str, Path] | None = None) -> list[str]:
+    """Compile every source in the raw cache (a staged folder in place of a source's raw one);
+    returns the sources compiled. FeedError when the store cannot be built: the old one stays."""
+    staged = staged or {}
     intel = LoadedIntel()
     compiled = []
     for source in sources.SOURCES:
-        folder = settings.raw / source
+        folder = staged.get(source, settings.raw / source)
         if not folder.is_dir():
             continue
         part = LoadedIntel()  # a source that fails half way must add nothing
         try:
             status = sources.load_source(source, folder, part)
         except FeedError as exc:
+            if source in staged:
+                raise
             log.error("feeds: %s in the raw cache cannot be used: %s", source, exc)
             continue
         part.sources.append(status)
         intel.absorb(part)
         compiled.append(source)
     if compiled:
-        compile_store(intel, settings.intel_path, built)
+        try:
+            compile_store(intel, settings.intel_path, built)
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, RecursionError) as exc:
+            # a record that loaded but cannot be indexed: the loaders should have refused it
+            raise FeedError(f"a record could not be compiled ({exc.__class__.__name__}: {str(exc)[:200]})") from None
     return compiled

@@ -134,6 +134,45 @@ def test_truncated_download_and_bad_checksum_are_rejected(mirror: Mirror, tmp_pa
         assert intel.nvd_matches("cpe:/a:vsftpd:vsftpd:2.3.4", [])  # the previous NVD data is still in use
 
 
+def _nvd_with(mirror: Mirror, configurations: object) -> None:
+    data = json.loads((ASSETS / "nvd" / "cves.json").read_text())
+    data["vulnerabilities"][0]["cve"]["configurations"] = configurations
+    plain = json.dumps(data).encode()
+    (mirror.root / "nvd" / "nvdcve-2.0-2026.json.gz").write_bytes(gzip.compress(plain))
+    (mirror.root / "nvd" / "nvdcve-2.0-2026.meta").write_text(f"sha256:{hashlib.sha256(plain).hexdigest()}\r\n")
+
+
+def test_a_bad_feed_never_breaks_later_updates(mirror: Mirror, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = settings_for(mirror, tmp_path)
+    assert update(settings).ok
+    raw_before = (settings.raw / "nvd" / "nvdcve-2.0-2026.json.gz").read_bytes()
+    store_before = settings.intel_path.read_bytes()
+    _nvd_with(mirror, [1])  # the shape that once loaded, replaced the good copy, then broke compiling
+    refused = update(settings)
+    assert "vulnerabilities[0]" in refused.failed["nvd"] and "configurations is not a list of" in refused.failed["nvd"]
+    assert (settings.raw / "nvd" / "nvdcve-2.0-2026.json.gz").read_bytes() == raw_before
+    # a record that loads but cannot be compiled (caused here by a failing compiler: no file reaches
+    # that state past the loaders any more) keeps both the raw copy and the store as they were
+    _nvd_with(mirror, [])
+    import feeds.update as update_module
+
+    real = update_module.compile_store
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("'int' object has no attribute 'get'")
+
+    monkeypatch.setattr(update_module, "compile_store", broken)
+    failed = update(settings)
+    assert "not used, the intel store did not compile with it" in failed.failed["nvd"] and "nvd" not in failed.updated
+    assert (settings.raw / "nvd" / "nvdcve-2.0-2026.json.gz").read_bytes() == raw_before
+    assert settings.intel_path.read_bytes() == store_before
+    assert not list(settings.raw.glob(".*staging"))
+    monkeypatch.setattr(update_module, "compile_store", real)
+    later = update(settings)  # nothing to repair by hand: the next update just works
+    assert later.ok and "nvd" in later.updated
+
+
 def test_down_server_is_a_clear_failure_and_the_bundled_snapshot_stays(tmp_path: Path) -> None:
     settings = FeedSettings(dir=tmp_path / "intel", sources=("kev",), mirror="http://127.0.0.1:9", timeout_s=2)
     result = update(settings)
