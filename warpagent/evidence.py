@@ -5,12 +5,18 @@ Each file is parsed by its own parser; a malformed file is reported by name and 
 rest is read, and the run counts as partial so that nothing is resolved on the strength of a
 file that could not be read. Each host records which evidence kinds were read, so a finding
 from, say, sudoers is resolved only on a night when that host's sudoers was read.
+
+A host folder is as hostile as the host it came from. Nothing read may leave it: an include
+that climbs out (`@include ../../etc/shadow`) is refused and named, no symbolic link anywhere on
+a path is followed, and one host may have at most MAX_READS files and MAX_READ_BYTES read,
+includes and all, so a small crafted sshd_config cannot make warpagent read without end.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -22,8 +28,12 @@ from warpagent.evidence_model import BackupRecord, HostEvidence, PackageSource, 
 from warpagent.evidence_parsers import EvidenceError
 from warpagent.models import Host, Inventory, Package, Platform
 from warpagent.scope import Scope
+from warpagent.text import shown
 
 MAX_FILE_BYTES = 64 * 2**20
+MAX_READS = 2_000  # files one host's folder may have read, includes and all
+MAX_READ_BYTES = 512 * 2**20  # and bytes: a dpkg status and its SBOMs fit many times over
+MAX_RELATIVE = 1024  # a host path longer than this is not one any host has
 PAM_STACKS = ("etc/pam.d/common-password", "etc/pam.d/system-auth", "etc/pam.d/password-auth")
 RPM_EXPORT = "var/lib/rpm-qa.txt"  # `rpm -qa --queryformat` output (evidence_parsers.RPM_QUERYFORMAT)
 
@@ -46,24 +56,63 @@ class HostRead:
 
 
 class _Folder:
-    """One host's evidence folder: reads files by their host path, collecting problems."""
+    """One host's evidence folder: reads files by their host path, confined to the folder,
+    collecting problems."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.problems: list[str] = []
+        self.reads = 0
+        self.bytes_read = 0
+        self._walked: dict[str, list[str]] = {}
 
-    def text(self, relative: str) -> str | None:
-        path = self.root / relative
+    def _inside(self, relative: str) -> Path:
+        """The file a host path names inside the folder; EvidenceError when it would leave it."""
+        parts = relative.split("/")
+        if (not relative or len(relative) > MAX_RELATIVE or "\x00" in relative or relative.startswith("/")
+                or any(part == ".." or len(part) > 255 for part in parts)):
+            raise EvidenceError(f"{shown(relative)}: not a path inside the host's folder; refused")
+        path = self.root
+        for part in parts:
+            if part in ("", "."):
+                continue
+            path = path / part
+            if path.is_symlink():
+                raise EvidenceError(f"{path.relative_to(self.root)}: a symbolic link; links in evidence "
+                                    "are never followed (copy the file itself into the folder)")
+        return path
+
+    def read(self, relative: str) -> str | None:
+        """A file's text (None when it is not there); EvidenceError when it may not be read."""
+        path = self._inside(relative)
         if not path.is_file():
             return None
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise EvidenceError(f"larger than {MAX_FILE_BYTES // 2**20} MiB")
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise EvidenceError(f"{relative}: larger than {MAX_FILE_BYTES // 2**20} MiB")
+            if self.reads >= MAX_READS or self.bytes_read + size > MAX_READ_BYTES:
+                raise EvidenceError(f"{relative}: not read: this host's folder has had {self.reads} files "
+                                    f"({self.bytes_read // 2**20} MiB) read, its limit; check its includes")
+            self.reads += 1
+            self.bytes_read += size
             return path.read_text(encoding="utf-8", errors="strict")
-        except (OSError, UnicodeDecodeError, EvidenceError) as exc:
-            reason = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else str(exc)
-            self.problems.append(f"{path}: skipped: {reason}")
+        except UnicodeDecodeError:
+            raise EvidenceError(f"{relative}: not UTF-8 text") from None
+        except OSError as exc:
+            raise EvidenceError(f"{relative}: cannot be read ({exc.strerror or exc})") from None
+
+    def text(self, relative: str) -> str | None:
+        """A file's text; a file that may not be read is named as a problem and reads as absent."""
+        try:
+            return self.read(relative)
+        except EvidenceError as exc:
+            self._refused(exc)
             return None
+
+    def _refused(self, exc: EvidenceError) -> None:
+        where, _sep, why = str(exc).partition(": ")
+        self.problems.append(f"{self.root / where}: skipped: {why}" if why else f"{self.root}: skipped: {exc}")
 
     def parse(self, relative: str, parser: Callable[[str], T]) -> T | None:
         text = self.text(relative)
@@ -77,23 +126,54 @@ class _Folder:
             self.problems.append(f"{self.root / relative}: skipped: {exc}")
             return None
 
-    def listdir(self, relative: str) -> list[str]:
-        folder = self.root / relative
-        return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+    def exists(self, relative: str) -> bool:
+        """Whether a host file is there (a link is: reading it is then refused and named)."""
+        parent, _sep, name = relative.rpartition("/")
+        try:
+            folder = self._inside(parent) if parent else self.root
+        except EvidenceError as exc:
+            self._refused(exc)
+            return False
+        return (folder / name).is_file() or (folder / name).is_symlink()
+
+    def listdir(self, relative: str, strict: bool = False) -> list[str]:
+        """The files in a folder of the host (links listed too: reading them is refused and named).
+        A folder that may not be listed is named (`strict`: raised, failing what includes it)."""
+        try:
+            folder = self._inside(relative)
+        except EvidenceError as exc:
+            if strict:
+                raise
+            self._refused(exc)
+            return []
+        if not folder.is_dir():
+            return []
+        return sorted(p.name for p in folder.iterdir() if p.is_file() or p.is_symlink())
+
+    def _files_under(self, relative_dir: str) -> list[str]:
+        """Every file below a folder as host paths, walked once and never through a link."""
+        if relative_dir not in self._walked:
+            top = self._inside(relative_dir)
+            found = []
+            for where, dirs, files in os.walk(top, followlinks=False):
+                dirs.sort()
+                found += [str((Path(where) / name).relative_to(self.root)) for name in sorted(files)]
+            self._walked[relative_dir] = found
+        return self._walked[relative_dir]
 
     def included(self, relative_dir: str, pattern: str) -> list[tuple[str, str]]:
         """Files under `relative_dir` whose host path matches an Include pattern, in sshd's
         (sorted) order, as (relative path, text). Only matching files are read: an exported
-        etc/ssh may also hold host keys, which have no business being opened."""
-        folder = self.root / relative_dir
-        matched = [path for path in sorted(folder.rglob("*")) if path.is_file()
-                   and fnmatch.fnmatch("/" + str(path.relative_to(self.root)), pattern)] if folder.is_dir() else []
+        etc/ssh may also hold host keys, which have no business being opened. A file that may
+        not be read (a link, over the budget) fails the whole sshd_config: half of it is no verdict."""
+        if len(pattern) > MAX_RELATIVE or ".." in pattern.split("/"):
+            raise EvidenceError(f"Include '{shown(pattern)}' leaves the host's folder; refused")
         out = []
-        for path in matched:
-            relative = str(path.relative_to(self.root))
-            text = self.text(relative)
-            if text is not None:
-                out.append((relative, text))
+        for relative in self._files_under(relative_dir):
+            if fnmatch.fnmatch("/" + relative, pattern):
+                text = self.read(relative)
+                if text is not None:
+                    out.append((relative, text))
         return out
 
 
@@ -106,9 +186,11 @@ def _accounts(folder: _Folder) -> HostEvidence:
         accounts = parse_accounts.with_shadow(accounts, shadow)
         kinds.add("shadow")
     sudo_rules = None
-    if (folder.root / "etc/sudoers").is_file():
+    if folder.exists("etc/sudoers"):
+        # includes are read strictly: one that may not be read fails sudoers as a whole, since a
+        # verdict on half of the rules would miss what the other half grants
         sudo_rules = folder.attempt("etc/sudoers", lambda: parse_accounts.sudoers(
-            lambda path: folder.text(path.lstrip("/")), lambda path: folder.listdir(path.lstrip("/"))))
+            lambda path: folder.read(path.lstrip("/")), lambda path: folder.listdir(path.lstrip("/"), strict=True)))
         kinds |= {"sudo"} if sudo_rules is not None else set()
     return HostEvidence(accounts=tuple(accounts), groups=tuple(groups), sudo_rules=tuple(sudo_rules or ()),
                         read=frozenset(kinds))
@@ -116,12 +198,12 @@ def _accounts(folder: _Folder) -> HostEvidence:
 
 def _policy(folder: _Folder) -> HostEvidence:
     policy = sshd = None
-    pam_file = next((f for f in PAM_STACKS if (folder.root / f).is_file()), None)
+    pam_file = next((f for f in PAM_STACKS if folder.exists(f)), None)
     if pam_file is not None:
         quality = folder.parse("etc/security/pwquality.conf", parse_policy.pwquality)
         defs = folder.parse("etc/login.defs", parse_policy.login_defs)
         policy = folder.parse(pam_file, lambda pam: parse_policy.password_policy(pam, pam_file, quality, defs))
-    if (folder.root / "etc/ssh/sshd_config").is_file():
+    if folder.exists("etc/ssh/sshd_config"):
         sshd = folder.parse("etc/ssh/sshd_config", lambda text: parse_policy.sshd_config(
             text, partial(folder.included, "etc/ssh")))
     kinds = {kind for kind, found in (("policy", policy), ("sshd", sshd)) if found is not None}
@@ -212,6 +294,10 @@ def attach(inventory: Inventory, folders: tuple[str, ...], scope: Scope) -> Atta
             problems.append(f"{base}: evidence folder not found; check the estate's 'evidence' paths")
             continue
         for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+            if folder.is_symlink():
+                problems.append(f"{folder}: refused: the host folder is a symbolic link; links in evidence are "
+                                "never followed (copy the host's folder in)")
+                continue
             address = scope.address_for(folder.name)
             if address is None:
                 notes.append(f"{folder}: evidence ignored: '{folder.name}' is not a host in this estate's scope")

@@ -119,12 +119,13 @@ def sshd_config(text: str, load: SshdLoader, file: str = "etc/ssh/sshd_config") 
     """Global settings as sshd applies them: the first value of a keyword wins, Include
     directives are followed where they appear, and Match blocks (conditional) end the global part."""
     settings: dict[str, Setting] = {}
-    _sshd_file(text, file, load, settings, depth=0)
+    _sshd_file(text, file, load, settings, chain=(file,))
     return SshdConfig(settings=tuple(settings.items()))
 
 
-def _sshd_file(text: str, file: str, load: SshdLoader, settings: dict[str, Setting], depth: int) -> bool:
-    """Returns False once a Match block starts: nothing after it is global."""
+def _sshd_file(text: str, file: str, load: SshdLoader, settings: dict[str, Setting], chain: tuple[str, ...]) -> bool:
+    """Returns False once a Match block starts: nothing after it is global. `chain` is the files
+    that included this one: sshd refuses a file that includes itself or its includer, and so do we."""
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -137,13 +138,16 @@ def _sshd_file(text: str, file: str, load: SshdLoader, settings: dict[str, Setti
         if keyword == "match":
             return False
         if keyword == "include":
-            if depth > 8:
-                raise EvidenceError(f"line {number}: Include nested too deeply")
+            if len(chain) > 8:
+                raise EvidenceError(f"{file} line {number}: Include nested too deeply")
             for pattern in value.split():
                 if not pattern.startswith("/"):
                     pattern = "/etc/ssh/" + pattern
                 for included_file, included in load(pattern):
-                    if not _sshd_file(included, included_file, load, settings, depth + 1):
+                    if included_file in chain:
+                        raise EvidenceError(f"{file} line {number}: Include loop: {included_file} is already "
+                                            "being read (sshd refuses this configuration too)")
+                    if not _sshd_file(included, included_file, load, settings, (*chain, included_file)):
                         return False
             continue
         settings.setdefault(keyword, Setting(value, Where(file, number)))

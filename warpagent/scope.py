@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from warpagent.errors import ScopeError
+from warpagent.text import shown
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -34,9 +35,9 @@ def target_problem(text: str) -> str | None:
 def _not_a_target(text: str) -> str:
     address, zone, scope_id = text.partition("%")
     if zone and _classify(address) is not None:
-        return (f"'{_shown(text)}' has an IPv6 zone ('%{_shown(scope_id)}') that is not a network interface "
+        return (f"'{shown(text)}' has an IPv6 zone ('%{shown(scope_id)}') that is not a network interface "
                 "name; write the interface (fe80::1%eth0) or leave the zone out")
-    return f"'{_shown(text)}' is not an IP address, CIDR or host name"
+    return f"'{shown(text)}' is not an IP address, CIDR or host name"
 
 
 def targets_file(addresses: Iterable[str]) -> str:
@@ -46,15 +47,9 @@ def targets_file(addresses: Iterable[str]) -> str:
     for text in addresses:
         kind = _classify(text)
         if not isinstance(kind, ipaddress.IPv4Address | ipaddress.IPv6Address) or str(kind) != text:
-            raise ScopeError(f"'{_shown(text)}' is not a canonical address; refusing to hand it to nmap")
+            raise ScopeError(f"'{shown(text)}' is not a canonical address; refusing to hand it to nmap")
         lines.append(text)
     return "\n".join(lines) + "\n"
-
-
-def _shown(text: str) -> str:
-    """A config value as an error may quote it: control characters escaped, long values cut."""
-    quoted = text.encode("unicode_escape").decode("ascii")
-    return quoted if len(quoted) <= 80 else quoted[:77] + "..."
 
 
 def canonical(value: IPAddress | IPNetwork) -> IPAddress | IPNetwork:
@@ -141,7 +136,7 @@ def _resolved(text: str) -> IPAddress:
     """An address a resolver gave: held to the same rules as a configured one."""
     kind = _classify(text)
     if not isinstance(kind, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        raise ScopeError(f"the resolver answered '{_shown(text)}', which is not an IP address")
+        raise ScopeError(f"the resolver answered '{shown(text)}', which is not an IP address")
     return kind
 
 

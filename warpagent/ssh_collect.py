@@ -24,6 +24,7 @@ from warpagent.config import SshSource
 from warpagent.evidence import RPM_EXPORT
 from warpagent.evidence_parsers import RPM_QUERYFORMAT
 from warpagent.parse_accounts import redact_shadow
+from warpagent.text import shown
 
 FILES = ("etc/os-release", "etc/passwd", "etc/group", "etc/shadow", "etc/sudoers", "etc/login.defs",
          "etc/security/pwquality.conf", "etc/pam.d/common-password", "etc/pam.d/system-auth",
@@ -56,6 +57,10 @@ def _auth(source: SshSource) -> dict[str, object]:
     if source.password_env:
         auth["password"] = os.environ.get(source.password_env, "")
     return auth
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and "/" not in name and "\x00" not in name and len(name) <= 255
 
 
 def _read(sftp: paramiko.SFTPClient, host_path: str) -> bytes | None:
@@ -150,6 +155,9 @@ def collect(source: SshSource, name: str, address: str, asset: str, into: Path) 
                 except OSError:
                     continue
                 for entry in names:
+                    if not _plain_name(entry):  # a name from the host: never a path that leaves the folder
+                        notes.append(f"/{relative}: entry {shown(entry)!r} is not a plain file name; not copied")
+                        continue
                     _copy(sftp, f"{relative}/{entry}", folder, notes)
             _rpm(client, sftp, folder, source.timeout_s)
         except (paramiko.SSHException, OSError) as exc:

@@ -6,3 +6,10 @@ from __future__ import annotations
 def counted(count: int, singular: str, plural: str = "") -> str:
     """A count with its noun in agreement: "1 host", "2 hosts", "1 address", "0 addresses"."""
     return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """Untrusted text as a message may quote it: control and non-ASCII characters escaped (so a
+    value can never start a new line or fake one), long values cut."""
+    quoted = text.encode("unicode_escape").decode("ascii")
+    return quoted if len(quoted) <= limit else quoted[:limit - 3] + "..."
