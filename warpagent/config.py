@@ -21,17 +21,19 @@ import yaml
 
 from feeds.sources import SOURCES as FEED_SOURCES
 from feeds.update import FeedSettings
-from warpagent import ports, scope
+from warpagent import ports, scope, strict_yaml
 from warpagent.database import StoreLocation, url_has_credentials, url_password
 from warpagent.errors import ConfigError
 from warpagent.models import Severity, TrackedFinding
+from warpagent.text import capped, shown
 
 DEFAULT_PATH = Path("config/warpagent.yaml")
 ENV_VAR = "WARPAGENT_CONFIG"
 EMBEDDED = "<embedded default>"
 
-_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
+_DURATION = re.compile(r"^(\d{1,12})\s*([smhd])$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_DURATION_S = 3650 * 86400  # ten years: longer is a typo, and overflows the clocks it feeds
 
 
 @dataclass(frozen=True)
@@ -361,7 +363,10 @@ def cron_problem(expression: str) -> str | None:
 
 @_FORMAT_CHECKER.checks("warpagent-duration")
 def _is_duration(value: object) -> bool:
-    return not isinstance(value, str) or _DURATION.match(value.strip()) is not None
+    if not isinstance(value, str):
+        return True
+    match = _DURATION.match(value.strip())
+    return match is not None and int(match.group(1)) * _UNIT_SECONDS[match.group(2)] <= MAX_DURATION_S
 
 
 def _key_path(path: Iterable[object]) -> str:
@@ -395,11 +400,12 @@ def _explain(error: jsonschema.ValidationError) -> str:
         if fmt == "warpagent-cron":
             return str(cron_problem(str(value)))
         if fmt == "warpagent-duration":
-            return f"'{value}' is not a duration; write a number and a unit, such as 90m, 6h or 1d"
+            return (f"'{shown(str(value))}' is not a duration of up to ten years; write a number and a unit, "
+                    "such as 90m, 6h or 1d")
     if error.validator == "additionalProperties":
-        extra = sorted(set(value) - set(error_schema.get("properties", {})))
-        return (f"unknown key {', '.join(repr(k) for k in extra)}; check the spelling against "
-                "config/README.md")
+        extra = sorted(set(value) - set(error_schema.get("properties", {})), key=str)
+        return (f"unknown key {', '.join(repr(shown(str(k), 40)) for k in extra[:5])}; check the spelling "
+                "against config/README.md")
     if error.validator == "anyOf" and not error.absolute_path:
         return "'estates' is a required property; add the estates to scan (or a 'hub' section for a WARP hub)"
     if error.validator == "required":
@@ -418,7 +424,7 @@ def _explain(error: jsonschema.ValidationError) -> str:
 def validate(document: object, source: str) -> list[str]:
     """Every problem in a parsed document, one line each."""
     validator = jsonschema.Draft202012Validator(schema(), format_checker=_FORMAT_CHECKER)
-    problems = [f"{source}: At '{_key_path(e.absolute_path)}': {_explain(e)}"
+    problems = [capped(f"{source}: At '{shown(_key_path(e.absolute_path), 120)}': {_explain(e)}")
                 for e in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))]
     if problems or not isinstance(document, dict):
         return problems
@@ -439,9 +445,9 @@ def validate(document: object, source: str) -> list[str]:
         import zoneinfo
 
         zoneinfo.ZoneInfo(schedule.get("timezone", "Europe/London"))
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        problems.append(f"{source}: At 'schedule.timezone': '{schedule.get('timezone')}' is not a time zone; "
-                        "use an IANA name such as Europe/London")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # a folder (America), or too long a name
+        problems.append(f"{source}: At 'schedule.timezone': '{shown(str(schedule.get('timezone')))}' is not a "
+                        "time zone; use an IANA name such as Europe/London")
     peers_seen: set[str] = set()
     for index, peer in enumerate(document.get("sharing", {}).get("peers", [])):
         if peer["name"] in peers_seen:
@@ -479,12 +485,20 @@ def validate(document: object, source: str) -> list[str]:
 
 def parse_text(text: str, source: str, base_dir: Path) -> Settings:
     try:
-        document = yaml.safe_load(text)
+        document = strict_yaml.load(text)
+    except strict_yaml.YamlRefused as exc:
+        raise ConfigError([capped(f"{source}: line {exc.line}: {exc.reason}")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         reason = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError([f"{source}: {where}not valid YAML ({reason}); fix the syntax there"]) from None
+        raise ConfigError([capped(f"{source}: {where}not valid YAML ({shown(str(reason), 120)}); fix the syntax "
+                                   "there")]) from None
+    except RecursionError:
+        raise ConfigError([f"{source}: nested too deeply to be a config; look for runaway brackets"]) from None
+    too_big = strict_yaml.too_big(document)
+    if too_big:
+        raise ConfigError([f"{source}: {too_big}"])
     if document is None:
         raise ConfigError([f"{source}: the file is empty; run 'warpagent init' for a commented example"])
     problems = validate(document, source)

@@ -13,8 +13,10 @@ from typing import Any
 
 import yaml
 
+from warpagent import strict_yaml
 from warpagent.evidence_model import Assurance, PackageSource, SbomComponent, Supplier, Where
 from warpagent.evidence_parsers import EvidenceError, stanzas
+from warpagent.text import shown
 
 CYCLONEDX_VERSIONS = ("1.4", "1.5", "1.6")
 
@@ -143,10 +145,17 @@ def suppliers(text: str, file: str) -> list[Supplier]:
     """The register: `suppliers:` then one entry per supplier (see config/README.md)."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-        document = yaml.safe_load(text)
+        document = strict_yaml.load(text)
+    except strict_yaml.YamlRefused as exc:
+        raise EvidenceError(f"line {exc.line}: {exc.reason}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise EvidenceError(f"not valid YAML{f' (line {mark.line + 1})' if mark else ''}") from None
+    except RecursionError:
+        raise EvidenceError("nested too deeply to be a supplier register") from None
+    too_big = strict_yaml.too_big(document)
+    if too_big:
+        raise EvidenceError(too_big)
     if not isinstance(document, dict) or not isinstance(document.get("suppliers"), list):
         raise EvidenceError("expected a 'suppliers:' list")
     if not isinstance(root, yaml.MappingNode):
@@ -159,7 +168,7 @@ def suppliers(text: str, file: str) -> list[Supplier]:
             raise EvidenceError(f"{here}: expected a mapping with name, service, access, assurance, last_review")
         unknown = set(entry) - {"name", "service", "access", "assurance", "last_review", "notes"}
         if unknown:
-            raise EvidenceError(f"{here}: unknown key {sorted(unknown)[0]!r}")
+            raise EvidenceError(f"{here}: unknown key {shown(str(sorted(unknown, key=str)[0]), 40)!r}")
         access = entry.get("access", [])
         if isinstance(access, str):
             access = [access]

@@ -13,3 +13,8 @@ def shown(text: str, limit: int = 80) -> str:
     value can never start a new line or fake one), long values cut."""
     quoted = text.encode("unicode_escape").decode("ascii")
     return quoted if len(quoted) <= limit else quoted[:limit - 3] + "..."
+
+
+def capped(line: str, limit: int = 400) -> str:
+    """A problem line cut to a readable length, whatever the input it quotes."""
+    return line if len(line) <= limit else line[:limit - 3] + "..."
