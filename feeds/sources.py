@@ -19,9 +19,12 @@ repository), and files inside a folder named after a source belong to that sourc
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import fnmatch
 import os
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +120,24 @@ FORMATS: dict[str, _Format] = {
 }
 
 
+# What a loader raises on records its checks did not foresee (a number where text belongs, JSON
+# nested past the parser's depth, a zip member that is corrupt or encrypted, a short CSV row).
+_UNFORESEEN = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError,
+               UnicodeError, EOFError, zipfile.BadZipFile, zlib.error, csv.Error, NotImplementedError, RuntimeError)
+
+
+def _guarded(load: Callable[[Path], Loaded], path: Path) -> Loaded:
+    """One file's records; whatever the file holds, a FeedError naming it, never an internal error."""
+    try:
+        return load(path)
+    except FeedError:
+        raise
+    except _UNFORESEEN as exc:
+        detail = str(exc).splitlines()[0][:160] if str(exc) else ""
+        raise FeedError(f"{path}: not in the feed's format ({exc.__class__.__name__}"
+                        f"{': ' + detail if detail else ''}); the file is damaged or not this feed") from None
+
+
 def load_source(source: str, folder: Path, intel: LoadedIntel) -> SourceStatus:
     """Load one source's raw folder into `intel`; FeedError names the file when it is unusable."""
     fmt = FORMATS.get(source)
@@ -124,10 +145,10 @@ def load_source(source: str, folder: Path, intel: LoadedIntel) -> SourceStatus:
         raise FeedError(f"unknown feed source {source!r}")
     if fmt.mirror_folder and (folder / fmt.mirror_folder).is_dir():
         files = [folder / fmt.mirror_folder]
-        loaded = [fmt.load(folder)]
+        loaded = [_guarded(fmt.load, folder)]
     else:
         files = _files(folder, *fmt.patterns)
-        loaded = [fmt.load(path) for path in files]
+        loaded = [_guarded(fmt.load, path) for path in files]
     records = [record for file_records, _said in loaded for record in file_records]
     getattr(intel, fmt.into).extend(records)
     said = [text for _records, text in loaded if text]

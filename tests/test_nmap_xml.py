@@ -68,3 +68,47 @@ def test_timed_out_hosts_are_not_counted_as_scanned(asset: Callable[[str], str])
     assert parsed.timed_out == ("198.18.0.50",)
     assert parsed.finished == ("198.18.0.51",)
     assert [h.address for h in parsed.hosts] == ["198.18.0.51"]
+
+
+# --- hostile XML: each a named, one-line CollectError, never an internal error ------------------
+
+HEAD = '<?xml version="1.0"?><nmaprun scanner="nmap" args="nmap" start="1" version="7.93">'
+HOST = ('<host><status state="up" reason="syn-ack"/><address addr="198.18.0.1" addrtype="ipv4"/><ports>'
+        '<port protocol="tcp" portid="{port}"><state state="open" reason="syn-ack"/><service name="http"/>'
+        '{script}</port></ports></host>')
+TAIL = '<runstats><finished time="2" exit="success"/><hosts up="1" down="0" total="1"/></runstats></nmaprun>'
+
+
+def test_deeply_nested_script_tables_are_cut_not_crashed() -> None:
+    from warpagent.nmap_xml import MAX_TABLE_DEPTH, parse
+
+    script = '<script id="x" output="o">' + "<table>" * 5000 + "<elem>deep</elem>" + "</table>" * 5000 + "</script>"
+    (host,) = parse(HEAD + HOST.format(port=80, script=script) + TAIL, {}).hosts
+    depth, table = 0, host.services[0].scripts[0].data
+    while table.items:
+        table, depth = table.items[0], depth + 1  # type: ignore[assignment]
+    assert depth <= MAX_TABLE_DEPTH
+
+
+@pytest.mark.parametrize(("xml", "said"), [
+    (HEAD + HOST.format(port=70000, script="") + TAIL, "names port '70000', which is not a port number"),
+    (HEAD + HOST.format(port="-1", script="") + TAIL, "names port '-1'"),
+    (HEAD + '<runstats><finished time="1" exit="error" errormsg="Failed to open device eth9"/></runstats>'
+     '</nmaprun>', "nmap stopped with its own error: Failed to open device eth9"),
+    ('<?xml version="1.0"?><html><body>proxy login</body></html>', "not nmap XML (no <nmaprun> element)"),
+    ('<?xml version="1.0"?><scan><nmaprun></nmaprun></scan>', "the root element is <scan>"),
+])
+def test_hostile_xml_is_one_clear_line(xml: str, said: str) -> None:
+    from warpagent.errors import CollectError
+    from warpagent.nmap_xml import parse
+
+    with pytest.raises(CollectError) as refused:
+        parse(xml, {}, source="chunk 1")
+    assert said in str(refused.value) and "\n" not in str(refused.value)
+    assert str(refused.value).startswith("chunk 1: ")
+
+
+def test_nmap_killed_before_writing_anything_is_an_empty_partial_scan() -> None:
+    from warpagent.nmap_xml import parse
+
+    assert parse('<?xml version="1.0"?><!DOCTYPE nmaprun>', {}).complete is False

@@ -14,6 +14,7 @@ includes and all, so a small crafted sshd_config cannot make warpagent read with
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import fnmatch
 import os
@@ -28,12 +29,16 @@ from warpagent.evidence_model import BackupRecord, HostEvidence, PackageSource, 
 from warpagent.evidence_parsers import EvidenceError
 from warpagent.models import Host, Inventory, Package, Platform
 from warpagent.scope import Scope
-from warpagent.text import shown
+from warpagent.text import capped, shown
 
 MAX_FILE_BYTES = 64 * 2**20
 MAX_READS = 2_000  # files one host's folder may have read, includes and all
 MAX_READ_BYTES = 512 * 2**20  # and bytes: a dpkg status and its SBOMs fit many times over
 MAX_RELATIVE = 1024  # a host path longer than this is not one any host has
+# What a parser raises on input its checks did not foresee (a '²' where a digit belongs, JSON nested
+# 100,000 deep, a CSV field past the csv module's limit): named as the file's problem, never a crash.
+UNFORESEEN = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, csv.Error,
+              UnicodeError, OverflowError)
 PAM_STACKS = ("etc/pam.d/common-password", "etc/pam.d/system-auth", "etc/pam.d/password-auth")
 RPM_EXPORT = "var/lib/rpm-qa.txt"  # `rpm -qa --queryformat` output (evidence_parsers.RPM_QUERYFORMAT)
 
@@ -112,19 +117,23 @@ class _Folder:
 
     def _refused(self, exc: EvidenceError) -> None:
         where, _sep, why = str(exc).partition(": ")
-        self.problems.append(f"{self.root / where}: skipped: {why}" if why else f"{self.root}: skipped: {exc}")
+        self.problems.append(capped(f"{self.root / where}: skipped: {why}" if why else f"{self.root}: skipped: {exc}"))
 
     def parse(self, relative: str, parser: Callable[[str], T]) -> T | None:
         text = self.text(relative)
         return None if text is None else self.attempt(relative, lambda: parser(text))
 
     def attempt(self, relative: str, build: Callable[[], T]) -> T | None:
-        """Run a parser that reads more than one file; a malformed file is named after `relative`."""
+        """Run a parser that reads more than one file; a malformed file is named after `relative`.
+        A parser that trips on input it did not foresee names the file too: never an internal error."""
         try:
             return build()
         except EvidenceError as exc:
-            self.problems.append(f"{self.root / relative}: skipped: {exc}")
-            return None
+            self.problems.append(capped(f"{self.root / relative}: skipped: {exc}"))
+        except UNFORESEEN as exc:
+            self.problems.append(capped(f"{self.root / relative}: skipped: not in the format expected "
+                                         f"({exc.__class__.__name__}: {shown(str(exc), 120)})"))
+        return None
 
     def exists(self, relative: str) -> bool:
         """Whether a host file is there (a link is: reading it is then refused and named)."""

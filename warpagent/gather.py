@@ -23,6 +23,7 @@ from warpagent.evidence_parsers import EvidenceError
 from warpagent.models import RECORD_STATE, Host, Inventory
 from warpagent.parse_supply import suppliers as parse_suppliers
 from warpagent.scope import Scope
+from warpagent.text import capped
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,9 @@ def _records(estate: EstateConfig, now: dt.datetime) -> tuple[list[Host], list[s
         except FileNotFoundError:
             problems.append(f"{estate.suppliers}: supplier register not found; check the estate's 'suppliers' path")
         except (OSError, UnicodeDecodeError, EvidenceError) as exc:
-            problems.append(f"{estate.suppliers}: skipped: {exc}")
+            problems.append(capped(f"{estate.suppliers}: skipped: {exc}"))
+        except evidence.UNFORESEEN as exc:
+            problems.append(capped(f"{estate.suppliers}: skipped: not a supplier register ({exc.__class__.__name__})"))
         hosts.append(Host(address="", asset=SUPPLIER_REGISTER, state=RECORD_STATE,
                           evidence=HostEvidence(suppliers=suppliers, read=read)))
     for repo in estate.backups.restic:

@@ -6,6 +6,7 @@ and <elem>) and every CPE, which python-nmap flattens or drops, are read from th
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ import nmap
 
 from warpagent.errors import CollectError
 from warpagent.models import Host, ScriptResult, ScriptTable, ScriptValue, Service
+from warpagent.text import shown
 
 _CLOSING = ('<runstats><finished time="0" timestr="" elapsed="0" summary="cut short" exit="error"/>'
             '<hosts up="0" down="0" total="0"/></runstats></nmaprun>')
@@ -45,15 +47,20 @@ def repair(xml: str) -> tuple[str, bool]:
     return xml[:cut] + _CLOSING, False
 
 
-def _script_value(element: ET.Element) -> ScriptValue:
+MAX_TABLE_DEPTH = 32  # NSE tables nest a few levels; deeper is a crafted file, and is cut there
+
+
+def _script_value(element: ET.Element, depth: int = 0) -> ScriptValue:
     if element.tag == "elem":
         return element.text or ""
     keyed: list[tuple[str, ScriptValue]] = []
     items: list[ScriptValue] = []
+    if depth >= MAX_TABLE_DEPTH:
+        return ScriptTable()
     for child in element:
         if child.tag not in ("elem", "table"):
             continue
-        value = _script_value(child)
+        value = _script_value(child, depth + 1)
         key = child.get("key")
         if key is None:
             items.append(value)
@@ -86,15 +93,31 @@ def parse(xml: str, names: Mapping[str, str], source: str = "nmap") -> ParsedSca
     """Parse nmap XML; `names` maps address -> the configured host name for asset naming."""
     text, complete = repair(xml)
     if not text:
+        if re.search(r"<[A-Za-z]", xml):  # an element, but no <nmaprun>: some other file, not a scan cut short
+            raise CollectError(f"{source}: not nmap XML (no <nmaprun> element); check the file is nmap -oX output")
         return ParsedScan(hosts=(), finished=(), timed_out=(), complete=False)
     try:
         dom = ET.fromstring(text)  # noqa: S314 - see the import
+    except (ET.ParseError, RecursionError, ValueError) as exc:
+        raise _unreadable(source, exc) from None
+    if dom.tag != "nmaprun":
+        raise CollectError(f"{source}: not nmap XML (the root element is <{shown(dom.tag, 40)}>, not <nmaprun>); "
+                           "check the file is nmap -oX output")
+    finished_element = dom.find("runstats/finished")
+    error = finished_element.get("errormsg", "") if finished_element is not None else ""
+    if error and not dom.findall("host"):
+        raise CollectError(f"{source}: nmap stopped with its own error: {shown(error, 200)}")
+    for port in dom.iter("port"):
+        number = port.get("portid", "")
+        if not (number.isascii() and number.isdigit() and 0 <= int(number) <= 65535):
+            raise CollectError(f"{source}: nmap XML names port '{shown(number, 20)}', which is not a port number "
+                               "(0-65535); the file is damaged or not nmap's")
+    try:
         result: dict[str, Any] = nmap.PortScanner.analyse_nmap_xml_scan(
             _bare_scanner(), nmap_xml_output=text)
-    except (ET.ParseError, nmap.PortScannerError, AttributeError, TypeError, ValueError) as exc:
-        detail = str(exc).splitlines()[0][:120] if str(exc) else exc.__class__.__name__
-        raise CollectError(f"{source}: nmap XML cannot be read ({detail}); "
-                           "rerun the scan or check the file is complete nmap -oX output") from None
+    except (ET.ParseError, nmap.PortScannerError, AttributeError, TypeError, ValueError, KeyError,
+            IndexError, RecursionError) as exc:
+        raise _unreadable(source, exc) from None
     hosts: list[Host] = []
     finished: list[str] = []
     timed_out: list[str] = []
@@ -126,6 +149,12 @@ def parse(xml: str, names: Mapping[str, str], source: str = "nmap") -> ParsedSca
                           services=tuple(services), host_scripts=_scripts(element.find("hostscript"))))
     return ParsedScan(hosts=tuple(hosts), finished=tuple(finished), timed_out=tuple(timed_out),
                       complete=complete)
+
+
+def _unreadable(source: str, exc: BaseException) -> CollectError:
+    detail = shown(str(exc).splitlines()[0], 120) if str(exc) else exc.__class__.__name__
+    return CollectError(f"{source}: nmap XML cannot be read ({detail}); "
+                        "rerun the scan or check the file is complete nmap -oX output")
 
 
 def _bare_scanner() -> nmap.PortScanner:
