@@ -81,3 +81,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return str(tmp_path / "warpagent.db")
     server = request.getfixturevalue("postgres")
     return str(server.new_database())  # type: ignore[attr-defined]
+
+
+# Property-based tests: a bounded search by default (CI stays within minutes); raise
+# HYPOTHESIS_MAX_EXAMPLES to search longer by hand.
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "40")),
+                                      deadline=None, derandomize=True, print_blob=True)
+_hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
