@@ -28,7 +28,7 @@ def banners() -> Iterator[None]:
 
 def test_old_products_are_patches_and_unsupported_findings(banners: None, tmp_path: Path) -> None:
     config = tmp_path / "warpagent.yaml"
-    config.write_text(f"organisation: {{name: Test Council}}\nestates:\n"
+    config.write_text(f"organisation: {{name: Test Council}}\nfeeds: {{bundled: false}}\nestates:\n"
                       f"  - {{name: legacy, targets: [{OLD}, {PATCHED}], ports: '{PORTS}', timeout: 5m}}\n")
     without = run_cli("--config", str(config), "scan", "--json", cwd=tmp_path)
     assert without.returncode == 0, without.stderr
