@@ -189,3 +189,26 @@ def test_the_hub_and_pull_screens_name_every_object_they_refuse(obj: Any) -> Non
     assert found is None or (found[0] in hub_guard.KINDS and "\n" not in found[1])
     problem = share._object_problem(obj)
     assert problem is None or "\n" not in problem
+
+
+POSTURE = {"type": "x-warpagent-posture", "spec_version": "2.1",
+           "id": "x-warpagent-posture--33333333-3333-4333-8333-333333333333", "created": "2000-01-01T00:00:00.000Z",
+           "modified": "2026-11-25T00:00:00.000Z", "created_by_ref": "identity--11111111-1111-4111-8111-111111111111",
+           "category": "configs", "measured": True, "as_of": "2026-11-25", "open_findings": "2-5",
+           "by_severity": {"high": "1"}, "checks": [{"check_id": "WA501", "findings": "1", "assets": "1"}],
+           "software": [{"product": "nginx", "version": "1.22.1"}]}
+REGIONAL = {"type": "x-warpagent-regional", "spec_version": "2.1",
+            "id": "x-warpagent-regional--66666666-6666-4666-8666-666666666666",
+            "created_by_ref": "identity--22222222-2222-4222-8222-222222222222", "created": "2000-01-01T00:00:00.000Z",
+            "modified": "2026-11-25T00:00:00.000Z", "as_of": "2026-11-25", "k_threshold": 3, "members_total": 5,
+            "categories": [{"category": "configs", "measured": {"count": 5, "of": 5}, "median_open": "2-5"}]}
+
+
+@given(base=st.sampled_from([POSTURE, REGIONAL]), key=st.sampled_from(sorted(set(POSTURE) | set(REGIONAL))),
+       value=values, inner=st.sampled_from(["by_severity", "checks", "categories", "software"]), nested=values)
+def test_a_near_valid_posture_or_picture_is_screened_never_raised(base: dict[str, Any], key: str, value: Any,
+                                                                 inner: str, nested: Any) -> None:
+    """The screens' hard cases: everything right but one field, or one field inside a list."""
+    for obj in ({**base, key: value}, {**base, inner: [nested]}, {**base, inner: {"high": nested}}):
+        found = hub_guard.content_problem(obj, max_bytes=65536, now=NOW)
+        assert found is None or (found[0] in hub_guard.KINDS and "\n" not in found[1])

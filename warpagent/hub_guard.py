@@ -113,6 +113,10 @@ def validator_errors(obj: Mapping[str, Any]) -> list[str]:
         return [f"the validator could not read it ({exc.__class__.__name__})"]
 
 
+def _bucket(value: object) -> bool:
+    return isinstance(value, str) and value in BUCKETS  # a list or mapping is no bucket (and not hashable)
+
+
 def _count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
@@ -134,7 +138,7 @@ def _regional_problem(obj: Mapping[str, Any]) -> str | None:
             if figure is not None and not (isinstance(figure, dict) and all(
                     v is None or _count(v) or isinstance(v, bool) for v in figure.values())):
                 return f"regional figure '{key}' of {entry['category']} is not a count"
-        if "median_open" in entry and entry["median_open"] not in BUCKETS:
+        if "median_open" in entry and not _bucket(entry["median_open"]):
             return f"regional 'median_open' of {entry['category']} is not a bucket"
     return None
 
@@ -157,7 +161,7 @@ def _posture_problem(obj: Mapping[str, Any]) -> str | None:
     if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
         return "posture 'checks' is not a list of checks"
     buckets += [c.get(key) for c in checks for key in ("findings", "assets")]
-    if not all(b in BUCKETS for b in buckets):
+    if not all(_bucket(b) for b in buckets):
         return "posture figures must be buckets (0, 1, 2-5, 6-20, 21+)"
     as_of = obj.get("as_of")
     if not isinstance(as_of, str) or not str(obj.get("modified", "")).startswith(as_of):
