@@ -87,6 +87,7 @@ class Check:
     # the intel sources any one of which lets the check judge; without them it is not measured
     # (rather than clean): KEV alone matches no version to a CVE
     needs_intel: tuple[str, ...] = ()
+    ports: tuple[int, ...] = ()  # TCP ports the check exists for: every top-N scan includes them
 
     def measurable(self, intel: Intel | None) -> bool:
         return not self.needs_intel or (intel is not None and any(intel.has(s) for s in self.needs_intel))
@@ -97,7 +98,8 @@ class Check:
 
 
 def check(check_id: str, category: str, name: str, scripts: tuple[str, ...] = (),
-          script_args: tuple[str, ...] = (), needs_intel: tuple[str, ...] = ()) -> Callable[[CheckFunction], Check]:
+          script_args: tuple[str, ...] = (), needs_intel: tuple[str, ...] = (),
+          ports: tuple[int, ...] = ()) -> Callable[[CheckFunction], Check]:
     """Declare a check. The id's first digit must match the category (WA5xx is configs)."""
     if category not in CATEGORIES:
         raise ValueError(f"{check_id}: unknown category {category!r}")
@@ -106,6 +108,6 @@ def check(check_id: str, category: str, name: str, scripts: tuple[str, ...] = ()
 
     def wrap(function: CheckFunction) -> Check:
         return Check(id=check_id, category=category, name=name, scripts=scripts,
-                     script_args=script_args, run=function, needs_intel=needs_intel)
+                     script_args=script_args, run=function, needs_intel=needs_intel, ports=ports)
 
     return wrap

@@ -419,7 +419,8 @@ def _datastore_without_auth(service: Service) -> str | None:
     return None
 
 
-@check("WA514", "configs", "datastore-no-auth", scripts=("redis-info", "mongodb-databases", "memcached-info"))
+@check("WA514", "configs", "datastore-no-auth", scripts=("redis-info", "mongodb-databases", "memcached-info"),
+       ports=(6379, 9200, 11211, 27017))
 def datastore_no_auth(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A database or cache answers without authentication (Redis, MongoDB, Elasticsearch, Memcached).
 
@@ -440,7 +441,8 @@ def datastore_no_auth(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                         "application network; firewall the port from user networks.")
 
 
-@check("WA515", "configs", "management-interface-exposed", scripts=("rdp-enum-encryption", "vnc-info"))
+@check("WA515", "configs", "management-interface-exposed", scripts=("rdp-enum-encryption", "vnc-info"),
+       ports=(3389, 5900, 5985, 5986))
 def management_interface_exposed(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A remote management interface (RDP, VNC, WinRM) is reachable: flagged for review.
 

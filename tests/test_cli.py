@@ -30,11 +30,12 @@ def _free_port(address: str) -> int:
 
 
 @pytest.fixture
-def loopback_redis(tmp_path: Path) -> Iterator[tuple[str, int]]:
+def loopback_redis(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
+    """A Redis with no password on a loopback address; `indirect` parametrisation picks (address, port)."""
     if REDIS is None:
         pytest.skip("redis-server is installed by scripts/install.sh --test")
-    address = "127.0.0.2"
-    port = _free_port(address)
+    address, port = getattr(request, "param", ("127.0.0.2", 0))
+    port = port or _free_port(address)
     proc = subprocess.Popen([REDIS, "--bind", address, "--port", str(port), "--protected-mode", "no",
                              "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -81,6 +82,19 @@ def test_unauthenticated_redis_on_loopback_end_to_end(loopback_redis: tuple[str,
     assert failing.returncode == 1
     assert "1 still open" in failing.stdout
     assert run_cli("--config", str(config), "scan", "--fail-on", "critical", "--json", cwd=tmp_path).returncode == 1
+
+
+@pytest.mark.parametrize("loopback_redis", [("127.0.0.3", 6379)], indirect=True)
+def test_the_default_ports_cover_what_the_checks_look_for(loopback_redis: tuple[str, int], tmp_path: Path) -> None:
+    """6379 is not among nmap's top 1000 ports; a default scan still finds the open Redis on it."""
+    address, _port = loopback_redis
+    path = tmp_path / "w.yaml"
+    path.write_text(f"organisation: {{name: Loopback Council}}\nstore: ./w.db\nfeeds: {{bundled: false}}\n"
+                    f"estates:\n  - {{name: loop, targets: [{address}], timeout: 3m}}\n")  # ports: top-1000
+    result = run_cli("--config", str(path), "scan", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = {(f["check_id"], f["port"]) for f in json.loads(result.stdout)["findings"]}
+    assert ("WA514", 6379) in found
 
 
 def test_missing_nmap_is_exit_3_with_a_recorded_failed_run(tmp_path: Path) -> None:

@@ -37,3 +37,15 @@ def test_top_n_from_a_given_services_file(tmp_path: Path) -> None:
     table = tmp_path / "nmap-services"
     table.write_text("# comment\nssh\t22/tcp\t0.18\nhttp\t80/tcp\t0.48\nsnmp\t161/udp\t0.43\nx\t9/tcp\t0.01\n")
     assert ports.top_tcp_ports(2, table) == (22, 80)
+
+
+def test_top_n_adds_every_port_a_check_exists_for_and_lists_stay_exact() -> None:
+    from warpagent import engine
+    from warpagent.ports import parse, top_tcp_ports
+
+    checked = engine.check_ports()
+    assert {6379, 9200, 11211, 27017, 3389, 5900, 5985, 5986} <= set(checked)
+    assert 6379 not in top_tcp_ports(1000)  # why the rule exists
+    top = parse("top-1000", checked_tcp=checked)
+    assert set(checked) <= set(top.tcp) and set(top_tcp_ports(1000)) <= set(top.tcp)
+    assert parse("22,443", checked_tcp=checked).tcp == (22, 443)

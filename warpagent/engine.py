@@ -25,6 +25,11 @@ class Evaluation:
         return tuple(c for c in categories if all(k.id in skipped for k in ALL_CHECKS if k.category == c))
 
 
+def check_ports(checks: Sequence[Check] = ALL_CHECKS) -> tuple[int, ...]:
+    """The TCP ports the checks exist for, which a top-N scan adds to nmap's most used ports."""
+    return tuple(sorted({p for c in checks for p in c.ports}))
+
+
 def nse_scripts(checks: Sequence[Check] = ALL_CHECKS) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The NSE scripts and script arguments the checks need, in a stable order."""
     scripts = sorted({s for c in checks for s in c.scripts})

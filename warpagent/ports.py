@@ -64,11 +64,15 @@ def _where(item: str, spec: str) -> str:
     return f"'{item}'" if item == spec.strip() else f"'{item}' in '{spec}'"
 
 
-def parse(spec: str, services_file: Path = NMAP_SERVICES) -> PortSet:
-    """Expand a valid spec; an unprefixed item follows the protocol of the item before it (TCP first)."""
+def parse(spec: str, services_file: Path = NMAP_SERVICES, checked_tcp: tuple[int, ...] = ()) -> PortSet:
+    """Expand a valid spec; an unprefixed item follows the protocol of the item before it (TCP first).
+    `top-N` also takes `checked_tcp`, the ports the registered checks exist for (Redis on 6379 is
+    not among nmap's top 1000): a default scan never misses what a check was written to find.
+    An explicit list is the council's own choice and is kept exactly."""
     top = _TOP.match(spec)
     if top:
-        return PortSet(tcp=top_tcp_ports(int(top.group(1)), services_file), udp=TOP_UDP_EXTRAS)
+        most_used = top_tcp_ports(int(top.group(1)), services_file)
+        return PortSet(tcp=tuple(sorted(set(most_used) | set(checked_tcp))), udp=TOP_UDP_EXTRAS)
     tcp: set[int] = set()
     udp: set[int] = set()
     protocol = "T"

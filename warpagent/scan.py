@@ -63,7 +63,7 @@ class Collection:
 def plan_for(estate: EstateConfig, settings: Settings, targets_file: Path,
              checks: Sequence[Check] = ALL_CHECKS) -> tuple[nmap_runner.NmapPlan, ports.PortSet, list[str]]:
     """The nmap plan for an estate, the ports it covers, and the coverage it gives up (UDP without root)."""
-    port_set = ports.parse(estate.ports)
+    port_set = ports.parse(estate.ports, checked_tcp=engine.check_ports(checks))
     # NMAP_PRIVILEGED is nmap's own switch for a non-root user whose nmap has raw-socket
     # capabilities (the Docker image sets it); warpagent honours it the same way.
     privileged = os.geteuid() == 0 or os.environ.get("NMAP_PRIVILEGED", "") not in ("", "0")
