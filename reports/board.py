@@ -24,7 +24,7 @@ from checks import ALL_CHECKS, by_id
 from feeds.model import SourceStatus
 from warpagent import clock
 from warpagent.config import RagRules
-from warpagent.models import CATEGORIES, FindingStatus, ScanRun, Severity, TrackedFinding
+from warpagent.models import CATEGORIES, FindingStatus, RunStatus, ScanRun, Severity, TrackedFinding
 from warpagent.regional import Figure
 
 CATEGORY_NAMES = {
@@ -53,7 +53,7 @@ class CategoryStatus:
     rule: str  # the rule that set the colour, in plain words
     open_by_severity: tuple[tuple[str, int], ...]
     open_total: int
-    trend: tuple[int, ...]  # open at the end of each of the last months, oldest first
+    trend: tuple[int | None, ...]  # open at the end of each of the last months, oldest first; None: not yet measured
     peer: PeerComparison | None
 
 
@@ -215,6 +215,20 @@ def regional_comparison(category: str, own_open: int, picture: Mapping[str, Any]
                           standing=standing)
 
 
+def first_measured_at(runs: Sequence[ScanRun], end: dt.datetime) -> dict[str, dt.datetime]:
+    """Each category some finished scan had measured by `end`, with when it first did; of those,
+    only the ones the latest finished scan of some estate still measures (the others are stale)."""
+    finished = sorted((r for r in runs if r.status in (RunStatus.COMPLETE, RunStatus.PARTIAL) and r.started <= end),
+                      key=lambda r: r.started)
+    first: dict[str, dt.datetime] = {}
+    for run in finished:
+        for category in set(CATEGORIES) - set(run.unmeasured):
+            first.setdefault(category, run.started)
+    latest = {r.estate: r for r in finished}
+    now_measured = {c for r in latest.values() for c in set(CATEGORIES) - set(r.unmeasured)}
+    return {c: when for c, when in first.items() if c in now_measured}
+
+
 def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organisation: str, title: str,
           month: str, now: dt.datetime, rules: RagRules, peer_postures: Sequence[Mapping[str, Any]] = (),
           k: int = 3, measured: Collection[str] | None = None,
@@ -224,7 +238,10 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
     WARP's regional picture when one has been pulled (every member counted, k-protected by the
     hub), else from peers' own postures."""
     start, end = clock.month_bounds(month, now, tz)
-    measured = set(measured if measured is not None else {c.category for c in ALL_CHECKS})
+    first_measured = first_measured_at(runs, end)
+    # green only where a finished scan by the period's end measured the category: a month before
+    # the first scan, or a category no scan could measure, is "not measured", never clean
+    measured = set(measured if measured is not None else {c.category for c in ALL_CHECKS}) & set(first_measured)
     open_now = [t for t in findings if _open_at(t, end)]
     points = _trend_points(end, tz)
 
@@ -234,14 +251,17 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
         in_category = [t for t in findings if t.finding.category == category]
         if category in measured:
             rag, rule = rag_for(items, end, rules)
+        elif category not in first_measured:
+            rag, rule = "grey", f"Not measured: no scan had measured this by {end.astimezone(tz):%d %B %Y}"
         else:
-            rag, rule = "grey", "Not yet measured: no check of this category has run"
+            rag, rule = "grey", "Not measured now: the latest scans could not measure this (see Coverage)"
         categories.append(CategoryStatus(
             category=category, name=CATEGORY_NAMES[category], measured=category in measured, rag=rag, rule=rule,
             open_by_severity=tuple((s.label, sum(1 for t in items if t.finding.severity is s))
                                    for s in sorted(Severity, reverse=True)),
             open_total=len(items),
-            trend=tuple(sum(1 for t in in_category if _open_at(t, p)) for p in points),
+            trend=tuple(sum(1 for t in in_category if _open_at(t, p))
+                        if category in first_measured and first_measured[category] <= p else None for p in points),
             peer=regional_comparison(category, len(items), regional) if regional
             else peer_comparison(category, len(items), peer_postures, k) if peer_postures else None))
 

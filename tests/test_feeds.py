@@ -285,12 +285,16 @@ def test_board_counts_kev_findings_past_due_and_turns_red() -> None:
         return TrackedFinding(finding=finding, first_seen=seen, last_seen=NOW, status=FindingStatus.OPEN)
 
     findings = [tracked(20, True), tracked(3, True), tracked(40, False)]
-    report = board.build(findings, [], organisation="T", title="t", month="2026-11", now=NOW, rules=RagRules(),
+    from warpagent.models import RunId, RunStatus, ScanRun
+
+    scanned = [ScanRun(id=RunId(1), estate="e", started=NOW - dt.timedelta(days=60),
+                       finished=NOW - dt.timedelta(days=60), status=RunStatus.COMPLETE)]
+    report = board.build(findings, scanned, organisation="T", title="t", month="2026-11", now=NOW, rules=RagRules(),
                          measured={"patches", "configs"})
     assert (report.remediation.kev_open, report.remediation.kev_past_due) == (2, 1)
     patches_row = next(c for c in report.categories if c.category == "patches")
     assert patches_row.rag == "red" and "1 actively exploited (CISA KEV) open longer than 14 days" in patches_row.rule
-    unmeasured = board.build(findings, [], organisation="T", title="t", month="2026-11", now=NOW, rules=RagRules(),
+    unmeasured = board.build(findings, scanned, organisation="T", title="t", month="2026-11", now=NOW, rules=RagRules(),
                              measured={"configs"})
     assert unmeasured.remediation.kev_open is None
 

@@ -139,7 +139,7 @@ def test_board_numbers_equal_the_store(tmp_path: Path) -> None:
     assert found["past-deadline"] == "2"
     assert found["hosts-corporate"] == "3"
     trend = re.search(r'aria-label="trend-configs open at month end: ([^"]+)"', html)
-    assert trend and trend.group(1) == "Jun 0, Jul 0, Aug 4, Sep 5, Oct 4, Nov 4"
+    assert trend and trend.group(1) == "Jun no data, Jul no data, Aug 4, Sep 5, Oct 4, Nov 4"  # before the first scan
     assert found["rag-patches"] == "N/A" and "Not yet measured" in html
     # top risks in plain words, most severe first, from the checks' own documentation
     risks = re.findall(r'data-risk="(WA\d+)"', html)
@@ -424,3 +424,25 @@ schedule: {{notify_failures: true}}
     assert "nmap was not found at '/nonexistent/nmap'" in message.get_content()  # type: ignore[attr-defined]
     with Store(tmp_path / "warpagent.db") as store:
         assert [(j, s) for j, _a, _b, s, _d in store.job_results()] == [("scan:corporate", "failed")]
+
+
+def test_nothing_is_green_before_it_was_measured(tmp_path: Path) -> None:
+    """A month before the first scan, and the months of the trend before it, are not measured: never
+    Green, never 0."""
+    history(tmp_path / "warpagent.db")  # the first scan: 20 August 2026, measuring configs only
+    config = _config(tmp_path / "w.yaml")
+    before = run_cli("--config", str(config), "report", "board", "--month", "2020-01", cwd=tmp_path, now=NOW)
+    assert before.returncode == 0, before.stderr
+    rags = {c: v for c, v in metrics(before.stdout).items() if c.startswith("rag-")}
+    assert set(rags.values()) == {"N/A"} and len(rags) == 7
+    assert "Not measured: no scan had measured this by 01 February 2020" in before.stdout
+    october = run_cli("--config", str(config), "report", "board", "--month", "2026-10", cwd=tmp_path, now=NOW)
+    found = metrics(october.stdout)
+    assert found["rag-configs"] == "Red" and found["rag-patches"] == "N/A"
+    with Store(tmp_path / "warpagent.db") as store:
+        report = board.build(store.findings(), store.runs(), organisation="X", title="T", month="2026-10", now=NOW,
+                             rules=RagRules(), tz=clock.zone("Europe/London"))
+    configs = next(c for c in report.categories if c.category == "configs")
+    assert report.months == ("May", "Jun", "Jul", "Aug", "Sep", "Oct")
+    assert configs.trend[:3] == (None, None, None) and configs.trend[3:] == (4, 5, 4)  # August's end: A-D measured
+    assert 'aria-label="trend-configs open at month end: May no data' in october.stdout
