@@ -227,3 +227,16 @@ def test_files_the_readme_commands_write_are_ignored_by_git(tmp_path: Path) -> N
     result = subprocess.run(["git", "check-ignore", "--no-index", *written], cwd=ROOT, capture_output=True, text=True,
                             check=False, env={**os.environ, "GIT_DIR": str(ROOT / ".git")})
     assert sorted(result.stdout.split()) == sorted(written)
+
+
+def test_sharing_before_any_scan_says_nothing_was_measured(tmp_path: Path) -> None:
+    from warpagent.store import Store
+
+    config = _config(tmp_path)
+    with Store(tmp_path / "w.db"):
+        pass  # a store, but no scan has finished
+    shared = _share(tmp_path, config, {"WARPAGENT_PSEUDONYM_KEY": HEX_KEY})
+    assert shared.returncode == 0, shared.stderr
+    postures = [o for o in json.loads((tmp_path / "bundle.json").read_text())["objects"]
+                if o["type"] == "x-warpagent-posture"]
+    assert len(postures) == 7 and not any(p["measured"] for p in postures)  # never "0 open" for the unscanned

@@ -23,6 +23,7 @@ from warpagent.database import StoreLocation
 from warpagent.errors import StoreError
 from warpagent.evidence_model import EVIDENCE_KINDS
 from warpagent.models import (
+    CATEGORIES,
     CheckError,
     Finding,
     FindingId,
@@ -228,13 +229,14 @@ class Store:
         return [self._run_from(row) for row in self._rows(query)]
 
     def unmeasured_categories(self) -> set[str]:
-        """Categories the latest finished run of every estate could not measure (no intel):
+        """Categories the latest finished run of every estate could not measure (no intel; all
+        seven before any run has finished):
         reports and shared posture show them as not measured rather than clean."""
         latest = (sa.select(sa.func.max(runs.c.id)).where(runs.c.status.in_(("complete", "partial")))
                   .group_by(runs.c.estate))
         rows = self._rows(sa.select(runs.c.estate, runs.c.unmeasured).where(runs.c.id.in_(latest)))
         if not rows:
-            return set()
+            return set(CATEGORIES)  # nothing has been scanned: nothing is measured, so nothing is clean
         per_estate = [set(json.loads(row["unmeasured"])) for row in rows]
         return set.intersection(*per_estate)
 
