@@ -232,3 +232,29 @@ def test_a_secret_pasted_where_its_variable_name_belongs_is_never_echoed(tmp_pat
     in_url = run_cli("--config", str(path), "check-config", cwd=tmp_path)
     assert in_url.returncode == 2 and "pw-in-url-77" not in in_url.stderr and "member" not in in_url.stderr
     assert "At 'sharing.peers[0].url': the URL holds a user name or password (not shown)" in in_url.stderr
+
+
+def test_duplicate_keys_alias_bombs_and_runaway_values_are_one_line_each(tmp_path: Path) -> None:
+    def problems(text: str) -> list[str]:
+        with pytest.raises(ConfigError) as refused:
+            config.parse_text(text, "w.yaml", tmp_path)
+        return refused.value.problems
+
+    twice = "organisation: {name: n}\nestates: [{name: a, targets: [198.18.0.1]}]\nestates: []\n"
+    assert problems(twice) == ["w.yaml: line 3: key 'estates' is given twice in one mapping (first on line 2); "
+                               "keep one"]
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{n}: &{n} [{', '.join(['*' + p] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi", strict=True))
+    (bombed,) = problems(bomb)
+    assert len(bomb) < 400 and "YAML aliases are expanded" in bombed and len(bombed) < 200
+    assert problems("a: " + "[" * 5000 + "]" * 5000 + "\n")[0].startswith("w.yaml: nested")
+    merge = "base: &b {name: n}\norganisation: {<<: *b}\nestates: [{name: a, targets: [198.18.0.1]}]\n"
+    assert "merge key" in problems(merge)[0]
+    mixed = "organisation: {name: n, ~: 1, 3: x}\nestates: [{name: a, targets: [198.18.0.1]}]\n"
+    assert problems(mixed) == ["w.yaml: At 'organisation': unknown key '3', 'None'; check the spelling against "
+                               "config/README.md"]
+    zone = "organisation: {name: n}\nestates: [{name: a, targets: [198.18.0.1]}]\nschedule: {timezone: %s}\n"
+    assert "'America' is not a time zone" in problems(zone % "America")[0]
+    assert "is not a time zone" in problems(zone % ("Europe/" + "x" * 300))[0]
+    huge = "organisation: {name: n}\nestates: [{name: a, targets: [198.18.0.1], timeout: 99999999999d}]\n"
+    assert "is longer than ten years" in problems(huge)[0]

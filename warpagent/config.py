@@ -400,8 +400,9 @@ def _explain(error: jsonschema.ValidationError) -> str:
         if fmt == "warpagent-cron":
             return str(cron_problem(str(value)))
         if fmt == "warpagent-duration":
-            return (f"'{shown(str(value))}' is not a duration of up to ten years; write a number and a unit, "
-                    "such as 90m, 6h or 1d")
+            if _DURATION.match(str(value).strip()):
+                return f"'{shown(str(value))}' is longer than ten years; write a duration such as 90m, 6h or 1d"
+            return f"'{shown(str(value))}' is not a duration; write a number and a unit, such as 90m, 6h or 1d"
     if error.validator == "additionalProperties":
         extra = sorted(set(value) - set(error_schema.get("properties", {})), key=str)
         return (f"unknown key {', '.join(repr(shown(str(k), 40)) for k in extra[:5])}; check the spelling "
