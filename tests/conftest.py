@@ -42,6 +42,14 @@ def needs_root() -> None:
         pytest.skip("needs root: the test estate uses network namespaces")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the namespace estate carries the `estate` marker, so `-m "not estate"`
+    leaves out all of them (the shifted-clock pass in .ci/run does)."""
+    for item in items:
+        if "estate" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.estate)
+
+
 @pytest.fixture(scope="session")
 def estate() -> Iterator[object]:
     needs_root()

@@ -24,6 +24,8 @@ from tests.conftest import run_cli
 from tests.intel_data import ASSETS, DISTRO_INFO, KEV_FILE, import_folder
 
 ROOT = Path(__file__).resolve().parent.parent
+# the mirror serves NVD's file for the year the update runs in: `update` fetches every year up to today's
+YEAR = dt.datetime.now(dt.UTC).year
 
 
 @dataclass
@@ -41,8 +43,8 @@ def mirror(tmp_path: Path) -> Iterator[Mirror]:
     shutil.copy(KEV_FILE, state.root / "kev")
     (state.root / "nvd").mkdir()
     plain = (ASSETS / "nvd" / "cves.json").read_bytes()
-    (state.root / "nvd" / "nvdcve-2.0-2026.json.gz").write_bytes(gzip.compress(plain))
-    (state.root / "nvd" / "nvdcve-2.0-2026.meta").write_text(
+    (state.root / "nvd" / f"nvdcve-2.0-{YEAR}.json.gz").write_bytes(gzip.compress(plain))
+    (state.root / "nvd" / f"nvdcve-2.0-{YEAR}.meta").write_text(
         f"lastModifiedDate:2026-11-24T03:00:01-05:00\r\nsize:{len(plain)}\r\nsha256:{hashlib.sha256(plain).hexdigest().upper()}\r\n")
 
     class Handler(BaseHTTPRequestHandler):
@@ -80,7 +82,7 @@ def mirror(tmp_path: Path) -> Iterator[Mirror]:
 
 
 def settings_for(mirror: Mirror, work: Path, sources: tuple[str, ...] = ("kev", "nvd")) -> FeedSettings:
-    return FeedSettings(dir=work / "intel", sources=sources, mirror=mirror.url, nvd_first_year=2026, timeout_s=10)
+    return FeedSettings(dir=work / "intel", sources=sources, mirror=mirror.url, nvd_first_year=YEAR, timeout_s=10)
 
 
 def kev_count(settings: FeedSettings) -> int:
@@ -90,7 +92,7 @@ def kev_count(settings: FeedSettings) -> int:
 
 def test_download_then_conditional_requests(mirror: Mirror, tmp_path: Path) -> None:
     settings = settings_for(mirror, tmp_path)
-    first = update(settings, now=lambda: dt.datetime(2026, 11, 25, tzinfo=dt.UTC))
+    first = update(settings)
     assert first.ok and sorted(first.updated) == ["kev", "nvd"]
     with IntelStore(settings.intel_path) as intel:
         assert [m.cve for m in intel.nvd_matches("cpe:/a:openbsd:openssh:9.2p1", [])] == ["CVE-2024-6387"]
@@ -122,9 +124,9 @@ def test_truncated_download_and_bad_checksum_are_rejected(mirror: Mirror, tmp_pa
     assert update(settings).ok
     kev_file = mirror.root / "kev" / "known_exploited_vulnerabilities.json"
     kev_file.write_bytes(KEV_FILE.read_bytes()[:500_000])
-    gz = mirror.root / "nvd" / "nvdcve-2.0-2026.json.gz"
+    gz = mirror.root / "nvd" / f"nvdcve-2.0-{YEAR}.json.gz"
     gz.write_bytes(gzip.compress(b'{"vulnerabilities": []}'))
-    meta = mirror.root / "nvd" / "nvdcve-2.0-2026.meta"
+    meta = mirror.root / "nvd" / f"nvdcve-2.0-{YEAR}.meta"
     meta.write_text(meta.read_text().replace("sha256:", "sha256:00"))
     result = update(settings)
     assert "not a readable KEV catalog" in result.failed["kev"]
@@ -138,20 +140,20 @@ def _nvd_with(mirror: Mirror, configurations: object) -> None:
     data = json.loads((ASSETS / "nvd" / "cves.json").read_text())
     data["vulnerabilities"][0]["cve"]["configurations"] = configurations
     plain = json.dumps(data).encode()
-    (mirror.root / "nvd" / "nvdcve-2.0-2026.json.gz").write_bytes(gzip.compress(plain))
-    (mirror.root / "nvd" / "nvdcve-2.0-2026.meta").write_text(f"sha256:{hashlib.sha256(plain).hexdigest()}\r\n")
+    (mirror.root / "nvd" / f"nvdcve-2.0-{YEAR}.json.gz").write_bytes(gzip.compress(plain))
+    (mirror.root / "nvd" / f"nvdcve-2.0-{YEAR}.meta").write_text(f"sha256:{hashlib.sha256(plain).hexdigest()}\r\n")
 
 
 def test_a_bad_feed_never_breaks_later_updates(mirror: Mirror, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     settings = settings_for(mirror, tmp_path)
     assert update(settings).ok
-    raw_before = (settings.raw / "nvd" / "nvdcve-2.0-2026.json.gz").read_bytes()
+    raw_before = (settings.raw / "nvd" / f"nvdcve-2.0-{YEAR}.json.gz").read_bytes()
     store_before = settings.intel_path.read_bytes()
     _nvd_with(mirror, [1])  # the shape that once loaded, replaced the good copy, then broke compiling
     refused = update(settings)
     assert "vulnerabilities[0]" in refused.failed["nvd"] and "configurations is not a list of" in refused.failed["nvd"]
-    assert (settings.raw / "nvd" / "nvdcve-2.0-2026.json.gz").read_bytes() == raw_before
+    assert (settings.raw / "nvd" / f"nvdcve-2.0-{YEAR}.json.gz").read_bytes() == raw_before
     # a record that loads but cannot be compiled (caused here by a failing compiler: no file reaches
     # that state past the loaders any more) keeps both the raw copy and the store as they were
     _nvd_with(mirror, [])
@@ -165,7 +167,7 @@ def test_a_bad_feed_never_breaks_later_updates(mirror: Mirror, tmp_path: Path,
     monkeypatch.setattr(update_module, "compile_store", broken)
     failed = update(settings)
     assert "not used, the intel store did not compile with it" in failed.failed["nvd"] and "nvd" not in failed.updated
-    assert (settings.raw / "nvd" / "nvdcve-2.0-2026.json.gz").read_bytes() == raw_before
+    assert (settings.raw / "nvd" / f"nvdcve-2.0-{YEAR}.json.gz").read_bytes() == raw_before
     assert settings.intel_path.read_bytes() == store_before
     assert not list(settings.raw.glob(".*staging"))
     monkeypatch.setattr(update_module, "compile_store", real)

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from checks import CheckContext
-from tests.conftest import ASSETS, run_cli
+from tests.conftest import ASSETS, RECORDED_AT, run_cli
 from tests.hub_process import PASSWORDS, TAXII, HubProcess, env_name, hub_config, hub_env
 from tests.intel_data import KEV_FILE
 from tests.taxii_server import free_port
@@ -92,7 +92,8 @@ def populate(agent: Agent) -> None:
     parsed = nmap_xml.parse((ASSETS / "nmap-estate.xml").read_text(), NAMES)
     hosts = tuple(h for h in parsed.hosts if h.asset in {HOSTS[x] for x in agent.hosts})
     inventory = Inventory(estate=agent.estate, hosts=hosts, scanned=parsed.finished)
-    scanned = list(engine.evaluate(inventory, CheckContext(now=NOW)).findings)
+    # judged as of the moment the XML was recorded: its certificates expire as the calendar moves on
+    scanned = list(engine.evaluate(inventory, CheckContext(now=RECORDED_AT)).findings)
     extra = [(age, _finding(agent, *spec[:4])) for *spec, age in agent.extra]
     assets = [h.asset for h in hosts]
     with Store(agent.dir / "warpagent.db") as store:

@@ -23,7 +23,8 @@ from warpagent.restore_test import mask, run_restore_test
 
 PASSWORD_ENV = "WARPAGENT_TEST_RESTIC_PASSWORD"  # noqa: S105 - a variable name
 PASSWORD = "restore-test-password-0123"  # noqa: S105 - the test repository's own
-pytestmark = pytest.mark.skipif(shutil.which("restic") is None, reason="restic is installed by scripts/install.sh")
+pytestmark = [pytest.mark.skipif(shutil.which("restic") is None, reason="restic is installed by scripts/install.sh"),
+              pytest.mark.wall_clock]  # restic is Go: libfaketime cannot shift its clock
 
 
 def _restic(repo: Path, *args: str) -> str:
