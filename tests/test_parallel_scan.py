@@ -61,7 +61,8 @@ class Recorder:
 
     def __init__(self) -> None:
         self.done = 0
-        self.targets: list[list[str]] = []
+        self.targets: list[list[str]] = []  # each chunk's addresses, from its first (port-finding) stage
+        self.stages: list[str] = []
         self.max_rates: list[str] = []
         self.pids: list[int] = []
         self.most_at_once = 0
@@ -81,7 +82,10 @@ class Recorder:
     def nmap_started(self, pid: int) -> None:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
         self.pids.append(pid)
-        self.targets.append(Path(argv[argv.index("-iL") + 1]).read_text().split())
+        targets = Path(argv[argv.index("-iL") + 1])
+        self.stages.append(targets.stem)
+        if targets.stem in ("ports", "chunk"):
+            self.targets.append(targets.read_text().split())
         if "--max-rate" in argv:
             self.max_rates.append(argv[argv.index("--max-rate") + 1])
 
@@ -127,7 +131,10 @@ def test_parallel_chunks_find_what_one_nmap_finds_and_merge_into_one_run(address
     assert sorted(handed) == sorted(scope.addresses) and len(recorder.targets) == 11
     assert address_range.network.replace(".0/24", ".254") not in handed
     assert 2 <= recorder.most_at_once <= 3  # concurrent, and never more than estate.parallel
-    assert set(recorder.max_rates) == {"200"} and len(recorder.max_rates) == 11  # 600 packets/s shared by three
+    assert set(recorder.max_rates) == {"200"}  # 600 packets/s shared by three, in every stage
+    # each chunk: its ports, then service detection on its live hosts (none overran service_timeout)
+    assert recorder.stages.count("ports") == 11 and len(recorder.max_rates) == len(recorder.stages)
+    assert 1 <= recorder.stages.count("services") <= 11 and "light" not in recorder.stages
     assert recorder.done == recorder.total == len(scope.addresses)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from warpagent import nmap_runner, scope
+from warpagent import staged_scan
 from warpagent.nmap_runner import Interrupted, NmapOutput, NmapPlan
 
 log = logging.getLogger(__name__)
@@ -57,13 +57,13 @@ def run_chunk(job: ChunkJob, plan: NmapPlan, nmap_path: str, deadline: float,
               on_host_done: Callable[[int], None] = lambda n: None,
               on_start: Callable[[int], None] = lambda pid: None,
               cancelled: Callable[[], bool] = lambda: False) -> NmapOutput:
-    """One nmap over one chunk, its targets in a private file (nothing reaches the command line)."""
+    """One chunk: one nmap, or three stages when services have a budget of their own (staged_scan)."""
     with tempfile.TemporaryDirectory(prefix="warpagent-chunk-") as work:
-        targets = Path(work) / "targets.txt"
-        targets.write_text(scope.targets_file(job.addresses), encoding="ascii")
-        args = nmap_runner.build_args(nmap_path, dataclasses.replace(plan, targets_file=targets))
+        nmap = staged_scan.runner(nmap_path, Path(work), deadline, on_start, cancelled)
         log.info("estate %s: nmap on chunk %d (%d addresses)", job.estate, job.index + 1, len(job.addresses))
-        return nmap_runner.run(args, deadline, on_host_done=on_host_done, on_start=on_start, cancelled=cancelled)
+        if 0 < plan.service_timeout_s < plan.host_timeout_s:
+            return staged_scan.run(job.addresses, plan, nmap, on_host_done)
+        return nmap("chunk", job.addresses, plan, on_host_done)
 
 
 class ChunkExecutor(Protocol):

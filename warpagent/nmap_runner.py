@@ -42,6 +42,11 @@ class NmapPlan:
     privileged: bool
     udp: bool
     max_rate: int | None = None  # packets per second for this nmap process (--max-rate)
+    # Per-host budget for service detection and scripts once the open ports are known; a host
+    # that overruns it gets a light second look (warpagent.staged_scan). 0: one nmap pass.
+    service_timeout_s: int = 0
+    services: bool = True  # False: find open ports only (no -sV, no scripts)
+    version_intensity: int | None = None  # None: nmap's default (7)
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,7 @@ class NmapOutput:
     returncode: int | None
     timed_out: bool = False
     interrupted: bool = False
+    light: tuple[str, ...] = ()  # addresses whose services overran service_timeout_s: identified lightly
 
 
 def find_nmap(configured: str) -> str:
@@ -64,8 +70,12 @@ def find_nmap(configured: str) -> str:
 
 
 def build_args(nmap_path: str, plan: NmapPlan) -> list[str]:
-    args = [nmap_path, "-n", "-oX", "-", "--no-stylesheet", "-sV", f"-{plan.timing}",
+    args = [nmap_path, "-n", "-oX", "-", "--no-stylesheet", f"-{plan.timing}",
             "--host-timeout", f"{plan.host_timeout_s}s", "--stats-every", "2s"]
+    if plan.services:
+        args.append("-sV")
+        if plan.version_intensity is not None:
+            args += ["--version-intensity", str(plan.version_intensity)]
     args.append("-sS" if plan.privileged else "-sT")
     if plan.udp:
         args.append("-sU")
@@ -74,9 +84,9 @@ def build_args(nmap_path: str, plan: NmapPlan) -> list[str]:
     if plan.max_rate:
         args += ["--max-rate", str(plan.max_rate)]
     args += ["-p", plan.port_argument]
-    if plan.scripts:
+    if plan.services and plan.scripts:
         args += ["--script", ",".join(plan.scripts)]
-    if plan.script_args:
+    if plan.services and plan.script_args:
         args += ["--script-args", ",".join(plan.script_args)]
     args += ["-iL", str(plan.targets_file)]
     return args

@@ -80,7 +80,7 @@ def _scripts(parent: ET.Element | None) -> tuple[ScriptResult, ...]:
     return tuple(out)
 
 
-def _host_key(host: ET.Element) -> str:
+def host_key(host: ET.Element) -> str:
     """The address python-nmap keys a host by: its IPv4 address, else the first address."""
     for address in host.findall("address"):
         if address.get("addrtype") == "ipv4":
@@ -121,7 +121,7 @@ def parse(xml: str, names: Mapping[str, str], source: str = "nmap") -> ParsedSca
     hosts: list[Host] = []
     finished: list[str] = []
     timed_out: list[str] = []
-    by_key = {_host_key(h): h for h in dom.findall("host")}
+    by_key = {host_key(h): h for h in dom.findall("host")}
     for address, data in result["scan"].items():
         element = by_key.get(address)
         if element is None:

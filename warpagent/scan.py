@@ -76,6 +76,7 @@ def plan_for(estate: EstateConfig, settings: Settings, targets_file: Path,
     plan = nmap_runner.NmapPlan(
         targets_file=targets_file, port_argument=port_set.nmap_argument(), scripts=scripts,
         script_args=script_args, host_timeout_s=estate.host_timeout_s, timing=settings.scan.timing,
+        service_timeout_s=estate.service_timeout_s,
         assume_up=estate.assume_up, privileged=privileged, udp=bool(port_set.udp))
     return plan, port_set, notes
 
@@ -119,6 +120,10 @@ def collect(estate: EstateConfig, settings: Settings, estate_scope: scope.Scope,
         finished += [a for a in done if a not in late]
         problems += [f"{estate_scope.asset(a)}: nmap host timeout ({estate.host_timeout_s}s); "
                      "not fully scanned" for a in parsed.timed_out]
+        notes += [f"{estate_scope.asset(a)}: version detection overran estates[].service_timeout "
+                  f"({estate.service_timeout_s}s); its services were looked at again lightly (version intensity 0, "
+                  "with the scripts), so a product nmap names only after rarer probes may be missing"
+                  for a in output.light]
         interrupted |= output.interrupted
         timed_out |= output.timed_out
         if parsed.complete:  # down hosts write no <host>: count them done now

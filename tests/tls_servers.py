@@ -1,0 +1,94 @@
+"""TLS services on loopback addresses the test owns: ordinary HTTPS servers, and the odd one
+that completes the TLS handshake and then never says a word (nmap's version detection waits
+out every probe on it). Shared by tests/test_staged_scan.py and bench/stalled_service.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import socket
+import ssl
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def self_signed_context(folder: Path) -> ssl.SSLContext:
+    """A server context with a self-signed certificate (what WA504 reports)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stalled.test")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(7).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=800))
+            .sign(key, hashes.SHA256()))
+    (folder / "self.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "self.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                        serialization.NoEncryption()))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "self.pem", folder / "self.key")
+    return context
+
+
+def _silent(listener: socket.socket, context: ssl.SSLContext, stop: threading.Event) -> None:
+    def hold(conn: socket.socket) -> None:
+        try:
+            with context.wrap_socket(conn, server_side=True) as tls:
+                while not stop.is_set() and tls.recv(4096):
+                    pass  # read every probe, answer none, never close first
+        except OSError:
+            pass
+
+    while not stop.is_set():
+        try:
+            conn, _peer = listener.accept()
+        except OSError:
+            return
+        threading.Thread(target=hold, args=(conn,), daemon=True).start()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # nmap's probes end in TLS errors by design: not worth a traceback each
+
+
+@contextmanager
+def serving(folder: Path, https: Sequence[tuple[str, int]], silent: Sequence[tuple[str, int]]) -> Iterator[None]:
+    """HTTPS at each of `https`, the silent TLS service at each of `silent`, until the block ends."""
+    context = self_signed_context(folder)
+    stop = threading.Event()
+    servers: list[_Server] = []
+    listeners: list[socket.socket] = []
+    threads: list[threading.Thread] = []
+    try:
+        for address in https:
+            server = _Server(address, _Quiet)
+            server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)
+            servers.append(server)
+            threads.append(threading.Thread(target=server.serve_forever, daemon=True))
+        for address in silent:
+            listener = socket.create_server(address)
+            listeners.append(listener)
+            threads.append(threading.Thread(target=_silent, args=(listener, context, stop), daemon=True))
+        for thread in threads:
+            thread.start()
+        yield
+    finally:
+        stop.set()
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+        for listener in listeners:
+            listener.close()
