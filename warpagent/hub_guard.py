@@ -25,8 +25,8 @@ from functools import cache
 from typing import Any
 
 from stix2 import v21
-from stix2validator import ValidationOptions, validate_parsed_json
 
+from warpagent import stix_validation
 from warpagent.models import CATEGORIES, Severity
 
 BUCKETS = frozenset({"0", "1", "2-5", "6-20", "21+"})
@@ -34,7 +34,6 @@ FUTURE_SLACK = dt.timedelta(days=1)  # members' clocks differ; a day ahead is a 
 # Objects that name no creator: what warpagent shares without one. Everything else must say who made it.
 CREATORLESS = frozenset({"software", "marking-definition"})
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
-_VALIDATION = ValidationOptions(version="2.1")
 MAX_DEPTH = 32  # warpagent's deepest object nests 5 levels; 2,000 would exhaust json's recursion
 
 
@@ -107,8 +106,7 @@ def validator_errors(obj: Mapping[str, Any]) -> list[str]:
     """stix2-validator's errors; an object the validator itself cannot read (it trips on
     `created: 1.5` or `extensions: "x"`) is invalid, never an exception."""
     try:
-        results = validate_parsed_json(dict(obj), _VALIDATION)
-        return [str(e) for r in (results if isinstance(results, list) else [results]) for e in r.errors]
+        return stix_validation.object_errors(dict(obj))
     except Exception as exc:  # noqa: BLE001 - any failure inside the validator means the input is not STIX
         return [f"the validator could not read it ({exc.__class__.__name__})"]
 
