@@ -24,15 +24,9 @@ from checks import ALL_CHECKS, by_id
 from feeds.model import SourceStatus
 from warpagent import clock
 from warpagent.config import RagRules
-from warpagent.models import CATEGORIES, FindingStatus, RunStatus, ScanRun, Severity, TrackedFinding
+from warpagent.models import CATEGORIES, CATEGORY_NAMES, FindingStatus, RunStatus, ScanRun, Severity, TrackedFinding
 from warpagent.regional import Figure
 
-CATEGORY_NAMES = {
-    "patches": "Missing security patches", "unsupported": "Unsupported software",
-    "privileges": "Inappropriate user privileges", "passwords": "Weak or poorly managed passwords",
-    "configs": "Insecure configurations", "supply_chain": "Insecure supply chains",
-    "backups": "Poorly configured or untested backups",
-}
 TREND_MONTHS = 6
 
 

@@ -23,6 +23,13 @@ RECORD_STATE = "record"
 CATEGORIES: tuple[str, ...] = (
     "patches", "unsupported", "privileges", "passwords", "configs", "supply_chain", "backups",
 )
+# Each category in the words of the unlucky seven, for boards and for the people reading a shared posture.
+CATEGORY_NAMES = {
+    "patches": "Missing security patches", "unsupported": "Unsupported software",
+    "privileges": "Inappropriate user privileges", "passwords": "Weak or poorly managed passwords",
+    "configs": "Insecure configurations", "supply_chain": "Insecure supply chains",
+    "backups": "Poorly configured or untested backups",
+}
 
 
 class Severity(enum.IntEnum):

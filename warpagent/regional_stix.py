@@ -18,6 +18,7 @@ import stix2
 from stix2 import v21
 from stix2.properties import DictionaryProperty, IntegerProperty, ListProperty, StringProperty
 
+from warpagent import posture_words
 from warpagent.regional import CategoryPicture, RegionalPicture
 from warpagent.stix_bundle import EPOCH, NAMESPACE, TOOL_IDENTITY, _midnight, extension_definition, tlp_marking
 
@@ -64,6 +65,39 @@ def _category(category: CategoryPicture) -> dict[str, Any]:
     return out
 
 
+def _readable(picture: RegionalPicture, api_root: str, report_id: str, hub_id: str,
+              stamp: dict[str, Any]) -> list[Any]:
+    """The picture again in standard objects (notes, vulnerabilities, sightings) that MISP and
+    OpenCTI import: everything a person reads, nothing the k rule withheld."""
+    def object_id(kind: str, key: str) -> str:
+        return f"{kind}--{uuid.uuid5(NAMESPACE, f'hub|{api_root}|{kind}|{key}')}"
+
+    by = {"created_by_ref": hub_id, **stamp}
+    overall = "\n".join([
+        f"{picture.title}, regional picture on {picture.as_of}: {picture.members_current} current members of "
+        f"{picture.members_total} (k = {picture.k}; a member is stale after {picture.stale_after_days} days).",
+        posture_words.figure(picture.stale, "Stale members, of all members") + ".",
+        posture_words.figure(picture.past_due, "Members with any finding past its deadline") + ".",
+        f"{picture.cves_withheld} CVEs withheld (seen by too few members to name)."])
+    notes = [v21.Note(id=object_id("note", "overall"), abstract=f"{picture.title}: regional picture",
+                      content=overall, object_refs=[report_id], **by),
+             v21.Note(id=object_id("note", "products"), abstract=f"{picture.title}: software across the region",
+                      content=posture_words.regional_products(picture.products, picture.products_withheld),
+                      object_refs=[report_id], **by)]
+    for category in picture.categories:
+        abstract, content = posture_words.regional_category(category, picture.as_of, picture.k)
+        notes.append(v21.Note(id=object_id("note", category.category), abstract=abstract, content=content,
+                              object_refs=[report_id], **by))
+    spread: list[Any] = []
+    for cve in picture.cves:
+        vulnerability = v21.Vulnerability(
+            id=object_id("vulnerability", cve.cve), name=cve.cve, description=posture_words.regional_cve(cve),
+            external_references=[{"source_name": "cve", "external_id": cve.cve}], **by)
+        spread += [vulnerability, v21.Sighting(id=object_id("sighting", cve.cve), sighting_of_ref=vulnerability.id,
+                                               where_sighted_refs=[hub_id], count=cve.members, **by)]
+    return [*notes, *spread]
+
+
 def hub_identity_id(api_root: str) -> str:
     return f"identity--{uuid.uuid5(NAMESPACE, f'hub|{api_root}')}"
 
@@ -91,13 +125,17 @@ def build(picture: RegionalPicture, api_root: str, tlp: str = "amber") -> dict[s
         products=[{"product": p.product, "members": p.members,
                    "versions": [{"version": v, "members": n} for v, n in p.versions]} for p in picture.products]
         or None, products_withheld=picture.products_withheld, allow_custom=True, **stamp)
-    report = v21.Report(id=f"report--{uuid.uuid5(NAMESPACE, f'hub|{api_root}|report')}", created_by_ref=hub.id,
+    report_id = f"report--{uuid.uuid5(NAMESPACE, f'hub|{api_root}|report')}"
+    readable = _readable(picture, api_root, report_id, hub.id, stamp)
+    report = v21.Report(id=report_id, created_by_ref=hub.id,
                         name=f"{picture.title}: regional cyber hygiene picture {picture.as_of}",
-                        description="k-anonymised regional posture across the unlucky seven categories.",
+                        description=(f"k-anonymised regional posture across the unlucky seven categories: "
+                                     f"{picture.members_current} current members of {picture.members_total}, "
+                                     f"k = {picture.k}. One note per category gives its figures."),
                         published=_midnight(picture.as_of), report_types=["threat-report"],
-                        object_refs=[hub.id, regional.id], allow_custom=True, **stamp)
+                        object_refs=[hub.id, regional.id, *(o.id for o in readable)], allow_custom=True, **stamp)
     tool, _posture_extension = extension_definition()
-    objects = [json.loads(stix2.serialization.serialize(o)) for o in (marking, hub, regional, report)]
+    objects = [json.loads(stix2.serialization.serialize(o)) for o in (marking, hub, regional, *readable, report)]
     objects[1:1] = [tool, regional_extension_definition()]
     bundle_id = f"bundle--{uuid.uuid5(NAMESPACE, f'hub|{api_root}|{picture.as_of.isoformat()}')}"
     return {"type": "bundle", "id": bundle_id, "objects": objects}

@@ -23,8 +23,8 @@ from typing import Any
 import stix2
 from stix2 import v21
 from stix2.properties import BooleanProperty, DictionaryProperty, ListProperty, ReferenceProperty, StringProperty
-from stix2validator import ValidationOptions, validate_string
 
+from warpagent import posture_words, stix_validation
 from warpagent.anonymise import SharedPosture, bucket_floor
 from warpagent.errors import WarpagentError
 
@@ -135,7 +135,9 @@ def build(posture: SharedPosture, tlp: str = "amber") -> dict[str, Any]:
             software_by_category.setdefault(item.category, []).append(sco)
         versions_by_category.setdefault(item.category, []).append(
             {"product": item.product, "version": item.version} if item.version else {"product": item.product})
-    postures = []
+    report_id = _id("report", member, "posture")
+    check_names = {r.check_id: r.name for r in posture.remediations}
+    postures, notes = [], []
     for cat in posture.categories:
         check_ids = [c.check_id for c in cat.checks]
         postures.append(Posture(
@@ -149,10 +151,16 @@ def build(posture: SharedPosture, tlp: str = "amber") -> dict[str, Any]:
             software_refs=[s.id for s in software_by_category.get(cat.category, [])] or None,
             course_of_action_refs=[coas[c].id for c in check_ids if c in coas] or None,
             allow_custom=True, **by))
+        abstract, content = posture_words.member_category(
+            cat, posture.as_of, [s for s in posture.software if s.category == cat.category], check_names)
+        notes.append(v21.Note(id=_id("note", member, cat.category), abstract=abstract, content=content,
+                              object_refs=[report_id], **by))
     vulnerabilities, sightings = [], []
     for sighting in posture.cves:
         vulnerability = v21.Vulnerability(
             id=_id("vulnerability", member, sighting.cve), name=sighting.cve,
+            description=(f"Open on {posture_words.bucket(sighting.assets)} assets of this WARP member, first seen "
+                         f"{sighting.first_seen}, last seen {sighting.last_seen}."),
             external_references=[{"source_name": "cve", "external_id": sighting.cve}], **by)
         vulnerabilities.append(vulnerability)
         sightings.append(v21.Sighting(
@@ -160,9 +168,12 @@ def build(posture: SharedPosture, tlp: str = "amber") -> dict[str, Any]:
             where_sighted_refs=[identity.id], count=bucket_floor(sighting.assets),
             first_seen=_midnight(sighting.first_seen), last_seen=_midnight(sighting.last_seen), **by))
     software = [s for group in software_by_category.values() for s in group]
-    members = [identity, *postures, *vulnerabilities, *sightings, *coas.values(), *software]
-    report = v21.Report(id=_id("report", member, "posture"), name=f"Cyber hygiene posture {posture.as_of}",
-                        description="Anonymised posture of one WARP member across the unlucky seven categories.",
+    members = [identity, *postures, *notes, *vulnerabilities, *sightings, *coas.values(), *software]
+    measured = [c for c in posture.categories if c.measured]
+    report = v21.Report(id=report_id, name=f"Cyber hygiene posture {posture.as_of}",
+                        description=(f"Anonymised posture of one WARP member across the unlucky seven categories: "
+                                     f"{len(measured)} of {len(posture.categories)} measured on {posture.as_of}, "
+                                     f"{len(posture.cves)} CVEs shared. One note per category gives its figures."),
                         published=_midnight(posture.as_of), report_types=["threat-report"],
                         object_refs=sorted({o.id for o in members}), allow_custom=True, **by)
     objects = [marking, *members, report]
@@ -178,5 +189,4 @@ def to_json(bundle: dict[str, Any]) -> str:
 
 def validate(bundle_json: str) -> list[str]:
     """stix2-validator's errors for the bundle (warnings are not errors); empty means valid."""
-    result = validate_string(bundle_json, ValidationOptions(version="2.1"))
-    return [str(e) for e in result.errors]
+    return stix_validation.errors(bundle_json)
