@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pathlib
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -98,3 +99,17 @@ from hypothesis import settings as _hypothesis_settings  # noqa: E402
 _hypothesis_settings.register_profile("ci", max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "40")),
                                       deadline=None, derandomize=True, print_blob=True)
 _hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
+    """Every file read with Path.read_text from here on, as resolved paths (the evidence reader reads no other way)."""
+    seen: list[Path] = []
+    real = pathlib.Path.read_text
+
+    def recording(self: Path, *args: object, **kwargs: object) -> str:
+        seen.append(Path(self).resolve())
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pathlib.Path, "read_text", recording)
+    yield seen

@@ -267,6 +267,7 @@ def test_nothing_identifying_leaves_in_the_shared_bundle(estate: TestEstate, sca
     assert result.returncode == 0, result.stderr
     shared = out.read_bytes().decode().casefold()
     assert "x-warpagent-posture" in shared and "nginx" in shared  # it does say something useful
+    assert shared.count('"type": "note"') == 7  # and says it in words too: those words are searched as well
     identifying = ["Riverside Borough Council", "Riverside", "riverside-corporate", estate.subnet, estate.gateway,
                    *estate.addresses, estate.subnet.rsplit(".", 1)[0] + ".",
                    "weak-web.estate.test", "control.estate.test", "Estate Test CA", "estate.test",

@@ -3,8 +3,6 @@ sit beside the folder; every read warpagent makes is recorded, and none may touc
 
 from __future__ import annotations
 
-import pathlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,20 +10,6 @@ import pytest
 from warpagent import evidence
 
 CANARY_RULE = "canaryuser ALL=(ALL) NOPASSWD: ALL\n"
-
-
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Path]]:
-    """Every file warpagent's evidence reader opens, as resolved paths."""
-    seen: list[Path] = []
-    real = pathlib.Path.read_text
-
-    def recording(self: Path, *args: object, **kwargs: object) -> str:
-        seen.append(Path(self).resolve())
-        return real(self, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(pathlib.Path, "read_text", recording)
-    yield seen
 
 
 def _estate(tmp_path: Path) -> tuple[Path, Path]:

@@ -16,7 +16,7 @@ from checks import CheckContext
 from tests.conftest import ASSETS, RECORDED_AT, run_cli
 from tests.taxii_server import FaultProxy, Medallion, free_port
 from warpagent import anonymise, config, engine, nmap_xml, share, stix_bundle
-from warpagent.models import Finding, FindingStatus, Inventory, Severity, TrackedFinding
+from warpagent.models import CATEGORY_NAMES, Finding, FindingStatus, Inventory, Severity, TrackedFinding
 from warpagent.outbox import Outbox
 from warpagent.peer_intel import PeerIntel
 from warpagent.store import Store
@@ -212,6 +212,10 @@ def test_bundle_imports_into_misp(tmp_path: Path, env: dict[str, str]) -> None:
         "vsftpd", "OpenSSH", "nginx"}
     galaxies = {c["value"] for g in event.get("Galaxy", []) for c in g["GalaxyCluster"]}
     assert "WA502 tls-weak-cipher" in galaxies
+    # each category's posture, in words, as an event note
+    notes = {n["comment"].split(" (", 1)[0]: n["note"] for n in event["Note"]}
+    assert set(notes) == set(CATEGORY_NAMES.values())
+    assert "Open findings: between 6 and 20 (6-20)." in notes["Insecure configurations"]
     # MISP knows no x-warpagent-posture: that, and only that, is what it could not load
     problems = {p for msgs in parser.errors.values() for p in msgs}
     assert problems and all("x-warpagent-posture" in p for p in problems)
