@@ -6,6 +6,7 @@ so an SSH server on 2222 or TLS on 8443 is judged like one on its default port.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
@@ -42,6 +43,12 @@ SSH_LEGACY: dict[str, tuple[re.Pattern[str], ...]] = {
     "encryption_algorithms": (re.compile(r"-cbc(@|$)"), re.compile(r"^arcfour"), re.compile(r"^none$")),
     "mac_algorithms": (re.compile(r"^hmac-md5"), re.compile(r"^hmac-sha1-96"),
                        re.compile(r"^hmac-ripemd160"), re.compile(r"^umac-32"), re.compile(r"^none$")),
+}
+# Legacy but still common: SHA-1 signatures on RSA host keys (ssh-rsa; off by default since
+# OpenSSH 8.8) and SHA-1 MACs (still in OpenSSH's default list). Reported apart, at low.
+SSH_SHA1: dict[str, tuple[re.Pattern[str], ...]] = {
+    "server_host_key_algorithms": (re.compile(r"^ssh-rsa$"),),
+    "mac_algorithms": (re.compile(r"^hmac-sha1$"), re.compile(r"^hmac-sha1-etm@openssh\.com$")),
 }
 
 # nmap service name -> (plain-language name, severity)
@@ -261,22 +268,26 @@ def ssh_legacy_algorithms(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """SSH server offers legacy key exchange, host key, cipher or MAC algorithms.
 
     Why it matters: SHA-1 key exchange, CBC ciphers, DSA keys and MD5 MACs have known weaknesses
-    and are kept only for clients that should themselves be upgraded.
+    and are kept only for clients that should themselves be upgraded (medium). Apart from them,
+    at low: `ssh-rsa` host key signatures use SHA-1, which is practical to collide (OpenSSH
+    turned them off by default in 8.8), and `hmac-sha1` MACs are still in OpenSSH's default
+    list but have no place beside the SHA-2 and UMAC MACs every current client speaks.
     Fix: remove them from `KexAlgorithms`, `HostKeyAlgorithms`, `Ciphers` and `MACs` in sshd_config
-    (the OpenSSH defaults of Debian 12 and later are sound).
+    (the OpenSSH defaults of Debian 12 and later are sound apart from the SHA-1 MACs).
     """
     for service, result in _with_script(host, "ssh2-enum-algos"):
-        found: list[str] = []
-        for group, patterns in SSH_LEGACY.items():
-            found += [f"{group.split('_algorithms')[0]}: {name}"
-                      for name in result.data.table(group).strings()
-                      if any(p.search(name) for p in patterns)]
-        if found:
-            yield Weakness.on(
-                service, severity=Severity.MEDIUM, title=f"Legacy SSH algorithms offered on {service.endpoint}",
-                evidence=f"ssh2-enum-algos on {service.endpoint}: {_names(found, 10)}",
-                remediation="Remove the listed algorithms from KexAlgorithms, HostKeyAlgorithms, "
-                            "Ciphers and MACs in sshd_config, then restart sshd.")
+        for patterns, severity, subject, what in (
+                (SSH_LEGACY, Severity.MEDIUM, service.endpoint, "Legacy SSH algorithms"),
+                (SSH_SHA1, Severity.LOW, f"{service.endpoint} sha-1", "SHA-1 SSH algorithms")):
+            found = [f"{group.split('_algorithms')[0]}: {name}" for group, group_patterns in patterns.items()
+                     for name in result.data.table(group).strings() if any(p.search(name) for p in group_patterns)]
+            if found:
+                weakness = Weakness.on(
+                    service, severity=severity, title=f"{what} offered on {service.endpoint}",
+                    evidence=f"ssh2-enum-algos on {service.endpoint}: {_names(found, 10)}",
+                    remediation="Remove the listed algorithms from KexAlgorithms, HostKeyAlgorithms, "
+                                "Ciphers and MACs in sshd_config, then restart sshd.")
+                yield dataclasses.replace(weakness, subject=subject)
 
 
 # --- SMB -----------------------------------------------------------------------------------

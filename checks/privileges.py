@@ -82,6 +82,15 @@ def _members(host: Host, group: Group) -> list[Account]:
     return [a for a in host.evidence.accounts if a.name in names and a.name != "root"]
 
 
+def _membership(account: Account, group: Group) -> tuple[str, str]:
+    """How the account is in the group, and the command that takes it out: a listed member
+    leaves with gpasswd; an account whose primary group it is needs another primary group."""
+    if account.name in group.members:
+        return f"{group.where}: {group.name} lists {account.name}", f"gpasswd -d {account.name} {group.name}"
+    return (f"{account.where}: {group.name} (gid {group.gid}) is {account.name}'s primary group",
+            f"usermod -g <another group> {account.name}")
+
+
 @check("WA303", "privileges", "admin-group-stale-or-service-account")
 def admin_group_members(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A member of an admin group (root, sudo, wheel, admin, adm, docker, lxd) is a service
@@ -99,22 +108,20 @@ def admin_group_members(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
         if group is None:
             continue
         for account in _members(host, group):
+            how, remove = _membership(account, group)
             if account.service:
                 yield Weakness(subject=f"account:{account.name}:{group_name}", severity=Severity.MEDIUM,
                                title=f"Service account '{account.name}' is in the admin group '{group_name}'",
-                               evidence=f"{group.where}: {group_name} includes {account.name}; "
-                                        f"{account.where}: uid {account.uid} (a service account)",
-                               remediation=f"gpasswd -d {account.name} {group_name}, and grant the service only "
-                                           "the specific rights it needs.")
+                               evidence=f"{how}; {account.where}: uid {account.uid} (a service account)",
+                               remediation=f"{remove}, and grant the service only the specific rights it needs.")
             elif account.inactive(today):
                 state = "expired" if account.expired(today) else "locked"
                 yield Weakness(subject=f"shadow:{account.name}:{group_name}", severity=Severity.MEDIUM,
                                title=f"{state.capitalize()} account '{account.name}' is still in the admin "
                                      f"group '{group_name}'",
-                               evidence=f"{group.where}: {group_name} includes {account.name}; "
-                                        f"{account.shadow_where}: the account is {state}",
-                               remediation=f"gpasswd -d {account.name} {group_name}; if the person has left, "
-                                           f"remove the account (userdel {account.name}).")
+                               evidence=f"{how}; {account.shadow_where}: the account is {state}",
+                               remediation=f"{remove}; if the person has left, remove the account "
+                                           f"(userdel {account.name}).")
 
 
 @check("WA304", "privileges", "service-account-login-shell")

@@ -34,6 +34,7 @@ ESTATE_EXPECTED: Golden = {
     ("WA511", "198.18.18.10", "21/tcp"), ("WA512", "198.18.18.10", "21/tcp"),
     ("WA512", "198.18.18.10", "23/tcp"),
     ("WA507", "198.18.18.11", "22/tcp"), ("WA508", "198.18.18.11", "22/tcp"),
+    ("WA508", "198.18.18.11", "22/tcp sha-1"),
     ("WA514", "198.18.18.11", "6379/tcp"), ("WA514", "198.18.18.11", "11211/tcp"),
     ("WA513", "198.18.18.11", "161/udp"),
 }
@@ -46,7 +47,8 @@ def test_recorded_estate_golden(asset: Callable[[str], str]) -> None:
     assert {f.category for f in findings} == {"configs"}
     for finding in findings:
         assert finding.evidence and finding.remediation and finding.title
-        assert finding.port is not None and finding.subject == f"{finding.port}/{finding.protocol}"
+        endpoint = finding.subject.removesuffix(" sha-1")  # WA508's SHA-1 finding sits beside its medium one
+        assert finding.port is not None and endpoint == f"{finding.port}/{finding.protocol}"
 
 
 def test_finding_details_name_their_evidence(asset: Callable[[str], str]) -> None:
@@ -71,7 +73,33 @@ def test_ssh_findings(asset: Callable[[str], str]) -> None:
     for algorithm in ("kex: diffie-hellman-group1-sha1", "kex: diffie-hellman-group14-sha1",
                       "encryption: aes128-cbc", "encryption: 3des-cbc", "mac: hmac-md5", "mac: hmac-sha1-96"):
         assert algorithm in legacy
-    assert "hmac-sha1," not in legacy and "curve25519" not in legacy  # modern defaults are not noise
+    assert "hmac-sha1," not in legacy and "curve25519" not in legacy  # SHA-1 MACs are not medium
+    sha1 = next(f for f in _findings(asset("nmap-estate.xml")) if f.subject == "22/tcp sha-1")
+    assert sha1.check_id == "WA508" and sha1.severity is Severity.LOW and sha1.port == 22
+    assert sha1.evidence == ("ssh2-enum-algos on 22/tcp: mac: hmac-sha1-etm@openssh.com, mac: hmac-sha1")
+
+
+def _ssh_host(host_keys: list[str], macs: list[str]) -> str:
+    elems = lambda names: "".join(f"<elem>{n}</elem>" for n in names)  # noqa: E731
+    return ('<?xml version="1.0"?><nmaprun scanner="nmap" args="nmap" start="1" version="7.93">'
+            '<scaninfo type="connect" protocol="tcp" numservices="1" services="22"/>'
+            '<host><status state="up" reason="syn-ack"/><address addr="198.18.0.40" addrtype="ipv4"/><ports>'
+            '<port protocol="tcp" portid="22"><state state="open" reason="syn-ack"/>'
+            '<service name="ssh" product="OpenSSH" version="9.2p1"/><script id="ssh2-enum-algos" output="">'
+            f'<table key="server_host_key_algorithms">{elems(host_keys)}</table>'
+            f'<table key="mac_algorithms">{elems(macs)}</table></script></port></ports></host>'
+            '<runstats><finished time="2" timestr="" elapsed="1" summary="" exit="success"/>'
+            '<hosts up="1" down="0" total="1"/></runstats></nmaprun>')
+
+
+def test_sha1_host_key_signatures_and_macs_are_low_and_their_sha2_forms_are_not_reported() -> None:
+    [sha1] = _findings(_ssh_host(["rsa-sha2-512", "ssh-rsa", "ssh-ed25519"], ["hmac-sha2-256", "hmac-sha1"]))
+    assert (sha1.check_id, sha1.severity, sha1.subject) == ("WA508", Severity.LOW, "22/tcp sha-1")
+    assert sha1.evidence == "ssh2-enum-algos on 22/tcp: server_host_key: ssh-rsa, mac: hmac-sha1"
+    assert _findings(_ssh_host(["rsa-sha2-512", "rsa-sha2-256", "ssh-ed25519"],
+                               ["hmac-sha2-256-etm@openssh.com", "umac-128-etm@openssh.com"])) == []
+    both = _findings(_ssh_host(["ssh-dss", "ssh-rsa"], ["hmac-md5"]))
+    assert sorted((f.severity.label, f.subject) for f in both) == [("low", "22/tcp sha-1"), ("medium", "22/tcp")]
 
 
 def test_windows_and_datastores(asset: Callable[[str], str]) -> None:

@@ -103,6 +103,21 @@ def _evaluate(folder: Path, intel: IntelStore | None) -> list[Finding]:
     return list(result.findings)
 
 
+def test_admin_group_findings_say_whether_the_group_is_listed_or_primary(tmp_path: Path) -> None:
+    host = tmp_path / "rhel1"
+    (host / "etc").mkdir(parents=True)
+    # RHEL's stock sync account has root as its primary group; www-data is listed in wheel
+    (host / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\nsync:x:5:0:sync:/sbin:/bin/sync\n"
+                                         "www-data:x:33:33::/var/www:/usr/sbin/nologin\n")
+    (host / "etc" / "group").write_text("root:x:0:\nwww-data:x:33:\nwheel:x:10:www-data\n")
+    found = {f.subject: f for f in _evaluate(host, None) if f.check_id == "WA303"}
+    primary, listed = found["account:sync:root"], found["account:www-data:wheel"]
+    assert primary.evidence.startswith("etc/passwd:2: root (gid 0) is sync's primary group")
+    assert primary.remediation.startswith("usermod -g <another group> sync")
+    assert listed.evidence.startswith("etc/group:3: wheel lists www-data")
+    assert listed.remediation.startswith("gpasswd -d www-data wheel")
+
+
 def test_every_planted_weakness_is_found_and_nothing_on_the_clean_host(hosts: Path, intel: IntelStore) -> None:
     weak = _evaluate(hosts / "weak", intel)
     assert {(f.check_id, f.subject) for f in weak} == PLANTED
@@ -188,6 +203,33 @@ def test_pam_stacks_decide_the_policy() -> None:
         parse_policy.password_policy("password required pam_unix.so minlen=six\n", "p", None, None)
 
 
+def test_pam_passwdqc_reads_its_config_file_in_order(tmp_path: Path) -> None:
+    conf = "# site policy\nmin=disabled,disabled,16,12,12\nmax=40\n"
+    files = {"/etc/passwdqc.conf": conf}
+    policy = parse_policy.password_policy("password requisite pam_passwdqc.so config=/etc/passwdqc.conf\n",
+                                          "etc/pam.d/common-password", None, None, load=files.get)
+    assert policy.min_length is not None and policy.min_length.value == "12"
+    assert str(policy.min_length.where) == "etc/passwdqc.conf:2"  # the finding names the file that set it
+    later = parse_policy.password_policy("password requisite pam_passwdqc.so config=/etc/passwdqc.conf min=8,8,8,8,8\n",
+                                         "p", None, None, load=files.get)
+    assert later.min_length is not None and later.min_length.value == "8"  # options after config= win
+    with pytest.raises(EvidenceError, match=r"config=/etc/missing\.conf is not in the evidence"):
+        parse_policy.password_policy("password requisite pam_passwdqc.so config=/etc/missing.conf\n", "p", None,
+                                     None, load=files.get)
+    # through the evidence folder: the file is read inside it, and an escape is refused and named
+    host = tmp_path / "web1"
+    (host / "etc" / "pam.d").mkdir(parents=True)
+    (host / "etc" / "passwdqc.conf").write_text(conf)
+    (host / "etc" / "pam.d" / "common-password").write_text(
+        "password requisite pam_passwdqc.so config=/etc/passwdqc.conf\n")
+    read = evidence.read_host(host)
+    assert read.evidence.policy is not None and read.evidence.policy.min_length.value == "12"  # type: ignore[union-attr]
+    (host / "etc" / "pam.d" / "common-password").write_text(
+        "password requisite pam_passwdqc.so config=../../../outside.conf\n")
+    escaped = evidence.read_host(host)
+    assert escaped.evidence.policy is None and "not a path inside the host's folder" in " ".join(escaped.problems)
+
+
 def test_sshd_first_value_wins_and_match_blocks_are_not_global() -> None:
     config = parse_policy.sshd_config("PasswordAuthentication no\npasswordauthentication yes\n"
                                       "Match Address 10.0.0.0/8\n  PermitRootLogin yes\n",
@@ -241,6 +283,11 @@ def test_borg_and_nanosecond_restic_times() -> None:
     records = parse_backups.borg_list('{"archives": [{"archive": "web1-2026-11-24T01:00:03", '
                                       '"time": "2026-11-24T01:00:03.000000"}]}', "b.json")
     assert (records[0].job, records[0].at) == ("web1", dt.datetime(2026, 11, 24, 1, 0, 3, tzinfo=dt.UTC))
+    # names as borg's {now} placeholders leave them, microseconds and zones included: one job, not one per archive
+    stamped = [f"web1-2018-11-04T23:19:0{n}.864971" for n in range(3)] + ["web1-2018-11-05T01:00:00+00:00",
+                                                                         "web1-20181106", "web1_2018-11-07_010000"]
+    archives = ", ".join(f'{{"archive": "{name}", "time": "2018-11-04T23:19:04.864971"}}' for name in stamped)
+    assert {r.job for r in parse_backups.borg_list(f'{{"archives": [{archives}]}}', "b.json")} == {"web1"}
     [snap] = parse_backups.restic_snapshots('[{"time": "2026-11-24T01:00:00.123456789+01:00", "paths": ["/b", "/a"]}]',
                                             "r.json")
     assert snap.job == "/a,/b" and snap.at == dt.datetime(2026, 11, 24, 0, 0, 0, 123456, tzinfo=dt.UTC)

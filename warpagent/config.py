@@ -97,7 +97,7 @@ class EstateConfig:
     default_credentials: CredentialProbes = CredentialProbes()
     timeout_s: int = 6 * 3600
     host_timeout_s: int = 15 * 60
-    service_timeout_s: int = 60
+    service_timeout_s: int = 90
     chunk_size: int = 256
     parallel: int = 4
     max_rate: int | None = None  # packets per second across the estate's concurrent nmap processes
@@ -528,7 +528,7 @@ def _build(doc: dict[str, Any], source: str, base_dir: Path) -> Settings:
             default_credentials=_credential_probes(e.get("default_credentials", {})),
             timeout_s=duration_seconds(e.get("timeout", "6h")),
             host_timeout_s=duration_seconds(e.get("host_timeout", "15m")),
-            service_timeout_s=duration_seconds(e.get("service_timeout", "60s")),
+            service_timeout_s=duration_seconds(e.get("service_timeout", "90s")),
             chunk_size=e.get("chunk_size", 256), parallel=e.get("parallel", 4), max_rate=e.get("max_rate"),
             max_addresses=e.get("max_addresses", 65536),
             assume_up=e.get("assume_up", False),

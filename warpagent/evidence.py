@@ -211,7 +211,8 @@ def _policy(folder: _Folder) -> HostEvidence:
     if pam_file is not None:
         quality = folder.parse("etc/security/pwquality.conf", parse_policy.pwquality)
         defs = folder.parse("etc/login.defs", parse_policy.login_defs)
-        policy = folder.parse(pam_file, lambda pam: parse_policy.password_policy(pam, pam_file, quality, defs))
+        policy = folder.parse(pam_file, lambda pam: parse_policy.password_policy(
+            pam, pam_file, quality, defs, load=lambda path: folder.read(path.lstrip("/"))))
     if folder.exists("etc/ssh/sshd_config"):
         sshd = folder.parse("etc/ssh/sshd_config", lambda text: parse_policy.sshd_config(
             text, partial(folder.included, "etc/ssh")))

@@ -21,11 +21,15 @@ _SOURCE = re.compile(r"^(?P<name>\S+)(?:\s+\((?P<version>[^)]+)\))?$")
 
 def stanzas(text: str, comments: bool = False) -> Iterator[tuple[int, dict[str, str]]]:
     """deb822 paragraphs: (first line number, fields), continuation lines folded in. With
-    `comments`, lines starting with '#' are skipped (apt's .sources allow them; dpkg's status does not)."""
+    `comments`, apt's reading: lines starting with '#' are skipped and an indented line of only
+    spaces continues the field (inline Signed-By keys have them); dpkg's status allows neither."""
     fields: dict[str, str] = {}
     start, last = 0, ""
     for number, line in enumerate(text.splitlines(), start=1):
         if comments and line.startswith("#"):
+            continue
+        if comments and last and line[:1] in (" ", "\t") and not line.strip():
+            fields[last] += "\n"  # apt reads a blank-looking indented line as part of the field (inline keys)
             continue
         if not line.strip():
             if fields:

@@ -19,6 +19,10 @@ from warpagent.evidence_parsers import EvidenceError
 
 CSV_COLUMNS = ("tool", "job", "kind", "finished", "result", "offline", "detail")
 _FRACTION = re.compile(r"(\.\d{6})\d+")  # restic writes nanoseconds; Python parses microseconds
+# The timestamp borg's {now} and {utcnow} placeholders leave at the end of an archive name,
+# with the microseconds and zone that formats such as {now:%Y-%m-%dT%H:%M:%S.%f%z} add.
+_ARCHIVE_STAMP = re.compile(r"[-_.]?\d{4}-?\d{2}-?\d{2}(?:[T_-]?\d{2}[:.]?\d{2}(?:[:.]?\d{2}(?:[.,]\d{1,9})?)?)?"
+                            r"(?:Z|[+-]\d{2}:?\d{2})?$")
 
 
 def timestamp(text: str, where: str) -> dt.datetime:
@@ -67,7 +71,7 @@ def borg_list(text: str, file: str) -> list[BackupRecord]:
         when = archive.get("time") or archive.get("start")
         if not name or not when:
             raise EvidenceError(f"{here}: an archive needs a name and a time")
-        job = re.sub(r"[-_.]?\d{4}-?\d{2}-?\d{2}([T_-]?\d{2}[:.]?\d{2}([:.]?\d{2})?)?$", "", name) or name
+        job = _ARCHIVE_STAMP.sub("", name) or name
         records.append(BackupRecord(tool="borg", job=job, kind=BackupKind.BACKUP, at=timestamp(str(when), here),
                                     ok=True, where=Where(f"{file}:{here}"), detail=f"archive {name}"))
     return records

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 from warpagent.evidence_model import PasswordPolicy, Setting, SshdConfig, Where
 from warpagent.evidence_parsers import EvidenceError
+from warpagent.text import shown
 
 NEVER_EXPIRES = 99999  # login.defs' and shadow's "no maximum age"
 # built-in defaults of the PAM modules when no minlen is given
@@ -69,10 +70,34 @@ def _pam_password_lines(text: str, file: str) -> Iterator[tuple[str, dict[str, s
         yield module, arguments, Where(file, number)
 
 
+def _passwdqc_options(arguments: dict[str, str], where: Where,
+                      load: Callable[[str], str | None]) -> tuple[dict[str, str], dict[str, Where]]:
+    """pam_passwdqc's options in the order it reads them: `config=FILE` reads FILE's lines
+    (one option each, `#` comments) at that point, so options after it on the line win."""
+    options: dict[str, str] = {}
+    set_at: dict[str, Where] = {}
+    for key, value in arguments.items():
+        if key != "config":
+            options[key], set_at[key] = value, where
+            continue
+        text = load(value)
+        if text is None:
+            raise EvidenceError(f"{where}: config={shown(value, 80)} is not in the evidence; collect it "
+                                "beside the PAM stack")
+        for number, raw in enumerate(text.splitlines(), start=1):
+            line = raw.split("#", 1)[0].strip()
+            if line:
+                name, _sep, setting = line.partition("=")
+                options[name.strip()], set_at[name.strip()] = setting.strip(), Where(value.lstrip("/"), number)
+    return options, set_at
+
+
 def password_policy(pam: str | None, pam_file: str, quality: dict[str, Setting] | None,
-                    defs: dict[str, Setting] | None) -> PasswordPolicy:
+                    defs: dict[str, Setting] | None,
+                    load: Callable[[str], str | None] = lambda path: None) -> PasswordPolicy:
     """The effective policy for new passwords. PAM decides length and deny-list checks; login.defs'
-    PASS_MIN_LEN is ignored where PAM is used (as on every modern distribution)."""
+    PASS_MIN_LEN is ignored where PAM is used (as on every modern distribution). `load` reads a
+    file a module names by its host path (pam_passwdqc's config=)."""
     min_length: Setting | None = None
     deny_list: Setting | None = None
     notes: list[str] = []
@@ -93,9 +118,10 @@ def password_policy(pam: str | None, pam_file: str, quality: dict[str, Setting] 
                 min_length = Setting(arguments.get("minlen", str(CRACKLIB_MINLEN)), where)
                 deny_list = Setting("pam_cracklib dictionary check", where)
             elif module == "pam_passwdqc.so":
+                options, set_at = _passwdqc_options(arguments, where, load)
                 # min=N0,N1,N2,N3,N4: the last is for passphrases; the smallest enabled value applies
-                values = [v for v in arguments.get("min", "disabled,24,11,8,7").split(",") if v.isdigit()]
-                min_length = Setting(str(min(int(v) for v in values)) if values else "0", where)
+                values = [v for v in options.get("min", "disabled,24,11,8,7").split(",") if v.isdigit()]
+                min_length = Setting(str(min(int(v) for v in values)) if values else "0", set_at.get("min", where))
                 deny_list = Setting("pam_passwdqc word-list check", where)
             elif module == "pam_unix.so" and min_length is None:
                 min_length = Setting(arguments.get("minlen", str(PAM_UNIX_MINLEN)), where)
@@ -123,6 +149,23 @@ def sshd_config(text: str, load: SshdLoader, file: str = "etc/ssh/sshd_config") 
     return SshdConfig(settings=tuple(settings.items()))
 
 
+def _sshd_words(text: str, file: str, number: int) -> list[str]:
+    """A directive's arguments as sshd splits them: double quotes group words, and a word that
+    begins with '#' outside quotes starts a comment (`PermitRootLogin yes # for now` is `yes`)."""
+    words: list[str] = []
+    for match in re.finditer(r'"([^"]*)("?)|(\S+)', text):
+        quoted, closed, bare = match.groups()
+        if bare is not None:
+            if bare.startswith("#"):
+                break
+            words.append(bare)
+        elif not closed:
+            raise EvidenceError(f"{file} line {number}: unterminated quote (sshd refuses this configuration)")
+        else:
+            words.append(quoted)
+    return words
+
+
 def _sshd_file(text: str, file: str, load: SshdLoader, settings: dict[str, Setting], chain: tuple[str, ...]) -> bool:
     """Returns False once a Match block starts: nothing after it is global. `chain` is the files
     that included this one: sshd refuses a file that includes itself or its includer, and so do we."""
@@ -132,7 +175,7 @@ def _sshd_file(text: str, file: str, load: SshdLoader, settings: dict[str, Setti
             continue
         parts = re.split(r"\s*=\s*|\s+", line, maxsplit=1)
         keyword = parts[0].lower()
-        value = parts[1].strip().strip('"') if len(parts) > 1 else ""
+        value = " ".join(_sshd_words(parts[1], file, number)) if len(parts) > 1 else ""
         if not re.fullmatch(r"[a-z0-9]+", keyword):
             raise EvidenceError(f"line {number}: expected 'Keyword value', got {line[:60]!r}")
         if keyword == "match":

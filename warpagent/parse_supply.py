@@ -27,6 +27,19 @@ def _yes(value: str) -> bool:
     return value.strip().lower() in ("yes", "true", "1")
 
 
+def _agreed(sources: list[PackageSource]) -> list[PackageSource]:
+    """apt refuses a sources list that gives one repository two different Signed-By keys
+    ("Conflicting values set for option Signed-By"), and then updates nothing: so does warpagent."""
+    keys: dict[tuple[str, str], str] = {}
+    for source in sources:
+        for suite in source.suites:
+            repository = (source.uri.rstrip("/"), suite)
+            if keys.setdefault(repository, source.signed_by) != source.signed_by:
+                raise EvidenceError(f"line {source.where.line}: {shown(repository[0], 80)} {shown(suite, 40)} is given "
+                                    "two different Signed-By keys; apt refuses the file (and updates nothing)")
+    return sources
+
+
 def apt_list(text: str, file: str) -> list[PackageSource]:
     """One-line style: `deb [trusted=yes signed-by=/k.gpg] http://host/debian bookworm main`."""
     sources = []
@@ -41,7 +54,7 @@ def apt_list(text: str, file: str) -> list[PackageSource]:
         sources.append(PackageSource(uri=match.group(3), suites=(match.group(4),),
                                      trusted=_yes(options.get("trusted", "")),
                                      signed_by=options.get("signed-by", ""), where=Where(file, number)))
-    return sources
+    return _agreed(sources)
 
 
 def apt_deb822(text: str, file: str) -> list[PackageSource]:
@@ -58,7 +71,7 @@ def apt_deb822(text: str, file: str) -> list[PackageSource]:
                                          trusted=_yes(fields.get("Trusted", "")),
                                          signed_by="(inline key)" if "\n" in signed_by else signed_by,
                                          where=Where(file, start)))
-    return sources
+    return _agreed(sources)
 
 
 # --- SBOMs ----------------------------------------------------------------------------------

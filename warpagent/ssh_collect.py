@@ -27,7 +27,7 @@ from warpagent.parse_accounts import redact_shadow
 from warpagent.text import shown
 
 FILES = ("etc/os-release", "etc/passwd", "etc/group", "etc/shadow", "etc/sudoers", "etc/login.defs",
-         "etc/security/pwquality.conf", "etc/pam.d/common-password", "etc/pam.d/system-auth",
+         "etc/security/pwquality.conf", "etc/passwdqc.conf", "etc/pam.d/common-password", "etc/pam.d/system-auth",
          "etc/pam.d/password-auth", "etc/ssh/sshd_config", "etc/apt/sources.list", "var/lib/dpkg/status")
 FOLDERS = ("etc/sudoers.d", "etc/ssh/sshd_config.d", "etc/apt/sources.list.d")
 MAX_FILE_BYTES = 64 * 2**20
