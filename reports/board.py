@@ -24,6 +24,8 @@ from checks import ALL_CHECKS, by_id
 from feeds.model import SourceStatus
 from warpagent import clock
 from warpagent.config import RagRules
+from warpagent.coverage import INTEL_NAMES
+from warpagent.coverage import EstateCoverage as Measured
 from warpagent.models import CATEGORIES, CATEGORY_NAMES, FindingStatus, RunStatus, ScanRun, Severity, TrackedFinding
 from warpagent.regional import Figure
 
@@ -85,11 +87,6 @@ class EstateCoverage:
     problems: tuple[str, ...]
 
 
-INTEL_NAMES = {"kev": "CISA known exploited vulnerabilities", "nvd": "NVD vulnerability database",
-               "osv": "distribution security advisories (OSV)", "epss": "FIRST exploit prediction (EPSS)",
-               "endoflife": "endoflife.date support dates", "distro-info": "Debian and Ubuntu release dates",
-               "security-support": "Debian security support limits"}
-
 
 @dataclass(frozen=True)
 class IntelCoverage:
@@ -126,6 +123,7 @@ class BoardReport:
     k: int
     peer_source: str = ""  # where the peer figures come from, in plain words
     intel: tuple[IntelCoverage, ...] = ()
+    measured_with: tuple[Measured, ...] = ()  # per estate and category: measured, with what
 
 
 def _open_at(tracked: TrackedFinding, moment: dt.datetime) -> bool:
@@ -227,7 +225,8 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
           month: str, now: dt.datetime, rules: RagRules, peer_postures: Sequence[Mapping[str, Any]] = (),
           k: int = 3, measured: Collection[str] | None = None,
           regional: Mapping[str, Any] | None = None, tz: dt.tzinfo = dt.UTC,
-          intel: tuple[IntelCoverage, ...] = ()) -> BoardReport:
+          intel: tuple[IntelCoverage, ...] = (),
+          measured_with: tuple[Measured, ...] = ()) -> BoardReport:
     """The board report for `month` on the council's calendar (`tz`). Peer figures come from the
     WARP's regional picture when one has been pulled (every member counted, k-protected by the
     hub), else from peers' own postures."""
@@ -310,16 +309,16 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
     for run in sorted(runs, key=lambda r: r.started):
         if run.started <= end:
             latest[run.estate] = run
-    coverage = tuple(EstateCoverage(estate=r.estate, last_run=r.started.astimezone(tz).strftime("%d %b %Y %H:%M"),
-                                    status=r.status.value, hosts_up=r.hosts_up, problems=r.errors)
-                     for r in latest.values())
+    scans = tuple(EstateCoverage(estate=r.estate, last_run=r.started.astimezone(tz).strftime("%d %b %Y %H:%M"),
+                                 status=r.status.value, hosts_up=r.hosts_up, problems=r.errors)
+                  for r in latest.values())
     return BoardReport(organisation=organisation, title=title, month=start.astimezone(tz).strftime("%B %Y"),
                        period_end=end.astimezone(tz),
                        months=tuple((p - dt.timedelta(microseconds=1)).astimezone(tz).strftime("%b") for p in points),
                        categories=tuple(categories), risks=tuple(risks), remediation=remediation,
-                       coverage=coverage, peers_available=bool(peer_postures or regional),
+                       coverage=scans, peers_available=bool(peer_postures or regional),
                        k=int(regional.get("k_threshold", k)) if regional else k,
-                       peer_source=_peer_source(regional, peer_postures), intel=intel)
+                       peer_source=_peer_source(regional, peer_postures), intel=intel, measured_with=measured_with)
 
 
 def _peer_source(regional: Mapping[str, Any] | None, postures: Sequence[Mapping[str, Any]]) -> str:

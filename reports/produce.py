@@ -9,7 +9,7 @@ from checks import ALL_CHECKS
 from feeds.intel_store import IntelStore
 from feeds.model import FeedError, SourceStatus
 from reports import board, mailer, render
-from warpagent import anonymise, clock, regional_stix, stix_bundle
+from warpagent import anonymise, clock, coverage, regional_stix, stix_bundle
 from warpagent.config import Settings
 from warpagent.errors import ConfigError
 from warpagent.peer_intel import PeerIntel
@@ -41,6 +41,14 @@ def _intel_sources(settings: Settings) -> list[SourceStatus]:
         return []
 
 
+def estate_coverage(settings: Settings, store: Store) -> tuple[coverage.EstateCoverage, ...]:
+    """What each configured estate's latest finished scan measured, with the intel there is now."""
+    latest = store.latest_finished_runs()
+    present = {s.source for s in _intel_sources(settings)}
+    return coverage.estates([(e.name, latest[e.name].unmeasured if e.name in latest else None)
+                             for e in settings.estates], present)
+
+
 def board_report(settings: Settings, store: Store, month: str, now: dt.datetime) -> BoardOutput:
     with PeerIntel(settings.store) as intel:
         postures = intel.latest("x-warpagent-posture")
@@ -52,7 +60,8 @@ def board_report(settings: Settings, store: Store, month: str, now: dt.datetime)
                        peer_postures=postures, k=settings.sharing.k, regional=regional,
                        measured={c.category for c in ALL_CHECKS} - store.unmeasured_categories(),
                        tz=clock.zone(settings.schedule.timezone),
-                       intel=board.intel_coverage(_intel_sources(settings), settings.feeds.sources))
+                       intel=board.intel_coverage(_intel_sources(settings), settings.feeds.sources),
+                       measured_with=estate_coverage(settings, store))
     context = {"report": data, "colour": settings.reports.primary_colour,
                "logo": render.logo_data_uri(settings.reports.logo)}
     return BoardOutput(data=data, html=render.render("board.html.j2", **context),

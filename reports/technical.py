@@ -7,8 +7,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reports.board import CATEGORY_NAMES
-from warpagent.models import CATEGORIES, FindingStatus, TrackedFinding
+from warpagent.coverage import EstateCoverage
+from warpagent.models import CATEGORIES, CATEGORY_NAMES, FindingStatus, TrackedFinding
 
 
 @dataclass(frozen=True)
@@ -35,10 +35,11 @@ class TechnicalReport:
     new: tuple[TrackedFinding, ...]
     resolved: tuple[TrackedFinding, ...]
     reopened: tuple[TrackedFinding, ...]
+    coverage: tuple[EstateCoverage, ...] = ()  # per estate and category: measured, with what, or why not
 
 
 def build(findings: Sequence[TrackedFinding], *, organisation: str, now: dt.datetime,
-          since: dt.datetime | None) -> TechnicalReport:
+          since: dt.datetime | None, coverage: Sequence[EstateCoverage] = ()) -> TechnicalReport:
     open_findings = [t for t in findings if t.status is FindingStatus.OPEN]
     groups = []
     for category in CATEGORIES:
@@ -59,4 +60,5 @@ def build(findings: Sequence[TrackedFinding], *, organisation: str, now: dt.date
         open_count=len(open_findings),
         new=tuple(t for t in open_findings if after(t.first_seen)),
         resolved=tuple(t for t in findings if t.status is FindingStatus.RESOLVED and after(t.resolved_at)),
-        reopened=tuple(t for t in open_findings if after(t.reopened_at) and not after(t.first_seen)))
+        reopened=tuple(t for t in open_findings if after(t.reopened_at) and not after(t.first_seen)),
+        coverage=tuple(coverage))

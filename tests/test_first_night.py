@@ -59,6 +59,14 @@ def test_first_scan_offline_uses_the_snapshot_and_says_what_it_still_needs(tmp_p
     assert "snapshot bundled with warpagent is in use for endoflife (as of 2026-08-22), kev (as of 2025-08-25)" in said
     assert "patches: no NVD or OSV data" in said
     assert "patches" in summary["unmeasured"] and "unsupported" not in summary["unmeasured"]  # KEV alone: not green
+    said_of = {c["category"]: c for c in summary["coverage"]}
+    assert said_of["patches"]["detail"] == ("not measured: no NVD vulnerability database or distribution security "
+                                            "advisories (OSV) (run 'warpagent feeds update')")
+    assert said_of["unsupported"]["measured"] and said_of["unsupported"]["intel"] == ["endoflife"]
+    assert said_of["configs"]["detail"] == "measured from scan results and host evidence"
+    assert said_of["privileges"]["detail"].startswith("not measured: no host evidence")
+    text = run_cli("--config", str(config), "scan", cwd=tmp_path).stdout
+    assert "    patches       not measured: no NVD vulnerability database or" in text
     status = run_cli("--config", str(config), "feeds", "status", "--json", cwd=tmp_path)
     sources = {s["source"]: s for s in json.loads(status.stdout)["sources"]}
     assert sources["kev"]["bundled_snapshot"] == "2025-08-25" and sources["kev"]["records"] == 1404
@@ -69,6 +77,15 @@ def test_first_scan_offline_uses_the_snapshot_and_says_what_it_still_needs(tmp_p
            "as of 25 Aug 2025)" in board.stdout
     assert re.search(r'NVD vulnerability database <span data-intel="missing">\(not available\)', board.stdout)
     assert 'data-metric="rag-patches">N/A' in board.stdout and 'data-metric="rag-unsupported">Green' in board.stdout
+    assert re.search(r'data-measured="[^"/]+/patches" class="muted"><td>[^<]*</td><td>Missing security patches</td>'
+                     r'<td>not measured: no NVD vulnerability database or', board.stdout)
+    technical = run_cli("--config", str(config), "report", "technical", cwd=tmp_path)
+    assert technical.returncode == 0, technical.stderr
+    assert re.search(r'data-measured="[^"/]+/backups" data-state="not-measured"', technical.stdout)
+    assert 'data-state="measured"><td></td><td>Unsupported software</td><td>measured with endoflife.date' in \
+        technical.stdout
+    assert ("No open findings in what was measured. Not measured, so not known to be clean: Missing security "
+            "patches, Inappropriate user privileges") in technical.stdout  # never a bare "No open findings"
 
 
 def test_snapshot_can_be_turned_off_and_status_json_is_always_json(tmp_path: Path) -> None:

@@ -261,12 +261,12 @@ def _board(args: argparse.Namespace, settings: config.Settings, store: Store, no
 
 
 def _technical(args: argparse.Namespace, settings: config.Settings, store: Store, now: dt.datetime) -> int:
-    from reports import render, technical
+    from reports import produce, render, technical
     from warpagent.output import findings_csv
 
     found = store.findings()
     data = technical.build(found, organisation=settings.organisation.name, now=now,
-                           since=store.last_report("technical"))
+                           since=store.last_report("technical"), coverage=produce.estate_coverage(settings, store))
     html = render.render("technical.html.j2", report=data, colour=settings.reports.primary_colour)
     if args.out:
         write_out(args.out, html)

@@ -149,7 +149,7 @@ class SbomComponent:
     version: str
     purl: str
     cpe: str
-    where: Where  # the SBOM file and the component's position: "sbom/app.json:components[3]"
+    where: Where  # the SBOM file and the component: "sbom/app.json:components[pkg:npm/left-pad@1.3.0]"
 
 
 class BackupKind(enum.StrEnum):

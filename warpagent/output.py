@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from warpagent import coverage
 from warpagent.models import CATEGORIES, Severity, TrackedFinding
 from warpagent.scan import ScanOutcome
 from warpagent.text import counted
@@ -103,6 +104,9 @@ def scan_summary(outcome: ScanOutcome, open_findings: Sequence[TrackedFinding]) 
         "new": len(delta.new), "still_open": len(delta.still_open), "reopened": len(delta.reopened),
         "resolved": len(delta.resolved), "open": len(open_findings),
         **_counts(open_findings), "problems": list(run.errors), "unmeasured": list(run.unmeasured),
+        "coverage": [{"category": c.category, "measured": c.measured, "intel": list(c.intel),
+                      "missing_intel": list(c.missing), "detail": c.describe()}
+                     for c in coverage.categories(run.unmeasured, outcome.intel_sources)],
     }
 
 
@@ -133,7 +137,6 @@ def scan_text(results: Sequence[tuple[ScanOutcome, Sequence[TrackedFinding]]]) -
                 lines.append(f"  NEW  {t.finding.severity.label:<8} {t.finding.asset}  {t.finding.title}")
         for problem in s["problems"]:
             lines.append(f"  ! {problem}")
-        if s["unmeasured"]:
-            lines.append(f"  not measured (shown as N/A, never as clean): {', '.join(s['unmeasured'])}; intel comes "
-                         "from 'warpagent feeds update', host evidence from estates[].evidence")
+        lines.append("  coverage (a category not measured is shown as N/A, never as clean):")
+        lines += [f"    {c['category']:<13} {c['detail']}" for c in s["coverage"]]
     return "\n".join(lines) + "\n"

@@ -1,5 +1,6 @@
 """Parsers for supply-chain evidence: apt sources (one-line `.list` and deb822 `.sources`),
-CycloneDX (1.4-1.6) and SPDX (2.2/2.3) JSON SBOMs, and the council's supplier register (YAML).
+CycloneDX (1.2-1.7, read by cyclonedx-python-lib) and SPDX (2.2/2.3) JSON SBOMs, and the
+council's supplier register (YAML).
 Pure functions from text to evidence.
 """
 
@@ -8,17 +9,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-from collections.abc import Iterator, Mapping
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import yaml
+from cyclonedx.model.bom import Bom
+from cyclonedx.schema.deprecation import BaseSchemaDeprecationWarning
 
 from warpagent import strict_yaml
 from warpagent.evidence_model import Assurance, PackageSource, SbomComponent, Supplier, Where
 from warpagent.evidence_parsers import EvidenceError, stanzas
 from warpagent.text import shown
 
-CYCLONEDX_VERSIONS = ("1.4", "1.5", "1.6")
+CYCLONEDX_VERSIONS = ("1.2", "1.3", "1.4", "1.5", "1.6", "1.7")
 
 
 # --- apt sources ----------------------------------------------------------------------------
@@ -77,24 +81,34 @@ def apt_deb822(text: str, file: str) -> list[PackageSource]:
 # --- SBOMs ----------------------------------------------------------------------------------
 
 def _cyclonedx(document: Mapping[str, Any], file: str) -> Iterator[SbomComponent]:
+    """Components as cyclonedx-python-lib (CycloneDX's own library) reads them, nested ones too."""
     version = str(document.get("specVersion", ""))
     if version not in CYCLONEDX_VERSIONS:
-        raise EvidenceError(f"CycloneDX specVersion {version!r} is not one of {', '.join(CYCLONEDX_VERSIONS)}")
+        raise EvidenceError(f"CycloneDX specVersion {shown(version, 20)!r} is not one of "
+                            f"{', '.join(CYCLONEDX_VERSIONS)} (CycloneDX JSON began with 1.2)")
+    try:
+        with warnings.catch_warnings():
+            # the library warns of each field a newer CycloneDX deprecates: the SBOM's author's business, not the run's
+            warnings.simplefilter("ignore", BaseSchemaDeprecationWarning)
+            bom = Bom.from_json(document)  # type: ignore[attr-defined]
+    except RecursionError:
+        raise EvidenceError("components nested too deeply to read") from None
+    except Exception as exc:  # noqa: BLE001 - the library raises many kinds for a document it cannot read
+        raise EvidenceError(f"CycloneDX {version} that cyclonedx-python-lib cannot read "
+                            f"({exc.__class__.__name__}: {shown(str(exc).splitlines()[0] if str(exc) else '', 120)})"
+                            ) from None
 
-    def walk(items: Any, path: str) -> Iterator[SbomComponent]:
-        if not isinstance(items, list):
-            raise EvidenceError(f"{path} is not a list")
-        for index, item in enumerate(items):
-            here = f"{path}[{index}]"
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
-                raise EvidenceError(f"{here} has no name")
-            yield SbomComponent(name=item["name"], version=str(item.get("version", "")),
-                                purl=str(item.get("purl", "")), cpe=str(item.get("cpe", "")),
-                                where=Where(f"{file}:{here}"))
-            if "components" in item:
-                yield from walk(item["components"], f"{here}.components")
+    def walk(components: Iterable[Any], path: str) -> Iterator[SbomComponent]:
+        for component in components:
+            purl = str(component.purl) if component.purl is not None else ""
+            ref = component.bom_ref.value if component.bom_ref is not None and component.bom_ref.value else ""
+            label = ref or purl or f"{component.name}@{component.version or ''}"
+            here = f"{path}[{shown(label, 120)}]"
+            yield SbomComponent(name=str(component.name), version=str(component.version or ""), purl=purl,
+                                cpe=str(component.cpe or ""), where=Where(f"{file}:{here}"))
+            yield from walk(component.components, f"{here}.components")
 
-    yield from walk(document.get("components", []), "components")
+    yield from walk(bom.components, "components")
 
 
 def _spdx(document: Mapping[str, Any], file: str) -> Iterator[SbomComponent]:

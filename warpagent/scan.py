@@ -49,6 +49,7 @@ class ScanOutcome:
     delta: RunDelta
     scope: scope.Scope
     interrupted: bool = False
+    intel_sources: tuple[str, ...] = ()  # the intel sources the checks had (for the coverage account)
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
         for note in gathered.problems + gathered.notes:
             log.warning("estate %s: %s", estate.name, note)
         intel, intel_notes = open_intel(settings, clock())
+        present = tuple(s.source for s in intel.sources()) if intel is not None else ()
         try:
             context = CheckContext(now=clock(), intel=intel, policy=gathered.policy, suppliers=gathered.suppliers)
             evaluation = engine.evaluate(inventory, context)
@@ -243,4 +245,4 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
     for error in evaluation.errors:
         log.warning("estate %s: check %s failed on %s: %s", estate.name, error.check_id, error.asset,
                     error.message)
-    return ScanOutcome(delta=delta, scope=estate_scope, interrupted=collection.interrupted)
+    return ScanOutcome(delta=delta, scope=estate_scope, interrupted=collection.interrupted, intel_sources=present)

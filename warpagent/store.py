@@ -228,6 +228,13 @@ class Store:
             query = query.where(runs.c.estate == estate)
         return [self._run_from(row) for row in self._rows(query)]
 
+    def latest_finished_runs(self) -> dict[str, ScanRun]:
+        """Each estate's latest complete or partial run: what its coverage is judged by."""
+        latest = (sa.select(sa.func.max(runs.c.id)).where(runs.c.status.in_(("complete", "partial")))
+                  .group_by(runs.c.estate))
+        rows = self._rows(sa.select(runs).where(runs.c.id.in_(latest)))
+        return {run.estate: run for run in map(self._run_from, rows)}
+
     def unmeasured_categories(self) -> set[str]:
         """Categories the latest finished run of every estate could not measure (no intel; all
         seven before any run has finished):
