@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 from checks.base import Check, CheckContext, Weakness, check
 from checks.software import Software, platform_from_banner, software_of
-from feeds.model import EolCycle, EolProduct, EolVerdict, Intel, OsRelease
+from feeds.model import DistroBuild, EolCycle, EolProduct, EolVerdict, Intel, OsRelease
+from feeds.packages import upstream
 from warpagent.models import Host, Platform, Service, Severity
 
 WARNING_DAYS = 90
@@ -39,23 +40,67 @@ def _eol_verdicts(host: Host, intel: Intel) -> Iterator[tuple[Service, Software,
             yield service, software, verdict
 
 
+def _supported_builds(intel: Intel, product: str, version: str,
+                      today: dt.date) -> list[tuple[DistroBuild, OsRelease, dt.date]]:
+    """Distribution releases, still supported today, whose package builds exactly this version."""
+    shipped = []
+    for build in intel.distro_builds(product, version):
+        release = intel.os_release(build.distro, build.release)
+        until = (release.eol_extended or release.eol) if release else None
+        if release is not None and until is not None and until > today:
+            shipped.append((build, release, until))
+    return shipped
+
+
+def _installed_from_distribution(host: Host, shipped: list[tuple[DistroBuild, OsRelease, dt.date]]) -> bool:
+    """Host evidence (its package list) shows one of those builds' source packages installed."""
+    sources = {(build.package, build.upstream) for build, _release, _until in shipped}
+    return any((p.advisory_name, upstream(p.advisory_version)) in sources for p in host.packages)
+
+
 @check("WA201", "unsupported", "Product release past end of life", needs_intel=("endoflife",))
 def product_past_eol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A service whose product release cycle (endoflife.date, matched by CPE) has reached end of
     life: it gets no security fixes, whatever its patch level. High severity.
 
+    A version that a supported distribution release itself builds (its package index, with the
+    release's support from distro-info-data) is not proof of end of life from a banner alone:
+    nginx 1.22.1 is past upstream support and is also what Debian 12 ships and patches until 2028.
+    That is reported at low severity with what is known; and when the host's package list shows
+    the distribution's package, the OS release's support decides (WA203), not upstream's.
+
     Why it matters: every flaw found from now on stays open for good.
     Fix: upgrade to a supported release cycle, or replace the product."""
     today = ctx.now.date()
-    for service, software, verdict in _eol_verdicts(host, ctx.require_intel()):
+    intel = ctx.require_intel()
+    for service, software, verdict in _eol_verdicts(host, intel):
         if not _ended(verdict.cycle.eol, today):
             continue
         when = f" on {verdict.cycle.eol.isoformat()}" if isinstance(verdict.cycle.eol, dt.date) else ""
+        upstream_ended = (f"release cycle {verdict.cycle.cycle} of {verdict.product.title} reached upstream end of "
+                          f"life{when} (endoflife.date)")
+        shipped = _supported_builds(intel, verdict.product.name, software.upstream, today)
+        if shipped and _installed_from_distribution(host, shipped):
+            continue  # the distribution's own package: supported as long as its release is (WA203)
+        if shipped:
+            build, release, until = max(shipped, key=lambda s: s[2])
+            ships = f"{release.distro.capitalize()} {release.version} ({release.series})"
+            yield Weakness.on(
+                service, title=f"{verdict.product.title} {verdict.cycle.cycle} is past upstream end of life; "
+                               f"{ships} still supports this version",
+                severity=Severity.LOW,
+                evidence=f"Inferred from the nmap banner '{software.label}' ({software.cpe}): {upstream_ended}; "
+                         f"{ships} ships it as {build.package} {build.version} ({build.suite}), with security "
+                         f"support until {until.isoformat()} (its package index; distro-info-data). From a banner "
+                         "alone this is not proof of end of life (confidence: low).",
+                remediation=(f"If this is {release.distro.capitalize()}'s package, keep it updated: add the host's "
+                             "package list (estates[].evidence or SSH collection) and warpagent judges it by the "
+                             f"release's support instead. Otherwise: {_upgrade_advice(verdict.product, today)}"))
+            continue
         yield Weakness.on(
             service, title=f"{verdict.product.title} {verdict.cycle.cycle} is past end of life",
             severity=Severity.HIGH,
-            evidence=f"Inferred from the nmap banner '{software.label}' ({software.cpe}): release cycle "
-                     f"{verdict.cycle.cycle} of {verdict.product.title} reached end of life{when} (endoflife.date)",
+            evidence=f"Inferred from the nmap banner '{software.label}' ({software.cpe}): {upstream_ended}",
             remediation=_upgrade_advice(verdict.product, today))
 
 

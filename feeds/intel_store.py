@@ -22,6 +22,7 @@ from feeds.model import (
     CveFacts,
     CveMatch,
     CveRecord,
+    DistroBuild,
     DistroFix,
     DistroMatch,
     EolCycle,
@@ -35,7 +36,7 @@ from feeds.model import (
     SupportEnded,
 )
 
-FORMAT = 2  # 2: sources say when the bundled snapshot is in use
+FORMAT = 3  # 2: sources say when the bundled snapshot is in use; 3: distribution builds
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,6 +61,8 @@ CREATE TABLE os_release (distro TEXT NOT NULL, version TEXT NOT NULL, codename T
                          released TEXT, eol TEXT, eol_extended TEXT);
 CREATE TABLE support_ended (release TEXT NOT NULL, package TEXT NOT NULL, last_version TEXT NOT NULL,
                             ended TEXT NOT NULL, note TEXT NOT NULL, PRIMARY KEY (release, package));
+CREATE TABLE distro_build (product TEXT NOT NULL, upstream TEXT NOT NULL, distro TEXT NOT NULL, suite TEXT NOT NULL,
+                           package TEXT NOT NULL, version TEXT NOT NULL);
 """
 
 _INDEXES = """
@@ -68,6 +71,7 @@ CREATE INDEX distro_fix_key ON distro_fix (ecosystem, package);
 CREATE INDEX distro_fix_package ON distro_fix (package);
 CREATE INDEX eol_key_key ON eol_key (vendor, product);
 CREATE INDEX eol_cycle_product ON eol_cycle (product);
+CREATE INDEX distro_build_key ON distro_build (product, upstream);
 """
 
 
@@ -82,6 +86,7 @@ class LoadedIntel:
     eol: list[EolProduct] = field(default_factory=list)
     os_releases: list[OsRelease] = field(default_factory=list)
     support_ended: list[SupportEnded] = field(default_factory=list)
+    distro_builds: list[DistroBuild] = field(default_factory=list)
     sources: list[SourceStatus] = field(default_factory=list)
 
     def absorb(self, other: LoadedIntel) -> None:
@@ -130,6 +135,8 @@ def compile_store(intel: LoadedIntel, path: Path, built: dt.datetime) -> None:
         db.executemany("INSERT OR REPLACE INTO support_ended VALUES (?, ?, ?, ?, ?)",
                        ((s.release, s.package, s.last_version, s.ended.isoformat(), s.note)
                         for s in intel.support_ended))
+        db.executemany("INSERT INTO distro_build VALUES (?, ?, ?, ?, ?, ?)",
+                       ((b.product, b.upstream, b.distro, b.suite, b.package, b.version) for b in intel.distro_builds))
         db.executescript(_INDEXES)
         db.commit()
         db.close()
@@ -376,6 +383,13 @@ class IntelStore:
                     release.version and wanted.split(".")[0] == release.version and release.distro == "debian"):
                 return release
         return None
+
+    def distro_builds(self, product: str, upstream: str) -> list[DistroBuild]:
+        """The distribution source packages that build `product` at exactly this upstream version."""
+        rows = self._db.execute("SELECT * FROM distro_build WHERE product = ? AND upstream = ? ORDER BY distro, suite",
+                                (product, upstream)).fetchall()
+        return [DistroBuild(product=r["product"], upstream=r["upstream"], distro=r["distro"], suite=r["suite"],
+                            package=r["package"], version=r["version"]) for r in rows]
 
     def support_ended(self, release: str, package: str) -> SupportEnded | None:
         row = self._db.execute("SELECT * FROM support_ended WHERE release = ? AND package = ?",

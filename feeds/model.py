@@ -108,6 +108,21 @@ class OsRelease:
 
 
 @dataclass(frozen=True)
+class DistroBuild:
+    product: str  # endoflife.date product name
+    upstream: str  # "1.22.1": the version without epoch or distribution revision
+    distro: str  # "debian"
+    suite: str  # "bookworm", "bookworm-security"
+    package: str  # the source package: "nginx"
+    version: str  # the distribution's full version: "1.22.1-9+deb12u1"
+
+    @property
+    def release(self) -> str:
+        """The release a suite belongs to: bookworm-security is bookworm."""
+        return self.suite.split("-", 1)[0]
+
+
+@dataclass(frozen=True)
 class SupportEnded:
     release: str  # "deb12"
     package: str
@@ -183,5 +198,7 @@ class Intel(Protocol):
     def os_releases(self, distro: str) -> list[OsRelease]: ...
 
     def support_ended(self, release: str, package: str) -> SupportEnded | None: ...
+
+    def distro_builds(self, product: str, upstream: str) -> list[DistroBuild]: ...
 
     def has(self, source: str) -> bool: ...

@@ -10,6 +10,7 @@ share one layout, so a council can copy an online agent's raw cache to an air-ga
     endoflife/full.json or endoflife/products/*.md endoflife.date API v1, or a repository mirror
     distro-info/debian.csv, ubuntu.csv             distro-info-data
     security-support/security-support-ended.debNN  debian-security-support
+    distro-packages/debian_<suite>_main_Packages.xz Debian's package indexes of its supported releases
 
 An import folder need not keep that layout: `recognise` finds each feed's files by their own
 names wherever they sit under it (/usr/share/distro-info and /usr/share/debian-security-support
@@ -22,6 +23,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import fnmatch
+import gzip
+import lzma
 import os
 import zipfile
 import zlib
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from feeds import baseline, distro, endoflife, epss, kev, nvd, osv
+from feeds import baseline, distro, endoflife, epss, kev, nvd, osv, packages
 from feeds.intel_store import LoadedIntel
 from feeds.model import FeedError, SourceStatus
 
@@ -53,6 +56,13 @@ def downloads(source: str, mirror: str, nvd_first_year: int, osv_ecosystems: tup
     if source == "osv":
         base = f"{mirror}/osv" if mirror else "https://osv-vulnerabilities.storage.googleapis.com"
         return [Download(f"{base}/{e}/all.zip", f"{e}/all.zip") for e in osv_ecosystems]
+    if source == "distro-packages":
+        if mirror:
+            return [Download(f"{mirror}/distro-packages/debian_{s}_main_Packages.xz", f"debian_{s}_main_Packages.xz")
+                    for s in packages.DEBIAN_SUITES]
+        return [Download(f"https://deb.debian.org/{'debian-security' if s.endswith('-security') else 'debian'}"
+                         f"/dists/{s}/main/binary-amd64/Packages.xz", f"debian_{s}_main_Packages.xz")
+                for s in packages.DEBIAN_SUITES]
     public = {
         "kev": [("https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json",
                  "known_exploited_vulnerabilities.json")],
@@ -69,7 +79,7 @@ def downloads(source: str, mirror: str, nvd_first_year: int, osv_ecosystems: tup
     return [Download(url, name) for url, name in public]
 
 
-SOURCES = ("kev", "epss", "nvd", "osv", "endoflife", "distro-info", "security-support")
+SOURCES = ("kev", "epss", "nvd", "osv", "endoflife", "distro-info", "security-support", "distro-packages")
 
 
 def _files(folder: Path, *patterns: str) -> list[Path]:
@@ -117,13 +127,16 @@ FORMATS: dict[str, _Format] = {
     "distro-info": _Format(("*.csv",), _plain(distro.load_distro_info), "os_releases", "releases"),
     "security-support": _Format(("security-support-ended.deb*",), _plain(distro.load_security_support),
                                 "support_ended", "packages"),
+    "distro-packages": _Format(("*_Packages", "*_Packages.xz", "*_Packages.gz"), _plain(packages.load),
+                               "distro_builds", "builds of tracked products"),
 }
 
 
 # What a loader raises on records its checks did not foresee (a number where text belongs, JSON
 # nested past the parser's depth, a zip member that is corrupt or encrypted, a short CSV row).
 _UNFORESEEN = (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError, OverflowError,
-               UnicodeError, EOFError, zipfile.BadZipFile, zlib.error, csv.Error, NotImplementedError, RuntimeError)
+               UnicodeError, EOFError, zipfile.BadZipFile, zlib.error, csv.Error, NotImplementedError, RuntimeError,
+               lzma.LZMAError, gzip.BadGzipFile)
 
 
 def _guarded(load: Callable[[Path], Loaded], path: Path) -> Loaded:
@@ -193,6 +206,8 @@ def _raw_name(source: str, parts: tuple[str, ...]) -> str | None:
         return f"products/{name}"  # a clone of the endoflife.date repository
     if any(s == source and fnmatch.fnmatch(name, pattern) for s, pattern in _OWN_NAMES):
         return name
+    if source == "distro-packages":
+        return packages.raw_name(parts)
     return None
 
 

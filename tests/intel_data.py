@@ -35,6 +35,7 @@ KEV_FILE = SHARED / "cisa-kev" / "known_exploited_vulnerabilities.json"
 EOL_PRODUCTS = SHARED / "endoflife-date" / "products"
 DISTRO_INFO = Path("/usr/share/distro-info")
 SECURITY_SUPPORT = Path("/usr/share/debian-security-support")
+DEBIAN_PACKAGES = ASSETS.parent / "corpus" / "debian"  # real extracts of Debian 12's package indexes (SOURCES.md there)
 
 
 def import_folder(target: Path) -> Path:
@@ -53,6 +54,7 @@ def import_folder(target: Path) -> Path:
     (target / "security-support").mkdir()
     for path in SECURITY_SUPPORT.glob("security-support-ended.deb*"):
         shutil.copy(path, target / "security-support")
+    shutil.copytree(DEBIAN_PACKAGES, target / "distro-packages", ignore=shutil.ignore_patterns("*.md"))
     return target
 
 

@@ -134,7 +134,8 @@ def test_absurdly_deep_json_evidence_is_named(deep: int, relative: str) -> None:
 
 FEED_FILES = {"kev": "known_exploited_vulnerabilities.json", "epss": "epss_scores-current.csv",
               "nvd": "nvdcve-2.0-2026.json", "osv": "Debian/x.json", "endoflife": "full.json",
-              "distro-info": "debian.csv", "security-support": "security-support-ended.deb12"}
+              "distro-info": "debian.csv", "security-support": "security-support-ended.deb12",
+              "distro-packages": "debian_bookworm_main_Packages"}
 
 
 @FILES

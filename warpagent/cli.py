@@ -63,6 +63,8 @@ belongs to that feed:
   endoflife/full.json, or endoflife*/products/*.md endoflife.date API v1 JSON, or a repository clone
   debian.csv, ubuntu.csv                           distro-info-data (/usr/share/distro-info)
   security-support-ended.debNN                     debian-security-support
+  *_dists_<suite>_main_binary-*_Packages, or
+  dists/<suite>/main/binary-*/Packages.xz          Debian's package indexes (/var/lib/apt/lists, a mirror)
 Feeds with no files under DIR keep what they had. Until a feed has data of its own, KEV and
 endoflife.date come from the dated snapshot bundled with warpagent (feeds.bundled).
 

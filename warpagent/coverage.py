@@ -17,10 +17,12 @@ from warpagent.models import CATEGORIES, CATEGORY_NAMES
 INTEL_NAMES = {"kev": "CISA known exploited vulnerabilities", "nvd": "NVD vulnerability database",
                "osv": "distribution security advisories (OSV)", "epss": "FIRST exploit prediction (EPSS)",
                "endoflife": "endoflife.date support dates", "distro-info": "Debian and Ubuntu release dates",
-               "security-support": "Debian security support limits"}
+               "security-support": "Debian security support limits",
+               "distro-packages": "Debian package indexes (what each release builds)"}
 EVIDENCE_HINT = "host evidence (estates[].evidence or SSH collection)"
-# Sources that rank what a category's checks find (exploited, likely to be) without deciding what is measured.
-RANKS = {"patches": ("kev", "epss"), "supply_chain": ("kev", "epss")}
+# Sources that sharpen what a category's checks find (exploited, likely to be; a version the
+# distribution itself builds and supports) without deciding whether it is measured.
+REFINES = {"patches": ("kev", "epss"), "supply_chain": ("kev", "epss"), "unsupported": ("distro-packages",)}
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def categories(unmeasured: Collection[str], present: Collection[str],
     out = []
     for category in CATEGORIES:
         wanted = sorted({s for c in checks if c.category == category for s in c.needs_intel})
-        used = [*wanted, *(s for s in RANKS.get(category, ()) if s not in wanted)]
+        used = [*wanted, *(s for s in REFINES.get(category, ()) if s not in wanted)]
         out.append(CategoryCoverage(category=category, measured=category not in unmeasured,
                                     intel=tuple(s for s in used if s in present),
                                     missing=tuple(s for s in wanted if s not in present), needs=tuple(wanted)))
