@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from checks.base import Check, CheckContext, Weakness, check
 from checks.software import Software, platform_from_banner, software_of
+from feeds import vendor_policy
 from feeds.model import DistroBuild, EolCycle, EolProduct, EolVerdict, Intel, OsRelease
 from feeds.packages import upstream
 from warpagent.models import Host, Platform, Service, Severity
@@ -58,16 +59,36 @@ def _installed_from_distribution(host: Host, shipped: list[tuple[DistroBuild, Os
     return any((p.advisory_name, upstream(p.advisory_version)) in sources for p in host.packages)
 
 
+def _distribution_build(service: Service, software: Software, what: str, upstream_said: str,
+                        shipped: list[tuple[DistroBuild, OsRelease, dt.date]], otherwise: str) -> Weakness:
+    """Past upstream support, and also what a supported distribution release builds: low, with what is known."""
+    build, release, until = max(shipped, key=lambda s: s[2])
+    ships = f"{release.distro.capitalize()} {release.version} ({release.series})"
+    return Weakness.on(
+        service, title=f"{what} is past upstream end of life; {ships} still supports this version",
+        severity=Severity.LOW,
+        evidence=f"Inferred from the nmap banner '{software.label}' ({software.cpe}): {upstream_said}; {ships} ships "
+                 f"it as {build.package} {build.version} ({build.suite}), with security support until "
+                 f"{until.isoformat()} (its package index; distro-info-data). From a banner alone this is not proof "
+                 "of end of life (confidence: low).",
+        remediation=(f"If this is {release.distro.capitalize()}'s package, keep it updated: add the host's package "
+                     "list (estates[].evidence or SSH collection) and warpagent judges it by the release's support "
+                     f"instead. Otherwise: {otherwise}"))
+
+
 @check("WA201", "unsupported", "Product release past end of life", needs_intel=("endoflife",))
 def product_past_eol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A service whose product release cycle (endoflife.date, matched by CPE) has reached end of
-    life: it gets no security fixes, whatever its patch level. High severity.
+    life: it gets no security fixes, whatever its patch level. High severity. For products
+    endoflife.date does not list, the vendor's own published policy where it is simple
+    (feeds/vendor_policy.py: OpenSSH supports only its latest release).
 
     A version that a supported distribution release itself builds (its package index, with the
     release's support from distro-info-data) is not proof of end of life from a banner alone:
     nginx 1.22.1 is past upstream support and is also what Debian 12 ships and patches until 2028.
-    That is reported at low severity with what is known; and when the host's package list shows
-    the distribution's package, the OS release's support decides (WA203), not upstream's.
+    That is reported at low severity with what is known; and when the host's package list (or
+    the banner's own distribution revision) shows the distribution's package, the OS release's
+    support decides (WA203), not upstream's.
 
     Why it matters: every flaw found from now on stays open for good.
     Fix: upgrade to a supported release cycle, or replace the product."""
@@ -77,31 +98,59 @@ def product_past_eol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
         if not _ended(verdict.cycle.eol, today):
             continue
         when = f" on {verdict.cycle.eol.isoformat()}" if isinstance(verdict.cycle.eol, dt.date) else ""
-        upstream_ended = (f"release cycle {verdict.cycle.cycle} of {verdict.product.title} reached upstream end of "
-                          f"life{when} (endoflife.date)")
+        upstream_said = (f"release cycle {verdict.cycle.cycle} of {verdict.product.title} reached upstream end of "
+                         f"life{when} (endoflife.date)")
         shipped = _supported_builds(intel, verdict.product.name, software.upstream, today)
         if shipped and _installed_from_distribution(host, shipped):
             continue  # the distribution's own package: supported as long as its release is (WA203)
+        advice = _upgrade_advice(verdict.product, today)
         if shipped:
-            build, release, until = max(shipped, key=lambda s: s[2])
-            ships = f"{release.distro.capitalize()} {release.version} ({release.series})"
-            yield Weakness.on(
-                service, title=f"{verdict.product.title} {verdict.cycle.cycle} is past upstream end of life; "
-                               f"{ships} still supports this version",
-                severity=Severity.LOW,
-                evidence=f"Inferred from the nmap banner '{software.label}' ({software.cpe}): {upstream_ended}; "
-                         f"{ships} ships it as {build.package} {build.version} ({build.suite}), with security "
-                         f"support until {until.isoformat()} (its package index; distro-info-data). From a banner "
-                         "alone this is not proof of end of life (confidence: low).",
-                remediation=(f"If this is {release.distro.capitalize()}'s package, keep it updated: add the host's "
-                             "package list (estates[].evidence or SSH collection) and warpagent judges it by the "
-                             f"release's support instead. Otherwise: {_upgrade_advice(verdict.product, today)}"))
+            yield _distribution_build(service, software, f"{verdict.product.title} {verdict.cycle.cycle}",
+                                      upstream_said, shipped, advice)
             continue
         yield Weakness.on(
             service, title=f"{verdict.product.title} {verdict.cycle.cycle} is past end of life",
             severity=Severity.HIGH,
-            evidence=f"Inferred from the nmap banner '{software.label}' ({software.cpe}): {upstream_ended}",
-            remediation=_upgrade_advice(verdict.product, today))
+            evidence=f"Inferred from the nmap banner '{software.label}' ({software.cpe}): {upstream_said}",
+            remediation=advice)
+    yield from _past_vendor_policy(host, intel, today)
+
+
+def lifecycle_unknown(hosts: Iterable[Host], intel: Intel | None) -> tuple[str, ...]:
+    """Products seen with a version whose lifecycle neither endoflife.date nor a vendor policy
+    gives: the coverage account names them, so silence is never read as 'supported'."""
+    if intel is None:
+        return ()
+    unknown = {f"{service.product or software.cpe} {software.upstream}"
+               for host in hosts for service in host.open_services()
+               if (software := software_of(service)) is not None and intel.eol_for_cpe(software.cpe) is None
+               and vendor_policy.for_cpe(software.cpe) is None}
+    return tuple(sorted(unknown))
+
+
+def _past_vendor_policy(host: Host, intel: Intel, today: dt.date) -> Iterator[Weakness]:
+    for service in host.open_services():
+        software = software_of(service)
+        if software is None or intel.eol_for_cpe(software.cpe) is not None:
+            continue
+        policy = vendor_policy.for_cpe(software.cpe)
+        if policy is None or not policy.unsupported(software.upstream) or software.distro:
+            continue  # no policy; current as far as is known; or a distribution's build the banner names
+        shipped = _supported_builds(intel, policy.name, software.upstream, today)
+        if shipped and _installed_from_distribution(host, shipped):
+            continue
+        upstream_said = (f"{policy.title}'s policy is that {policy.policy} ({policy.source}), and {policy.title} "
+                         f"{policy.newest_known} was released on {policy.newest_known_on.isoformat()}")
+        advice = f"Upgrade to the latest {policy.title} release ({policy.newest_known} or later)."
+        if shipped:
+            yield _distribution_build(service, software, f"{policy.title} {software.upstream}", upstream_said,
+                                      shipped, advice)
+            continue
+        yield Weakness.on(
+            service, title=f"{policy.title} {software.upstream} is no longer supported by its developers",
+            severity=Severity.HIGH,
+            evidence=f"Inferred from the nmap banner '{software.label}' ({software.cpe}): {upstream_said}",
+            remediation=advice)
 
 
 @check("WA202", "unsupported", "Product release reaching end of life within 90 days",

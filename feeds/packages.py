@@ -31,6 +31,7 @@ SOURCE_PACKAGES: dict[str, tuple[str, ...]] = {
     "exim": ("exim4",), "postfix": ("postfix",), "squid": ("squid",), "memcached": ("memcached",),
     "openssl": ("openssl",), "nodejs": ("nodejs",), "dovecot": ("dovecot",), "proftpd": ("proftpd-dfsg",),
     "rabbitmq": ("rabbitmq-server",), "python": ("python3.9", "python3.11", "python3.13"),
+    "openssh": ("openssh",),  # not in endoflife.date; its lifecycle is feeds/vendor_policy.py's
 }
 _BY_SOURCE = {package: product for product, packages in SOURCE_PACKAGES.items() for package in packages}
 # Debian's supported releases and their package indexes (each suite's updates and security too)

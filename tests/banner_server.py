@@ -22,6 +22,8 @@ BANNERS = {
     "ftp-vsftpd-2.3.4": b"220 (vsFTPd 2.3.4)\r\n",
     "ssh-openssh-5.5p1-squeeze": b"SSH-2.0-OpenSSH_5.5p1 Debian-6+squeeze5\r\n",
     "ssh-openssh-9.2p1-deb12u3": b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n",
+    "ssh-openssh-5.3": b"SSH-2.0-OpenSSH_5.3\r\n",
+    "ssh-openssh-9.2p1": b"SSH-2.0-OpenSSH_9.2p1\r\n",
     "http-nginx-1.22.1": (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 25 Nov 2026 09:00:00 GMT\r\n"
                           b"Content-Type: text/html\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"),
     "http-apache-2.2.34": (b"HTTP/1.1 200 OK\r\nDate: Wed, 25 Nov 2026 09:00:00 GMT\r\nServer: Apache/2.2.34 (Unix)\r\n"

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from feeds import packages, sources
+from feeds import packages, sources, vendor_policy
 from tests import banner_server
 from tests.conftest import run_cli
 from tests.intel_data import DEBIAN_PACKAGES, import_folder
 
 NGINX = "127.0.0.23"  # a bare 'Server: nginx/1.22.1' banner, as Debian 12's nginx sends
+OLD_SSH, BARE_SSH = "127.0.0.24", "127.0.0.25"  # OpenSSH 5.3 (2009), and 9.2p1 without its Debian suffix
 
 
 def test_debian_indexes_give_each_tracked_products_upstream_version() -> None:
@@ -54,8 +55,46 @@ def test_a_damaged_index_is_a_named_feed_error(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def nginx_banner() -> Iterator[None]:
-    with banner_server.running(f"{NGINX}:8081=http-nginx-1.22.1"):
+    with banner_server.running(f"{NGINX}:8081=http-nginx-1.22.1", f"{OLD_SSH}:2222=ssh-openssh-5.3",
+                               f"{BARE_SSH}:2222=ssh-openssh-9.2p1"):
         yield
+
+
+@pytest.mark.parametrize(("version", "unsupported"), [("5.3", True), ("9.2p1", True), ("10.1p1", True),
+                                                      ("10.2", False), ("10.2p1", False), ("11.0", False)])
+def test_openssh_supports_only_its_latest_release(version: str, unsupported: bool) -> None:
+    policy = vendor_policy.for_cpe(f"cpe:/a:openbsd:openssh:{version}")
+    assert policy is not None and policy.source.startswith("https://www.openssh.com/")
+    assert policy.unsupported(version) is unsupported
+
+
+def test_openssh_past_its_developers_support_is_found_and_debian_s_build_is_low(nginx_banner: None,
+                                                                                 tmp_path: Path) -> None:
+    config = tmp_path / "warpagent.yaml"
+    config.write_text(f"organisation: {{name: Test Council}}\nfeeds: {{bundled: false}}\nestates:\n"
+                      f"  - {{name: ssh, targets: [{OLD_SSH}, {BARE_SSH}], ports: '2222', timeout: 5m}}\n")
+    assert run_cli("--config", str(config), "feeds", "update", "--from", str(import_folder(tmp_path / "imp")),
+                   cwd=tmp_path).returncode == 0
+    found = {f["asset"]: f for f in json.loads(run_cli("--config", str(config), "scan", "--json",
+                                                       cwd=tmp_path).stdout)["findings"] if f["check_id"] == "WA201"}
+    old = found[OLD_SSH]
+    assert (old["severity"], old["title"]) == ("high", "OpenSSH 5.3 is no longer supported by its developers")
+    assert "only the latest release is supported" in old["evidence"] and "openssh.com" in old["evidence"]
+    bare = found[BARE_SSH]
+    assert bare["severity"] == "low" and "Debian 12 (bookworm) still supports this version" in bare["title"]
+
+
+def test_a_product_no_source_gives_a_lifecycle_for_is_named_in_coverage(nginx_banner: None, tmp_path: Path) -> None:
+    with banner_server.running("127.0.0.26:2121=ftp-vsftpd-2.3.4"):
+        config = tmp_path / "warpagent.yaml"
+        config.write_text("organisation: {name: Test Council}\nfeeds: {bundled: false}\nestates:\n"
+                          "  - {name: ftp, targets: [127.0.0.26], ports: '2121', timeout: 5m}\n")
+        assert run_cli("--config", str(config), "feeds", "update", "--from", str(import_folder(tmp_path / "imp")),
+                       cwd=tmp_path).returncode == 0
+        summary = json.loads(run_cli("--config", str(config), "scan", "--json", cwd=tmp_path).stdout)["summary"][0]
+    unsupported = next(c for c in summary["coverage"] if c["category"] == "unsupported")
+    assert unsupported["lifecycle_unknown"] == ["vsftpd 2.3.4"]  # endoflife.date does not list vsftpd
+    assert unsupported["detail"].endswith("lifecycle unknown (no published support dates) for vsftpd 2.3.4")
 
 
 def test_debian_s_nginx_is_low_from_a_banner_and_debian_s_business_with_its_package_list(

@@ -17,6 +17,7 @@ import pytest
 
 from feeds import baseline, endoflife
 from feeds.intel_store import IntelStore
+from feeds.sources import SOURCES as FEED_SOURCES
 from tests.conftest import ROOT, run_cli
 from tests.intel_data import DISTRO_INFO, EOL_PRODUCTS, KEV_FILE, SECURITY_SUPPORT
 
@@ -159,14 +160,14 @@ def test_update_offline_gives_up_at_once_and_says_what_was_kept(tmp_path: Path) 
     lines = result.stderr.strip().splitlines()
     assert "Retrying" not in result.stderr and "Traceback" not in result.stderr and "WARNING" not in result.stderr
     per_feed = [line for line in lines if line.startswith("warpagent: feed ")]
-    assert len(per_feed) == 7  # one line per feed
+    assert len(per_feed) == len(FEED_SOURCES) == 8  # one line per feed
     assert any(line.startswith("warpagent: feed kev not updated: ") and line.endswith(
         "the bundled snapshot of 2025-08-25 kept") for line in per_feed)
     assert any(line.startswith("warpagent: feed nvd not updated: ") and line.endswith("no data yet")
                for line in per_feed)
     # only the first feed was tried: the others share its unreachable server and are not retried for each file
     assert sum("cannot reach the server" in line for line in per_feed) == 1
-    assert sum(f"not tried: 127.0.0.1:{port} could not be reached" in line for line in per_feed) == 6
+    assert sum(f"not tried: 127.0.0.1:{port} could not be reached" in line for line in per_feed) == 7
     assert "feeds update --from DIR" in lines[-1]
 
 

@@ -32,6 +32,7 @@ class CategoryCoverage:
     intel: tuple[str, ...]  # intel sources the category's checks had
     missing: tuple[str, ...]  # intel sources its checks need that were not there
     needs: tuple[str, ...] = ()  # intel sources its checks need (any one lets them run)
+    lifecycle_unknown: tuple[str, ...] = ()  # products seen whose support no source gives ("vsftpd 2.3.4")
 
     @property
     def name(self) -> str:
@@ -42,8 +43,10 @@ class CategoryCoverage:
         had = ", ".join(INTEL_NAMES.get(s, s) for s in self.intel)
         lacked = ", ".join(INTEL_NAMES.get(s, s) for s in self.missing)
         if self.measured:
+            unknown = (f"; lifecycle unknown (no published support dates) for {', '.join(self.lifecycle_unknown)}"
+                       if self.lifecycle_unknown else "")
             return "measured" + (f" with {had}" if had else " from scan results and host evidence") + (
-                f"; without {lacked}" if lacked else "")
+                f"; without {lacked}" if lacked else "") + unknown
         if self.needs and set(self.needs) <= set(self.missing):
             either = " or ".join(INTEL_NAMES.get(s, s) for s in self.missing)
             return f"not measured: no {either} (run 'warpagent feeds update')"
@@ -60,8 +63,8 @@ class EstateCoverage:
         return tuple(c for c in self.categories if not c.measured)
 
 
-def categories(unmeasured: Collection[str], present: Collection[str],
-               checks: Sequence[Check] = ALL_CHECKS) -> tuple[CategoryCoverage, ...]:
+def categories(unmeasured: Collection[str], present: Collection[str], checks: Sequence[Check] = ALL_CHECKS,
+               lifecycle_unknown: Sequence[str] = ()) -> tuple[CategoryCoverage, ...]:
     """Each of the seven, given what a run could not measure and the intel sources there were."""
     out = []
     for category in CATEGORIES:
@@ -69,7 +72,8 @@ def categories(unmeasured: Collection[str], present: Collection[str],
         used = [*wanted, *(s for s in REFINES.get(category, ()) if s not in wanted)]
         out.append(CategoryCoverage(category=category, measured=category not in unmeasured,
                                     intel=tuple(s for s in used if s in present),
-                                    missing=tuple(s for s in wanted if s not in present), needs=tuple(wanted)))
+                                    missing=tuple(s for s in wanted if s not in present), needs=tuple(wanted),
+                                    lifecycle_unknown=tuple(lifecycle_unknown) if category == "unsupported" else ()))
     return tuple(out)
 
 

@@ -105,8 +105,10 @@ def scan_summary(outcome: ScanOutcome, open_findings: Sequence[TrackedFinding]) 
         "resolved": len(delta.resolved), "open": len(open_findings),
         **_counts(open_findings), "problems": list(run.errors), "unmeasured": list(run.unmeasured),
         "coverage": [{"category": c.category, "measured": c.measured, "intel": list(c.intel),
-                      "missing_intel": list(c.missing), "detail": c.describe()}
-                     for c in coverage.categories(run.unmeasured, outcome.intel_sources)],
+                      "missing_intel": list(c.missing), "lifecycle_unknown": list(c.lifecycle_unknown),
+                      "detail": c.describe()}
+                     for c in coverage.categories(run.unmeasured, outcome.intel_sources,
+                                                  lifecycle_unknown=outcome.lifecycle_unknown)],
     }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from checks import ALL_CHECKS, Check, CheckContext
+from checks.unsupported import lifecycle_unknown
 from feeds.intel_store import IntelStore
 from feeds.model import FeedError, SourceStatus
 from feeds.update import ensure_intel
@@ -50,6 +51,7 @@ class ScanOutcome:
     scope: scope.Scope
     interrupted: bool = False
     intel_sources: tuple[str, ...] = ()  # the intel sources the checks had (for the coverage account)
+    lifecycle_unknown: tuple[str, ...] = ()  # products seen whose support no source gives
 
 
 @dataclass(frozen=True)
@@ -224,6 +226,7 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
         try:
             context = CheckContext(now=clock(), intel=intel, policy=gathered.policy, suppliers=gathered.suppliers)
             evaluation = engine.evaluate(inventory, context)
+            unknown = lifecycle_unknown(inventory.hosts, intel)
         finally:
             if intel is not None:
                 intel.close()
@@ -245,4 +248,5 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
     for error in evaluation.errors:
         log.warning("estate %s: check %s failed on %s: %s", estate.name, error.check_id, error.asset,
                     error.message)
-    return ScanOutcome(delta=delta, scope=estate_scope, interrupted=collection.interrupted, intel_sources=present)
+    return ScanOutcome(delta=delta, scope=estate_scope, interrupted=collection.interrupted, intel_sources=present,
+                       lifecycle_unknown=unknown)
