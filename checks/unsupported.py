@@ -103,17 +103,19 @@ def product_past_eol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
         shipped = _supported_builds(intel, verdict.product.name, software.upstream, today)
         if shipped and _installed_from_distribution(host, shipped):
             continue  # the distribution's own package: supported as long as its release is (WA203)
-        advice = _upgrade_advice(verdict.product, today)
-        if shipped:
-            yield _distribution_build(service, software, f"{verdict.product.title} {verdict.cycle.cycle}",
-                                      upstream_said, shipped, advice)
-            continue
-        yield Weakness.on(
-            service, title=f"{verdict.product.title} {verdict.cycle.cycle} is past end of life",
-            severity=Severity.HIGH,
-            evidence=f"Inferred from the nmap banner '{software.label}' ({software.cpe}): {upstream_said}",
-            remediation=advice)
+        what = f"{verdict.product.title} {verdict.cycle.cycle}"
+        yield _past_support(service, software, what, f"{what} is past end of life", upstream_said, shipped,
+                            _upgrade_advice(verdict.product, today))
     yield from _past_vendor_policy(host, intel, today)
+
+
+def _past_support(service: Service, software: Software, what: str, title: str, upstream_said: str,
+                  shipped: list[tuple[DistroBuild, OsRelease, dt.date]], advice: str) -> Weakness:
+    """High when nothing supports this version; low when a supported distribution release builds it."""
+    if shipped:
+        return _distribution_build(service, software, what, upstream_said, shipped, advice)
+    return Weakness.on(service, title=title, severity=Severity.HIGH, remediation=advice,
+                       evidence=f"Inferred from the nmap banner '{software.label}' ({software.cpe}): {upstream_said}")
 
 
 def lifecycle_unknown(hosts: Iterable[Host], intel: Intel | None) -> tuple[str, ...]:
@@ -141,16 +143,10 @@ def _past_vendor_policy(host: Host, intel: Intel, today: dt.date) -> Iterator[We
             continue
         upstream_said = (f"{policy.title}'s policy is that {policy.policy} ({policy.source}), and {policy.title} "
                          f"{policy.newest_known} was released on {policy.newest_known_on.isoformat()}")
-        advice = f"Upgrade to the latest {policy.title} release ({policy.newest_known} or later)."
-        if shipped:
-            yield _distribution_build(service, software, f"{policy.title} {software.upstream}", upstream_said,
-                                      shipped, advice)
-            continue
-        yield Weakness.on(
-            service, title=f"{policy.title} {software.upstream} is no longer supported by its developers",
-            severity=Severity.HIGH,
-            evidence=f"Inferred from the nmap banner '{software.label}' ({software.cpe}): {upstream_said}",
-            remediation=advice)
+        what = f"{policy.title} {software.upstream}"
+        yield _past_support(service, software, what, f"{what} is no longer supported by its developers",
+                            upstream_said, shipped,
+                            f"Upgrade to the latest {policy.title} release ({policy.newest_known} or later).")
 
 
 @check("WA202", "unsupported", "Product release reaching end of life within 90 days",
