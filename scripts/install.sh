@@ -24,6 +24,9 @@ if [ "$with_test" = 1 ]; then
   packages+=(postgresql)
   # .ci/run repeats the suite under a shifted clock: no test may depend on the date it runs on
   packages+=(faketime)
+  # the oracles the parser differential tests compare warpagent with: sudo's cvtsudoers (dpkg,
+  # apt and sshd -T are already on the machine)
+  packages+=(sudo)
 fi
 
 missing=()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from warpagent.evidence_model import Account, Group, PasswordState, SudoRule, Where
 from warpagent.evidence_parsers import EvidenceError
+from warpagent.text import shown
 
 _EPOCH = dt.date(1970, 1, 1)
 _DES = re.compile(r"[./0-9A-Za-z]{13}")
@@ -151,8 +152,59 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
         yield start, buffer.strip()
 
 
+def _uncomment(line: str) -> str:
+    """The line without a trailing comment: an unescaped, unquoted '#' after a blank (not '#1000', a uid)."""
+    quoted = escaped = False
+    for index, char in enumerate(line):
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif (char == "#" and not quoted and index > 0 and line[index - 1] in " \t"
+              and not line[index + 1:index + 2].isdigit()):
+            return line[:index].rstrip()
+    return line
+
+
+def _split_unescaped(text: str, separator: str) -> list[str]:
+    """Split at each separator that no backslash escapes, no double quote holds and no run-as
+    list's parentheses enclose ("(root, www-data) /bin/ls" is one item)."""
+    parts: list[str] = []
+    current: list[str] = []
+    quoted, escaped, depth = False, False, 0
+    for char in text:
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            current.append(char)
+            escaped = True
+        elif char == '"':
+            current.append(char)
+            quoted = not quoted
+        elif char in "()" and not quoted:
+            depth = max(0, depth + (1 if char == "(" else -1))
+            current.append(char)
+        elif char == separator and not quoted and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def _unescape(item: str) -> str:
+    item = item.strip()
+    if len(item) >= 2 and item[0] == item[-1] == '"':
+        item = item[1:-1]
+    return re.sub(r"\\(.)", r"\1", item)
+
+
 def _split_list(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
+    return [_unescape(item) for item in _split_unescaped(text, ",") if item.strip()]
 
 
 @dataclass
@@ -163,54 +215,118 @@ class _SudoState:
 
 
 def _expand(items: list[str], aliases: dict[str, list[str]], depth: int = 0) -> tuple[str, ...]:
+    """Aliases replaced by their members; a negated alias ('!SHELLS') negates each member."""
     out: list[str] = []
     for item in items:
-        bare = item.lstrip("!")
+        negated = item.startswith("!")
+        bare = item.lstrip("!").strip()
         if _ALIAS_NAME.fullmatch(bare) and bare != "ALL" and bare in aliases and depth < 8:
-            out.extend(_expand(aliases[bare], aliases, depth + 1))
+            for member in _expand(aliases[bare], aliases, depth + 1):
+                flipped = member.startswith("!") != negated
+                out.append(("!" if flipped else "") + member.lstrip("!"))
         else:
-            out.append(item)
+            out.append(("!" if negated else "") + bare)
     return tuple(out)
 
 
+_OPTION = re.compile(r"^(TIMEOUT|NOTBEFORE|NOTAFTER|CWD|CHDIR|CHROOT|ROLE|TYPE|APPARMOR_PROFILE|PRIVS|LIMITPRIVS)"
+                     r"=(\S+)\s*")
+_DIGEST = re.compile(r"^(?:sha224|sha256|sha384|sha512):[A-Za-z0-9+/=]+(?:,(?:sha224|sha256|sha384|sha512):"
+                     r"[A-Za-z0-9+/=]+)*\s+")
+_SUDO_TIME = re.compile(r"^\d{10}(\d{2}){0,2}(\.\d+)?(Z|[+-]\d{4})?$")
+_SUDO_TIMEOUT = re.compile(r"^(\d+[dhms]?)+$")
+
+
+def _option(name: str, value: str, file: str, number: int) -> None:
+    if name in ("NOTBEFORE", "NOTAFTER") and not _SUDO_TIME.match(value):
+        raise EvidenceError(f"{file} line {number}: {name}={shown(value, 40)} is not a time sudo reads "
+                            "(YYYYMMDDHH[MM[SS]][Z]); sudo refuses this file")
+    if name == "TIMEOUT" and not _SUDO_TIMEOUT.match(value):
+        raise EvidenceError(f"{file} line {number}: TIMEOUT={shown(value, 40)} is not a duration; sudo refuses "
+                            "this file")
+
+
+def _clauses(text: str) -> list[str]:
+    """`hosts = commands` clauses: split at each unescaped ':' that is not part of a tag
+    (NOPASSWD:), a digest (sha256:) or a run-as list ((root:wheel))."""
+    clauses: list[str] = []
+    current: list[str] = []
+    depth, escaped = 0, False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif char == ":" and depth == 0:
+            before = re.search(r"([A-Za-z0-9_]+)$", "".join(current))
+            word = before.group(1) if before else ""
+            if not (_TAGS.match(word + ":") or word in ("sha224", "sha256", "sha384", "sha512")):
+                clauses.append("".join(current))
+                current = []
+                continue
+        current.append(char)
+    clauses.append("".join(current))
+    return clauses
+
+
 def _user_spec(line: str, number: int, state: _SudoState, file: str) -> None:
-    left, sep, right = line.partition("=")
+    line = _uncomment(line)
+    first, *more = _clauses(line)
+    head, sep, commands_text = first.partition("=")
     if not sep:
         raise EvidenceError(f"{file} line {number}: expected 'who where = (as whom) commands'")
-    who_where = left.rsplit(None, 1)
+    # users then hosts: each a comma list, the two apart by a blank that no comma joins
+    who_where = re.split(r"(?<![,\s])\s+(?![\s,])", re.sub(r"\s*,\s*", ",", head.strip()), maxsplit=1)
     if len(who_where) != 2:
         raise EvidenceError(f"{file} line {number}: expected users then hosts before '='")
     users = _expand(_split_list(who_where[0]), state.aliases)
-    runas: list[str] = []
-    commands: list[str] = []
-    nopasswd: list[str] = []
-    passwd_tag = False
-    # a user spec may list several `hosts = commands` clauses joined by ' : '
-    for clause in re.split(r"\s:\s*[A-Za-z0-9_.,!\s-]+?=", right):
-        # commas inside a run-as list "(root, admin)" do not separate commands
-        clause = re.sub(r"\([^)]*\)", lambda m: m.group(0).replace(",", "\0"), clause)
-        for item in _split_list(clause):
+    texts = [commands_text]
+    for clause in more:
+        _hosts, sep, clause_commands = clause.partition("=")
+        if not sep:
+            raise EvidenceError(f"{file} line {number}: a ':' clause without 'hosts = commands'")
+        texts.append(clause_commands)
+    # (run-as users) -> (commands, the NOPASSWD ones): sudo gives each command its own run-as list
+    granted: dict[tuple[str, ...], tuple[list[str], list[str]]] = {}
+    for text in texts:
+        runas: tuple[str, ...] = ("root",)  # sudo's default, until a run-as list says otherwise
+        passwd_tag = False
+        for item in _split_unescaped(text, ","):
+            item = item.strip()
+            if _DIGEST.match(item + " ") and " " not in item:
+                continue  # one digest of a list: the command follows the last of them
             if item.startswith("("):
                 close = item.find(")")
                 if close < 0:
                     raise EvidenceError(f"{file} line {number}: unclosed '(' in the run-as list")
-                runas.extend(_expand(_split_list(item[1:close].replace("\0", ",").replace(":", ",")),
-                                     state.aliases))
+                runas = _expand(_split_list(item[1:close].split(":", 1)[0]), state.aliases) or runas
                 item = item[close + 1:].strip()
+            while (option := _OPTION.match(item)) is not None:
+                _option(option.group(1), option.group(2), file, number)
+                item = item[option.end():]
             while (tag := _TAGS.match(item)) is not None:
                 if tag.group(1) == "NOPASSWD":
                     passwd_tag = True
                 elif tag.group(1) == "PASSWD":
                     passwd_tag = False
                 item = item[tag.end():]
+            negated = item.startswith("!")
+            item = _DIGEST.sub("", item.lstrip("!").strip())
             if not item:
                 continue
-            expanded = _expand([item], state.aliases)
+            expanded = _expand([("!" if negated else "") + _unescape(item)], state.aliases)
+            commands, without_password = granted.setdefault(runas, ([], []))
             commands.extend(expanded)
             if passwd_tag:
-                nopasswd.extend(expanded)
-    state.rules.append(SudoRule(users=users, runas=tuple(runas) or ("root",), commands=tuple(commands),
-                                nopasswd=tuple(nopasswd), where=Where(file, number), text=" ".join(line.split())))
+                without_password.extend(expanded)
+    for runas, (commands, without_password) in granted.items() or {("root",): ([], [])}.items():
+        state.rules.append(SudoRule(users=users, runas=runas, commands=tuple(commands),
+                                    nopasswd=tuple(without_password), where=Where(file, number),
+                                    text=" ".join(line.split())))
 
 
 def _parse_file(path: str, file: str, load: SudoLoader, listdir: SudoLister, state: _SudoState) -> None:
