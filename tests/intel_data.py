@@ -54,7 +54,7 @@ def import_folder(target: Path) -> Path:
     (target / "security-support").mkdir()
     for path in SECURITY_SUPPORT.glob("security-support-ended.deb*"):
         shutil.copy(path, target / "security-support")
-    shutil.copytree(DEBIAN_PACKAGES, target / "distro-packages", ignore=shutil.ignore_patterns("*.md"))
+    shutil.copytree(DEBIAN_PACKAGES, target / "distro-packages", ignore=shutil.ignore_patterns("*.md", "*.sources"))
     return target
 
 

@@ -2,7 +2,9 @@
 fetch (`apt-get --print-uris update` over a private Dir root: it prints and fetches nothing),
 and the repositories it names must be exactly the ones warpagent reads, file by file.
 
-The inline-key stanza has the shape 1Password, VS Code and Launchpad PPA files use (Signed-By
+The corpus: debian-12-image.sources is /etc/apt/sources.list.d/debian.sources as the Debian 12
+image of the project's machine ships it (written by Debian; tests/assets/corpus/debian). The
+inline-key stanza has the shape 1Password, VS Code and Launchpad PPA files use (Signed-By
 holding an armoured key, its blank line written as a line of spaces); the key is a stand-in."""
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ deb [trusted=yes] http://insecure.example.test/repo bookworm main
 deb-src https://packages.vendor.test/apt stable main
 """,
 }
+
+
+IMAGE = Path(__file__).parent / "assets" / "corpus" / "debian" / "debian-12-image.sources"
+CASES["debian-12-image.sources"] = IMAGE.read_text()
 
 
 def _apt_reading(tmp_path: Path, name: str, text: str) -> set[tuple[str, str]] | None:
