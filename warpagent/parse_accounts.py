@@ -273,6 +273,19 @@ def _clauses(text: str) -> list[str]:
     return clauses
 
 
+def _users_and_hosts(head: str) -> list[str]:
+    """'alice, "%domain admins" web1, db1' -> the user list and the host list: each a comma list,
+    the two apart at the first blank outside quotes that no comma joins."""
+    joined = re.sub(r"\s*,\s*", ",", head.strip())
+    quoted = False
+    for index, char in enumerate(joined):
+        if char == '"':
+            quoted = not quoted
+        elif char in " \t" and not quoted:
+            return [joined[:index], joined[index:].strip()]
+    return [joined]
+
+
 def _user_spec(line: str, number: int, state: _SudoState, file: str) -> None:
     line = _uncomment(line)
     first, *more = _clauses(line)
@@ -280,7 +293,7 @@ def _user_spec(line: str, number: int, state: _SudoState, file: str) -> None:
     if not sep:
         raise EvidenceError(f"{file} line {number}: expected 'who where = (as whom) commands'")
     # users then hosts: each a comma list, the two apart by a blank that no comma joins
-    who_where = re.split(r"(?<![,\s])\s+(?![\s,])", re.sub(r"\s*,\s*", ",", head.strip()), maxsplit=1)
+    who_where = _users_and_hosts(head)
     if len(who_where) != 2:
         raise EvidenceError(f"{file} line {number}: expected users then hosts before '='")
     users = _expand(_split_list(who_where[0]), state.aliases)
