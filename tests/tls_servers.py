@@ -53,6 +53,10 @@ def _silent(listener: socket.socket, context: ssl.SSLContext, stop: threading.Ev
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
+    # a real server hangs up on a connection that stops talking; without this a probe that never
+    # ends its line would hold a handler, and the "ordinary" host would stall like the silent one
+    timeout = 3
+
     def log_message(self, format: str, *args: object) -> None:
         pass
 
