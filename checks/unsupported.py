@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from checks.base import Check, CheckContext, Weakness, check
 from checks.software import Software, platform_from_banner, software_of
 from feeds import vendor_policy
 from feeds.model import DistroBuild, EolCycle, EolProduct, EolVerdict, Intel, OsRelease
-from feeds.packages import upstream
+from feeds.versions import upstream_part
 from warpagent.models import Host, Platform, Service, Severity
 
 WARNING_DAYS = 90
@@ -56,7 +57,7 @@ def _supported_builds(intel: Intel, product: str, version: str,
 def _installed_from_distribution(host: Host, shipped: list[tuple[DistroBuild, OsRelease, dt.date]]) -> bool:
     """Host evidence (its package list) shows one of those builds' source packages installed."""
     sources = {(build.package, build.upstream) for build, _release, _until in shipped}
-    return any((p.advisory_name, upstream(p.advisory_version)) in sources for p in host.packages)
+    return any((p.advisory_name, upstream_part(p.advisory_version)) in sources for p in host.packages)
 
 
 def _distribution_build(service: Service, software: Software, what: str, upstream_said: str,
@@ -94,19 +95,49 @@ def product_past_eol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Fix: upgrade to a supported release cycle, or replace the product."""
     today = ctx.now.date()
     intel = ctx.require_intel()
-    for service, software, verdict in _eol_verdicts(host, intel):
-        if not _ended(verdict.cycle.eol, today):
+    for service in host.open_services():
+        software = software_of(service)
+        judged = _upstream_judgement(software, intel, today) if software is not None else None
+        if software is None or judged is None:
             continue
-        when = f" on {verdict.cycle.eol.isoformat()}" if isinstance(verdict.cycle.eol, dt.date) else ""
-        upstream_said = (f"release cycle {verdict.cycle.cycle} of {verdict.product.title} reached upstream end of "
-                         f"life{when} (endoflife.date)")
-        shipped = _supported_builds(intel, verdict.product.name, software.upstream, today)
+        shipped = _supported_builds(intel, judged.product, software.upstream, today)
         if shipped and _installed_from_distribution(host, shipped):
             continue  # the distribution's own package: supported as long as its release is (WA203)
+        yield _past_support(service, software, judged.what, judged.title, judged.said, shipped, judged.advice)
+
+
+@dataclass(frozen=True)
+class _Unsupported:
+    """What upstream says of a version it no longer supports."""
+
+    product: str  # endoflife.date's name (or the vendor policy's)
+    what: str  # "nginx 1.22"
+    title: str
+    said: str  # the evidence: which source says so, and when support ended
+    advice: str
+
+
+def _upstream_judgement(software: Software, intel: Intel, today: dt.date) -> _Unsupported | None:
+    """Upstream no longer supports this version: by its endoflife.date cycle, else by the
+    vendor's own policy; None when it does, or when nothing says (a distribution's build the
+    banner names is the distribution's)."""
+    verdict = intel.eol_for_cpe(software.cpe)
+    if verdict is not None:
+        if not _ended(verdict.cycle.eol, today):
+            return None
+        when = f" on {verdict.cycle.eol.isoformat()}" if isinstance(verdict.cycle.eol, dt.date) else ""
         what = f"{verdict.product.title} {verdict.cycle.cycle}"
-        yield _past_support(service, software, what, f"{what} is past end of life", upstream_said, shipped,
-                            _upgrade_advice(verdict.product, today))
-    yield from _past_vendor_policy(host, intel, today)
+        return _Unsupported(verdict.product.name, what, f"{what} is past end of life",
+                            f"release cycle {verdict.cycle.cycle} of {verdict.product.title} reached upstream end "
+                            f"of life{when} (endoflife.date)", _upgrade_advice(verdict.product, today))
+    policy = vendor_policy.for_cpe(software.cpe)
+    if policy is None or not policy.unsupported(software.upstream) or software.distro:
+        return None
+    what = f"{policy.title} {software.upstream}"
+    return _Unsupported(policy.name, what, f"{what} is no longer supported by its developers",
+                        f"{policy.title}'s policy is that {policy.policy} ({policy.source}), and {policy.title} "
+                        f"{policy.newest_known} was released on {policy.newest_known_on.isoformat()}",
+                        f"Upgrade to the latest {policy.title} release ({policy.newest_known} or later).")
 
 
 def _past_support(service: Service, software: Software, what: str, title: str, upstream_said: str,
@@ -128,25 +159,6 @@ def lifecycle_unknown(hosts: Iterable[Host], intel: Intel | None) -> tuple[str, 
                if (software := software_of(service)) is not None and intel.eol_for_cpe(software.cpe) is None
                and vendor_policy.for_cpe(software.cpe) is None}
     return tuple(sorted(unknown))
-
-
-def _past_vendor_policy(host: Host, intel: Intel, today: dt.date) -> Iterator[Weakness]:
-    for service in host.open_services():
-        software = software_of(service)
-        if software is None or intel.eol_for_cpe(software.cpe) is not None:
-            continue
-        policy = vendor_policy.for_cpe(software.cpe)
-        if policy is None or not policy.unsupported(software.upstream) or software.distro:
-            continue  # no policy; current as far as is known; or a distribution's build the banner names
-        shipped = _supported_builds(intel, policy.name, software.upstream, today)
-        if shipped and _installed_from_distribution(host, shipped):
-            continue
-        upstream_said = (f"{policy.title}'s policy is that {policy.policy} ({policy.source}), and {policy.title} "
-                         f"{policy.newest_known} was released on {policy.newest_known_on.isoformat()}")
-        what = f"{policy.title} {software.upstream}"
-        yield _past_support(service, software, what, f"{what} is no longer supported by its developers",
-                            upstream_said, shipped,
-                            f"Upgrade to the latest {policy.title} release ({policy.newest_known} or later).")
 
 
 @check("WA202", "unsupported", "Product release reaching end of life within 90 days",

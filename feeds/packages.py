@@ -22,6 +22,7 @@ from pathlib import Path
 from debian.deb822 import Packages
 
 from feeds.model import DistroBuild, FeedError
+from feeds.versions import upstream_part
 
 # endoflife.date product -> the Debian source packages that build it
 SOURCE_PACKAGES: dict[str, tuple[str, ...]] = {
@@ -38,12 +39,6 @@ _BY_SOURCE = {package: product for product, packages in SOURCE_PACKAGES.items() 
 DEBIAN_SUITES = ("bookworm", "bookworm-updates", "bookworm-security", "trixie", "trixie-updates", "trixie-security")
 _RAW = re.compile(r"^(?P<distro>[a-z]+)_(?P<suite>[a-z0-9-]+)_(?P<component>[a-z0-9-]+)_Packages(\.xz|\.gz)?$")
 MAX_INDEX_BYTES = 512 * 2**20  # a full Debian main index is about 50 MiB uncompressed
-
-
-def upstream(version: str) -> str:
-    """Debian version -> upstream: drop the epoch ('1:') and the revision (after the last '-')."""
-    without_epoch = version.split(":", 1)[1] if ":" in version else version
-    return without_epoch.rsplit("-", 1)[0] if "-" in without_epoch else without_epoch
 
 
 def raw_name(parts: tuple[str, ...]) -> str | None:
@@ -86,6 +81,6 @@ def load(path: Path) -> list[DistroBuild]:
             continue
         version = source_version.strip("()") or paragraph["Version"]
         builds.setdefault((source, version), DistroBuild(
-            product=product, upstream=upstream(version), distro=named["distro"], suite=named["suite"],
+            product=product, upstream=upstream_part(version), distro=named["distro"], suite=named["suite"],
             package=source, version=version))
     return list(builds.values())
