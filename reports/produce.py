@@ -41,10 +41,12 @@ def _intel_sources(settings: Settings) -> list[SourceStatus]:
         return []
 
 
-def estate_coverage(settings: Settings, store: Store) -> tuple[coverage.EstateCoverage, ...]:
-    """What each configured estate's latest finished scan measured, with the intel there is now."""
+def estate_coverage(settings: Settings, store: Store,
+                    sources: list[SourceStatus] | None = None) -> tuple[coverage.EstateCoverage, ...]:
+    """What each configured estate's latest finished scan measured, with the intel there is now
+    (`sources`, when the caller has already read them from the intel store)."""
     latest = store.latest_finished_runs()
-    present = {s.source for s in _intel_sources(settings)}
+    present = {s.source for s in (_intel_sources(settings) if sources is None else sources)}
     return coverage.estates([(e.name, latest[e.name].unmeasured if e.name in latest else None)
                              for e in settings.estates], present)
 
@@ -55,13 +57,14 @@ def board_report(settings: Settings, store: Store, month: str, now: dt.datetime)
         regional = regional_stix.latest(intel.latest("x-warpagent-regional"))
     own = own_identity(settings)
     postures = [p for p in postures if p.get("created_by_ref") != own]
+    sources = _intel_sources(settings)
     data = board.build(store.findings(), store.runs(limit=10000), organisation=settings.organisation.name,
                        title=settings.reports.title, month=month, now=now, rules=settings.reports.rag,
                        peer_postures=postures, k=settings.sharing.k, regional=regional,
                        measured={c.category for c in ALL_CHECKS} - store.unmeasured_categories(),
                        tz=clock.zone(settings.schedule.timezone),
-                       intel=board.intel_coverage(_intel_sources(settings), settings.feeds.sources),
-                       measured_with=estate_coverage(settings, store))
+                       intel=board.intel_coverage(sources, settings.feeds.sources),
+                       measured_with=estate_coverage(settings, store, sources))
     context = {"report": data, "colour": settings.reports.primary_colour,
                "logo": render.logo_data_uri(settings.reports.logo)}
     return BoardOutput(data=data, html=render.render("board.html.j2", **context),

@@ -239,13 +239,10 @@ class Store:
         """Categories the latest finished run of every estate could not measure (no intel; all
         seven before any run has finished):
         reports and shared posture show them as not measured rather than clean."""
-        latest = (sa.select(sa.func.max(runs.c.id)).where(runs.c.status.in_(("complete", "partial")))
-                  .group_by(runs.c.estate))
-        rows = self._rows(sa.select(runs.c.estate, runs.c.unmeasured).where(runs.c.id.in_(latest)))
-        if not rows:
+        latest = self.latest_finished_runs()
+        if not latest:
             return set(CATEGORIES)  # nothing has been scanned: nothing is measured, so nothing is clean
-        per_estate = [set(json.loads(row["unmeasured"])) for row in rows]
-        return set.intersection(*per_estate)
+        return set.intersection(*(set(run.unmeasured) for run in latest.values()))
 
     @staticmethod
     def _run_from(row: sa.RowMapping) -> ScanRun:
