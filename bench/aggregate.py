@@ -31,9 +31,10 @@ from taxii2client.v21 import Collection  # noqa: E402
 
 from tests.hub_process import PASSWORDS, HubProcess, hub_config, hub_env  # noqa: E402
 from tests.taxii_server import free_port  # noqa: E402
-from warpagent import anonymise, config, stix_bundle  # noqa: E402
-from warpagent.hub_backend import HubBackend, collection_id  # noqa: E402
-from warpagent.models import CATEGORIES, Severity  # noqa: E402
+from warpagent import config  # noqa: E402
+from warpagent.hub.backend import HubBackend, collection_id  # noqa: E402
+from warpagent.model.findings import CATEGORIES, Severity  # noqa: E402
+from warpagent.sharing import anonymise, stix_bundle  # noqa: E402
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 

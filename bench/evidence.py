@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from checks import ALL_CHECKS, CheckContext  # noqa: E402
-from warpagent import engine, evidence  # noqa: E402
-from warpagent.models import Host, Inventory  # noqa: E402
+from warpagent.evidence import folders as evidence  # noqa: E402
+from warpagent.model.findings import Host, Inventory  # noqa: E402
+from warpagent.scan import engine  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "assets" / "evidence" / "weak"
 DPKG_STATUS = Path("/var/lib/dpkg/status")

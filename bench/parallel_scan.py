@@ -8,7 +8,7 @@ The range is one network namespace in 198.19.0.0/16 (the RFC 2544 benchmarking s
 pair: `--live` hosts answer, `--served` of them run nginx on port 80, the rest of the range is
 dark (no ARP answer), as on a council network. The reference is plain nmap, run once with
 exactly the arguments warpagent builds for a chunk, over every address in one process; then
-`scan.collect` (chunks, merge, parse) at each parallelism. Every run must find the same open
+`pipeline.collect` (chunks, merge, parse) at each parallelism. Every run must find the same open
 services, or the benchmark stops. Torn down by PID at the end.
 """
 
@@ -28,7 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.address_range import build  # noqa: E402
-from warpagent import config, nmap_runner, nmap_xml, scan  # noqa: E402
+from warpagent import config  # noqa: E402
+from warpagent.collect import nmap_runner, nmap_xml  # noqa: E402
+from warpagent.scan import pipeline  # noqa: E402
+from warpagent.scan.plan import plan_for, resolve_scope  # noqa: E402
 
 
 def settings_for(workdir: Path, network: str, scanner: str, ports: str, chunk: int, parallel: int) -> config.Settings:
@@ -74,10 +77,10 @@ def main() -> None:
             nmap = nmap_runner.find_nmap("nmap")
             base = settings_for(workdir, args.network, scanner, args.ports, args.chunk, 1)
             estate = base.estates[0]
-            scope = scan.resolve_scope(estate)
+            scope = resolve_scope(estate)
             targets = workdir / "all.txt"
             targets.write_text("\n".join(scope.addresses) + "\n")
-            plan, _ports, _notes = scan.plan_for(estate, base, targets)
+            plan, _ports, _notes = plan_for(estate, base.scan.timing, targets)
             argv = nmap_runner.build_args(nmap, dataclasses.replace(plan, targets_file=targets))
             print(f"range {args.network}: {len(scope.addresses)} addresses in scope, {args.live} live, "
                   f"{args.served} with a web server; ports {args.ports}")
@@ -93,7 +96,7 @@ def main() -> None:
                 settings = settings_for(workdir, args.network, scanner, args.ports, args.chunk, parallel)
                 estate = settings.estates[0]
                 started = time.perf_counter()
-                collection = scan.collect(estate, settings, scope, nmap, scan.NoProgress())
+                collection = pipeline.collect(estate, settings.scan.timing, scope, nmap, pipeline.NoProgress())
                 elapsed = time.perf_counter() - started
                 found = open_services(collection.inventory.hosts)
                 if found != expected or collection.problems:

@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 from checks import ALL_CHECKS  # noqa: E402
 from reports import board, render, technical  # noqa: E402
+from warpagent.cli.output import findings_csv  # noqa: E402
 from warpagent.config import RagRules  # noqa: E402
-from warpagent.models import Finding, Severity  # noqa: E402
-from warpagent.output import findings_csv  # noqa: E402
-from warpagent.store import Store  # noqa: E402
+from warpagent.model.findings import Finding, Severity  # noqa: E402
+from warpagent.store.findings import Store  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 

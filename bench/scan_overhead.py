@@ -23,9 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests import estate as test_estate  # noqa: E402
-from warpagent import config, nmap_runner  # noqa: E402
-from warpagent.scan import plan_for, resolve_scope, scan_estate  # noqa: E402
-from warpagent.store import Store  # noqa: E402
+from warpagent import config  # noqa: E402
+from warpagent.collect import nmap_runner  # noqa: E402
+from warpagent.scan.pipeline import scan_estate  # noqa: E402
+from warpagent.scan.plan import plan_for, resolve_scope  # noqa: E402
+from warpagent.store.findings import Store  # noqa: E402
+from warpagent.store.lifecycle import RunReport  # noqa: E402
 
 # Every planted service but telnet: nmap spends ~46 s fingerprinting inetutils telnetd, which
 # would only stretch every round by the same constant.
@@ -37,8 +40,9 @@ def _own_cost(xml: str, names: dict[str, str], store: Store, estate: str, repeat
     import datetime as dt
 
     from checks import CheckContext
-    from warpagent import engine, nmap_xml
-    from warpagent.models import Inventory
+    from warpagent.collect import nmap_xml
+    from warpagent.model.findings import Inventory
+    from warpagent.scan import engine
 
     times = []
     for _ in range(repeats):
@@ -48,9 +52,9 @@ def _own_cost(xml: str, names: dict[str, str], store: Store, estate: str, repeat
         now = dt.datetime.now(dt.UTC)
         evaluation = engine.evaluate(inventory, CheckContext(now=now))
         run = store.begin_run(estate, now)
-        store.record_run(run, evaluation.findings, finished=now, complete=True,
-                         observed_assets=[h.asset for h in parsed.hosts], in_scope_assets=list(parsed.finished),
-                         hosts_scanned=len(parsed.finished))
+        store.record_run(run, RunReport(findings=evaluation.findings, finished=now, complete=True,
+                                        observed_assets=frozenset(h.asset for h in parsed.hosts),
+                                        in_scope_assets=frozenset(parsed.finished), hosts_scanned=len(parsed.finished)))
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -72,7 +76,7 @@ def main() -> None:
             scope = resolve_scope(estate)
             targets = Path(work) / "targets.txt"
             targets.write_text("\n".join(scope.addresses) + "\n")
-            plan, _ports, _notes = plan_for(estate, settings, targets)
+            plan, _ports, _notes = plan_for(estate, settings.scan.timing, targets)
             args = nmap_runner.build_args(nmap_runner.find_nmap("nmap"), plan)
             print("nmap arguments:", " ".join(args))
 

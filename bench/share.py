@@ -29,11 +29,11 @@ sys.path.insert(0, str(ROOT))
 from stix2 import v21  # noqa: E402
 
 from tests.taxii_server import Medallion, free_port  # noqa: E402
-from warpagent import anonymise, stix_bundle, stix_validation  # noqa: E402
 from warpagent.config import PeerConfig, Settings, SharingSettings, parse_text  # noqa: E402
-from warpagent.models import CATEGORIES, Finding, FindingStatus, Severity, TrackedFinding  # noqa: E402
-from warpagent.outbox import Outbox  # noqa: E402
-from warpagent.taxii import PeerClient  # noqa: E402
+from warpagent.model.findings import CATEGORIES, Finding, FindingStatus, Severity, TrackedFinding  # noqa: E402
+from warpagent.sharing import anonymise, stix_bundle, stix_validation  # noqa: E402
+from warpagent.sharing.outbox import Outbox  # noqa: E402
+from warpagent.sharing.taxii import PeerClient  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 25, 1, 0, tzinfo=dt.UTC)
 
@@ -131,7 +131,7 @@ def main() -> None:
             settings = Settings(source="bench", organisation=base.organisation, store=Path(work) / "b.db",
                                 scan=base.scan, estates=base.estates, sharing=SharingSettings(peers=(peer,)))
             os.environ["BENCH_HUB_PASSWORD"] = "bench-password"
-            client = PeerClient(settings, peer)
+            client = PeerClient(peer, settings.secret)
             start = time.perf_counter()
             result = client.push(bundle, wait_s=600, batch_size=options.batch)
             figures.append((f"push to medallion, batches of {options.batch} (objects)", objects,

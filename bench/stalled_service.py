@@ -3,7 +3,7 @@ handshake and then never answers (nmap's version detection waits out every probe
 
     .venv/bin/python bench/stalled_service.py [--hosts 10] [--service-timeout 60s]
 
-Four scans of the same chunk, by `scan.collect` with the real nmap, in one process:
+Four scans of the same chunk, by `pipeline.collect` with the real nmap, in one process:
   one pass (service_timeout 0s, what warpagent did before), without and with the odd host;
   staged (ports, then services with a per-host budget, then a light look), without and with it.
 The reference is the one-pass scan of the hosts without the odd one. Each scan's findings (the
@@ -26,7 +26,10 @@ sys.path.insert(0, str(ROOT))
 
 from checks import CheckContext  # noqa: E402
 from tests.tls_servers import serving  # noqa: E402
-from warpagent import config, engine, nmap_runner, scan  # noqa: E402
+from warpagent import config  # noqa: E402
+from warpagent.collect import nmap_runner  # noqa: E402
+from warpagent.scan import engine, pipeline  # noqa: E402
+from warpagent.scan.plan import resolve_scope  # noqa: E402
 
 PORT = 8443
 
@@ -45,8 +48,8 @@ estates:
     settings = config.load(str(path))
     estate = settings.estates[0]
     started = time.monotonic()
-    collection = scan.collect(estate, settings, scan.resolve_scope(estate), nmap_runner.find_nmap("nmap"),
-                              scan.NoProgress())
+    collection = pipeline.collect(estate, settings.scan.timing, resolve_scope(estate), nmap_runner.find_nmap("nmap"),
+                              pipeline.NoProgress())
     elapsed = time.monotonic() - started
     if collection.problems:
         raise SystemExit(f"scan was partial: {collection.problems}")

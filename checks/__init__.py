@@ -1,19 +1,22 @@
-"""The check registry: every check warpagent runs, listed explicitly, one module per category."""
+"""The check registry: a check is registered by its `@check` decorator in checks/<category>.py.
+
+Importing the category modules below is what registers them; ALL_CHECKS is every registered
+check in id order (WA1xx patches first, WA7xx backups last).
+"""
 
 from __future__ import annotations
 
 from checks import backups, configs, passwords, patches, privileges, supply_chain, unsupported
-from checks.base import Check, CheckContext, Weakness
+from checks.base import REGISTERED, Check, CheckContext, Weakness
 
-ALL_CHECKS: tuple[Check, ...] = (patches.CHECKS + unsupported.CHECKS + privileges.CHECKS + passwords.CHECKS
-                                  + configs.CHECKS + supply_chain.CHECKS + backups.CHECKS)
+CATEGORY_MODULES = (patches, unsupported, privileges, passwords, configs, supply_chain, backups)
+
+ALL_CHECKS: tuple[Check, ...] = tuple(REGISTERED[check_id] for check_id in sorted(REGISTERED))
 
 
 def by_id(check_id: str) -> Check:
-    for item in ALL_CHECKS:
-        if item.id == check_id:
-            return item
-    raise KeyError(check_id)
+    """The registered check with this id (LookupError if there is none)."""
+    return REGISTERED[check_id]
 
 
-__all__ = ["ALL_CHECKS", "Check", "CheckContext", "Weakness", "by_id"]
+__all__ = ["ALL_CHECKS", "CATEGORY_MODULES", "Check", "CheckContext", "Weakness", "by_id"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-from checks.base import Check, CheckContext, Weakness, check
-from warpagent.evidence_model import BackupKind, BackupRecord
-from warpagent.models import Host, Severity
+from checks.base import CheckContext, Weakness, check
+from warpagent.model.evidence import BackupKind, BackupRecord, EvidenceKind
+from warpagent.model.findings import Host, Severity
 
 
 def _jobs(host: Host) -> dict[tuple[str, str], list[BackupRecord]]:
@@ -27,7 +27,7 @@ def _age(delta: dt.timedelta) -> str:
     return f"{hours:.0f} hours" if hours < 72 else f"{hours / 24:.0f} days"
 
 
-@check("WA701", "backups", "backup-stale")
+@check("WA701", "backups", "backup-stale", evidence=(EvidenceKind.BACKUP,))
 def backup_stale(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A backup job's last successful backup is older than the estate's policy (default 26
     hours), or the job has never succeeded.
@@ -56,7 +56,7 @@ def backup_stale(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                                    "now, and make failures alert someone.")
 
 
-@check("WA702", "backups", "restore-test-overdue")
+@check("WA702", "backups", "restore-test-overdue", evidence=(EvidenceKind.BACKUP,))
 def restore_test_overdue(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A backup job has no successful restore test recorded within the estate's policy
     (default 90 days). Restore tests come from backups.csv rows (kind restore-test) or from
@@ -82,7 +82,7 @@ def restore_test_overdue(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                                    "repository: backups.restic in the config).")
 
 
-@check("WA703", "backups", "no-offline-copy")
+@check("WA703", "backups", "no-offline-copy", evidence=(EvidenceKind.BACKUP,))
 def no_offline_copy(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """Backups are recorded for the host, but none is an offline or immutable copy.
 
@@ -103,7 +103,7 @@ def no_offline_copy(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                                "backups/backups.csv, or offline: true for a restic repository in the config).")
 
 
-@check("WA704", "backups", "restore-test-failed")
+@check("WA704", "backups", "restore-test-failed", evidence=(EvidenceKind.BACKUP,))
 def restore_test_failed(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """The latest restore test of a backup job failed: a `restic check` that found damage, a
     sample that would not restore or came back different, or a failed test in backups.csv.
@@ -123,5 +123,3 @@ def restore_test_failed(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                                        "tool's own verify), repair or recreate the repository, take a fresh backup "
                                        "and test a restore again.")
 
-
-CHECKS: tuple[Check, ...] = (backup_stale, restore_test_overdue, no_offline_copy, restore_test_failed)

@@ -11,39 +11,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from feeds.model import Intel
-from warpagent.evidence_model import Supplier
-from warpagent.models import CATEGORIES, Host, Service, Severity
+from warpagent.model.evidence import EvidenceKind, Supplier
+from warpagent.model.findings import CATEGORIES, Host, Weakness
+
+REGISTERED: dict[str, Check] = {}  # filled by @check as the category modules are imported
 
 CATEGORY_DIGIT = {category: str(i + 1) for i, category in enumerate(CATEGORIES)}
-
-
-@dataclass(frozen=True)
-class Weakness:
-    """What a check reports; the engine adds the estate, asset and check identity."""
-
-    subject: str  # what on the host, stable across runs: "443/tcp"
-    title: str
-    severity: Severity
-    evidence: str
-    remediation: str
-    port: int | None = None
-    protocol: str = ""
-    cves: tuple[str, ...] = ()
-    product: str = ""
-    version: str = ""
-    cpe: str = ""
-    kev_due: dt.date | None = None
-    ransomware: bool = False
-    epss: float | None = None
-    cvss: float | None = None
-
-    @classmethod
-    def on(cls, service: Service, *, title: str, severity: Severity, evidence: str,
-           remediation: str) -> Weakness:
-        return cls(subject=service.endpoint, title=title, severity=severity, evidence=evidence,
-                   remediation=remediation, port=service.port, protocol=service.protocol,
-                   product=service.product, version=service.version,
-                   cpe=next((c for c in service.cpes if c.startswith("cpe:/a:")), ""))
 
 
 @dataclass(frozen=True)
@@ -88,6 +61,7 @@ class Check:
     # (rather than clean): KEV alone matches no version to a CVE
     needs_intel: tuple[str, ...] = ()
     ports: tuple[int, ...] = ()  # TCP ports the check exists for: every top-N scan includes them
+    evidence: tuple[EvidenceKind, ...] = ()  # host evidence read; () for a network check
 
     def measurable(self, intel: Intel | None) -> bool:
         return not self.needs_intel or (intel is not None and any(intel.has(s) for s in self.needs_intel))
@@ -99,15 +73,23 @@ class Check:
 
 def check(check_id: str, category: str, name: str, scripts: tuple[str, ...] = (),
           script_args: tuple[str, ...] = (), needs_intel: tuple[str, ...] = (),
-          ports: tuple[int, ...] = ()) -> Callable[[CheckFunction], Check]:
-    """Declare a check. The id's first digit must match the category (WA5xx is configs)."""
+          ports: tuple[int, ...] = (), evidence: tuple[EvidenceKind, ...] = ()) -> Callable[[CheckFunction], Check]:
+    """Declare and register a check. The id's first digit must match the category (WA5xx is configs).
+
+    `scripts` are the NSE scripts the collector must run for it; `evidence` the kinds of host
+    evidence it reads (its findings are resolved only on a night that kind was read again).
+    """
     if category not in CATEGORIES:
         raise ValueError(f"{check_id}: unknown category {category!r}")
     if not (check_id.startswith("WA") and check_id[2] == CATEGORY_DIGIT[category] and len(check_id) == 5):
         raise ValueError(f"{check_id}: id must be WA{CATEGORY_DIGIT[category]}xx for category {category}")
 
     def wrap(function: CheckFunction) -> Check:
-        return Check(id=check_id, category=category, name=name, scripts=scripts,
-                     script_args=script_args, run=function, needs_intel=needs_intel, ports=ports)
+        if check_id in REGISTERED:
+            raise ValueError(f"{check_id}: already registered by {REGISTERED[check_id].run.__qualname__}")
+        made = Check(id=check_id, category=category, name=name, scripts=scripts, script_args=script_args,
+                     run=function, needs_intel=needs_intel, ports=ports, evidence=evidence)
+        REGISTERED[check_id] = made
+        return made
 
     return wrap

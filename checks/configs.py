@@ -8,106 +8,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
-from checks.base import Check, CheckContext, Weakness, check
-from warpagent.models import Host, ScriptResult, ScriptTable, Service, Severity
-
-# --- rules as data -------------------------------------------------------------------------
-
-LEGACY_TLS = {"SSLv2": Severity.HIGH, "SSLv3": Severity.HIGH,
-              "TLSv1.0": Severity.MEDIUM, "TLSv1.1": Severity.MEDIUM}
-
-# (pattern over the IANA cipher suite name, why it is weak, severity)
-WEAK_CIPHER_RULES: tuple[tuple[re.Pattern[str], str, Severity], ...] = (
-    (re.compile(r"_WITH_NULL_|_NULL_WITH_"), "no encryption (NULL)", Severity.HIGH),
-    (re.compile(r"EXPORT"), "export-grade", Severity.HIGH),
-    (re.compile(r"_anon_"), "anonymous key exchange (no server authentication)", Severity.HIGH),
-    (re.compile(r"_RC4_"), "RC4", Severity.HIGH),
-    (re.compile(r"_WITH_DES_|_DES40_"), "single DES", Severity.HIGH),
-    (re.compile(r"_MD5$"), "MD5 message authentication", Severity.HIGH),
-    (re.compile(r"3DES_EDE"), "3DES (Sweet32)", Severity.MEDIUM),
-    (re.compile(r"_CBC_SHA$"), "CBC mode with SHA-1", Severity.LOW),
+from checks.base import CheckContext, Weakness, check
+from checks.configs_rules import (
+    CERT_WARNING_DAYS,
+    CLEARTEXT_SERVICES,
+    LEGACY_TLS,
+    MANAGEMENT_SERVICES,
+    MIN_KEY_BITS,
+    SSH_LEGACY,
+    SSH_SHA1,
+    WEAK_CIPHER_RULES,
+    WEAK_SIGNATURES,
+    cert_time,
+    certificates,
+    listed_names,
+    with_script,
 )
+from warpagent.model.findings import Host, ScriptTable, Service, Severity
 
-MIN_KEY_BITS = {"rsa": 2048, "dsa": 2048, "dh": 2048, "ec": 256}
-WEAK_SIGNATURES = ("md5", "sha1WithRSA", "dsaWithSHA1", "ecdsa-with-SHA1")
-CERT_WARNING_DAYS = 30
-
-SSH_LEGACY: dict[str, tuple[re.Pattern[str], ...]] = {
-    "kex_algorithms": (re.compile(r"^diffie-hellman-group(1|14)-sha1$"),
-                       re.compile(r"^diffie-hellman-group-exchange-sha1$"),
-                       re.compile(r"^gss-.*sha1"), re.compile(r"^rsa1024-sha1$")),
-    "server_host_key_algorithms": (re.compile(r"^ssh-dss"),),
-    "encryption_algorithms": (re.compile(r"-cbc(@|$)"), re.compile(r"^arcfour"), re.compile(r"^none$")),
-    "mac_algorithms": (re.compile(r"^hmac-md5"), re.compile(r"^hmac-sha1-96"),
-                       re.compile(r"^hmac-ripemd160"), re.compile(r"^umac-32"), re.compile(r"^none$")),
-}
-# Legacy but still common: SHA-1 signatures on RSA host keys (ssh-rsa; off by default since
-# OpenSSH 8.8) and SHA-1 MACs (still in OpenSSH's default list). Reported apart, at low.
-SSH_SHA1: dict[str, tuple[re.Pattern[str], ...]] = {
-    "server_host_key_algorithms": (re.compile(r"^ssh-rsa$"),),
-    "mac_algorithms": (re.compile(r"^hmac-sha1$"), re.compile(r"^hmac-sha1-etm@openssh\.com$")),
-}
-
-# nmap service name -> (plain-language name, severity)
-CLEARTEXT_SERVICES = {
-    "telnet": ("Telnet", Severity.HIGH),
-    "login": ("rlogin", Severity.HIGH),
-    "shell": ("rsh", Severity.HIGH),
-    "exec": ("rexec", Severity.HIGH),
-    "ftp": ("FTP", Severity.MEDIUM),
-    "tftp": ("TFTP", Severity.MEDIUM),
-}
-
-MANAGEMENT_SERVICES = {
-    "ms-wbt-server": "Remote Desktop (RDP)",
-    "vnc": "VNC remote desktop",
-    "vnc-http": "VNC remote desktop (web)",
-    "wsman": "Windows Remote Management (WinRM)",
-    "wsmans": "Windows Remote Management (WinRM over TLS)",
-}
-
-
-# --- helpers -------------------------------------------------------------------------------
-
-def _names(items: Iterable[str], limit: int = 8) -> str:
-    listed = list(items)
-    more = f" and {len(listed) - limit} more" if len(listed) > limit else ""
-    return ", ".join(listed[:limit]) + more
-
-
-def _tls_label(service: Service) -> str:
-    return f"{service.product or service.name or 'service'} on {service.endpoint}"
-
-
-def _cert_time(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
-
-
-def _with_script(host: Host, script_id: str) -> Iterator[tuple[Service, ScriptResult]]:
-    """Each open service on the host where nmap ran `script_id`, with its result."""
-    for service in host.open_services():
-        result = service.script(script_id)
-        if result is not None:
-            yield service, result
-
-
-def _certificates(host: Host) -> Iterator[tuple[Service, ScriptTable]]:
-    """Each open TLS service with the certificate ssl-cert read from it."""
-    for service, result in _with_script(host, "ssl-cert"):
-        if result.data.get("validity") is not None:
-            yield service, result.data
-
-
-# --- TLS -----------------------------------------------------------------------------------
 
 @check("WA501", "configs", "tls-legacy-protocol", scripts=("ssl-enum-ciphers",))
 def tls_legacy_protocol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
@@ -118,7 +38,7 @@ def tls_legacy_protocol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Fix: allow only TLS 1.2 and 1.3 on the service (nginx: `ssl_protocols TLSv1.2 TLSv1.3;`,
     Apache: `SSLProtocol -all +TLSv1.2 +TLSv1.3`, IIS: disable TLS 1.0/1.1 in SCHANNEL).
     """
-    for service, result in _with_script(host, "ssl-enum-ciphers"):
+    for service, result in with_script(host, "ssl-enum-ciphers"):
         offered = [p for p in LEGACY_TLS if result.data.get(p) is not None]
         if offered:
             yield Weakness.on(
@@ -137,7 +57,7 @@ def tls_weak_cipher(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Fix: offer only AEAD suites with forward secrecy (ECDHE with AES-GCM or ChaCha20-Poly1305),
     e.g. Mozilla's "intermediate" profile.
     """
-    for service, result in _with_script(host, "ssl-enum-ciphers"):
+    for service, result in with_script(host, "ssl-enum-ciphers"):
         reasons: dict[str, list[str]] = {}
         worst = Severity.INFO
         for _protocol, table in result.data.keyed:
@@ -152,7 +72,7 @@ def tls_weak_cipher(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                         worst = max(worst, severity)
                         break
         if reasons:
-            detail = "; ".join(f"{why}: {_names(names, 4)}" for why, names in reasons.items())
+            detail = "; ".join(f"{why}: {listed_names(names, 4)}" for why, names in reasons.items())
             yield Weakness.on(
                 service, severity=worst, title=f"Weak TLS cipher suites offered on {service.endpoint}",
                 evidence=f"ssl-enum-ciphers on {service.endpoint}: {detail}",
@@ -168,8 +88,8 @@ def tls_certificate_expired(host: Host, ctx: CheckContext) -> Iterator[Weakness]
     attacker impersonating the service needs.
     Fix: renew the certificate now and automate renewal (ACME, or a calendar owner for manual ones).
     """
-    for service, cert in _certificates(host):
-        not_after = _cert_time(cert.table("validity").text("notAfter"))
+    for service, cert in certificates(host):
+        not_after = cert_time(cert.table("validity").text("notAfter"))
         if not_after and not_after < ctx.now:
             days = (ctx.now - not_after).days
             yield Weakness.on(
@@ -187,7 +107,7 @@ def tls_certificate_self_signed(host: Host, ctx: CheckContext) -> Iterator[Weakn
     to accept warnings.
     Fix: use a certificate from the council's internal CA or a public CA.
     """
-    for service, cert in _certificates(host):
+    for service, cert in certificates(host):
         subject, issuer = cert.get("subject"), cert.get("issuer")
         if subject is not None and subject == issuer:
             yield Weakness.on(
@@ -204,8 +124,8 @@ def tls_certificate_expiring(host: Host, ctx: CheckContext) -> Iterator[Weakness
     Why it matters: an expired certificate breaks the service or trains users to ignore warnings.
     Fix: renew it before the date shown.
     """
-    for service, cert in _certificates(host):
-        not_after = _cert_time(cert.table("validity").text("notAfter"))
+    for service, cert in certificates(host):
+        not_after = cert_time(cert.table("validity").text("notAfter"))
         if not_after and ctx.now <= not_after < ctx.now + dt.timedelta(days=CERT_WARNING_DAYS):
             yield Weakness.on(
                 service, severity=Severity.LOW,
@@ -221,7 +141,7 @@ def tls_certificate_weak_key(host: Host, ctx: CheckContext) -> Iterator[Weakness
     Why it matters: short keys and MD5/SHA-1 signatures can be broken or forged.
     Fix: reissue with RSA 2048+ (3072 preferred) or ECDSA P-256, signed with SHA-256 or better.
     """
-    for service, cert in _certificates(host):
+    for service, cert in certificates(host):
         problems = []
         key = cert.table("pubkey")
         key_type, bits = (key.text("type") or "").lower(), key.text("bits") or ""
@@ -251,7 +171,7 @@ def ssh_password_auth(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Fix: `PasswordAuthentication no` and `KbdInteractiveAuthentication no` with key-based logins,
     and `PermitRootLogin no` (or `prohibit-password`).
     """
-    for service, result in _with_script(host, "ssh-auth-methods"):
+    for service, result in with_script(host, "ssh-auth-methods"):
         methods = result.data.table("Supported authentication methods").strings()
         offered = [m for m in methods if m in ("password", "keyboard-interactive")]
         if offered:
@@ -275,7 +195,7 @@ def ssh_legacy_algorithms(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Fix: remove them from `KexAlgorithms`, `HostKeyAlgorithms`, `Ciphers` and `MACs` in sshd_config
     (the OpenSSH defaults of Debian 12 and later are sound apart from the SHA-1 MACs).
     """
-    for service, result in _with_script(host, "ssh2-enum-algos"):
+    for service, result in with_script(host, "ssh2-enum-algos"):
         for patterns, severity, subject, what in (
                 (SSH_LEGACY, Severity.MEDIUM, service.endpoint, "Legacy SSH algorithms"),
                 (SSH_SHA1, Severity.LOW, f"{service.endpoint} sha-1", "SHA-1 SSH algorithms")):
@@ -284,7 +204,7 @@ def ssh_legacy_algorithms(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
             if found:
                 weakness = Weakness.on(
                     service, severity=severity, title=f"{what} offered on {service.endpoint}",
-                    evidence=f"ssh2-enum-algos on {service.endpoint}: {_names(found, 10)}",
+                    evidence=f"ssh2-enum-algos on {service.endpoint}: {listed_names(found, 10)}",
                     remediation="Remove the listed algorithms from KexAlgorithms, HostKeyAlgorithms, "
                                 "Ciphers and MACs in sshd_config, then restart sshd.")
                 yield dataclasses.replace(weakness, subject=subject)
@@ -355,7 +275,7 @@ def ftp_anonymous(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Why it matters: anyone on the network can read (and, if writable, plant) files.
     Fix: disable anonymous access (vsftpd: `anonymous_enable=NO`) or move public files to HTTPS.
     """
-    for service, result in _with_script(host, "ftp-anon"):
+    for service, result in with_script(host, "ftp-anon"):
         if "Anonymous FTP login allowed" not in result.output:
             continue
         writable = "writeable" in result.output.lower() or "writable" in result.output.lower()
@@ -475,10 +395,3 @@ def management_interface_exposed(host: Host, ctx: CheckContext) -> Iterator[Weak
             remediation=f"Confirm {label} is needed here; allow it only from the management network "
                         "or a VPN with MFA.")
 
-
-CHECKS: tuple[Check, ...] = (
-    tls_legacy_protocol, tls_weak_cipher, tls_certificate_expired, tls_certificate_self_signed,
-    tls_certificate_expiring, tls_certificate_weak_key, ssh_password_auth, ssh_legacy_algorithms,
-    smb_v1_enabled, smb_signing_not_required, ftp_anonymous, cleartext_login_service,
-    snmp_default_community, datastore_no_auth, management_interface_exposed,
-)

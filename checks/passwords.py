@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks.base import Check, CheckContext, Weakness, check
-from warpagent.evidence_model import PasswordState, Setting, SshdConfig
-from warpagent.models import Host, Severity
-from warpagent.parse_accounts import WEAK_SCHEMES
+from checks.base import CheckContext, Weakness, check
+from warpagent.model.evidence import EvidenceKind, PasswordState, Setting, SshdConfig
+from warpagent.model.findings import Host, Severity
 
 NCSC_MIN_LENGTH = 8
 SSHD_DEFAULTS = {"permitrootlogin": "prohibit-password", "passwordauthentication": "yes",
                  "kbdinteractiveauthentication": "yes", "permitemptypasswords": "no"}
 
+# Hash schemes (as the account parser names them) that a GPU cracks at scale.
+WEAK_SCHEMES = {"des": "DES crypt", "bsdicrypt": "extended DES crypt", "md5crypt": "MD5 crypt",
+                "sunmd5": "Sun MD5 crypt"}
 
-@check("WA401", "passwords", "empty-password")
+
+@check("WA401", "passwords", "empty-password", evidence=(EvidenceKind.SHADOW,))
 def empty_password(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """An account has an empty password field in /etc/shadow: it may log in with no password
     wherever PAM allows `nullok` (Debian's default stack does).
@@ -38,7 +41,7 @@ def empty_password(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                                        "'nullok' from the PAM auth stack.")
 
 
-@check("WA402", "passwords", "weak-password-hash")
+@check("WA402", "passwords", "weak-password-hash", evidence=(EvidenceKind.SHADOW,))
 def weak_password_hash(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """An account's password is stored with a weak hash scheme (DES or MD5 crypt), which a
     stolen shadow file gives up to a cracking rig in minutes. Only the scheme is read: warpagent
@@ -63,7 +66,7 @@ def _minimum(setting: Setting) -> int:
     return int(setting.value)
 
 
-@check("WA403", "passwords", "password-policy-weak")
+@check("WA403", "passwords", "password-policy-weak", evidence=(EvidenceKind.POLICY,))
 def password_policy_weak(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """The PAM password stack accepts passwords shorter than 8 characters and checks no deny
     list of common passwords (NCSC: at least 8, and block the most common ones).
@@ -85,7 +88,7 @@ def password_policy_weak(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                                    "and dictcheck = 1 in /etc/security/pwquality.conf.")
 
 
-@check("WA404", "passwords", "password-forced-expiry")
+@check("WA404", "passwords", "password-forced-expiry", evidence=(EvidenceKind.POLICY,))
 def password_forced_expiry(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """Passwords are forced to expire (PASS_MAX_DAYS in login.defs). NCSC advises against
     forced expiry: people respond with predictable, weaker passwords. Reported as info.
@@ -113,7 +116,7 @@ def _sshd(sshd: SshdConfig, keyword: str) -> tuple[str, str]:
     return setting.value.lower(), str(setting.where)
 
 
-@check("WA405", "passwords", "ssh-root-password-login")
+@check("WA405", "passwords", "ssh-root-password-login", evidence=(EvidenceKind.SSHD,))
 def ssh_root_password_login(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """sshd_config lets root log in with a password (`PermitRootLogin yes` with password or
     keyboard-interactive authentication on), or lets any account log in with an empty password.
@@ -145,7 +148,7 @@ def ssh_root_password_login(host: Host, ctx: CheckContext) -> Iterator[Weakness]
                        remediation="Set PermitEmptyPasswords no in /etc/ssh/sshd_config, then systemctl reload ssh.")
 
 
-@check("WA406", "passwords", "default-credentials-accepted")
+@check("WA406", "passwords", "default-credentials-accepted", evidence=(EvidenceKind.CREDENTIAL,))
 def default_credentials_accepted(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A service accepted a vendor default credential from warpagent's tiny built-in list
     (opt-in per estate: `default_credentials`). The password is never recorded.
@@ -168,6 +171,3 @@ def default_credentials_accepted(host: Host, ctx: CheckContext) -> Iterator[Weak
                        remediation=f"Change the password for '{accepted.user}' on this {accepted.service} service "
                                    "(or disable the account), and check the device's other default accounts.")
 
-
-CHECKS: tuple[Check, ...] = (empty_password, weak_password_hash, password_policy_weak, password_forced_expiry,
-                             ssh_root_password_login, default_credentials_accepted)

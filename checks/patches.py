@@ -12,12 +12,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Mapping, Sequence
 
-from checks.base import Check, CheckContext, Weakness, check
+from checks.base import CheckContext, Weakness, check
 from checks.priority import prioritise
 from checks.software import Software, software_of
 from feeds import aliases, cpe, versions
 from feeds.model import CveFacts, CveMatch, DistroMatch, Intel
-from warpagent.models import Host, Service
+from warpagent.model.evidence import EvidenceKind
+from warpagent.model.findings import Host, Service
 
 MAX_LISTED = 5
 
@@ -153,7 +154,8 @@ def distro_service_missing_fixes(host: Host, ctx: CheckContext) -> Iterator[Weak
                                    matches, intel, "the nmap banner's package revision", confidence)
 
 
-@check("WA103", "patches", "Installed packages missing security fixes", needs_intel=("osv",))
+@check("WA103", "patches", "Installed packages missing security fixes", needs_intel=("osv",),
+       evidence=(EvidenceKind.PACKAGE,))
 def packages_missing_fixes(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """Installed distribution packages (dpkg or rpm lists from host evidence) older than the fix
     in the distribution's own advisories. Matched by source package and the release's
@@ -174,5 +176,3 @@ def packages_missing_fixes(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
             yield distro_weakness(None, f"package:{source}", f"{source} {version}", source, version, matches,
                                    intel, "the installed package list", "high", sorted(binaries))
 
-
-CHECKS: tuple[Check, ...] = (vulnerable_service_version, distro_service_missing_fixes, packages_missing_fixes)

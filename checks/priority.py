@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from feeds.model import CveFacts
-from warpagent.models import Severity
+from warpagent.model.findings import Severity
 
 EPSS_CRITICAL = 0.5
 EPSS_HIGH = 0.1

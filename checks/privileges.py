@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks.base import Check, CheckContext, Weakness, check
-from warpagent.evidence_model import Account, Group, SudoRule
-from warpagent.models import Host, Severity
+from checks.base import CheckContext, Weakness, check
+from warpagent.model.evidence import Account, EvidenceKind, Group, SudoRule
+from warpagent.model.findings import Host, Severity
 
 ADMIN_GROUPS = ("root", "sudo", "wheel", "admin", "adm", "docker", "lxd")
 # groups whose members may run anything as root (with their own password) by the usual policy
@@ -19,7 +19,7 @@ SHELLS = ("/bin/sh", "/bin/bash", "/usr/bin/bash", "/bin/dash", "/usr/bin/zsh", 
           "/usr/bin/su", "/usr/bin/sudo", "/usr/bin/env", "/usr/bin/python3", "/usr/bin/perl")
 
 
-@check("WA301", "privileges", "uid0-account-not-root")
+@check("WA301", "privileges", "uid0-account-not-root", evidence=(EvidenceKind.ACCOUNT,))
 def uid0_not_root(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """An account other than root has user id 0, so it is root under another name.
 
@@ -41,7 +41,7 @@ def _unrestricted(rule: SudoRule) -> tuple[str, ...]:
     return tuple(c for c in rule.commands if c == "ALL" or c.split()[0] in SHELLS)
 
 
-@check("WA302", "privileges", "sudo-unrestricted")
+@check("WA302", "privileges", "sudo-unrestricted", evidence=(EvidenceKind.SUDO,))
 def sudo_unrestricted(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A sudo rule lets someone run anything as root: `NOPASSWD: ALL` (high), or ALL (or a
     shell) for users outside the admin group (medium). `%sudo`/`%wheel`/`%admin ALL` with a
@@ -91,7 +91,8 @@ def _membership(account: Account, group: Group) -> tuple[str, str]:
             f"usermod -g <another group> {account.name}")
 
 
-@check("WA303", "privileges", "admin-group-stale-or-service-account")
+@check("WA303", "privileges", "admin-group-stale-or-service-account",
+       evidence=(EvidenceKind.ACCOUNT, EvidenceKind.SHADOW))
 def admin_group_members(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A member of an admin group (root, sudo, wheel, admin, adm, docker, lxd) is a service
     account, or a person's account that is locked or expired (someone who has left).
@@ -113,7 +114,8 @@ def admin_group_members(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                 yield Weakness(subject=f"account:{account.name}:{group_name}", severity=Severity.MEDIUM,
                                title=f"Service account '{account.name}' is in the admin group '{group_name}'",
                                evidence=f"{how}; {account.where}: uid {account.uid} (a service account)",
-                               remediation=f"{remove}, and grant the service only the specific rights it needs.")
+                               remediation=f"{remove}, and grant the service only the specific rights it needs.",
+                               evidence_kind=EvidenceKind.ACCOUNT)
             elif account.inactive(today):
                 state = "expired" if account.expired(today) else "locked"
                 yield Weakness(subject=f"shadow:{account.name}:{group_name}", severity=Severity.MEDIUM,
@@ -121,10 +123,11 @@ def admin_group_members(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                                      f"group '{group_name}'",
                                evidence=f"{how}; {account.shadow_where}: the account is {state}",
                                remediation=f"{remove}; if the person has left, remove the account "
-                                           f"(userdel {account.name}).")
+                                           f"(userdel {account.name}).",
+                               evidence_kind=EvidenceKind.SHADOW)
 
 
-@check("WA304", "privileges", "service-account-login-shell")
+@check("WA304", "privileges", "service-account-login-shell", evidence=(EvidenceKind.ACCOUNT,))
 def service_account_login_shell(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A service (system) account has an interactive login shell.
 
@@ -139,5 +142,3 @@ def service_account_login_shell(host: Host, ctx: CheckContext) -> Iterator[Weakn
                            evidence=f"{account.where}: uid {account.uid}, shell {account.shell}",
                            remediation=f"usermod -s /usr/sbin/nologin {account.name}")
 
-
-CHECKS: tuple[Check, ...] = (uid0_not_root, sudo_unrestricted, admin_group_members, service_account_login_shell)

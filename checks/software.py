@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from warpagent.models import Platform, Service
+from warpagent.model.findings import Platform, Service
 
 _DISTRO_BANNER = re.compile(r"^(?P<upstream>\S+)\s+(?P<distro>Debian|Ubuntu)[\s-]+(?P<revision>\S+)")
 _DISTRO_HINT = re.compile(r"\b(Debian|Ubuntu|Red Hat|CentOS|Rocky|AlmaLinux|SUSE|Fedora|Raspbian)\b", re.IGNORECASE)

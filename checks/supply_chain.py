@@ -13,12 +13,11 @@ from collections.abc import Iterator
 
 from packageurl import PackageURL
 
-from checks.base import Check, CheckContext, Weakness, check
+from checks.base import CheckContext, Weakness, check
 from checks.patches import cve_weakness, distro_weakness, upgrade_target
 from feeds.model import Intel
-from warpagent.evidence_model import SbomComponent, Supplier
-from warpagent.evidence_parsers import osv_ecosystem
-from warpagent.models import Host, Platform, Service, Severity
+from warpagent.model.evidence import EvidenceKind, SbomComponent, Supplier
+from warpagent.model.findings import Host, Platform, Service, Severity
 
 ASSURANCE_WARNING = dt.timedelta(days=30)
 # remote-access tools: (what nmap calls the service or product, lower-case) -> access route name
@@ -40,14 +39,14 @@ def _deb_ecosystem(purl: PackageURL, intel: Intel) -> str:
     else:
         release = intel.os_release(family, distro_text) if distro_text else None
         version = release.version if release else ""
-    return osv_ecosystem(Platform(distro=family.lower(), version=version)) if version else ""
+    return Platform(distro=family.lower(), version=version).osv_ecosystem if version else ""
 
 
 def _source(purl: PackageURL) -> str:
     return _qualifier(purl, "upstream").split("@", 1)[0] or purl.name
 
 
-@check("WA601", "supply_chain", "sbom-component-vulnerable", needs_intel=("osv", "nvd"))
+@check("WA601", "supply_chain", "sbom-component-vulnerable", needs_intel=("osv", "nvd"), evidence=(EvidenceKind.SBOM,))
 def sbom_component_vulnerable(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A component listed in an SBOM (CycloneDX or SPDX) has known vulnerabilities: Debian and
     Ubuntu packages (`pkg:deb` purls with a distro qualifier) by the distribution's advisories,
@@ -103,7 +102,7 @@ def _assurance_state(supplier: Supplier, today: dt.date) -> tuple[Severity, str]
     return None
 
 
-@check("WA602", "supply_chain", "supplier-assurance")
+@check("WA602", "supply_chain", "supplier-assurance", evidence=(EvidenceKind.SUPPLIER,))
 def supplier_assurance(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A supplier in the register has no assurance recorded, or its assurance (Cyber Essentials
     Plus, ISO 27001, ...) has expired (high) or expires within 30 days (low).
@@ -127,7 +126,7 @@ def supplier_assurance(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                                    "in the supplier register; restrict its access until you have it.")
 
 
-@check("WA603", "supply_chain", "supplier-review-overdue")
+@check("WA603", "supply_chain", "supplier-review-overdue", evidence=(EvidenceKind.SUPPLIER,))
 def supplier_review_overdue(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A supplier's access and assurance have not been reviewed within the estate's review
     interval (`supplier_review`, default a year), or never.
@@ -149,7 +148,7 @@ def supplier_review_overdue(host: Host, ctx: CheckContext) -> Iterator[Weakness]
                                    "needed, and record today's date as last_review.")
 
 
-@check("WA604", "supply_chain", "package-source-insecure")
+@check("WA604", "supply_chain", "package-source-insecure", evidence=(EvidenceKind.SOURCE,))
 def package_source_insecure(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """An apt source is marked `trusted=yes` (signature checks off: high) or fetched over plain
     HTTP (low: apt still checks signatures, but what the host installs is visible on the wire
@@ -210,6 +209,3 @@ def remote_access_tool(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                               remediation=f"Find who uses {route} here; record them in the supplier register with "
                                           "their assurance, or remove the tool.")
 
-
-CHECKS: tuple[Check, ...] = (sbom_component_vulnerable, supplier_assurance, supplier_review_overdue,
-                             package_source_insecure, remote_access_tool)

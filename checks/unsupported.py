@@ -6,12 +6,13 @@ import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from checks.base import Check, CheckContext, Weakness, check
+from checks.base import CheckContext, Weakness, check
 from checks.software import Software, platform_from_banner, software_of
 from feeds import vendor_policy
 from feeds.model import DistroBuild, EolCycle, EolProduct, EolVerdict, Intel, OsRelease
 from feeds.versions import upstream_part
-from warpagent.models import Host, Platform, Service, Severity
+from warpagent.model.evidence import EvidenceKind
+from warpagent.model.findings import Host, Platform, Service, Severity
 
 WARNING_DAYS = 90
 
@@ -245,7 +246,7 @@ def _newest_supported(intel: Intel, distro: str, today: dt.date) -> str:
 
 
 @check("WA204", "unsupported", "Package whose Debian security support has ended",
-       needs_intel=("security-support",))
+       needs_intel=("security-support",), evidence=(EvidenceKind.PACKAGE,))
 def package_support_ended(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """An installed package that Debian no longer fixes in this release (debian-security-support's
     `security-support-ended.debNN`), even though the release itself is supported. Medium.
@@ -272,5 +273,3 @@ def package_support_ended(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
             remediation="Remove the package, or replace it with a supported alternative or a newer Debian release.",
             product=package.advisory_name, version=package.advisory_version)
 
-
-CHECKS: tuple[Check, ...] = (product_past_eol, product_nearing_eol, os_past_support, package_support_ended)

@@ -24,10 +24,19 @@ from checks import ALL_CHECKS, by_id
 from feeds.model import SourceStatus
 from warpagent import clock
 from warpagent.config import RagRules
-from warpagent.coverage import INTEL_NAMES
-from warpagent.coverage import EstateCoverage as Measured
-from warpagent.models import CATEGORIES, CATEGORY_NAMES, FindingStatus, RunStatus, ScanRun, Severity, TrackedFinding
-from warpagent.regional import Figure
+from warpagent.model.findings import (
+    CATEGORIES,
+    CATEGORY_NAMES,
+    FindingStatus,
+    RunStatus,
+    ScanRun,
+    Severity,
+    TrackedFinding,
+)
+from warpagent.scan.coverage import INTEL_NAMES
+from warpagent.scan.coverage import EstateCoverage as Measured
+from warpagent.sharing import buckets
+from warpagent.sharing.regional import Figure
 
 TREND_MONTHS = 6
 
@@ -75,7 +84,7 @@ class Remediation:
     past_deadline: int
     kev_open: int | None = None  # open findings with a CISA KEV CVE; None when patches is not measured
     kev_past_due: int = 0  # of those, open longer than the KEV deadline
-    kev_days: int = 14
+    kev_days: int = RagRules.kev_days
 
 
 @dataclass(frozen=True)
@@ -143,18 +152,17 @@ def _doc_part(check_id: str, label: str) -> str:
 
 
 def rag_for(items: Sequence[TrackedFinding], moment: dt.datetime, rules: RagRules) -> tuple[str, str]:
-    def older(severity: Severity, days: int) -> int:
-        return sum(1 for t in items if t.finding.severity is severity and (moment - t.first_seen).days > days)
+    def late(deadline: str) -> int:
+        return sum(1 for t in items if rules.past(deadline, t, moment))
 
-    late_critical, late_high = older(Severity.CRITICAL, rules.critical_days), older(Severity.HIGH, rules.high_days)
-    late_kev = sum(1 for t in items if t.finding.kev_due and (moment - t.first_seen).days > rules.kev_days)
+    late_kev, late_critical, late_high = late("kev"), late("critical"), late("high")
     if late_kev or late_critical or late_high:
         parts = [f"{n} actively exploited (CISA KEV) open longer than {rules.kev_days} days" for n in [late_kev] if n]
         parts += [f"{n} critical open longer than {rules.critical_days} days" for n in [late_critical] if n]
         parts += [f"{n} high open longer than {rules.high_days} days" for n in [late_high] if n]
         return "red", "Red: " + " and ".join(parts)
     urgent = sum(1 for t in items if t.finding.severity >= Severity.HIGH)
-    late_medium = older(Severity.MEDIUM, rules.medium_days)
+    late_medium = late("medium")
     if urgent or late_medium:
         parts = [f"{urgent} critical or high open, within deadline" for _ in [0] if urgent]
         parts += [f"{late_medium} medium open longer than {rules.medium_days} days" for _ in [0] if late_medium]
@@ -167,10 +175,6 @@ def _trend_points(end: dt.datetime, tz: dt.tzinfo) -> list[dt.datetime]:
     """The ends of the trend's months, oldest first: each month's end is the next one's start."""
     month = clock.month_of(end - dt.timedelta(microseconds=1), tz)  # a finished month ends on the 1st of the next
     return [clock.month_start(clock.shift_month(month, -back), tz) for back in range(TREND_MONTHS - 2, -1, -1)] + [end]
-
-
-def _bucket_floor(label: str) -> int:
-    return {"0": 0, "1": 1, "2-5": 2, "6-20": 6, "21+": 21}.get(label, 0)
 
 
 def _standing(own_open: int, median: float) -> str:
@@ -186,7 +190,7 @@ def peer_comparison(category: str, own_open: int, postures: Sequence[Mapping[str
     if len(peers) < k:
         return PeerComparison(members=0, withheld=True, with_open_share=0,
                               standing=f"fewer than {k} peers have shared this: not shown")
-    floors = [_bucket_floor(str(p.get("open_findings", "0"))) for p in peers]
+    floors = [buckets.floor(str(p.get("open_findings", "0"))) for p in peers]
     share = round(100 * sum(1 for f in floors if f > 0) / len(peers))
     return PeerComparison(members=len(peers), withheld=False, with_open_share=share,
                           standing=_standing(own_open, statistics.median(floors)))
@@ -202,7 +206,7 @@ def regional_comparison(category: str, own_open: int, picture: Mapping[str, Any]
         return PeerComparison(members=0, withheld=True, with_open_share=None,
                               standing=f"fewer than {k} WARP members measure this: not shown")
     median = entry.get("median_open")
-    standing = _standing(own_open, _bucket_floor(str(median))) if isinstance(median, str) else "not shown"
+    standing = _standing(own_open, buckets.floor(str(median))) if isinstance(median, str) else "not shown"
     return PeerComparison(members=int(measured.count), withheld=False, with_open_share=with_open.percent,
                           standing=standing)
 
@@ -293,16 +297,14 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
         first = min(items, key=lambda t: t.first_seen)
         return (end - first.first_seen).days, _doc_part(first.finding.check_id, "what")
 
-    past_deadline = sum(1 for t in open_now if (
-        (t.finding.severity is Severity.CRITICAL and (end - t.first_seen).days > rules.critical_days)
-        or (t.finding.severity is Severity.HIGH and (end - t.first_seen).days > rules.high_days)))
+    past_deadline = sum(1 for t in open_now if rules.past("critical", t, end) or rules.past("high", t, end))
     remediation = Remediation(
         median_days=tuple(medians), new_in_month=sum(1 for t in findings if start <= t.first_seen <= end),
         fixed_in_month=sum(1 for t in findings if t.resolved_at and start <= t.resolved_at <= end),
         oldest_critical=oldest_of(Severity.CRITICAL), oldest_high=oldest_of(Severity.HIGH),
         past_deadline=past_deadline,
         kev_open=sum(1 for t in open_now if t.finding.kev_due) if "patches" in measured else None,
-        kev_past_due=sum(1 for t in open_now if t.finding.kev_due and (end - t.first_seen).days > rules.kev_days),
+        kev_past_due=sum(1 for t in open_now if rules.past("kev", t, end)),
         kev_days=rules.kev_days)
 
     latest: dict[str, ScanRun] = {}

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import email.policy
 import email.utils
-import os
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -15,6 +14,7 @@ from email.parser import BytesParser
 from pathlib import Path
 
 from warpagent.config import EmailSettings
+from warpagent.files import write_atomically
 
 
 def compose(settings: EmailSettings, *, organisation: str, month: str, html: str, text: str) -> EmailMessage:
@@ -39,14 +39,7 @@ def compose_text(settings: EmailSettings, *, subject: str, text: str) -> EmailMe
 def queue(settings: EmailSettings, name: str, message: EmailMessage) -> Path:
     """Keep the message on disk (replacing an unsent one of the same name) before any attempt to send."""
     settings.outbox.mkdir(parents=True, exist_ok=True)
-    target = settings.outbox / f"{name}.eml"
-    partial = target.with_suffix(".tmp")
-    with partial.open("wb") as handle:
-        handle.write(message.as_bytes(policy=email.policy.SMTP))
-        handle.flush()
-        os.fsync(handle.fileno())
-    partial.replace(target)
-    return target
+    return write_atomically(settings.outbox / f"{name}.eml", message.as_bytes(policy=email.policy.SMTP))
 
 
 def pending(settings: EmailSettings) -> list[Path]:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from checks import ALL_CHECKS
 from feeds.intel_store import IntelStore
 from feeds.model import FeedError, SourceStatus
+from feeds.update import FeedSettings
 from reports import board, mailer, render
-from warpagent import anonymise, clock, coverage, regional_stix, stix_bundle
-from warpagent.config import Settings
+from warpagent import clock
+from warpagent.config import EstateConfig, Settings
 from warpagent.errors import ConfigError
-from warpagent.peer_intel import PeerIntel
-from warpagent.store import Store
+from warpagent.scan import coverage
+from warpagent.sharing import anonymise, regional_stix, stix_bundle
+from warpagent.store.findings import Store
+from warpagent.store.peer_intel import PeerIntel
 
 
 @dataclass(frozen=True)
@@ -32,23 +35,23 @@ def own_identity(settings: Settings) -> str | None:
     return stix_bundle.member_identity_id(anonymise.pseudonym(key, settings.organisation.name))
 
 
-def _intel_sources(settings: Settings) -> list[SourceStatus]:
+def _intel_sources(feeds: FeedSettings) -> list[SourceStatus]:
     """The intel the scans had, as the compiled store records it (none when there is no store)."""
     try:
-        with IntelStore(settings.feeds.intel_path) as intel:
+        with IntelStore(feeds.intel_path) as intel:
             return intel.sources()
     except FeedError:
         return []
 
 
-def estate_coverage(settings: Settings, store: Store,
+def estate_coverage(estates: Sequence[EstateConfig], feeds: FeedSettings, store: Store,
                     sources: list[SourceStatus] | None = None) -> tuple[coverage.EstateCoverage, ...]:
     """What each configured estate's latest finished scan measured, with the intel there is now
     (`sources`, when the caller has already read them from the intel store)."""
     latest = store.latest_finished_runs()
-    present = {s.source for s in (_intel_sources(settings) if sources is None else sources)}
+    present = {s.source for s in (_intel_sources(feeds) if sources is None else sources)}
     return coverage.estates([(e.name, latest[e.name].unmeasured if e.name in latest else None)
-                             for e in settings.estates], present)
+                             for e in estates], present)
 
 
 def board_report(settings: Settings, store: Store, month: str, now: dt.datetime) -> BoardOutput:
@@ -57,14 +60,14 @@ def board_report(settings: Settings, store: Store, month: str, now: dt.datetime)
         regional = regional_stix.latest(intel.latest("x-warpagent-regional"))
     own = own_identity(settings)
     postures = [p for p in postures if p.get("created_by_ref") != own]
-    sources = _intel_sources(settings)
+    sources = _intel_sources(settings.feeds)
     data = board.build(store.findings(), store.runs(limit=10000), organisation=settings.organisation.name,
                        title=settings.reports.title, month=month, now=now, rules=settings.reports.rag,
                        peer_postures=postures, k=settings.sharing.k, regional=regional,
-                       measured={c.category for c in ALL_CHECKS} - store.unmeasured_categories(),
+                       measured=store.measured_categories(),
                        tz=clock.zone(settings.schedule.timezone),
                        intel=board.intel_coverage(sources, settings.feeds.sources),
-                       measured_with=estate_coverage(settings, store, sources))
+                       measured_with=estate_coverage(settings.estates, settings.feeds, store, sources))
     context = {"report": data, "colour": settings.reports.primary_colour,
                "logo": render.logo_data_uri(settings.reports.logo)}
     return BoardOutput(data=data, html=render.render("board.html.j2", **context),

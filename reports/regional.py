@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reports import render
 from reports.board import CATEGORY_NAMES
-from warpagent.regional import RegionalPicture
+from warpagent.sharing.regional import RegionalPicture
 
 SHORT_NAMES = {"patches": "Patch", "unsupported": "EOL", "privileges": "Priv", "passwords": "Pass",
                "configs": "Conf", "supply_chain": "Supply", "backups": "Backup"}

@@ -7,8 +7,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from warpagent.coverage import EstateCoverage
-from warpagent.models import CATEGORIES, CATEGORY_NAMES, FindingStatus, TrackedFinding
+from warpagent.model.findings import CATEGORIES, CATEGORY_NAMES, FindingStatus, TrackedFinding
+from warpagent.scan.coverage import EstateCoverage
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,22 @@ def needs_root() -> None:
         pytest.skip("needs root: the test estate uses network namespaces")
 
 
+# .ci/run sets it: on the CI machine everything a test needs is installed (root, PostgreSQL,
+# nmap, Samba...), so a test that skips there proves nothing and fails instead.
+SKIPS_FAIL = os.environ.get("WARPAGENT_CI") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    if SKIPS_FAIL and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where it must run: {reason} (WARPAGENT_CI=1; see .ci/run)"
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test that uses the namespace estate carries the `estate` marker, so `-m "not estate"`
     leaves out all of them (the shifted-clock pass in .ci/run does)."""

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from warpagent.evidence_parsers import EvidenceError
-from warpagent.parse_supply import apt_deb822, apt_list
+from warpagent.evidence.formats import EvidenceError
+from warpagent.evidence.parsers.supply import apt_deb822, apt_list
 
 INLINE_KEY = """Types: deb
 URIs: https://downloads.1password.com/linux/debian/amd64

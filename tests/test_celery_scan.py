@@ -17,9 +17,12 @@ import pytest
 from tests.address_range import AddressRange, build
 from tests.conftest import ROOT, needs_root, run_cli
 from tests.taxii_server import free_port, terminate
-from warpagent import chunks, config, scan
-from warpagent.celery_executor import CeleryExecutor, make_app
+from warpagent import config
+from warpagent.collect import chunks
 from warpagent.errors import CollectError
+from warpagent.scan import pipeline
+from warpagent.scan.celery_executor import CeleryExecutor, make_app
+from warpagent.scan.plan import plan_for, resolve_scope
 
 BROKER_PASSWORD = "broker-pw-0123456789"  # noqa: S105 - a throwaway Redis the test starts
 
@@ -90,7 +93,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         rng.teardown()
 
 
-class Counted(scan.NoProgress):
+class Counted(pipeline.NoProgress):
     def estate_started(self, estate: str, total: int) -> None:
         self.total, self.done = total, 0
 
@@ -98,15 +101,15 @@ class Counted(scan.NoProgress):
         self.done += count
 
 
-def _open_services(collection: scan.Collection) -> set[tuple[str, int]]:
+def _open_services(collection: pipeline.Collection) -> set[tuple[str, int]]:
     return {(h.address, s.port) for h in collection.inventory.hosts for s in h.services if s.state == "open"}
 
 
 def test_chunks_run_on_both_workers_and_merge_like_a_local_scan(cluster: Cluster) -> None:
     settings = config.load(str(cluster.config))
     estate = settings.estates[0]
-    scope = scan.resolve_scope(estate)
-    plan, _ports, _notes = scan.plan_for(estate, settings, Path("targets.txt"))
+    scope = resolve_scope(estate)
+    plan, _ports, _notes = plan_for(estate, settings.scan.timing, Path("targets.txt"))
     jobs = chunks.split(estate.name, scope.addresses, estate.chunk_size)
     outcomes = CeleryExecutor(settings, estate.parallel).run(
         jobs, plan, deadline=time.monotonic() + 300, on_host_done=lambda n: None, on_start=lambda pid: None,
@@ -117,9 +120,9 @@ def test_chunks_run_on_both_workers_and_merge_like_a_local_scan(cluster: Cluster
     assert BROKER_PASSWORD not in logs and "redis://:**@127.0.0.1" in logs
 
     progress = Counted()
-    remote = scan.collect(estate, settings, scope, "", progress, executor=CeleryExecutor(settings, 4))
+    remote = pipeline.collect(estate, settings.scan.timing, scope, "", progress, executor=CeleryExecutor(settings, 4))
     assert progress.done == progress.total == len(scope.addresses)  # each host counted once
-    local = scan.collect(estate, settings, scope, "nmap", scan.NoProgress(),
+    local = pipeline.collect(estate, settings.scan.timing, scope, "nmap", pipeline.NoProgress(),
                          executor=chunks.LocalExecutor("nmap", 4))
     assert _open_services(remote) == _open_services(local) == {(a, 80) for a in cluster.rng.served}
     assert remote.problems == () and sorted(remote.inventory.scanned) == sorted(scope.addresses)
@@ -135,7 +138,7 @@ def test_the_cli_scan_stores_what_the_workers_found(cluster: Cluster) -> None:
 def test_a_worker_refuses_a_chunk_outside_the_estate(cluster: Cluster) -> None:
     settings = config.load(str(cluster.config))
     estate = settings.estates[0]
-    plan, _ports, _notes = scan.plan_for(estate, settings, Path("targets.txt"))
+    plan, _ports, _notes = plan_for(estate, settings.scan.timing, Path("targets.txt"))
     stranger = chunks.ChunkJob(index=0, estate="county", addresses=("198.19.88.1", "198.19.99.7"))
     unknown = chunks.ChunkJob(index=1, estate="payroll", addresses=("198.19.88.1",))
     refused = CeleryExecutor(settings, 2).run([stranger, unknown], plan, deadline=time.monotonic() + 60,
@@ -150,7 +153,7 @@ def test_a_broker_that_is_down_is_a_clear_error(cluster: Cluster, tmp_path: Path
     down = _config(tmp_path / "w.yaml", cluster.rng, free_port())
     settings = config.load(str(down))
     with pytest.raises(CollectError, match=r"scan.celery.broker redis://127.0.0.1:\d+/0: cannot reach the broker"):
-        CeleryExecutor(settings, 2).run([], scan.plan_for(settings.estates[0], settings, Path("t"))[0],
+        CeleryExecutor(settings, 2).run([], plan_for(settings.estates[0], settings.scan.timing, Path("t"))[0],
                                         deadline=time.monotonic() + 5, on_host_done=lambda n: None,
                                         on_start=lambda pid: None, cancelled=lambda: False)
     result = run_cli("--config", str(down), "scan", cwd=tmp_path, env=cluster.env)

@@ -10,8 +10,9 @@ import pytest
 from checks import ALL_CHECKS, CheckContext, by_id
 from checks.base import check
 from tests.conftest import RECORDED_AT
-from warpagent import engine, nmap_xml
-from warpagent.models import CATEGORIES, Finding, Inventory, Severity
+from warpagent.collect import nmap_xml
+from warpagent.model.findings import CATEGORIES, Finding, Inventory, Severity
+from warpagent.scan import engine
 
 Golden = set[tuple[str, str, str]]  # (check id, address, subject)
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, run_cli
-from warpagent.models import RunStatus
-from warpagent.store import Store
+from warpagent.model.findings import RunStatus
+from warpagent.store.findings import Store
 
 REDIS = shutil.which("redis-server")
 

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from warpagent import clock, jobs
+from warpagent import clock
+from warpagent.daemon import jobs
 from warpagent.errors import ConfigError
-from warpagent.store import Store
+from warpagent.store.findings import Store
+from warpagent.store.lifecycle import RunReport
 
 
 def _config(tmp_path: Path, timezone: str = "Europe/London") -> Path:
@@ -21,8 +23,9 @@ def _config(tmp_path: Path, timezone: str = "Europe/London") -> Path:
                     f"schedule: {{timezone: {timezone}}}\n")
     with Store(tmp_path / "w.db") as store:  # a store with one complete run long before
         run = store.begin_run("loop", dt.datetime(2026, 1, 5, 1, tzinfo=dt.UTC))
-        store.record_run(run, [], finished=dt.datetime(2026, 1, 5, 1, 5, tzinfo=dt.UTC), complete=True,
-                         observed_assets=["127.0.0.1"], in_scope_assets=["127.0.0.1"], hosts_scanned=1)
+        store.record_run(run, RunReport(findings=(), finished=dt.datetime(2026, 1, 5, 1, 5, tzinfo=dt.UTC),
+                                        complete=True, observed_assets=frozenset({"127.0.0.1"}),
+                                        in_scope_assets=frozenset({"127.0.0.1"}), hosts_scanned=1))
     return path
 
 

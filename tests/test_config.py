@@ -8,7 +8,7 @@ import yaml
 from tests.conftest import ROOT, run_cli
 from warpagent import config
 from warpagent.errors import ConfigError
-from warpagent.models import Severity
+from warpagent.model.findings import Severity
 
 GOOD = """
 organisation: {name: Test Borough Council, region: north-west, sector: local-government}

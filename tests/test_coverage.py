@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from warpagent import coverage
-from warpagent.models import CATEGORIES
+from warpagent.model.findings import CATEGORIES
+from warpagent.scan import coverage
 
 
 def _by_category(unmeasured: set[str], present: set[str]) -> dict[str, coverage.CategoryCoverage]:

@@ -16,9 +16,9 @@ import pytest
 
 from tests.conftest import needs_root, run_cli
 from tests.taxii_server import Medallion, free_port
-from warpagent.database import StoreLocation
-from warpagent.models import RunStatus
-from warpagent.store import Store
+from warpagent.model.findings import RunStatus
+from warpagent.store.database import StoreLocation
+from warpagent.store.findings import Store
 
 
 class Daemon:
@@ -211,3 +211,41 @@ schedule: {{timezone: UTC, feeds: "off", scan: "{start.second} {start.minute} {s
         assert run.status is RunStatus.PARTIAL
         assert "scan interrupted; what nmap finished was kept" in run.errors
     assert results(tmp_path / "w.db") == [("scan:web", "partial")]
+
+
+def _stored_func(store: Path, job_id: str) -> str:
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    job = SQLAlchemyJobStore(url=StoreLocation.of(store).url).lookup_job(job_id)
+    assert job is not None
+    return str(job.func_ref)
+
+
+def test_a_job_stored_by_the_release_before_the_package_layout_still_runs_and_moves_home(
+        tmp_path: Path, daemons: list[Daemon]) -> None:
+    """Stores from before name the jobs `warpagent.jobs:scan_job`; APScheduler imports that to
+    run them. The old name still loads, the missed run still happens, and the daemon re-files the
+    job under warpagent.daemon.jobs without losing its stored next run."""
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    slot = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=10)
+    config = _loop_config(tmp_path / "w.yaml", f'scan: "{slot.second} {slot.minute} {slot.hour} * * *", '
+                                               "misfire_grace: 1h")
+    first = Daemon(config, tmp_path)
+    daemons.append(first)
+    first.wait_ready()
+    first.stop()
+    store = tmp_path / "w.db"
+    assert _stored_func(store, "scan:loop") == "warpagent.daemon.jobs:scan_job"
+    old = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=StoreLocation.of(store).url)})
+    old.start(paused=True)
+    old.get_job("scan:loop").modify(func="warpagent.jobs:scan_job")  # as the earlier release stored it
+    old.shutdown()
+    assert _stored_func(store, "scan:loop") == "warpagent.jobs:scan_job"
+    wait_for(lambda: dt.datetime.now(dt.UTC) > slot + dt.timedelta(seconds=2), 25, "the slot to pass")
+    second = Daemon(config, tmp_path)
+    daemons.append(second)
+    wait_for(lambda: results(store) == [("scan:loop", "ok")], 30, "the missed scan")
+    second.stop()
+    assert _stored_func(store, "scan:loop") == "warpagent.daemon.jobs:scan_job"

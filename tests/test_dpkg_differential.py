@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from warpagent.evidence_parsers import dpkg_status
+from warpagent.evidence.formats import dpkg_status
 
 MACHINE_STATUS = Path("/var/lib/dpkg/status")  # written by dpkg for every package installed here
 QUERY = "${db:Status-Status} ${Package} ${Version} ${source:Package} ${source:Version}\\n"

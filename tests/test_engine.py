@@ -5,8 +5,9 @@ from collections.abc import Callable, Iterator
 from checks import ALL_CHECKS, CheckContext
 from checks.base import Weakness, check
 from tests.conftest import RECORDED_AT
-from warpagent import engine, nmap_xml
-from warpagent.models import Host, Inventory
+from warpagent.collect import nmap_xml
+from warpagent.model.findings import Host, Inventory
+from warpagent.scan import engine
 
 
 @check("WA599", "configs", "always-breaks")

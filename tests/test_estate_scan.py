@@ -17,8 +17,8 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.estate import TestEstate
-from warpagent.models import FindingStatus, RunStatus
-from warpagent.store import Store
+from warpagent.model.findings import FindingStatus, RunStatus
+from warpagent.store.findings import Store
 
 pytestmark = pytest.mark.estate
 

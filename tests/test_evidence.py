@@ -3,6 +3,7 @@ whose evidence folder makes installed packages into patches and unsupported find
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -11,8 +12,8 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.intel_data import import_folder
-from warpagent import evidence_parsers
-from warpagent.evidence_parsers import EvidenceError
+from warpagent.evidence import formats
+from warpagent.evidence.formats import EvidenceError
 
 REAL_STATUS = Path("/var/lib/dpkg/status")
 REAL_OS_RELEASE = Path("/etc/os-release")
@@ -29,7 +30,7 @@ Description: secure shell (SSH) server
 
 
 def test_this_machines_dpkg_status_parses_with_source_packages() -> None:
-    packages = evidence_parsers.dpkg_status(REAL_STATUS.read_text(), "Debian:12")
+    packages = formats.dpkg_status(REAL_STATUS.read_text(), "Debian:12")
     listed = subprocess.run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package} ${Version} ${source:Package} "
                              "${source:Version}\n"], capture_output=True, text=True, check=True).stdout
     expected = {}
@@ -45,11 +46,11 @@ def test_this_machines_dpkg_status_parses_with_source_packages() -> None:
 
 
 def test_os_release_and_ecosystem() -> None:
-    platform = evidence_parsers.os_release(REAL_OS_RELEASE.read_text())
+    platform = formats.os_release(REAL_OS_RELEASE.read_text())
     assert platform.distro == "debian" and platform.version
-    assert evidence_parsers.osv_ecosystem(platform) == f"Debian:{platform.version}"
-    ubuntu = evidence_parsers.os_release('ID=ubuntu\nVERSION_ID="22.04"\nVERSION_CODENAME=jammy\n')
-    assert evidence_parsers.osv_ecosystem(ubuntu) == "Ubuntu:22.04:LTS"
+    assert platform.osv_ecosystem == f"Debian:{platform.version}"
+    ubuntu = formats.os_release('ID=ubuntu\nVERSION_ID="22.04"\nVERSION_CODENAME=jammy\n')
+    assert ubuntu.osv_ecosystem == "Ubuntu:22.04:LTS"
 
 
 @pytest.mark.parametrize("text, message", [
@@ -59,7 +60,7 @@ def test_os_release_and_ecosystem() -> None:
 ])
 def test_malformed_dpkg_status(text: str, message: str) -> None:
     with pytest.raises(EvidenceError, match=message):
-        evidence_parsers.dpkg_status(text, "Debian:12")
+        formats.dpkg_status(text, "Debian:12")
 
 
 def test_scan_reads_evidence_folders_into_findings(tmp_path: Path) -> None:
@@ -99,3 +100,12 @@ def test_scan_reads_evidence_folders_into_findings(tmp_path: Path) -> None:
     [summary] = again["summary"]
     assert summary["status"] == "partial" and summary["resolved"] == 0  # an unreadable file fixes nothing
     assert any("var/lib/dpkg/status: skipped" in p for p in summary["problems"])
+
+
+def test_every_row_of_the_format_table_feeds_a_field_of_host_evidence() -> None:
+    from warpagent.evidence.table import FORMATS
+    from warpagent.model.evidence import HostEvidence
+
+    tuple_fields = {f.name for f in dataclasses.fields(HostEvidence) if f.name not in ("policy", "sshd", "read")}
+    assert {fmt.field for fmt in FORMATS} <= tuple_fields
+    assert len({fmt.path for fmt in FORMATS}) == len(FORMATS)

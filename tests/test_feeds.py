@@ -17,7 +17,7 @@ from feeds import applicability, cpe, endoflife, epss, kev, nvd, osv, versions
 from feeds.intel_store import IntelStore
 from feeds.model import CveFacts, FeedError, KevEntry
 from tests.intel_data import ASSETS, EOL_PRODUCTS, KEV_FILE, build_intel
-from warpagent.models import Host, Package, Platform, Service, Severity
+from warpagent.model.findings import Host, Package, Platform, Service, Severity
 
 NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
 
@@ -275,7 +275,7 @@ def test_priority_orders_kev_ransomware_then_epss_then_cvss() -> None:
 def test_board_counts_kev_findings_past_due_and_turns_red() -> None:
     from reports import board
     from warpagent.config import RagRules
-    from warpagent.models import Finding, FindingStatus, TrackedFinding
+    from warpagent.model.findings import Finding, FindingStatus, TrackedFinding
 
     def tracked(age_days: int, kev: bool) -> TrackedFinding:
         finding = Finding(estate="e", asset=f"h{age_days}", check_id="WA101", category="patches",
@@ -285,7 +285,7 @@ def test_board_counts_kev_findings_past_due_and_turns_red() -> None:
         return TrackedFinding(finding=finding, first_seen=seen, last_seen=NOW, status=FindingStatus.OPEN)
 
     findings = [tracked(20, True), tracked(3, True), tracked(40, False)]
-    from warpagent.models import RunId, RunStatus, ScanRun
+    from warpagent.model.findings import RunId, RunStatus, ScanRun
 
     scanned = [ScanRun(id=RunId(1), estate="e", started=NOW - dt.timedelta(days=60),
                        finished=NOW - dt.timedelta(days=60), status=RunStatus.COMPLETE)]

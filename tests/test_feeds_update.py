@@ -230,10 +230,11 @@ def test_cli_import_status_and_stale_warning(tmp_path: Path) -> None:
 
 
 def test_daemon_updates_feeds_daily_unless_off(tmp_path: Path) -> None:
-    from warpagent import config, daemon
+    from warpagent import config
+    from warpagent.daemon import scheduler
 
     text = "organisation: {name: T}\nestates: [{name: loop, targets: [127.0.0.1]}]\n"
-    default = daemon.desired_jobs(config.parse_text(text, "t.yaml", tmp_path), None)
+    default = scheduler.desired_jobs(config.parse_text(text, "t.yaml", tmp_path), None)
     assert (default[0].id, default[0].cron) == ("feeds", "30 0 * * *")
-    off = daemon.desired_jobs(config.parse_text(text + "schedule: {feeds: 'off'}\n", "t.yaml", tmp_path), None)
+    off = scheduler.desired_jobs(config.parse_text(text + "schedule: {feeds: 'off'}\n", "t.yaml", tmp_path), None)
     assert "feeds" not in [j.id for j in off]

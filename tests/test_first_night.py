@@ -248,7 +248,7 @@ def test_files_the_readme_commands_write_are_ignored_by_git(tmp_path: Path) -> N
 
 
 def test_sharing_before_any_scan_says_nothing_was_measured(tmp_path: Path) -> None:
-    from warpagent.store import Store
+    from warpagent.store.findings import Store
 
     config = _config(tmp_path)
     with Store(tmp_path / "w.db"):

@@ -18,10 +18,15 @@ from checks.base import EstatePolicy
 from feeds.intel_store import IntelStore
 from tests.conftest import run_cli
 from tests.intel_data import build_intel, import_folder
-from warpagent import engine, evidence, parse_accounts, parse_backups, parse_policy, parse_supply
-from warpagent.evidence_model import PasswordState
-from warpagent.evidence_parsers import EvidenceError, rpm_qa
-from warpagent.models import Finding, Host, Inventory, Service
+from warpagent.evidence import folders as evidence
+from warpagent.evidence.formats import EvidenceError, rpm_qa
+from warpagent.evidence.parsers import accounts, sudoers
+from warpagent.evidence.parsers import backups as parse_backups
+from warpagent.evidence.parsers import policy as parse_policy
+from warpagent.evidence.parsers import supply as parse_supply
+from warpagent.model.evidence import PasswordState
+from warpagent.model.findings import Finding, Host, Inventory, Service
+from warpagent.scan import engine
 
 FIXTURES = Path(__file__).resolve().parent / "assets" / "evidence"
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -159,20 +164,20 @@ def test_backup_policy_comes_from_the_estate(hosts: Path) -> None:
 # --- parsers: real formats and their edge cases ----------------------------------------------
 
 def test_shadow_states_and_schemes_without_the_hash() -> None:
-    entries = parse_accounts.shadow("a:$y$j9T$s$h:1:0:99999:7:::\nb:!$6$s$h:1:0:99999:7:::\nc:!:1::::::\n"
+    entries = accounts.shadow("a:$y$j9T$s$h:1:0:99999:7:::\nb:!$6$s$h:1:0:99999:7:::\nc:!:1::::::\n"
                                     "d:*:1::::::\ne::1::::::\nf:$1$s$h:1:0:99999:7::19000:\n")
     assert {k: (v.state, v.scheme) for k, v in entries.items()} == {
         "a": (PasswordState.HASHED, "yescrypt"), "b": (PasswordState.LOCKED, "sha512crypt"),
         "c": (PasswordState.DISABLED, ""), "d": (PasswordState.DISABLED, ""), "e": (PasswordState.EMPTY, ""),
         "f": (PasswordState.HASHED, "md5crypt")}
     assert entries["f"].expires == dt.date(2022, 1, 8)
-    redacted = parse_accounts.redact_shadow("f:$1$secretsalt$secrethash:1:0:99999:7::19000:\n")
-    assert "secret" not in redacted and parse_accounts.shadow(redacted)["f"].scheme == "md5crypt"
+    redacted = accounts.redact_shadow("f:$1$secretsalt$secrethash:1:0:99999:7::19000:\n")
+    assert "secret" not in redacted and accounts.shadow(redacted)["f"].scheme == "md5crypt"
 
 
 def test_malformed_shadow_error_never_quotes_the_line() -> None:
     with pytest.raises(EvidenceError) as caught:
-        parse_accounts.shadow("root:$6$salt$SECRETHASH:1:0\n")
+        accounts.shadow("root:$6$salt$SECRETHASH:1:0\n")
     assert "SECRETHASH" not in str(caught.value) and "line 1" in str(caught.value)
 
 
@@ -182,7 +187,7 @@ def test_sudoers_includes_aliases_continuations_and_tags() -> None:
                              "@includedir /etc/sudoers.d\n",
              "/etc/sudoers.local": "carol web1 = /bin/ls : db1 = NOPASSWD: /bin/cat\n",
              "/etc/sudoers.d/x": "%ops ALL = ALL\n", "/etc/sudoers.d/y~": "eve ALL=NOPASSWD: ALL\n"}
-    rules = parse_accounts.sudoers(files.get, lambda d: ["x", "y~"])
+    rules = sudoers.sudoers(files.get, lambda d: ["x", "y~"])
     assert [(r.users, r.runas, r.commands, r.nopasswd) for r in rules] == [
         (("alice", "bob"), ("root", "www-data"), ("/usr/bin/systemctl", "ALL"), ("/usr/bin/systemctl",)),
         (("carol",), ("root",), ("/bin/ls", "/bin/cat"), ("/bin/cat",)),

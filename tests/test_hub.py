@@ -21,10 +21,13 @@ from tests.conftest import ASSETS, RECORDED_AT, run_cli
 from tests.hub_process import PASSWORDS, TAXII, HubProcess, env_name, hub_config, hub_env
 from tests.intel_data import KEV_FILE
 from tests.taxii_server import free_port
-from warpagent import anonymise, engine, nmap_xml, stix_bundle
-from warpagent.hub_backend import collection_id
-from warpagent.models import CATEGORIES, Finding, FindingStatus, Inventory, Severity
-from warpagent.store import Store
+from warpagent.collect import nmap_xml
+from warpagent.hub.backend import collection_id
+from warpagent.model.findings import CATEGORIES, Finding, FindingStatus, Inventory, Severity
+from warpagent.scan import engine
+from warpagent.sharing import anonymise, stix_bundle
+from warpagent.store.findings import Store
+from warpagent.store.lifecycle import RunReport
 
 NOW = dt.datetime.now(dt.UTC)
 NAMES = {"198.18.18.10": "weak-web.council.test", "198.18.18.11": "infra01.council.test"}
@@ -101,9 +104,10 @@ def populate(agent: Agent) -> None:
             when = NOW - dt.timedelta(days=age)
             found = [f for a, f in extra if a >= age] + (scanned if age == 0 else [])
             run = store.begin_run(agent.estate, when)
-            store.record_run(run, found, finished=when, complete=True, observed_assets=assets,
-                             in_scope_assets=assets, hosts_scanned=len(assets),
-                             unmeasured_categories=sorted(agent.unmeasured))
+            store.record_run(run, RunReport(findings=tuple(found), finished=when, complete=True,
+                                            observed_assets=frozenset(assets), in_scope_assets=frozenset(assets),
+                                            hosts_scanned=len(assets),
+                                            unmeasured_categories=frozenset(agent.unmeasured)))
 
 
 def agent_config(agent: Agent, hub_url: str) -> Path:

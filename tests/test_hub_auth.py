@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tests.conftest import run_cli
 from warpagent import config
-from warpagent.hub_server import PasswordCheck, hash_password
+from warpagent.hub.server import PasswordCheck, hash_password
 
 
 def test_hash_password_cli_output_is_accepted_by_config_and_check(tmp_path: Path) -> None:

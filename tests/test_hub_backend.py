@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from medallion.exceptions import ProcessingError
 
 from warpagent.config import HubSettings, HubUser
-from warpagent.hub_backend import HubBackend, collection_id
+from warpagent.hub.backend import HubBackend, collection_id
 
 T0 = dt.datetime(2026, 11, 25, 9, tzinfo=dt.UTC)
 MEMBERS = collection_id("warp", "members")
@@ -106,3 +107,15 @@ def test_filters_and_delete(backend: HubBackend) -> None:
     remaining = get(backend, **{"match[id]": vuln(1)["id"]})[0]["objects"]
     assert [o["modified"] for o in remaining] == ["2026-11-25T00:00:00.000Z"]  # the older version is latest again
     assert json.dumps(remaining[0], sort_keys=True) == json.dumps(vuln(1), sort_keys=True)
+
+
+@pytest.mark.parametrize("module", ["warpagent.hub.backend", "warpagent.hub_backend"])
+def test_medallion_loads_the_backend_by_its_configured_names(tmp_path: Path, module: str) -> None:
+    """medallion imports its backend by module name; configurations from before the package layout
+    name warpagent.hub_backend."""
+    import medallion
+
+    settings = HubSettings(users=(HubUser(name="member-01", role="member", password_env="X"),),  # noqa: S106
+                           store=str(tmp_path / "hub.db"))
+    loaded = medallion.connect_to_backend({"module": module, "module_class": "HubBackend", "settings": settings})
+    assert isinstance(loaded, HubBackend)

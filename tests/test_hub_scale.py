@@ -20,7 +20,7 @@ import requests
 from tests.conftest import run_cli
 from tests.hub_process import PASSWORDS, TAXII, HubProcess, hub_config, hub_env
 from tests.taxii_server import free_port, terminate
-from warpagent.hub_backend import collection_id
+from warpagent.hub.backend import collection_id
 
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 

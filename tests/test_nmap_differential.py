@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from libnmap.parser import NmapParser
 
-from warpagent import nmap_xml
+from warpagent.collect import nmap_xml
 
 CORPUS = Path(__file__).parent / "assets" / "corpus" / "nmap"
 Port = tuple[str, int, str, str, str, str]

@@ -4,9 +4,9 @@ from collections.abc import Callable
 
 import pytest
 
-from warpagent import nmap_xml
+from warpagent.collect import nmap_xml
 from warpagent.errors import CollectError
-from warpagent.models import ScriptTable
+from warpagent.model.findings import ScriptTable
 
 
 def test_recorded_estate_parses_with_structured_scripts(asset: Callable[[str], str]) -> None:
@@ -80,7 +80,7 @@ TAIL = '<runstats><finished time="2" exit="success"/><hosts up="1" down="0" tota
 
 
 def test_deeply_nested_script_tables_are_cut_not_crashed() -> None:
-    from warpagent.nmap_xml import MAX_TABLE_DEPTH, parse
+    from warpagent.collect.nmap_xml import MAX_TABLE_DEPTH, parse
 
     script = '<script id="x" output="o">' + "<table>" * 5000 + "<elem>deep</elem>" + "</table>" * 5000 + "</script>"
     (host,) = parse(HEAD + HOST.format(port=80, script=script) + TAIL, {}).hosts
@@ -99,8 +99,8 @@ def test_deeply_nested_script_tables_are_cut_not_crashed() -> None:
     ('<?xml version="1.0"?><scan><nmaprun></nmaprun></scan>', "the root element is <scan>"),
 ])
 def test_hostile_xml_is_one_clear_line(xml: str, said: str) -> None:
+    from warpagent.collect.nmap_xml import parse
     from warpagent.errors import CollectError
-    from warpagent.nmap_xml import parse
 
     with pytest.raises(CollectError) as refused:
         parse(xml, {}, source="chunk 1")
@@ -109,6 +109,6 @@ def test_hostile_xml_is_one_clear_line(xml: str, said: str) -> None:
 
 
 def test_nmap_killed_before_writing_anything_is_an_empty_partial_scan() -> None:
-    from warpagent.nmap_xml import parse
+    from warpagent.collect.nmap_xml import parse
 
     assert parse('<?xml version="1.0"?><!DOCTYPE nmaprun>', {}).complete is False

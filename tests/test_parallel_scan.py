@@ -13,8 +13,11 @@ import pytest
 
 from tests.address_range import AddressRange, build
 from tests.conftest import needs_root
-from warpagent import chunks, config, nmap_runner, scan
-from warpagent.nmap_runner import NmapPlan
+from warpagent import config
+from warpagent.collect import chunks, nmap_runner
+from warpagent.collect.nmap_runner import NmapPlan
+from warpagent.scan import pipeline
+from warpagent.scan.plan import resolve_scope
 
 
 def test_chunks_and_rate_shares() -> None:
@@ -105,7 +108,7 @@ class Recorder:
             time.sleep(0.05)
 
 
-def _open_services(collection: scan.Collection) -> set[tuple[str, int]]:
+def _open_services(collection: pipeline.Collection) -> set[tuple[str, int]]:
     return {(h.address, s.port) for h in collection.inventory.hosts for s in h.services if s.state == "open"}
 
 
@@ -114,13 +117,13 @@ def test_parallel_chunks_find_what_one_nmap_finds_and_merge_into_one_run(address
     nmap = nmap_runner.find_nmap("nmap")
     single = _settings(tmp_path, address_range, chunk_size=256, parallel=1)
     estate = single.estates[0]
-    reference = scan.collect(estate, single, scan.resolve_scope(estate), nmap, scan.NoProgress())
+    reference = pipeline.collect(estate, single.scan.timing, resolve_scope(estate), nmap, pipeline.NoProgress())
 
     parallel = _settings(tmp_path, address_range, chunk_size=24, parallel=3, max_rate=600)
     estate = parallel.estates[0]
-    scope = scan.resolve_scope(estate)
+    scope = resolve_scope(estate)
     recorder = Recorder()
-    merged = scan.collect(estate, parallel, scope, nmap, recorder, on_nmap_start=recorder.nmap_started)
+    merged = pipeline.collect(estate, parallel.scan.timing, scope, nmap, recorder, on_nmap_start=recorder.nmap_started)
 
     assert _open_services(merged) == _open_services(reference) == {(a, 80) for a in address_range.served}
     assert {h.address for h in merged.inventory.hosts} == set(address_range.live)
@@ -146,8 +149,9 @@ def test_stopping_a_parallel_scan_keeps_what_finished_and_leaves_no_nmap(address
     stop = threading.Event()
     threading.Timer(4.0, stop.set).start()
     started = time.monotonic()
-    collection = scan.collect(estate, settings, scan.resolve_scope(estate), nmap_runner.find_nmap("nmap"), recorder,
-                              on_nmap_start=recorder.nmap_started, cancelled=stop.is_set)
+    collection = pipeline.collect(estate, settings.scan.timing, resolve_scope(estate), nmap_runner.find_nmap("nmap"),
+                                  recorder,
+                                  on_nmap_start=recorder.nmap_started, cancelled=stop.is_set)
     assert time.monotonic() - started < 15
     assert collection.interrupted and "scan interrupted; what nmap finished was kept" in collection.problems
     assert collection.inventory.unscanned  # chunks that never started are not counted as scanned

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from warpagent import ports
+from warpagent.collect import ports
 
 
 def test_top_ports_come_from_nmaps_own_frequency_table() -> None:
@@ -40,8 +40,8 @@ def test_top_n_from_a_given_services_file(tmp_path: Path) -> None:
 
 
 def test_top_n_adds_every_port_a_check_exists_for_and_lists_stay_exact() -> None:
-    from warpagent import engine
-    from warpagent.ports import parse, top_tcp_ports
+    from warpagent.collect.ports import parse, top_tcp_ports
+    from warpagent.scan import engine
 
     checked = engine.check_ports()
     assert {6379, 9200, 11211, 27017, 3389, 5900, 5985, 5986} <= set(checked)

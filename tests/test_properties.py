@@ -17,8 +17,11 @@ from hypothesis import strategies as st
 from feeds import sources
 from feeds.intel_store import LoadedIntel
 from feeds.model import FeedError
-from warpagent import config, evidence, hub_guard, nmap_xml, scope, share
+from warpagent import config
+from warpagent.collect import nmap_xml, scope
 from warpagent.errors import CollectError, ConfigError, ScopeError
+from warpagent.evidence import folders
+from warpagent.sharing import guard, share
 
 NOW = dt.datetime(2026, 11, 25, 12, tzinfo=dt.UTC)
 FILES = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -113,7 +116,7 @@ def test_any_evidence_file_is_read_or_named_never_raised(relative: str, text: st
         (host / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
         (host / relative).parent.mkdir(parents=True, exist_ok=True)
         (host / relative).write_text(text, encoding="utf-8", errors="surrogatepass")
-        found = evidence.read_host(host)
+        found = folders.read_host(host)
     for problem in found.problems:
         _one_line(problem)
 
@@ -126,7 +129,7 @@ def test_absurdly_deep_json_evidence_is_named(deep: int, relative: str) -> None:
         host = Path(work) / "web1"
         (host / relative).parent.mkdir(parents=True)
         (host / relative).write_text("[" * deep + "]" * deep)
-        found = evidence.read_host(host)
+        found = folders.read_host(host)
     assert any(relative in p for p in found.problems)
 
 
@@ -186,8 +189,8 @@ stix_like = st.fixed_dictionaries(
 
 @given(obj=st.one_of(stix_like, values))
 def test_the_hub_and_pull_screens_name_every_object_they_refuse(obj: Any) -> None:
-    found = hub_guard.content_problem(obj, max_bytes=65536, now=NOW)
-    assert found is None or (found[0] in hub_guard.KINDS and "\n" not in found[1])
+    found = guard.content_problem(obj, max_bytes=65536, now=NOW)
+    assert found is None or (found[0] in guard.KINDS and "\n" not in found[1])
     problem = share._object_problem(obj)
     assert problem is None or "\n" not in problem
 
@@ -211,5 +214,5 @@ def test_a_near_valid_posture_or_picture_is_screened_never_raised(base: dict[str
                                                                  inner: str, nested: Any) -> None:
     """The screens' hard cases: everything right but one field, or one field inside a list."""
     for obj in ({**base, key: value}, {**base, inner: [nested]}, {**base, inner: {"high": nested}}):
-        found = hub_guard.content_problem(obj, max_bytes=65536, now=NOW)
-        assert found is None or (found[0] in hub_guard.KINDS and "\n" not in found[1])
+        found = guard.content_problem(obj, max_bytes=65536, now=NOW)
+        assert found is None or (found[0] in guard.KINDS and "\n" not in found[1])

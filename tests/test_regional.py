@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from warpagent import hub_guard, regional, regional_stix, stix_bundle
-from warpagent.models import CATEGORIES
-from warpagent.regional import CategoryShare, Figure, MemberPosture
+from warpagent.model.findings import CATEGORIES
+from warpagent.sharing import guard, regional, regional_stix, stix_bundle
+from warpagent.sharing.regional import CategoryShare, Figure, MemberPosture
 
 TODAY = dt.date(2026, 11, 25)
 
@@ -153,41 +153,41 @@ def _posture(creator: str = MINE, **changes: Any) -> dict[str, Any]:
     ({"software": [{"product": "x" * 100_000}]}, "too-large"),
 ])
 def test_content_screen(changes: dict[str, Any], kind: str | None) -> None:
-    found = hub_guard.content_problem(_posture(**changes), max_bytes=65536, now=NOW)
+    found = guard.content_problem(_posture(**changes), max_bytes=65536, now=NOW)
     assert (found[0] if found else None) == kind
 
 
 def test_only_official_markings_and_honest_software_ids_pass() -> None:
     official = json.loads(stix_bundle.tlp_marking("amber").serialize())
-    assert hub_guard.content_problem(official, max_bytes=65536, now=NOW) is None
+    assert guard.content_problem(official, max_bytes=65536, now=NOW) is None
     forged = {**official, "name": "TLP:CLEAR"}
-    assert hub_guard.content_problem(forged, max_bytes=65536, now=NOW)[0] == "forged-marking"  # type: ignore[index]
+    assert guard.content_problem(forged, max_bytes=65536, now=NOW)[0] == "forged-marking"  # type: ignore[index]
     from stix2 import v21
 
     nginx = json.loads(v21.Software(name="nginx").serialize())
-    assert hub_guard.content_problem(nginx, max_bytes=65536, now=NOW) is None
+    assert guard.content_problem(nginx, max_bytes=65536, now=NOW) is None
     lying = {**nginx, "name": "OpenSSH"}
-    assert hub_guard.content_problem(lying, max_bytes=65536, now=NOW)[0] == "forged-software"  # type: ignore[index]
+    assert guard.content_problem(lying, max_bytes=65536, now=NOW)[0] == "forged-software"  # type: ignore[index]
 
 
 def test_identity_screen_binds_on_first_use_and_refuses_strangers() -> None:
     software = {"type": "software", "id": "software--1", "name": "nginx"}
-    first = hub_guard.screen_identity([_posture(), software], account="member-01", own=None, owner_of={})
+    first = guard.screen_identity([_posture(), software], account="member-01", own=None, owner_of={})
     assert first.bind == MINE and len(first.accepted) == 2 and not first.rejected
-    stolen = hub_guard.screen_identity([_posture(THEIRS)], account="member-01", own=MINE,
+    stolen = guard.screen_identity([_posture(THEIRS)], account="member-01", own=MINE,
                                        owner_of={MINE: "member-01", THEIRS: "member-02"})
     assert not stolen.accepted and stolen.rejected[0].kind == "other-identity"
     assert "another member's identity" in stolen.rejected[0].reason
-    squat = hub_guard.screen_identity([_posture(THEIRS)], account="member-03", own=None,
+    squat = guard.screen_identity([_posture(THEIRS)], account="member-03", own=None,
                                       owner_of={THEIRS: "member-02"})
     assert squat.bind is None and squat.rejected[0].kind == "other-identity"
-    second = hub_guard.screen_identity([_posture(THEIRS)], account="member-01", own=MINE, owner_of={MINE: "member-01"})
+    second = guard.screen_identity([_posture(THEIRS)], account="member-01", own=MINE, owner_of={MINE: "member-01"})
     assert second.rejected[0].reason.endswith("an identity other than this member's own")
     anonymous = {k: v for k, v in _posture().items() if k != "created_by_ref"}
-    nameless = hub_guard.screen_identity([anonymous], account="member-01", own=MINE, owner_of={})
+    nameless = guard.screen_identity([anonymous], account="member-01", own=MINE, owner_of={})
     assert nameless.rejected[0].kind == "no-creator"
     sighting = {"type": "sighting", "id": "sighting--1", "created_by_ref": MINE, "where_sighted_refs": [THEIRS]}
-    assert hub_guard.screen_identity([sighting], account="member-01", own=MINE, owner_of={}).rejected
+    assert guard.screen_identity([sighting], account="member-01", own=MINE, owner_of={}).rejected
 
 
 def _nested(depth: int) -> list[Any]:
@@ -219,7 +219,7 @@ EXTENSION = {"type": "extension-definition", "spec_version": "2.1",
     (_posture(checks="all"), "bad-posture"),
 ])
 def test_hostile_objects_are_named_never_raised(obj: dict[str, Any], kind: str | None) -> None:
-    found = hub_guard.content_problem(obj, max_bytes=65536, now=NOW)
+    found = guard.content_problem(obj, max_bytes=65536, now=NOW)
     assert (found[0] if found else None) in ({kind} if kind else {None, "invalid-stix"})
     assert found is None or "\n" not in found[1]
 
@@ -242,5 +242,5 @@ REGIONAL = {"type": "x-warpagent-regional", "spec_version": "2.1",
     ({"categories": [{"category": "configs", "median_open": 3}]}, "bad-regional"),
 ])
 def test_regional_pictures_a_board_reads_hold_numbers(changes: dict[str, Any], kind: str | None) -> None:
-    found = hub_guard.content_problem({**REGIONAL, **changes}, max_bytes=65536, now=NOW, validate=False)
+    found = guard.content_problem({**REGIONAL, **changes}, max_bytes=65536, now=NOW, validate=False)
     assert (found[0] if found else None) == kind

@@ -23,8 +23,9 @@ from tests.taxii_server import free_port
 from tests.tls import tls_context
 from warpagent import clock
 from warpagent.config import RagRules
-from warpagent.models import Finding, Severity
-from warpagent.store import Store
+from warpagent.model.findings import Finding, Severity
+from warpagent.store.findings import Store
+from warpagent.store.lifecycle import RunReport
 
 DAY0 = dt.datetime(2026, 8, 20, 1, 0, tzinfo=dt.UTC)
 NOW = dt.datetime(2026, 11, 25, 9, 0, tzinfo=dt.UTC)
@@ -48,10 +49,12 @@ ASSETS = ("db1.council.test", "web1.council.test", "web2.council.test")
 def _run(store: Store, when: dt.datetime, findings: list[Finding]) -> None:
     run = store.begin_run("corporate", when)
     # as a network-only scan with no intel fetched yet records it: only configs is measured
-    store.record_run(run, findings, finished=when, complete=True, observed_assets=ASSETS, in_scope_assets=ASSETS,
-                     hosts_scanned=3, unmeasured_checks=[c.id for c in ALL_CHECKS if c.needs_intel],
-                     unmeasured_categories=["patches", "unsupported", "privileges", "passwords", "supply_chain",
-                                            "backups"])
+    store.record_run(run, RunReport(
+        findings=tuple(findings), finished=when, complete=True, observed_assets=frozenset(ASSETS),
+        in_scope_assets=frozenset(ASSETS), hosts_scanned=3,
+        unmeasured_checks=frozenset(c.id for c in ALL_CHECKS if c.needs_intel),
+        unmeasured_categories=frozenset({"patches", "unsupported", "privileges", "passwords", "supply_chain",
+                                         "backups"})))
 
 
 def history(db: Path) -> None:
@@ -68,7 +71,7 @@ def metrics(html: str) -> dict[str, str]:
 
 
 def test_rag_rules() -> None:
-    from warpagent.models import FindingStatus, TrackedFinding
+    from warpagent.model.findings import FindingStatus, TrackedFinding
 
     rules = RagRules()
 
@@ -406,7 +409,7 @@ def test_starttls_with_login(tmp_path: Path, smtp_port: int) -> None:
 
 
 def test_failed_job_sends_a_notice(tmp_path: Path, smtp_port: int, smtp: Inbox) -> None:
-    from warpagent import jobs
+    from warpagent.daemon import jobs
 
     config = _config(tmp_path / "w.yaml", f"""  email:
     smtp_host: 127.0.0.1

@@ -15,11 +15,11 @@ import pytest
 
 from checks import CheckContext
 from tests.conftest import run_cli
-from warpagent import engine
 from warpagent.config import ResticRepository
-from warpagent.evidence_model import BackupKind, HostEvidence
-from warpagent.models import Finding, Host, Inventory
-from warpagent.restore_test import mask, run_restore_test
+from warpagent.evidence.restore_test import mask, run_restore_test
+from warpagent.model.evidence import BackupKind, HostEvidence
+from warpagent.model.findings import Finding, Host, Inventory
+from warpagent.scan import engine
 
 PASSWORD_ENV = "WARPAGENT_TEST_RESTIC_PASSWORD"  # noqa: S105 - a variable name
 PASSWORD = "restore-test-password-0123"  # noqa: S105 - the test repository's own

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from warpagent.parse_supply import sbom
+from warpagent.evidence.parsers.supply import sbom
 
 CORPUS = Path(__file__).parent / "assets" / "corpus" / "sbom"
 Reading = set[tuple[str, str, str]]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from warpagent.collect.scope import resolve, target_problem
 from warpagent.errors import ScopeError
-from warpagent.scope import resolve, target_problem
 
 NAMES = {"web.council.test": ["198.18.6.10"], "dual.council.test": ["198.18.5.11", "2001:db8::11"],
          "printer.council.test": ["198.18.5.3"]}
@@ -103,7 +103,7 @@ def test_ipv4_mapped_ipv6_is_the_ipv4_address_both_ways() -> None:
 
 
 def test_targets_file_holds_only_canonical_addresses() -> None:
-    from warpagent.scope import targets_file
+    from warpagent.collect.scope import targets_file
 
     assert targets_file(["198.18.0.1", "2001:db8::1"]) == "198.18.0.1\n2001:db8::1\n"
     for hostile in ["198.18.0.0/24", "2001:DB8::1", "::ffff:198.18.0.1", "198.18.0.1\n10.0.0.0/8", "-sV",
@@ -127,7 +127,7 @@ def _nmap_reads(text: str, *extra: str) -> list[str]:
 
 @pytest.mark.skipif(NMAP is None, reason="nmap is installed by scripts/install.sh")
 def test_nmap_reads_exactly_the_scope_it_is_handed() -> None:
-    from warpagent.scope import targets_file
+    from warpagent.collect.scope import targets_file
 
     scope = resolve("corp", ["198.18.30.0/28", "::ffff:198.18.30.20", "dual.council.test", "web.council.test",
                              "198.18.30.3"], ["198.18.30.8/30", "::ffff:198.18.30.1", "printer.council.test"], 100,

@@ -15,11 +15,15 @@ import stix2
 from checks import CheckContext
 from tests.conftest import ASSETS, RECORDED_AT, run_cli
 from tests.taxii_server import FaultProxy, Medallion, free_port
-from warpagent import anonymise, config, engine, nmap_xml, share, stix_bundle
-from warpagent.models import CATEGORY_NAMES, Finding, FindingStatus, Inventory, Severity, TrackedFinding
-from warpagent.outbox import Outbox
-from warpagent.peer_intel import PeerIntel
-from warpagent.store import Store
+from warpagent import config
+from warpagent.collect import nmap_xml
+from warpagent.model.findings import CATEGORY_NAMES, Finding, FindingStatus, Inventory, Severity, TrackedFinding
+from warpagent.scan import engine
+from warpagent.sharing import anonymise, buckets, share, stix_bundle
+from warpagent.sharing.outbox import Outbox
+from warpagent.store.findings import Store
+from warpagent.store.lifecycle import RunReport
+from warpagent.store.peer_intel import PeerIntel
 
 ORG = "Test Borough Council"
 RECORDED_DAY = RECORDED_AT.date()
@@ -30,6 +34,14 @@ IDENTIFYING = [ORG, "Test Borough", "corporate-estate", "member-a", "pw-for-memb
                "198.18.18.11", "198.18.18.20", "198.18.18", "weak-web.council.test", "infra01.council.test",
                "weak-web.estate.test", "control.estate.test", "Estate Test CA", "nobody@estate.test",
                "council.test", "estate.test", KEY]
+
+
+def deliver(settings: config.Settings, outbox: Outbox | None = None, **options: Any) -> list[share.PeerReport]:
+    return share.deliver(settings.sharing, settings.secret, outbox or Outbox(settings.sharing.outbox), **options)
+
+
+def pull(settings: config.Settings, intel: PeerIntel, **options: Any) -> list[share.PeerReport]:
+    return share.pull(settings.sharing, settings.secret, intel, **options)
 
 
 def _config(path: Path, peers: str = "", extra: str = "") -> Path:
@@ -52,8 +64,9 @@ def _populate(db: Path, when: dt.datetime = RECORDED_AT) -> int:
     findings = engine.evaluate(inventory, CheckContext(now=when)).findings
     with Store(db) as store:
         run = store.begin_run("corporate-estate", when)
-        store.record_run(run, findings, finished=when, complete=True, observed_assets=[h.asset for h in parsed.hosts],
-                         in_scope_assets=[h.asset for h in parsed.hosts], hosts_scanned=3)
+        assets = frozenset(h.asset for h in parsed.hosts)
+        store.record_run(run, RunReport(findings=tuple(findings), finished=when, complete=True,
+                                        observed_assets=assets, in_scope_assets=assets, hosts_scanned=3))
     return len(findings)
 
 
@@ -101,7 +114,7 @@ def _tracked(check_id: str = "WA502", asset: str = "198.18.0.1", severity: Sever
 
 
 def test_buckets() -> None:
-    assert [anonymise.bucket(n) for n in (0, 1, 2, 5, 6, 20, 21, 5000)] == [
+    assert [buckets.bucket(n) for n in (0, 1, 2, 5, 6, 20, 21, 5000)] == [
         "0", "1", "2-5", "2-5", "6-20", "6-20", "21+", "21+"]
 
 
@@ -321,12 +334,12 @@ def test_server_down_then_back(tmp_path: Path, env: dict[str, str]) -> None:
     settings = _settings(tmp_path, _peer("warp", f"http://127.0.0.1:{port}/taxii2/"))
     bundle = _queue(settings)
     outbox = Outbox(settings.sharing.outbox)
-    (report,) = share.deliver(settings, outbox, backoff_s=0.01)
+    (report,) = deliver(settings, outbox=outbox, backoff_s=0.01)
     assert not report.ok and report.pending == 1
     assert "not delivered after 3 attempts (ConnectionError" in report.errors[0]
     hub = Medallion(port=port, workdir=tmp_path, users={"member-a": "pw-for-member-a"}).start()
     try:
-        (report,) = share.deliver(settings, outbox, backoff_s=0.01)  # the next night, or a restart
+        (report,) = deliver(settings, outbox=outbox, backoff_s=0.01)  # the next night, or a restart
         assert report.ok and report.delivered == 1 and report.pending == 0
         _exactly_once(hub, bundle)
     finally:
@@ -340,7 +353,7 @@ def test_transient_faults_end_delivered_exactly_once(fault: str, tmp_path: Path,
     bundle = _queue(settings)
     setattr(proxy, fault, 1 if fault != "fail_next" else 2)
     sleeps: list[float] = []
-    (report,) = share.deliver(settings, Outbox(settings.sharing.outbox), backoff_s=0.25, sleep=sleeps.append)
+    (report,) = deliver(settings, backoff_s=0.25, sleep=sleeps.append)
     assert report.ok and report.delivered == 1, report.errors
     assert sleeps and sleeps == [0.25, 0.5][: len(sleeps)]  # exponential backoff between attempts
     _exactly_once(hub, bundle)
@@ -351,9 +364,9 @@ def test_a_partial_acceptance_that_persists_keeps_the_bundle(tmp_path: Path, env
     settings = _settings(tmp_path, _peer("warp", proxy.url))
     bundle = _queue(settings)
     proxy.halve_next_post = 3
-    (report,) = share.deliver(settings, Outbox(settings.sharing.outbox), backoff_s=0, sleep=lambda s: None)
+    (report,) = deliver(settings, backoff_s=0, sleep=lambda s: None)
     assert not report.ok and report.pending == 1 and "the server lacks" in report.errors[0]
-    (report,) = share.deliver(settings, Outbox(settings.sharing.outbox), backoff_s=0, sleep=lambda s: None)
+    (report,) = deliver(settings, backoff_s=0, sleep=lambda s: None)
     assert report.ok and report.pending == 0
     _exactly_once(hub, bundle)
 
@@ -362,7 +375,7 @@ def test_a_peer_that_is_down_never_blocks_the_others(tmp_path: Path, env: dict[s
     dead = f"http://127.0.0.1:{free_port()}/taxii2/"
     settings = _settings(tmp_path, _peer("dead", dead) + ", " + _peer("live", hub.url))
     bundle = _queue(settings)
-    dead_report, live_report = share.deliver(settings, Outbox(settings.sharing.outbox), backoff_s=0,
+    dead_report, live_report = deliver(settings, backoff_s=0,
                                              sleep=lambda s: None)
     assert not dead_report.ok and dead_report.pending == 1
     assert live_report.ok and live_report.delivered == 1
@@ -392,7 +405,7 @@ def test_pull_rejects_malformed_and_oversized_input_and_keeps_the_rest(
                   "content": "x" * (1024 * 1024 + 10), "object_refs": [good["objects"][3]["id"]]}])
     settings = config.load(str(_config(tmp_path / "w.yaml", _peer("warp", hub.url))))
     with caplog.at_level(logging.WARNING), PeerIntel(settings.store) as intel:
-        (report,) = share.pull(settings, intel, per_page=7)
+        (report,) = pull(settings, intel, per_page=7)
         assert report.ok and report.accepted_objects == len(good["objects"]) and report.rejected_objects == 2
         assert intel.count() == len(good["objects"])
     messages = [r.getMessage() for r in caplog.records]
@@ -402,7 +415,7 @@ def test_pull_rejects_malformed_and_oversized_input_and_keeps_the_rest(
     small = config.load(str(_config(tmp_path / "small.yaml", _peer("warp2", hub.url),
                                     extra="  max_pull_bytes: 65536\n")))
     with PeerIntel(tmp_path / "small.db") as intel:
-        (report,) = share.pull(small, intel, per_page=100)
+        (report,) = pull(small, intel, per_page=100)
         assert report.rejected_objects > 0 and "over sharing.max_pull_bytes" in report.errors[0]
 
 
@@ -434,12 +447,12 @@ def test_hostile_peer_objects_are_rejected_one_by_one_and_every_peer_is_pulled(
     hub.add_raw(hostile[3:])
     settings = config.load(str(_config(tmp_path / "w.yaml", f"{_peer('warp', hub.url)}, {_peer('warp2', hub.url)}")))
     with caplog.at_level(logging.WARNING), PeerIntel(settings.store) as intel:
-        first, second = share.pull(settings, intel, per_page=4)
+        first, second = pull(settings, intel, per_page=4)
         assert first.ok and second.ok
         assert (first.accepted_objects, first.rejected_objects) == (len(good["objects"]), len(hostile))
         assert second.rejected_objects == len(hostile)
         assert intel.position("warp") is not None and intel.position("warp") == intel.position("warp2")
-        again = share.pull(settings, intel, per_page=4)
+        again = pull(settings, intel, per_page=4)
         assert [(r.accepted_objects, r.rejected_objects) for r in again] == [(0, 0), (0, 0)]  # the position moved on
     rejected = [r.getMessage() for r in caplog.records if "rejected object" in r.getMessage()]
     assert len(rejected) == 2 * len(hostile) and all("\n" not in m for m in rejected)
@@ -451,7 +464,7 @@ def test_hostile_peer_objects_are_rejected_one_by_one_and_every_peer_is_pulled(
 def test_pull_from_a_server_that_is_down_is_reported(tmp_path: Path, env: dict[str, str]) -> None:
     settings = config.load(str(_config(tmp_path / "w.yaml", _peer("warp", f"http://127.0.0.1:{free_port()}/taxii2/"))))
     with PeerIntel(tmp_path / "p.db") as intel:
-        (report,) = share.pull(settings, intel)
+        (report,) = pull(settings, intel)
     assert not report.ok and "pull stopped (ConnectionError" in report.errors[0]
 
 
@@ -465,15 +478,15 @@ def test_pull_resumes_without_losing_objects_that_share_a_timestamp(
     settings = config.load(str(_config(tmp_path / "w.yaml", _peer("warp", proxy.url))))
     proxy.object_pages_before_outage = 3  # the hub falls over mid-pull, inside the second group
     with PeerIntel(tmp_path / "p.db") as intel:
-        (first,) = share.pull(settings, intel, per_page=5)
+        (first,) = pull(settings, intel, per_page=5)
         assert not first.ok and first.accepted_objects == 15
         assert "next pull resumes from there" in first.errors[0]
         proxy.object_pages_before_outage = None
-        (second,) = share.pull(settings, intel, per_page=5)
+        (second,) = pull(settings, intel, per_page=5)
         assert second.ok and second.accepted_objects == len(objects) - 15  # every object, each kept once
         assert intel.count() == len(objects)
         assert intel.position("warp") is not None
-        (third,) = share.pull(settings, intel, per_page=5)
+        (third,) = pull(settings, intel, per_page=5)
         assert third.ok and third.accepted_objects == 0
 
 
@@ -497,7 +510,7 @@ def test_large_bundles_go_in_batches_and_land_once(tmp_path: Path, env: dict[str
                                                    proxy: FaultProxy) -> None:
     settings = _settings(tmp_path, _peer("warp", proxy.url))
     bundle = _queue(settings)
-    (report,) = share.deliver(settings, Outbox(settings.sharing.outbox), batch_size=7)
+    (report,) = deliver(settings, batch_size=7)
     assert report.ok, report.errors
     posts = [json.loads(b) for b in proxy.bodies if b]
     assert [len(p["objects"]) for p in posts] == [7] * (len(bundle["objects"]) // 7) + (
@@ -524,11 +537,11 @@ def test_tls_is_verified_and_a_private_ca_can_be_trusted(tmp_path: Path, env: di
     try:
         untrusted = _settings(tmp_path, _peer("warp", front.url))
         bundle = _queue(untrusted)
-        (report,) = share.deliver(untrusted, Outbox(untrusted.sharing.outbox), backoff_s=0, sleep=lambda s: None)
+        (report,) = deliver(untrusted, backoff_s=0, sleep=lambda s: None)
         assert not report.ok and "CERTIFICATE_VERIFY_FAILED" in report.errors[0]
         assert hub.objects() == []
         trusted = config.load(str(_config(tmp_path / "w.yaml", _peer("warp", front.url, extra=f", ca_bundle: '{ca}'"))))
-        (report,) = share.deliver(trusted, Outbox(trusted.sharing.outbox), backoff_s=0, sleep=lambda s: None)
+        (report,) = deliver(trusted, backoff_s=0, sleep=lambda s: None)
         assert report.ok and report.delivered == 1, report.errors
         _exactly_once(hub, bundle)
     finally:

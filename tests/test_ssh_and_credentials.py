@@ -20,9 +20,11 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.estate import TestEstate
-from warpagent import credential_probe, evidence, ssh_collect
 from warpagent.config import CredentialProbes, SshSource
-from warpagent.models import Service
+from warpagent.evidence import folders
+from warpagent.evidence import probes as credential_probe
+from warpagent.evidence import ssh as ssh_collect
+from warpagent.model.findings import Service
 
 FIXTURE = Path(__file__).resolve().parent / "assets" / "evidence" / "weak"
 COLLECT_PORT, WEAK_PORT = 2222, 2223
@@ -100,7 +102,7 @@ def test_ssh_collection_reads_the_evidence_layout_and_redacts_shadow(ssh_estate:
     planted_hashes = [line.split(":")[1].lstrip("!") for line in (FIXTURE / "etc" / "shadow").read_text().splitlines()]
     collected = (folder / "etc" / "shadow").read_text()
     assert not [h for h in planted_hashes if len(h) > 4 and h in collected]  # no hash written to disk
-    read = evidence.read_host(folder)
+    read = folders.read_host(folder)
     assert read.problems == ()
     assert {"account", "shadow"} <= read.evidence.read
     toor = read.evidence.account("toor")

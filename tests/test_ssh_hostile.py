@@ -20,8 +20,9 @@ import paramiko
 import pytest
 
 from tests.test_evidence_confinement import CANARY_RULE
-from warpagent import evidence, ssh_collect
 from warpagent.config import SshSource
+from warpagent.evidence import folders
+from warpagent.evidence import ssh as ssh_collect
 
 PASSWORD = "hostile-host-pw"  # noqa: S105 - the test host's own
 USERS = "root:x:0:0:root:/root:/bin/bash\nwww:x:33:33::/var/www:/usr/sbin/nologin\n"
@@ -151,7 +152,7 @@ def test_a_lying_host_cannot_reach_outside_its_folder(hostile_host: tuple[SshSou
     assert sorted(p.name for p in (folder / "etc" / "sudoers.d").iterdir()) == ["ok"]
 
     reads.clear()  # from here on, every read is warpagent's
-    read = evidence.read_host(folder)
+    read = folders.read_host(folder)
     assert not [p for p in reads if canary in p.parents]  # no include led a read out of the folder
     sudoers, sshd = folder / "etc" / "sudoers", folder / "etc" / "ssh" / "sshd_config"
     assert sorted(read.problems) == sorted([

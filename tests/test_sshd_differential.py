@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from warpagent.parse_policy import sshd_config
+from warpagent.evidence.parsers.policy import sshd_config
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 DEBIAN_TEMPLATE = Path("/usr/share/openssh/sshd_config")

@@ -1,5 +1,5 @@
 """A stalled service costs itself: a chunk finds its ports, then probes services with a per-host
-budget, then looks again lightly at the hosts that overran it (warpagent.staged_scan)."""
+budget, then looks again lightly at the hosts that overran it (warpagent.collect.stages)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,12 @@ from pathlib import Path
 
 from checks import CheckContext
 from tests.tls_servers import serving
-from warpagent import config, engine, nmap_runner, nmap_xml, scan, staged_scan
-from warpagent.nmap_runner import NmapOutput
+from warpagent import config
+from warpagent.collect import nmap_runner, nmap_xml
+from warpagent.collect import stages as staged_scan
+from warpagent.collect.nmap_runner import NmapOutput
+from warpagent.scan import engine, pipeline
+from warpagent.scan.plan import resolve_scope
 
 HEAD = ('<?xml version="1.0"?><nmaprun scanner="nmap" args="nmap" start="1" version="7.93">'
         '<scaninfo type="connect" protocol="tcp" numservices="1" services="22"/>')
@@ -83,8 +87,9 @@ estates:
         stages.append(f"{Path(argv[argv.index('-iL') + 1]).stem}:{Path(argv[argv.index('-iL') + 1]).read_text()}")
 
     with serving(tmp_path, https=[(fine, 8443)], silent=[(silent, 8443)]):
-        collection = scan.collect(estate, settings, scan.resolve_scope(estate), nmap_runner.find_nmap("nmap"),
-                                  scan.NoProgress(), on_nmap_start=started)
+        collection = pipeline.collect(estate, settings.scan.timing, resolve_scope(estate),
+                                      nmap_runner.find_nmap("nmap"),
+                                      pipeline.NoProgress(), on_nmap_start=started)
     assert collection.problems == () and not collection.inventory.unscanned
     assert [s.split(":")[0] for s in stages] == ["ports", "services", "light"]
     assert stages[1] == f"services:{fine}\n{silent}\n" and stages[2] == f"light:{silent}\n"  # the empty host: done

@@ -14,18 +14,17 @@ import stix2
 from misp_stix_converter import ExternalSTIX2toMISPParser
 
 from tests.test_regional import member, picture
-from warpagent import regional_stix, stix_bundle, stix_validation
-from warpagent.anonymise import (
+from warpagent.model.findings import CATEGORY_NAMES, Severity
+from warpagent.sharing import buckets, regional_stix, stix_bundle, stix_validation
+from warpagent.sharing.anonymise import (
     CategoryPosture,
     CheckPosture,
     CveSighting,
     Remediation,
     SharedPosture,
     SoftwareSeen,
-    bucket_floor,
 )
-from warpagent.models import CATEGORY_NAMES, Severity
-from warpagent.posture_words import bucket
+from warpagent.sharing.posture_words import bucket
 
 DAY = dt.date(2026, 11, 25)
 STANDARD = set(stix2.v21.OBJ_MAP) | set(stix2.v21.OBJ_MAP_OBSERVABLE)
@@ -100,7 +99,7 @@ def test_every_figure_of_a_member_posture_is_in_its_standard_objects() -> None:
         assert vulnerability["external_references"] == [{"source_name": "cve", "external_id": cve.cve}]
         assert bucket(cve.assets) in vulnerability["description"]
         [sighting] = [o for o in view if o["type"] == "sighting" and o["sighting_of_ref"] == vulnerability["id"]]
-        assert sighting["count"] == bucket_floor(cve.assets)
+        assert sighting["count"] == buckets.floor(cve.assets)
     report = next(o for o in view if o["type"] == "report")
     assert {o["id"] for o in view if o["type"] == "note"} <= set(report["object_refs"])
     assert "2 of 3 measured" in report["description"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.test_stix_readers import _posture
-from warpagent import stix_bundle, stix_validation
+from warpagent.sharing import stix_bundle, stix_validation
 
 
 def _first(bundle: dict[str, Any], kind: str) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from warpagent.errors import StoreError
-from warpagent.models import CheckError, Finding, FindingStatus, RunStatus, Severity
-from warpagent.store import Store
+from warpagent.model.findings import CheckError, Finding, FindingStatus, RunStatus, Severity
+from warpagent.store.findings import Store
+from warpagent.store.lifecycle import RunReport
 
 T0 = dt.datetime(2026, 11, 1, 1, 0, tzinfo=dt.UTC)
 
@@ -29,8 +30,9 @@ def record(store: Store, findings: list[Finding], *, day: int, complete: bool = 
            in_scope: tuple[str, ...] = ("198.18.0.10", "198.18.0.11"), **kwargs: object):  # type: ignore[no-untyped-def]
     when = T0 + dt.timedelta(days=day)
     run = store.begin_run("corp", when)
-    return store.record_run(run, findings, finished=when, complete=complete, observed_assets=observed,
-                            in_scope_assets=in_scope, hosts_scanned=len(observed), **kwargs)  # type: ignore[arg-type]
+    return store.record_run(run, RunReport(findings=tuple(findings), finished=when, complete=complete,
+                                           observed_assets=frozenset(observed), in_scope_assets=frozenset(in_scope),
+                                           hosts_scanned=len(observed), **kwargs))  # type: ignore[arg-type]
 
 
 def status(store: Store, item: Finding) -> FindingStatus:
@@ -93,8 +95,9 @@ def test_estates_do_not_resolve_each_other(store_url: str) -> None:
     with Store(store_url) as store:
         record(store, [telnet], day=0)
         other = store.begin_run("schools", T0)
-        store.record_run(other, [], finished=T0, complete=True, observed_assets=["198.18.0.10"],
-                         in_scope_assets=["198.18.0.10"], hosts_scanned=1)
+        store.record_run(other, RunReport(findings=(), finished=T0, complete=True,
+                                          observed_assets=frozenset({"198.18.0.10"}),
+                                          in_scope_assets=frozenset({"198.18.0.10"}), hosts_scanned=1))
         assert status(store, telnet) is FindingStatus.OPEN
 
 
@@ -103,7 +106,7 @@ KILLER = textwrap.dedent("""
     import sqlalchemy as sa
     sys.path.insert(0, {root!r})
     from tests.test_store import finding, T0
-    from warpagent.store import Store
+    from warpagent.store.findings import Store
     store = Store({url!r})
     run = store.begin_run("corp", T0)
     with store.transaction() as db:

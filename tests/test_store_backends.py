@@ -11,8 +11,8 @@ import pytest
 
 from tests import banner_server
 from tests.conftest import run_cli
-from warpagent import stix_bundle
-from warpagent.peer_intel import PeerIntel
+from warpagent.sharing import stix_bundle
+from warpagent.store.peer_intel import PeerIntel
 
 HOST = "127.0.0.23"  # an address of the test's own: banners of an old FTP server and web server
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from warpagent.evidence_parsers import EvidenceError
-from warpagent.parse_accounts import sudoers
+from warpagent.evidence.formats import EvidenceError
+from warpagent.evidence.parsers.sudoers import sudoers
 
 CORPUS = Path(__file__).parent / "assets" / "corpus" / "sudoers"
 Grant = tuple[str, tuple[str, ...], str, bool, bool]

@@ -1,3 +1,3 @@
-from warpagent.cli import main
+from warpagent.cli.main import main
 
 raise SystemExit(main())

@@ -1,0 +1,142 @@
+"""The commands of a council's own estate: write a config, check it, scan, list findings, run a worker."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from warpagent import config
+from warpagent.cli import output
+from warpagent.cli.common import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, no_store
+from warpagent.cli.output import OutputFormat
+from warpagent.cli.progress import TerminalProgress
+from warpagent.collect import scope
+from warpagent.collect.nmap_runner import Interrupted
+from warpagent.errors import CollectError, ConfigError, ScopeError, StoreError
+from warpagent.files import write_atomically
+from warpagent.model.findings import FindingStatus, RunStatus, Severity, TrackedFinding
+from warpagent.scan.celery_executor import run_worker
+from warpagent.scan.pipeline import ScanOutcome, scan_estate
+from warpagent.scan.plan import resolve_scope
+from warpagent.store.findings import Store
+from warpagent.text import counted
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    target = Path(args.dir) / "warpagent.yaml"
+    if target.exists() and not args.force:
+        print(f"warpagent: {target} already exists; edit it, or pass --force to overwrite it",
+              file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(target, config.example_text())
+    except OSError as exc:
+        print(f"warpagent: {target}: cannot write ({exc.strerror}); choose another folder", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"wrote {target}; edit organisation and estates, then run: warpagent --config {target} check-config")
+    return EXIT_OK
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    problems = []
+    total = 0
+    for index, estate in enumerate(settings.estates):
+        try:
+            resolved = scope.resolve(estate.name, estate.targets, estate.exclude, estate.max_addresses)
+        except ScopeError as exc:
+            where = f"estates[{index}].{exc.key}" if exc.key else f"estates[{index}]"
+            problems.append(f"{settings.source}: At '{where}': {exc}")
+            continue
+        total += len(resolved.addresses)
+        problems += [f"{settings.source}: At 'estates[{index}].targets': host name '{name}' does not "
+                     "resolve; check the name or use its address" for name in resolved.unresolved]
+    problems += _store_problems(settings)
+    if problems:
+        raise ConfigError(problems)
+    hub = f"; hub for {counted(len(settings.hub.users), 'account')} at {settings.hub.base_url}" if settings.hub else ""
+    print(f"{settings.source}: OK - {counted(len(settings.estates), 'estate')}, "
+          f"{counted(total, 'address', 'addresses')} in scope, store {settings.store}{hub}")
+    return EXIT_OK
+
+
+def _store_problems(settings: config.Settings) -> list[str]:
+    """Prove the store can be opened (or, for a SQLite file not there yet, created) before a scan needs it."""
+    where = f"{settings.source}: At 'store'"
+    if not settings.store.exists():
+        why = settings.store.creatable()
+        return [f"{where}: {settings.store} cannot be created ({why}); choose a path in a folder this user "
+                "can write"] if why else []
+    try:
+        with Store(settings.store):
+            return []
+    except StoreError as exc:
+        return [f"{where}: {exc}"]
+
+
+def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
+    raise Interrupted(f"signal {signum}")
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    if not settings.estates:
+        raise ConfigError([f"{settings.source}: At 'estates': no estates configured; add the estates to scan"])
+    estates = (settings.estate(args.estate),) if args.estate else settings.estates
+    fail_on = Severity.parse(args.fail_on) if args.fail_on else settings.scan.fail_on
+    progress = None
+    if not args.json and sys.stderr.isatty():
+        progress = TerminalProgress()
+    scopes = {estate.name: resolve_scope(estate) for estate in estates}  # all scope errors before any scan
+    signal.signal(signal.SIGTERM, _raise_interrupted)
+    results: list[tuple[ScanOutcome, list[TrackedFinding]]] = []
+    exit_code = EXIT_OK
+    with Store(settings.store) as store:
+        for estate in estates:
+            try:
+                outcome = scan_estate(settings, estate, store, progress=progress,
+                                      estate_scope=scopes[estate.name])
+            except CollectError as exc:
+                print(f"warpagent: {exc}", file=sys.stderr)
+                exit_code = EXIT_INCOMPLETE
+                continue
+            open_findings = store.findings(status=FindingStatus.OPEN.value, estate=estate.name)
+            results.append((outcome, open_findings))
+            if outcome.delta.run.status != RunStatus.COMPLETE:
+                exit_code = EXIT_INCOMPLETE
+            if outcome.interrupted:
+                break
+    print(output.scan_json(results) if args.json else output.scan_text(results), end="")
+    if exit_code == EXIT_OK and fail_on is not None and any(
+            t.finding.severity >= fail_on for _o, found in results for t in found):
+        return EXIT_FINDINGS
+    return exit_code
+
+
+def cmd_findings(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    if not settings.store.exists():
+        return no_store(settings)
+    with Store(settings.store) as store:
+        found = store.findings(status=None if args.status == "all" else args.status,
+                               category=args.category, estate=args.estate)
+    print(OutputFormat(args.format).render(found), end="")
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    if not settings.scan.celery.broker:
+        raise ConfigError([f"{settings.source}: At 'scan.celery': no broker configured; add scan.celery.broker "
+                           "(redis://host:6379/0) for workers to take chunks from"])
+    if args.concurrency < 1:
+        raise ConfigError([f"--concurrency: {args.concurrency} is not a number of chunks; give 1 or more"])
+    if args.verbose == 0:
+        logging.getLogger().setLevel(logging.INFO)  # a worker's log is its record
+    run_worker(settings, args.concurrency, args.name)
+    return EXIT_OK

@@ -1,0 +1,28 @@
+"""What every command shares: exit codes, writing output, and the one-line answer for a missing store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from warpagent import config
+from warpagent.errors import WarpagentError
+from warpagent.files import write_atomically
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
+
+
+def no_store(settings: config.Settings) -> int:
+    print(f"warpagent: {settings.store}: no findings store yet; run 'warpagent scan' first", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def write_out(target: str, text: str) -> None:
+    """To stdout for "-", else whole or not at all to the file."""
+    if target == "-":
+        sys.stdout.write(text)
+        return
+    try:
+        write_atomically(Path(target), text)
+    except OSError as exc:
+        raise WarpagentError(f"{target}: cannot write ({exc.strerror}); choose another path") from None

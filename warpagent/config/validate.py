@@ -1,0 +1,171 @@
+"""The config checked against the schema and against itself, every problem one line naming the key path."""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Iterable
+from typing import Any
+
+import jsonschema
+
+from warpagent.collect import ports, scope
+from warpagent.config.defaults import DURATION, UNIT_SECONDS, completed, schema
+from warpagent.config.schedule_rules import cron_trigger
+from warpagent.store.database import url_has_credentials, url_password
+from warpagent.text import capped, shown
+
+MAX_DURATION_S = 3650 * 86400  # ten years: longer is a typo, and overflows the clocks it feeds
+
+
+_FORMAT_CHECKER = jsonschema.FormatChecker(formats=())
+
+
+@_FORMAT_CHECKER.checks("warpagent-target")
+def _is_target(value: object) -> bool:
+    return not isinstance(value, str) or scope.target_problem(value) is None
+
+
+@_FORMAT_CHECKER.checks("warpagent-ports")
+def _is_ports(value: object) -> bool:
+    return not isinstance(value, str) or ports.problem(value) is None
+
+
+@_FORMAT_CHECKER.checks("warpagent-cron")
+def _is_cron(value: object) -> bool:
+    return not isinstance(value, str) or value == "off" or cron_problem(value) is None
+
+
+def cron_problem(expression: str) -> str | None:
+    """Why a cron expression is not valid, or None."""
+    try:
+        cron_trigger(expression, "UTC")
+    except ValueError as exc:
+        return f"'{expression}' is not a cron expression ({exc}); write e.g. '0 1 * * *' for 01:00 daily"
+    return None
+
+
+@_FORMAT_CHECKER.checks("warpagent-duration")
+def _is_duration(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    match = DURATION.match(value.strip())
+    return match is not None and int(match.group(1)) * UNIT_SECONDS[match.group(2)] <= MAX_DURATION_S
+
+
+def _key_path(path: Iterable[object]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _secret_key(path: Iterable[object]) -> bool:
+    """Keys that name where a secret is (an *_env variable, a key file): a mistake there is often
+    the secret itself pasted in, so its value is never echoed."""
+    last = list(path)[-1:] or [""]
+    return isinstance(last[0], str) and (last[0].endswith("_env") or last[0] in ("password_hash", "pseudonym_key_file"))
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    value: Any = error.instance
+    if _secret_key(error.absolute_path) and error.validator in ("pattern", "type", "minLength", "format"):
+        return ("not the name of an environment variable (capitals, digits and _, such as WARPAGENT_SMTP_PASSWORD); "
+                "write the variable's name here and put the secret in it (the value given is not shown)"
+                if str(error.absolute_path[-1]).endswith("_env") else "not valid (the value given is not shown)")
+    error_schema: Any = error.schema
+    validator_value: Any = error.validator_value
+    if error.validator == "format":
+        fmt = validator_value
+        if fmt == "warpagent-target":
+            return f"{scope.target_problem(str(value))}; fix or remove it"
+        if fmt == "warpagent-ports":
+            return f"{ports.problem(str(value))}"
+        if fmt == "warpagent-cron":
+            return str(cron_problem(str(value)))
+        if fmt == "warpagent-duration":
+            if DURATION.match(str(value).strip()):
+                return f"'{shown(str(value))}' is longer than ten years; write a duration such as 90m, 6h or 1d"
+            return f"'{shown(str(value))}' is not a duration; write a number and a unit, such as 90m, 6h or 1d"
+    if error.validator == "additionalProperties":
+        extra = sorted(set(value) - set(error_schema.get("properties", {})), key=str)
+        return (f"unknown key {', '.join(repr(shown(str(k), 40)) for k in extra[:5])}; check the spelling "
+                "against config/README.md")
+    if error.validator == "anyOf" and not error.absolute_path:
+        return "'estates' is a required property; add the estates to scan (or a 'hub' section for a WARP hub)"
+    if error.validator == "required":
+        return f"{error.message}; add it (see config/README.md)"
+    if error.validator == "enum":
+        allowed = ", ".join(str(v) for v in validator_value)
+        return f"{value!r} is not one of: {allowed}"
+    if error.validator == "pattern" and error.path and error.path[-1] == "broker":
+        return ("the broker URL must be redis://host:port/db or rediss://..., without a password (give that in "
+                "scan.celery.password_env)")
+    if error.validator == "pattern" and error.path and error.path[-1] == "name":
+        return f"{value!r} is not a valid name; use letters, digits, dot, dash and underscore"
+    return error.message
+
+
+def validate(document: object, source: str) -> list[str]:
+    """Every problem in a parsed document, one line each."""
+    validator = jsonschema.Draft202012Validator(schema(), format_checker=_FORMAT_CHECKER)
+    problems = [capped(f"{source}: At '{shown(_key_path(e.absolute_path), 120)}': {_explain(e)}")
+                for e in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))]
+    if problems or not isinstance(document, dict):
+        return problems
+    return _consistency(completed(document), source)
+
+
+def _consistency(document: dict[str, Any], source: str) -> list[str]:
+    """What the schema cannot say: names used twice, references to estates, URLs holding secrets."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for index, estate in enumerate(document.get("estates", [])):
+        name = estate.get("name")
+        if name in seen:
+            problems.append(f"{source}: At 'estates[{index}].name': estate name '{name}' is used twice; "
+                            "give each estate its own name")
+        seen.add(name)
+    schedule = document["schedule"]
+    names = {e.get("name") for e in document.get("estates", [])}
+    for name in schedule.get("estates", {}):
+        if name not in names:
+            problems.append(f"{source}: At 'schedule.estates.{name}': no estate named '{name}'; use one of "
+                            f"{', '.join(sorted(str(n) for n in names))}")
+    try:
+        zoneinfo.ZoneInfo(schedule["timezone"])
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # a folder (America), or too long a name
+        problems.append(f"{source}: At 'schedule.timezone': '{shown(str(schedule.get('timezone')))}' is not a "
+                        "time zone; use an IANA name such as Europe/London")
+    peers_seen: set[str] = set()
+    for index, peer in enumerate(document["sharing"]["peers"]):
+        if peer["name"] in peers_seen:
+            problems.append(f"{source}: At 'sharing.peers[{index}].name': peer name '{peer['name']}' is used "
+                            "twice; give each peer its own name")
+        peers_seen.add(peer["name"])
+        if isinstance(peer.get("url"), str) and url_has_credentials(peer["url"]):
+            problems.append(f"{source}: At 'sharing.peers[{index}].url': the URL holds a user name or password "
+                            "(not shown); remove it and give them in username and password_env")
+        if peer["password_env"] and not peer["username"]:
+            problems.append(f"{source}: At 'sharing.peers[{index}]': password_env needs a username; add "
+                            "username or use api_key_env")
+    for key, value in (("store", document["store"]), ("hub.store", document.get("hub", {}).get("store", ""))):
+        if isinstance(value, str) and "://" in value:
+            if url_password(value):
+                problems.append(f"{source}: At '{key}': the database URL holds a password; remove it and give it "
+                                "in PGPASSWORD or ~/.pgpass")
+            elif not value.startswith(("postgresql://", "postgres://", "sqlite:///")):
+                problems.append(f"{source}: At '{key}': '{value.split('://')[0]}' databases are not supported; "
+                                "use a file path or a postgresql:// URL")
+    scan_doc = document["scan"]
+    if scan_doc.get("executor") == "celery" and "celery" not in scan_doc:
+        problems.append(f"{source}: At 'scan': executor celery needs scan.celery.broker (redis://host:6379/0)")
+    users_seen: set[str] = set()
+    for index, user in enumerate(document.get("hub", {}).get("users", [])):
+        if user["name"] in users_seen:
+            problems.append(f"{source}: At 'hub.users[{index}].name': user '{user['name']}' is listed twice; "
+                            "give each account its own name")
+        users_seen.add(user["name"])
+        if bool(user["password_env"]) == bool(user["password_hash"]):
+            problems.append(f"{source}: At 'hub.users[{index}]': give exactly one of password_env or password_hash "
+                            "(from 'warpagent hub hash-password')")
+    return problems

@@ -1,0 +1,134 @@
+"""The evidence stage of a scan, after nmap: default-credential probes (opt-in), SSH
+collection, evidence folders, the supplier register and warpagent's own restic restore tests,
+all attached to the inventory for the checks.
+
+Records that are not machines (the supplier register, a restic repository) become hosts in
+state RECORD_STATE, so their findings are tracked and resolved like any other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from checks.base import EstatePolicy
+from warpagent.collect.scope import Scope
+from warpagent.config import EstateConfig
+from warpagent.evidence import folders as evidence
+from warpagent.evidence import probes as credential_probe
+from warpagent.evidence import restore_test
+from warpagent.evidence import ssh as ssh_collect
+from warpagent.evidence.formats import EvidenceError
+from warpagent.evidence.parsers.supply import suppliers as parse_suppliers
+from warpagent.model.evidence import EvidenceKind, HostEvidence, Supplier
+from warpagent.model.findings import RECORD_STATE, Host, Inventory
+from warpagent.text import capped
+
+log = logging.getLogger(__name__)
+
+SUPPLIER_REGISTER = "supplier register"
+
+
+def repository_asset(name: str) -> str:
+    return f"backup repository {name}"
+
+
+@dataclass(frozen=True)
+class Gathered:
+    inventory: Inventory
+    problems: tuple[str, ...]  # make the run partial
+    notes: tuple[str, ...]
+    record_assets: frozenset[str]  # records configured for this estate (in scope even when unread)
+    suppliers: tuple[Supplier, ...]
+    policy: EstatePolicy
+
+    @property
+    def evidence_read(self) -> frozenset[tuple[str, EvidenceKind]]:
+        """(asset, evidence kind) for every kind of evidence read this run."""
+        return frozenset((h.asset, kind) for h in self.inventory.hosts for kind in h.evidence.read)
+
+
+def policy_of(estate: EstateConfig) -> EstatePolicy:
+    return EstatePolicy(backup_max_age=dt.timedelta(seconds=estate.backups.max_age_s),
+                        restore_test_within=dt.timedelta(seconds=estate.backups.restore_test_within_s),
+                        supplier_review=dt.timedelta(seconds=estate.supplier_review_s))
+
+
+def _probe(inventory: Inventory, estate: EstateConfig) -> Inventory:
+    hosts = []
+    for host in inventory.hosts:
+        if host.state != "up":
+            hosts.append(host)
+            continue
+        probes = credential_probe.probe_host(host, estate.default_credentials)
+        accepted = tuple(p.accepted for p in probes if p.accepted is not None)
+        for probe in probes:
+            log.info("estate %s: default-credential probe %s on %s port %s: %d attempt(s), %s", estate.name,
+                     probe.service, host.asset, probe.port, probe.attempts,
+                     "a default was accepted" if probe.accepted else "none accepted")
+        probed = dataclasses.replace(host.evidence, credentials=accepted,
+                                     read=host.evidence.read | {EvidenceKind.CREDENTIAL})
+        hosts.append(dataclasses.replace(host, evidence=probed))
+    return dataclasses.replace(inventory, hosts=tuple(hosts))
+
+
+def _ssh(estate: EstateConfig, scope: Scope, into: Path) -> tuple[list[str], list[str]]:
+    """Collect from every SSH source's hosts that are in scope; (problems, notes)."""
+    problems: list[str] = []
+    notes: list[str] = []
+    for source in estate.ssh:
+        for name in source.hosts:
+            address = scope.address_for(name)
+            if address is None:
+                problems.append(f"ssh host '{name}' is not in estate '{estate.name}''s scope (or is excluded); "
+                                "not contacted: add it to targets or remove it from evidence")
+                continue
+            result = ssh_collect.collect(source, name, address, scope.asset(address), into)
+            if not result.ok:
+                problems.append(result.problem)
+            notes += result.notes
+    return problems, notes
+
+
+def _records(estate: EstateConfig, now: dt.datetime) -> tuple[list[Host], list[str], tuple[Supplier, ...]]:
+    hosts: list[Host] = []
+    problems: list[str] = []
+    suppliers: tuple[Supplier, ...] = ()
+    if estate.suppliers is not None:
+        read: frozenset[EvidenceKind] = frozenset()
+        try:
+            suppliers = tuple(parse_suppliers(estate.suppliers.read_text(encoding="utf-8"), estate.suppliers.name))
+            read = frozenset({EvidenceKind.SUPPLIER})
+        except FileNotFoundError:
+            problems.append(f"{estate.suppliers}: supplier register not found; check the estate's 'suppliers' path")
+        except (OSError, UnicodeDecodeError, EvidenceError) as exc:
+            problems.append(capped(f"{estate.suppliers}: skipped: {exc}"))
+        except evidence.UNFORESEEN as exc:
+            problems.append(capped(f"{estate.suppliers}: skipped: not a supplier register ({exc.__class__.__name__})"))
+        hosts.append(Host(address="", asset=SUPPLIER_REGISTER, state=RECORD_STATE,
+                          evidence=HostEvidence(suppliers=suppliers, read=read)))
+    for repo in estate.backups.restic:
+        tested = restore_test.run_restore_test(repo, now)
+        problems += tested.problems
+        hosts.append(Host(address="", asset=repository_asset(repo.name), state=RECORD_STATE,
+                          evidence=HostEvidence(backups=tested.records,
+                                                read=frozenset({EvidenceKind.BACKUP} if tested.records else ()))))
+    return hosts, problems, suppliers
+
+
+def gather(estate: EstateConfig, inventory: Inventory, scope: Scope, now: dt.datetime) -> Gathered:
+    if estate.default_credentials.enabled:
+        inventory = _probe(inventory, estate)
+    with tempfile.TemporaryDirectory(prefix="warpagent-ssh-") as collected:
+        ssh_problems, ssh_notes = _ssh(estate, scope, Path(collected)) if estate.ssh else ([], [])
+        folders = estate.evidence + ((collected,) if estate.ssh else ())
+        attached = evidence.attach(inventory, folders, scope)
+    records, record_problems, suppliers = _records(estate, now)
+    inventory = dataclasses.replace(attached.inventory, hosts=attached.inventory.hosts + tuple(records))
+    return Gathered(inventory=inventory, problems=tuple(ssh_problems) + attached.problems + tuple(record_problems),
+                    notes=tuple(ssh_notes) + attached.notes, record_assets=frozenset(h.asset for h in records),
+                    suppliers=suppliers, policy=policy_of(estate))

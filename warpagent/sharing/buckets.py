@@ -1,0 +1,34 @@
+"""Counts leave a council only as buckets: an exact number would fingerprint it.
+
+The one table of buckets: what a count becomes, the least count a bucket stands for (for
+medians and sighting counts), and the bucket in words for people reading a shared note.
+"""
+
+from __future__ import annotations
+
+_UPPER_BOUNDS = ((0, "0"), (1, "1"), (5, "2-5"), (20, "6-20"))
+LABELS = ("0", "1", "2-5", "6-20", "21+")
+FLOORS = {"0": 0, "1": 1, "2-5": 2, "6-20": 6, "21+": 21}
+_WORDS = {"0": "none (0)", "1": "one (1)", "2-5": "between 2 and 5 (2-5)",
+          "6-20": "between 6 and 20 (6-20)", "21+": "more than 20 (21+)"}
+
+
+def bucket(count: int) -> str:
+    for limit, label in _UPPER_BOUNDS:
+        if count <= limit:
+            return label
+    return "21+"
+
+
+def floor(label: str) -> int:
+    """The least count the bucket stands for; 0 for anything that is not a bucket (a peer's
+    figures are screened before they are kept, so that is a peer's old or odd data)."""
+    return FLOORS.get(label, 0)
+
+
+def is_bucket(value: object) -> bool:
+    return isinstance(value, str) and value in FLOORS  # a list or mapping is no bucket (and not hashable)
+
+
+def words(label: str) -> str:
+    return _WORDS.get(label, label)

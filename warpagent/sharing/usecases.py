@@ -1,0 +1,61 @@
+"""Sharing as the council runs it, by hand (the CLI) or at night (the daemon): one way to build
+and send the posture, one way to pull, and one verdict on how it went."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from warpagent.config import Settings
+from warpagent.sharing import share
+from warpagent.sharing.share import BuiltBundle, PeerReport
+from warpagent.store.findings import Store
+from warpagent.store.peer_intel import PeerIntel
+
+
+@dataclass(frozen=True)
+class SharingOutcome:
+    verb: str  # "share" or "pull"
+    reports: tuple[PeerReport, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.reports)
+
+    @property
+    def errors(self) -> tuple[str, ...]:
+        return tuple(e for r in self.reports for e in r.errors)
+
+    def lines(self) -> list[str]:
+        """One line a peer, in the words the CLI prints and the daemon records."""
+        out = []
+        for r in self.reports:
+            state = "ok" if r.ok else "FAILED"
+            if self.verb == "share":
+                out.append(f"peer {r.peer}: {state} - {r.delivered} bundles delivered, {r.pending} waiting "
+                           "in the outbox")
+            else:
+                out.append(f"peer {r.peer}: {state} - {r.accepted_objects} objects kept, {r.rejected_objects} "
+                           "rejected")
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "peers": [dataclasses.asdict(r) | {"ok": r.ok} for r in self.reports]}
+
+
+def build(settings: Settings, today: dt.date) -> BuiltBundle:
+    """Tonight's anonymised posture bundle, validated and screened (nothing is queued or sent)."""
+    with Store(settings.store) as store, PeerIntel(settings.store) as intel:
+        return share.build_bundle(settings, store, intel, today)
+
+
+def send(settings: Settings, built: BuiltBundle, now: dt.datetime) -> SharingOutcome:
+    """Queue the bundle for every peer that takes pushes, then deliver whatever is queued."""
+    return SharingOutcome("share", tuple(share.queue_and_deliver(settings.sharing, settings.secret, built, now)))
+
+
+def pull(settings: Settings) -> SharingOutcome:
+    with PeerIntel(settings.store) as intel:
+        return SharingOutcome("pull", tuple(share.pull(settings.sharing, settings.secret, intel)))
