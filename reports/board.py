@@ -27,7 +27,6 @@ from warpagent.config import RagRules
 from warpagent.model.findings import (
     CATEGORIES,
     CATEGORY_NAMES,
-    FindingStatus,
     RunStatus,
     ScanRun,
     Severity,
@@ -136,7 +135,7 @@ class BoardReport:
 
 
 def _open_at(tracked: TrackedFinding, moment: dt.datetime) -> bool:
-    if tracked.status is FindingStatus.ACCEPTED_RISK or tracked.first_seen > moment:
+    if tracked.status.decided or tracked.first_seen > moment:
         return False
     return tracked.resolved_at is None or tracked.resolved_at > moment
 

@@ -61,7 +61,7 @@ def test_partial_run_resolves_nothing(store_url: str) -> None:
     telnet = finding()
     with Store(store_url) as store:
         record(store, [telnet], day=0)
-        partial = record(store, [], day=1, complete=False, errors=["estate time budget ran out"])
+        partial = record(store, [], day=1, complete=False, errors=("estate time budget ran out",))
         assert partial.resolved == () and partial.run.status is RunStatus.PARTIAL
         assert partial.run.errors == ("estate time budget ran out",)
         assert status(store, telnet) is FindingStatus.OPEN

@@ -29,3 +29,7 @@ class CollectError(WarpagentError):
 
 class StoreError(WarpagentError):
     """The findings store cannot be opened or written (exit 3)."""
+
+
+class DecisionError(WarpagentError):
+    """A decision on a finding that cannot be taken: an unknown id, a date in the past (exit 2)."""

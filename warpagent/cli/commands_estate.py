@@ -11,8 +11,7 @@ from types import FrameType
 
 from warpagent import config
 from warpagent.cli import output
-from warpagent.cli.common import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, no_store
-from warpagent.cli.output import OutputFormat
+from warpagent.cli.common import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from warpagent.cli.progress import TerminalProgress
 from warpagent.collect import scope
 from warpagent.collect.nmap_runner import Interrupted
@@ -116,17 +115,6 @@ def cmd_scan(args: argparse.Namespace) -> int:
             t.finding.severity >= fail_on for _o, found in results for t in found):
         return EXIT_FINDINGS
     return exit_code
-
-
-def cmd_findings(args: argparse.Namespace) -> int:
-    settings = config.load(args.config)
-    if not settings.store.exists():
-        return no_store(settings)
-    with Store(settings.store) as store:
-        found = store.findings(status=None if args.status == "all" else args.status,
-                               category=args.category, estate=args.estate)
-    print(OutputFormat(args.format).render(found), end="")
-    return EXIT_OK
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

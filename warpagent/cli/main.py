@@ -14,13 +14,14 @@ from warpagent.cli import (
     commands_daemon,
     commands_estate,
     commands_feeds,
+    commands_findings,
     commands_hub,
     commands_reports,
     commands_sharing,
 )
 from warpagent.cli.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from warpagent.collect.nmap_runner import Interrupted
-from warpagent.errors import CollectError, ConfigError, ScopeError, StoreError, WarpagentError
+from warpagent.errors import CollectError, ConfigError, DecisionError, ScopeError, StoreError, WarpagentError
 from warpagent.model.findings import CATEGORIES, FindingStatus, Severity
 
 log = logging.getLogger("warpagent")
@@ -82,6 +83,15 @@ examples:
   warpagent feeds update --from /usr/share/distro-info --from /usr/share/debian-security-support
 """
 
+
+FINDINGS_EPILOG = """\
+examples:
+  warpagent findings --status all --format json     every finding, for scripting
+  warpagent findings show 3f9a2c                    one finding and its history
+  warpagent accept 3f9a2c --reason "replacement ordered, isolated VLAN" --until 2027-03-31
+  warpagent false-positive 3f9a2c --reason "banner only; patched build confirmed with the vendor"
+  warpagent reopen 3f9a2c
+"""
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="warpagent", description=DESCRIPTION, epilog=EPILOG,
@@ -193,20 +203,50 @@ def _parser() -> argparse.ArgumentParser:
                         help="chunks this worker scans at once (default 2)")
     worker.add_argument("--name", default="warpagent", help="worker name in logs (default: warpagent)")
 
-    findings = commands.add_parser("findings", help="list stored findings",
-                                   description="List findings from the store, most severe first.")
+    findings = commands.add_parser(
+        "findings", help="list stored findings, or show one with its history",
+        description="List findings from the store, most severe first; 'findings show ID' prints one finding "
+                    "with every event in its life (opened, re-opened, severity changed, became KEV, accepted, "
+                    "expired, resolved).", epilog=FINDINGS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    findings.add_argument("words", nargs="*", metavar="show ID",
+                          help="show one finding (its id or its first 6+ characters)")
     findings.add_argument("--status", default="open",
                           choices=[s.value for s in FindingStatus] + ["all"], help="default: open")
     findings.add_argument("--category", choices=CATEGORIES)
     findings.add_argument("--estate", metavar="NAME")
     findings.add_argument("--format", default="table", choices=["table", "json", "csv"],
                           help="table (default), json or csv")
+    findings.add_argument("--json", action="store_true", help="with show: the finding and its history as JSON")
+
+    accept = commands.add_parser(
+        "accept", help="accept a finding's risk until a date (it leaves the open counts, stays listed)",
+        description="Record that the council accepts a finding's risk: who, why and until when. It leaves the "
+                    "RAG counts and the shared open counts and is listed in the board's accepted-risk register; "
+                    "the first run after the date re-opens it.")
+    accept.add_argument("id", help="the finding's id (or its first 6+ characters)")
+    accept.add_argument("--reason", required=True, help="why, in words the board can follow")
+    accept.add_argument("--until", required=True, metavar="YYYY-MM-DD", help="when to look at it again")
+    accept.add_argument("--by", metavar="NAME", help="who decided (default: this user)")
+    false_positive = commands.add_parser(
+        "false-positive", help="record that a finding is not really there",
+        description="Record that a finding is a false positive: who and why (optionally until a date to check "
+                    "again). It leaves the open counts and stays listed.")
+    false_positive.add_argument("id", help="the finding's id (or its first 6+ characters)")
+    false_positive.add_argument("--reason", required=True, help="how it was shown not to be there")
+    false_positive.add_argument("--until", metavar="YYYY-MM-DD", help="when to check again (default: never)")
+    false_positive.add_argument("--by", metavar="NAME", help="who decided (default: this user)")
+    reopen = commands.add_parser("reopen", help="undo an acceptance or a false positive",
+                                 description="Open a finding again that was accepted or called a false positive.")
+    reopen.add_argument("id", help="the finding's id (or its first 6+ characters)")
+    reopen.add_argument("--by", metavar="NAME", help="who decided (default: this user)")
     return parser
 
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "init": commands_estate.cmd_init, "check-config": commands_estate.cmd_check_config,
-    "scan": commands_estate.cmd_scan, "findings": commands_estate.cmd_findings, "worker": commands_estate.cmd_worker,
+    "scan": commands_estate.cmd_scan, "worker": commands_estate.cmd_worker,
+    "findings": commands_findings.cmd_findings, "accept": commands_findings.cmd_accept,
+    "false-positive": commands_findings.cmd_false_positive, "reopen": commands_findings.cmd_reopen,
     "share": commands_sharing.cmd_share, "pull": commands_sharing.cmd_pull,
     "report": commands_reports.cmd_report, "feeds": commands_feeds.cmd_feeds,
     "run": commands_daemon.cmd_run, "jobs": commands_daemon.cmd_jobs, "hub": commands_hub.cmd_hub,
@@ -238,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_USAGE
-    except ScopeError as exc:
+    except (ScopeError, DecisionError) as exc:
         print(f"warpagent: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (CollectError, StoreError) as exc:

@@ -43,7 +43,8 @@ def finding_record(tracked: TrackedFinding) -> dict[str, Any]:
         "ransomware": f.ransomware, "epss": f.epss, "cvss": f.cvss,
         "first_seen": tracked.first_seen.isoformat(), "last_seen": tracked.last_seen.isoformat(),
         "resolved_at": tracked.resolved_at.isoformat() if tracked.resolved_at else None,
-        "status_reason": tracked.status_reason,
+        "status_reason": tracked.status_reason, "decided_by": tracked.decided_by or None,
+        "decided_until": tracked.decided_until.isoformat() if tracked.decided_until else None,
     }
 
 

@@ -61,7 +61,26 @@ class RunStatus(enum.StrEnum):
 class FindingStatus(enum.StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
-    ACCEPTED_RISK = "accepted_risk"
+    ACCEPTED_RISK = "accepted_risk"  # the council decided to live with it, until a date
+    FALSE_POSITIVE = "false_positive"  # the council showed it is not there
+
+    @property
+    def decided(self) -> bool:
+        """A decision the council took: out of the open counts, but listed and tracked."""
+        return self in (FindingStatus.ACCEPTED_RISK, FindingStatus.FALSE_POSITIVE)
+
+
+class EventKind(enum.StrEnum):
+    """What can happen to a finding; every one is kept with its date."""
+
+    OPENED = "opened"
+    REOPENED = "reopened"  # seen again after it was resolved, or re-opened by hand
+    SEVERITY_CHANGED = "severity_changed"
+    BECAME_KEV = "became_kev"
+    ACCEPTED = "accepted"
+    FALSE_POSITIVE = "false_positive"
+    EXPIRED = "expired"  # a decision's date passed: open again
+    RESOLVED = "resolved"
 
 
 # Structured NSE output as nmap's XML gives it: <elem> values and (keyed or not) <table>s.
@@ -273,10 +292,21 @@ class TrackedFinding:
     resolved_at: dt.datetime | None = None
     status_reason: str = ""
     reopened_at: dt.datetime | None = None
+    decided_by: str = ""  # who accepted it or called it a false positive
+    decided_until: dt.date | None = None  # when that decision lapses and the finding opens again
 
     @property
     def id(self) -> FindingId:
         return self.finding.id
+
+
+@dataclass(frozen=True)
+class FindingEvent:
+    finding_id: FindingId
+    at: dt.datetime
+    kind: EventKind
+    detail: str = ""
+    by: str = ""  # a person for a decision; empty for what a run saw
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from warpagent.store.database import StoreLocation
 from warpagent.store.lifecycle import RunReport
 from warpagent.store.tables import (
     day,
+    finding_events,
     findings_table,
     job_results,
     parse_stamp,
@@ -49,14 +50,19 @@ from warpagent.store.tables import (
 
 HOST = socket.gethostname()  # runs remember where they ran: only this machine can tell its PIDs are gone
 
-_STORED = sa.select(findings_table.c.id, findings_table.c.asset, findings_table.c.check_id, findings_table.c.status,
-                    findings_table.c.port, findings_table.c.protocol, findings_table.c.evidence_kind)
+_c = findings_table.c
+_STORED = sa.select(_c.id, _c.asset, _c.check_id, _c.status, _c.port, _c.protocol, _c.evidence_kind, _c.severity,
+                    _c.kev_due, _c.decided_until)
+_DECIDED = (FindingStatus.ACCEPTED_RISK.value, FindingStatus.FALSE_POSITIVE.value)
 
 
-def _stored(row: sa.Row[Any, Any, Any, Any, Any, Any, Any]) -> lifecycle.StoredFinding:
+def _stored(row: Any) -> lifecycle.StoredFinding:
     return lifecycle.StoredFinding(id=FindingId(row.id), asset=row.asset, check_id=row.check_id,
                                    status=FindingStatus(row.status), port=row.port, protocol=row.protocol,
-                                   evidence_kind=EvidenceKind(row.evidence_kind) if row.evidence_kind else None)
+                                   evidence_kind=EvidenceKind(row.evidence_kind) if row.evidence_kind else None,
+                                   severity=Severity.parse(row.severity), kev=row.kev_due is not None,
+                                   decided_until=dt.date.fromisoformat(row.decided_until) if row.decided_until
+                                   else None)
 
 
 def _pid_alive(pid: int | None) -> bool:
@@ -108,12 +114,12 @@ class Store:
         with database.writing(self._engine) as connection:
             yield connection
 
-    def _rows(self, query: sa.Executable) -> list[sa.RowMapping]:
+    def rows(self, query: sa.Executable) -> list[sa.RowMapping]:
         with database.reading(self._engine) as connection:
             return list(connection.execute(query).mappings())
 
     def _recover_interrupted_runs(self) -> None:
-        rows = self._rows(sa.select(runs.c.id, runs.c.pid, runs.c.host).where(
+        rows = self.rows(sa.select(runs.c.id, runs.c.pid, runs.c.host).where(
             runs.c.status == RunStatus.RUNNING.value))
         stale = [row["id"] for row in rows if row["host"] in ("", HOST) and not _pid_alive(row["pid"])]
         if not stale:
@@ -139,7 +145,7 @@ class Store:
         return self.run(run_id)
 
     def run(self, run_id: RunId) -> ScanRun:
-        rows = self._rows(sa.select(runs).where(runs.c.id == run_id))
+        rows = self.rows(sa.select(runs).where(runs.c.id == run_id))
         if not rows:
             raise StoreError(f"{self.location}: no scan run {run_id}")
         return self._run_from(rows[0])
@@ -148,13 +154,13 @@ class Store:
         query = sa.select(runs).order_by(runs.c.id.desc()).limit(limit)
         if estate:
             query = query.where(runs.c.estate == estate)
-        return [self._run_from(row) for row in self._rows(query)]
+        return [self._run_from(row) for row in self.rows(query)]
 
     def latest_finished_runs(self) -> dict[str, ScanRun]:
         """Each estate's latest complete or partial run: what its coverage is judged by."""
         latest = (sa.select(sa.func.max(runs.c.id)).where(runs.c.status.in_(("complete", "partial")))
                   .group_by(runs.c.estate))
-        rows = self._rows(sa.select(runs).where(runs.c.id.in_(latest)))
+        rows = self.rows(sa.select(runs).where(runs.c.id.in_(latest)))
         return {run.estate: run for run in map(self._run_from, rows)}
 
     def unmeasured_categories(self) -> set[str]:
@@ -187,9 +193,10 @@ class Store:
             ids = sorted(tonight)
             stored = [_stored(r) for start in range(0, len(ids), 500) for r in db.execute(
                 _STORED.where(table.id.in_(ids[start:start + 500])))]
-            if report.complete:
-                stored += [_stored(r) for r in db.execute(_STORED.where(
-                    table.estate == estate, table.status != FindingStatus.RESOLVED.value))]
+            # a complete run may resolve any unresolved finding; any run lets a lapsed decision expire
+            others = (table.status != FindingStatus.RESOLVED.value) if report.complete else table.status.in_(_DECIDED)
+            stored += [_stored(r) for r in db.execute(_STORED.where(table.estate == estate, others))]
+            stored = list({s.id: s for s in stored}.values())
             verdict = lifecycle.decide(report, stored)
             status_of = {s.id: s.status for s in stored}
             inserts, updates = [], []
@@ -209,8 +216,7 @@ class Store:
                                     "status": FindingStatus.OPEN.value})
                     continue
                 reopening = was is FindingStatus.RESOLVED
-                updates.append({**values, "b_id": finding.id,
-                                "status": FindingStatus.OPEN.value if reopening else was.value,
+                updates.append({**values, "b_id": finding.id, "status": verdict.status_after(finding.id, was).value,
                                 "reopened_at": now if reopening else None})
             if inserts:
                 db.execute(findings_table.insert(), inserts)
@@ -220,9 +226,15 @@ class Store:
                            .values(resolved_at=None, **columns,
                                    reopened_at=sa.func.coalesce(sa.bindparam("reopened_at"), table.reopened_at)),
                            updates)
+            if verdict.expired:  # open again (seen tonight or not); resolved below if the run says so
+                db.execute(findings_table.update().where(table.id.in_(verdict.expired)).values(
+                    status=FindingStatus.OPEN.value, status_reason="", decided_by="", decided_until=None))
             for finding_id, reason in verdict.resolved.items():
                 db.execute(findings_table.update().where(table.id == finding_id).values(
                     status=FindingStatus.RESOLVED.value, resolved_at=now, status_reason=reason))
+            if verdict.events:
+                db.execute(finding_events.insert(), [{"finding_id": i, "at": now, "kind": kind.value, "detail": detail}
+                                                     for i, kind, detail in verdict.events])
             db.execute(runs.update().where(runs.c.id == run_id).values(
                 status=(RunStatus.COMPLETE if report.complete else RunStatus.PARTIAL).value, finished=now,
                 hosts_scanned=report.hosts_scanned, hosts_up=report.hosts_up,
@@ -247,12 +259,12 @@ class Store:
         if job:
             query = query.where(job_results.c.job == job)
         return [(r["job"], parse_stamp(r["started"]), parse_stamp(r["finished"]), r["status"], r["detail"])
-                for r in self._rows(query)]
+                for r in self.rows(query)]
 
     # --- reports ---------------------------------------------------------------------------
 
     def last_report(self, kind: str) -> dt.datetime | None:
-        rows = self._rows(sa.select(sa.func.max(report_log.c.generated).label("last"))
+        rows = self.rows(sa.select(sa.func.max(report_log.c.generated).label("last"))
                           .where(report_log.c.kind == kind))
         return parse_stamp_or_none(rows[0]["last"]) if rows else None
 
@@ -274,7 +286,7 @@ class Store:
             if not id_list:
                 return []
             query = query.where(table.id.in_(id_list))
-        tracked = [self._finding_from(row) for row in self._rows(query)]
+        tracked = [self._finding_from(row) for row in self.rows(query)]
         tracked.sort(key=lambda t: (-t.finding.severity, t.finding.estate, t.finding.asset,
                                     t.finding.port or 0, t.finding.check_id))
         return tracked
@@ -293,7 +305,9 @@ class Store:
                               reopened_at=parse_stamp_or_none(row["reopened_at"]),
                               last_seen=parse_stamp(row["last_seen"]),
                               status=FindingStatus(row["status"]), resolved_at=parse_stamp_or_none(row["resolved_at"]),
-                              status_reason=row["status_reason"])
+                              status_reason=row["status_reason"], decided_by=row["decided_by"],
+                              decided_until=dt.date.fromisoformat(row["decided_until"]) if row["decided_until"]
+                              else None)
 
 
 def _reason(exc: sa.exc.DBAPIError) -> str:

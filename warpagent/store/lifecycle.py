@@ -11,6 +11,10 @@ only reads that state and writes the verdict, so the rules are tested without a 
   nor findings from a kind of host evidence that was not read for their host tonight (a missing
   export is not a fix).
 - A finding seen again keeps its status (an accepted risk stays accepted); a resolved one re-opens.
+- A decision (accepted risk, false positive) whose date has passed lapses: the finding is open
+  again, and is resolved like any open one if tonight's run says so.
+- Every change is an event with the run's time: opened, re-opened, severity changed, became KEV,
+  expired, resolved.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from warpagent.model.evidence import EvidenceKind
-from warpagent.model.findings import CheckError, Finding, FindingId, FindingStatus
+from warpagent.model.findings import CheckError, EventKind, Finding, FindingId, FindingStatus, Severity
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class RunReport:
 
     @property
     def all_errors(self) -> tuple[str, ...]:
-        return self.errors + tuple(f"check {e.check_id} on {e.asset}: {e.message}" for e in self.check_errors)
+        return tuple(self.errors) + tuple(f"check {e.check_id} on {e.asset}: {e.message}" for e in self.check_errors)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,12 @@ class StoredFinding:
     port: int | None = None
     protocol: str = ""
     evidence_kind: EvidenceKind | None = None
+    severity: Severity | None = None
+    kev: bool = False
+    decided_until: dt.date | None = None
+
+    def lapsed(self, day: dt.date) -> bool:
+        return self.status.decided and self.decided_until is not None and self.decided_until < day
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,15 @@ class Verdict:
     still_open: tuple[FindingId, ...] = ()  # seen again; keeps its status
     reopened: tuple[FindingId, ...] = ()
     resolved: Mapping[FindingId, str] = field(default_factory=dict)  # id -> why
+    expired: tuple[FindingId, ...] = ()  # decisions that lapsed tonight: open again
+    events: tuple[tuple[FindingId, EventKind, str], ...] = ()
+
+    def status_after(self, finding_id: FindingId, before: FindingStatus | None) -> FindingStatus:
+        if finding_id in self.resolved:
+            return FindingStatus.RESOLVED
+        if before is None or before is FindingStatus.RESOLVED or finding_id in self.expired:
+            return FindingStatus.OPEN
+        return before
 
 
 def _resolution(stored: StoredFinding, report: RunReport, excused_checks: set[str]) -> str | None:
@@ -86,19 +105,36 @@ def _resolution(stored: StoredFinding, report: RunReport, excused_checks: set[st
     return None  # host down or unreachable tonight: not seen is not fixed
 
 
+def _changes(finding: Finding, was: StoredFinding) -> list[tuple[EventKind, str]]:
+    changes = []
+    if was.severity is not None and finding.severity is not was.severity:
+        changes.append((EventKind.SEVERITY_CHANGED, f"{was.severity.label} to {finding.severity.label}"))
+    if finding.kev_due is not None and not was.kev:
+        changes.append((EventKind.BECAME_KEV, f"in CISA KEV, due {finding.kev_due}"))
+    return changes
+
+
 def decide(report: RunReport, stored: Iterable[StoredFinding]) -> Verdict:
     """`stored`: the estate's findings that are not resolved, and any of tonight's that are."""
     known = {s.id: s for s in stored}
-    tonight = {f.id for f in report.findings}
+    tonight = {f.id: f for f in report.findings}
+    day = report.finished.date()
+    expired = tuple(s.id for s in known.values() if s.lapsed(day))
+    events: list[tuple[FindingId, EventKind, str]] = [
+        (i, EventKind.EXPIRED, f"the decision lapsed on {known[i].decided_until}") for i in expired]
     new, still_open, reopened = [], [], []
-    for finding_id in dict.fromkeys(f.id for f in report.findings):
+    for finding_id, finding in tonight.items():
         was = known.get(finding_id)
         if was is None:
             new.append(finding_id)
-        elif was.status is FindingStatus.RESOLVED:
+            events.append((finding_id, EventKind.OPENED, ""))
+            continue
+        if was.status is FindingStatus.RESOLVED:
             reopened.append(finding_id)
+            events.append((finding_id, EventKind.REOPENED, "seen again"))
         else:
             still_open.append(finding_id)
+        events += [(finding_id, kind, detail) for kind, detail in _changes(finding, was)]
     resolved: dict[FindingId, str] = {}
     if report.complete:
         excused = {e.check_id for e in report.check_errors} | set(report.unmeasured_checks)
@@ -108,4 +144,6 @@ def decide(report: RunReport, stored: Iterable[StoredFinding]) -> Verdict:
             reason = _resolution(item, report, excused)
             if reason is not None:
                 resolved[item.id] = reason
-    return Verdict(new=tuple(new), still_open=tuple(still_open), reopened=tuple(reopened), resolved=resolved)
+                events.append((item.id, EventKind.RESOLVED, reason))
+    return Verdict(new=tuple(new), still_open=tuple(still_open), reopened=tuple(reopened), resolved=resolved,
+                   expired=expired, events=tuple(events))

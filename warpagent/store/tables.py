@@ -58,7 +58,20 @@ findings_table = sa.Table(
     sa.Column("epss", sa.Float),
     sa.Column("cvss", sa.Float),
     sa.Column("evidence_kind", sa.Text),  # EvidenceKind; NULL for a network finding
+    sa.Column("decided_by", sa.Text, nullable=False, server_default=""),
+    sa.Column("decided_until", sa.Text),  # the day an accepted risk or false positive lapses
     sa.Index("findings_estate_status", "estate", "status"),
+)
+finding_events = sa.Table(
+    "finding_events", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("finding_id", sa.Text, nullable=False),
+    sa.Column("at", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),  # EventKind
+    sa.Column("detail", sa.Text, nullable=False, server_default=""),
+    sa.Column("by", sa.Text, nullable=False, server_default=""),
+    sa.Index("finding_events_finding", "finding_id"),
+    sqlite_autoincrement=True,
 )
 report_log = sa.Table("report_log", metadata, sa.Column("kind", sa.Text, nullable=False),
                       sa.Column("generated", sa.Text, nullable=False))
@@ -78,6 +91,8 @@ _ADDED_COLUMNS = (
     ("findings", "epss", "REAL"),
     ("findings", "cvss", "REAL"),
     ("findings", "evidence_kind", "TEXT"),
+    ("findings", "decided_by", "TEXT NOT NULL DEFAULT ''"),
+    ("findings", "decided_until", "TEXT"),
 )
 
 
