@@ -22,6 +22,7 @@ from typing import Any
 
 from checks import ALL_CHECKS, by_id
 from feeds.model import SourceStatus
+from reports import register
 from warpagent import clock
 from warpagent.config import RagRules
 from warpagent.model.findings import (
@@ -132,6 +133,7 @@ class BoardReport:
     peer_source: str = ""  # where the peer figures come from, in plain words
     intel: tuple[IntelCoverage, ...] = ()
     measured_with: tuple[Measured, ...] = ()  # per estate and category: measured, with what
+    decisions: tuple[register.Decision, ...] = ()  # the accepted-risk register
 
 
 def _open_at(tracked: TrackedFinding, moment: dt.datetime) -> bool:
@@ -319,7 +321,8 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
                        categories=tuple(categories), risks=tuple(risks), remediation=remediation,
                        coverage=scans, peers_available=bool(peer_postures or regional),
                        k=int(regional.get("k_threshold", k)) if regional else k,
-                       peer_source=_peer_source(regional, peer_postures), intel=intel, measured_with=measured_with)
+                       peer_source=_peer_source(regional, peer_postures), intel=intel, measured_with=measured_with,
+                       decisions=register.decisions(findings, end))
 
 
 def _peer_source(regional: Mapping[str, Any] | None, postures: Sequence[Mapping[str, Any]]) -> str:

@@ -82,6 +82,10 @@ def test_unauthenticated_redis_on_loopback_end_to_end(loopback_redis: tuple[str,
     assert failing.returncode == 1
     assert "1 still open" in failing.stdout
     assert run_cli("--config", str(config), "scan", "--fail-on", "critical", "--json", cwd=tmp_path).returncode == 1
+    jobs = json.loads(run_cli("--config", str(config), "jobs", "--json", cwd=tmp_path).stdout)["jobs"]
+    (scan_job,) = [j for j in jobs if j["job"].startswith("scan:")]
+    assert scan_job["last_result"]["status"] == "ok"  # a scan by hand is the estate's last run too
+    assert scan_job["last_result"]["detail"].startswith("by hand: run 3 complete: 0 new, 0 resolved, 1 hosts up")
 
 
 @pytest.mark.parametrize("loopback_redis", [("127.0.0.3", 6379)], indirect=True)

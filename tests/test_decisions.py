@@ -109,7 +109,7 @@ def test_a_resolved_finding_needs_no_decision(tmp_path: Path) -> None:
             FindingDecisions(store).accept(telnet.id, reason="x", until=(T0 + 9 * DAY).date(), by="a", now=T0 + DAY)
 
 
-def _cli_store(tmp_path: Path) -> tuple[Path, str]:
+def cli_store(tmp_path: Path) -> tuple[Path, str]:
     config = tmp_path / "warpagent.yaml"
     config.write_text("organisation: {name: Decisions Council}\nstore: ./w.db\n"
                       "estates: [{name: corp, targets: [198.18.0.10]}]\n", encoding="utf-8")
@@ -120,7 +120,7 @@ def _cli_store(tmp_path: Path) -> tuple[Path, str]:
 
 
 def test_accept_show_and_reopen_through_the_cli(tmp_path: Path) -> None:
-    config, finding_id = _cli_store(tmp_path)
+    config, finding_id = cli_store(tmp_path)
     now = T0 + DAY
     accepted = run_cli("--config", str(config), "accept", finding_id[:8], "--reason", "isolated VLAN",
                        "--until", "2026-12-31", "--by", "j.smith", cwd=tmp_path, now=now)
@@ -146,7 +146,7 @@ def test_accept_show_and_reopen_through_the_cli(tmp_path: Path) -> None:
     (["findings", "show"], "findings takes 'show ID' or nothing"),
 ])
 def test_cli_mistakes_exit_2_with_one_line(tmp_path: Path, args: list[str], said: str) -> None:
-    config, finding_id = _cli_store(tmp_path)
+    config, finding_id = cli_store(tmp_path)
     ran = run_cli("--config", str(config), *[finding_id if a == "ID" else a for a in args], cwd=tmp_path,
                   now=T0 + DAY)
     assert ran.returncode == 2 and said in ran.stderr and len(ran.stderr.strip().splitlines()) == 1, ran.stderr

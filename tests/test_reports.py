@@ -449,3 +449,26 @@ def test_nothing_is_green_before_it_was_measured(tmp_path: Path) -> None:
     assert report.months == ("May", "Jun", "Jul", "Aug", "Sep", "Oct")
     assert configs.trend[:3] == (None, None, None) and configs.trend[3:] == (4, 5, 4)  # August's end: A-D measured
     assert 'aria-label="trend-configs open at month end: May no data' in october.stdout
+
+
+def test_an_accepted_risk_leaves_the_rag_and_enters_the_register(tmp_path: Path) -> None:
+    from warpagent.store.decisions import FindingDecisions
+
+    history(tmp_path / "warpagent.db")
+    with Store(tmp_path / "warpagent.db") as store:
+        decisions = FindingDecisions(store)
+        decisions.accept(A.id, reason="isolated on the backup VLAN; replaced in the new year",
+                         until=dt.date(2026, 12, 10), by="Head of ICT", now=NOW)
+        decisions.false_positive(D.id, reason="a test page, not a service", until=None, by="SOC", now=NOW)
+    config = _config(tmp_path / "w.yaml")
+    result = run_cli("--config", str(config), "report", "board", "--month", "2026-11", "--out", "board.html",
+                     cwd=tmp_path, now=NOW)
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "board.html").read_text()
+    found = metrics(html)
+    assert found["open-configs"] == "2"  # A and D are decided: C and E stay
+    assert found["rag-configs"] == "Amber"  # neither decided critical nor high keeps it red
+    register = re.findall(r'<tr data-decision="([^"]+)"( class="expiring")?><td>([^<]+)</td>', html)
+    assert [(d, bool(x)) for d, x, _what in register] == [("accepted risk", True), ("false positive", False)]
+    assert found["expiring"] == "1"
+    assert "Head of ICT" in html and "isolated on the backup VLAN" in html and "no date" in html

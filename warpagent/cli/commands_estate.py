@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from warpagent import config
+from warpagent import clock, config
 from warpagent.cli import output
 from warpagent.cli.common import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from warpagent.cli.progress import TerminalProgress
@@ -19,7 +19,7 @@ from warpagent.errors import CollectError, ConfigError, ScopeError, StoreError
 from warpagent.files import write_atomically
 from warpagent.model.findings import FindingStatus, RunStatus, Severity, TrackedFinding
 from warpagent.scan.celery_executor import run_worker
-from warpagent.scan.pipeline import ScanOutcome, scan_estate
+from warpagent.scan.pipeline import ScanOutcome, describe_run, scan_estate
 from warpagent.scan.plan import resolve_scope
 from warpagent.store.findings import Store
 from warpagent.text import counted
@@ -97,13 +97,17 @@ def cmd_scan(args: argparse.Namespace) -> int:
     exit_code = EXIT_OK
     with Store(settings.store) as store:
         for estate in estates:
+            started = clock.now()
             try:
                 outcome = scan_estate(settings, estate, store, progress=progress,
                                       estate_scope=scopes[estate.name])
             except CollectError as exc:
                 print(f"warpagent: {exc}", file=sys.stderr)
+                store.record_job(f"scan:{estate.name}", started, clock.now(), "failed", f"by hand: {exc}")
                 exit_code = EXIT_INCOMPLETE
                 continue
+            store.record_job(f"scan:{estate.name}", started, clock.now(), _job_status(outcome.delta.run.status),
+                             f"by hand: {describe_run(outcome.delta)}")
             open_findings = store.findings(status=FindingStatus.OPEN.value, estate=estate.name)
             results.append((outcome, open_findings))
             if outcome.delta.run.status != RunStatus.COMPLETE:
@@ -115,6 +119,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
             t.finding.severity >= fail_on for _o, found in results for t in found):
         return EXIT_FINDINGS
     return exit_code
+
+
+def _job_status(status: RunStatus) -> str:
+    """A run's status in the words `warpagent jobs` uses for every job."""
+    return {RunStatus.COMPLETE: "ok", RunStatus.PARTIAL: "partial"}.get(status, "failed")
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -8,7 +8,8 @@ import re
 import sys
 from pathlib import Path
 
-from reports import produce, render, technical
+from checks import frameworks
+from reports import caf, produce, render, technical
 from warpagent import clock, config
 from warpagent.cli.common import EXIT_INCOMPLETE, EXIT_OK, no_store, write_out
 from warpagent.cli.output import findings_csv
@@ -25,6 +26,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     with Store(settings.store) as store:
         if args.report_kind == "board":
             return _board(args, settings, store, now)
+        if args.report_kind == "caf":
+            return _caf(args, settings, store)
         return _technical(args, settings, store, now)
 
 
@@ -66,4 +69,12 @@ def _technical(args: argparse.Namespace, settings: config.Settings, store: Store
     else:
         sys.stdout.write(html)
     store.log_report("technical", now)
+    return EXIT_OK
+
+
+def _caf(args: argparse.Namespace, settings: config.Settings, store: Store) -> int:
+    rows = caf.build(store.findings(), store.measured_categories(), frameworks.table())
+    text = {"json": caf.to_json, "csv": caf.to_csv}.get(args.format, lambda r: caf.to_html(
+        r, settings.organisation.name, settings.reports.primary_colour))(rows)
+    write_out(args.out or "-", text)
     return EXIT_OK

@@ -161,7 +161,7 @@ def _parser() -> argparse.ArgumentParser:
                                                  "there is no intel or a source is older than feeds.stale_after.")
     status.add_argument("--json", action="store_true", help="print JSON")
 
-    report = commands.add_parser("report", help="board and technical reports",
+    report = commands.add_parser("report", help="board, technical and CAF evidence reports",
                                  description="Render reports from the findings store.")
     kinds = report.add_subparsers(dest="report_kind", metavar="KIND")
     kinds.required = True
@@ -180,6 +180,13 @@ def _parser() -> argparse.ArgumentParser:
                     "and age, and what changed since the last technical report. With --out X.html, the same "
                     "findings go to X.csv.")
     technical.add_argument("--out", metavar="FILE", help="write the HTML to FILE (and the CSV beside it)")
+    caf = kinds.add_parser(
+        "caf", help="evidence per NCSC CAF contributing outcome, for the council's self-assessment",
+        description="For each CAF contributing outcome warpagent has evidence for (B4.d vulnerability management, "
+                    "B2.c privileged user management, B5.c backups, ...): the checks that measure it, whether they "
+                    "measured it, and what is open against it now.")
+    caf.add_argument("--format", default="html", choices=["html", "csv", "json"], help="html (default), csv or json")
+    caf.add_argument("--out", metavar="FILE", help="write it to FILE (default: stdout)")
 
     commands.add_parser(
         "run", help="the scheduler daemon: scans, shares, pulls and reports on schedule",

@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from checks import frameworks
 from warpagent.model.findings import CATEGORIES, Severity, TrackedFinding
 from warpagent.scan import coverage
 from warpagent.scan.pipeline import ScanOutcome
@@ -45,6 +46,8 @@ def finding_record(tracked: TrackedFinding) -> dict[str, Any]:
         "resolved_at": tracked.resolved_at.isoformat() if tracked.resolved_at else None,
         "status_reason": tracked.status_reason, "decided_by": tracked.decided_by or None,
         "decided_until": tracked.decided_until.isoformat() if tracked.decided_until else None,
+        "cyber_essentials": list(frameworks.table().areas_of(f.check_id)),
+        "caf": list(frameworks.table().outcomes_of(f.check_id)),
     }
 
 

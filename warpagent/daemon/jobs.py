@@ -19,7 +19,7 @@ from warpagent.daemon.scheduler import STOP
 from warpagent.errors import ConfigError, WarpagentError
 from warpagent.files import write_atomically
 from warpagent.model.findings import RunStatus
-from warpagent.scan.pipeline import scan_estate
+from warpagent.scan.pipeline import describe_run, scan_estate
 from warpagent.sharing import usecases
 from warpagent.store.findings import Store
 
@@ -72,8 +72,7 @@ def scan_job(config_path: str | None, estate_name: str) -> None:
     def body(settings: config.Settings, store: Store) -> tuple[str, str]:
         outcome = scan_estate(settings, settings.estate(estate_name), store, cancelled=STOP.is_set)
         run = outcome.delta.run
-        detail = (f"run {run.id} {run.status.value}: {len(outcome.delta.new)} new, {len(outcome.delta.resolved)} "
-                  f"resolved, {run.hosts_up} hosts up")
+        detail = describe_run(outcome.delta)
         if run.status is not RunStatus.COMPLETE:
             return ("partial" if run.status is RunStatus.PARTIAL else "failed"), detail + "; " + "; ".join(run.errors)
         if settings.schedule.share_after_scan and settings.sharing.peers and not STOP.is_set():

@@ -178,6 +178,13 @@ def _unmeasured(evaluation: engine.Evaluation, gathered: gather.Gathered) -> tup
     return tuple(dict.fromkeys(evaluation.unmeasured_categories + without_evidence))
 
 
+def describe_run(delta: RunDelta) -> str:
+    """One line for a run's record in `warpagent jobs`, whoever started it."""
+    run = delta.run
+    return (f"run {run.id} {run.status.value}: {len(delta.new)} new, {len(delta.resolved)} resolved, "
+            f"{run.hosts_up} hosts up")
+
+
 def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
                 progress: ScanProgress | None = None, clock: Callable[[], dt.datetime] = wall_clock.now,
                 resolver: scope.Resolver = scope.system_resolver, estate_scope: scope.Scope | None = None,
