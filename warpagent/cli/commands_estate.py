@@ -15,12 +15,15 @@ from warpagent.cli.common import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_U
 from warpagent.cli.progress import TerminalProgress
 from warpagent.collect import scope
 from warpagent.collect.nmap_runner import Interrupted
-from warpagent.errors import CollectError, ConfigError, ScopeError, StoreError
+from warpagent.config import EstateConfig
+from warpagent.errors import CollectError, ConfigError, DecisionError, ScopeError, StoreError
 from warpagent.files import write_atomically
-from warpagent.model.findings import FindingStatus, RunStatus, Severity, TrackedFinding
+from warpagent.model.findings import FindingId, FindingStatus, RunStatus, Severity, TrackedFinding
+from warpagent.scan import verify
 from warpagent.scan.celery_executor import run_worker
 from warpagent.scan.pipeline import ScanOutcome, describe_run, scan_estate
 from warpagent.scan.plan import resolve_scope
+from warpagent.store.decisions import FindingDecisions
 from warpagent.store.findings import Store
 from warpagent.text import counted
 
@@ -91,7 +94,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     progress = None
     if not args.json and sys.stderr.isatty():
         progress = TerminalProgress()
-    scopes = {estate.name: resolve_scope(estate) for estate in estates}  # all scope errors before any scan
+    verifying = None
+    if args.verify:
+        estates, scopes, verifying = _verifying(settings, args.verify)
+    else:
+        scopes = {estate.name: resolve_scope(estate) for estate in estates}  # all scope errors before any scan
     signal.signal(signal.SIGTERM, _raise_interrupted)
     results: list[tuple[ScanOutcome, list[TrackedFinding]]] = []
     exit_code = EXIT_OK
@@ -100,14 +107,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
             started = clock.now()
             try:
                 outcome = scan_estate(settings, estate, store, progress=progress,
-                                      estate_scope=scopes[estate.name])
+                                      estate_scope=scopes[estate.name], verifying=verifying)
             except CollectError as exc:
                 print(f"warpagent: {exc}", file=sys.stderr)
                 store.record_job(f"scan:{estate.name}", started, clock.now(), "failed", f"by hand: {exc}")
                 exit_code = EXIT_INCOMPLETE
                 continue
-            store.record_job(f"scan:{estate.name}", started, clock.now(), _job_status(outcome.delta.run.status),
-                             f"by hand: {describe_run(outcome.delta)}")
+            if verifying is None:
+                store.record_job(f"scan:{estate.name}", started, clock.now(), _job_status(outcome.delta.run.status),
+                                 f"by hand: {describe_run(outcome.delta)}")
             open_findings = store.findings(status=FindingStatus.OPEN.value, estate=estate.name)
             results.append((outcome, open_findings))
             if outcome.delta.run.status != RunStatus.COMPLETE:
@@ -119,6 +127,20 @@ def cmd_scan(args: argparse.Namespace) -> int:
             t.finding.severity >= fail_on for _o, found in results for t in found):
         return EXIT_FINDINGS
     return exit_code
+
+
+def _verifying(settings: config.Settings,
+               wanted: str) -> tuple[tuple[EstateConfig, ...], dict[str, scope.Scope], frozenset[FindingId]]:
+    """The one estate, cut to the finding's host and port, that `scan --verify` scans."""
+    if not settings.store.exists():
+        raise DecisionError(f"{settings.store}: no findings store yet; run 'warpagent scan' first")
+    with Store(settings.store) as store:
+        tracked = FindingDecisions(store).find(wanted)
+    if tracked.status is FindingStatus.RESOLVED:
+        raise DecisionError(f"finding {tracked.id} is already resolved; a scan that sees it again re-opens it")
+    estate = settings.estate(tracked.finding.estate)
+    cut, cut_scope = verify.narrowed(estate, resolve_scope(estate), tracked)
+    return (cut,), {cut.name: cut_scope}, frozenset({tracked.id})
 
 
 def _job_status(status: RunStatus) -> str:

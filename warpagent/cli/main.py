@@ -123,6 +123,9 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--fail-on", choices=[s.label for s in Severity], metavar="SEVERITY",
                       help="exit 1 if an open finding is at or above SEVERITY "
                            "(info, low, medium, high, critical); overrides scan.fail_on")
+    scan.add_argument("--verify", metavar="ID",
+                      help="re-measure one finding now (its host and port only, or its evidence re-read) and "
+                           "resolve it if it is gone; nothing else is resolved")
 
     share = commands.add_parser(
         "share", help="share anonymised posture with WARP peers (STIX 2.1 over TAXII 2.1)",

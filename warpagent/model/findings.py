@@ -81,6 +81,7 @@ class EventKind(enum.StrEnum):
     FALSE_POSITIVE = "false_positive"
     EXPIRED = "expired"  # a decision's date passed: open again
     RESOLVED = "resolved"
+    VERIFIED = "verified"  # a targeted re-scan (scan --verify) looked at it again
 
 
 # Structured NSE output as nmap's XML gives it: <elem> values and (keyed or not) <table>s.
@@ -329,6 +330,7 @@ class ScanRun:
     hosts_up: int = 0
     errors: tuple[str, ...] = ()
     unmeasured: tuple[str, ...] = ()  # categories this run could not measure (no intel)
+    verifying: bool = False  # a targeted re-scan of findings (scan --verify), not a night's scan
 
 
 @dataclass(frozen=True)

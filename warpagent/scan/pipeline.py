@@ -21,7 +21,7 @@ from warpagent.collect import chunks, nmap_runner, nmap_xml, scope
 from warpagent.config import EstateConfig, Settings
 from warpagent.errors import CollectError
 from warpagent.model.evidence import unmeasured_by_evidence
-from warpagent.model.findings import Host, Inventory, RunDelta
+from warpagent.model.findings import FindingId, Host, Inventory, RunDelta
 from warpagent.scan import engine, gather
 from warpagent.scan.celery_executor import CeleryExecutor
 from warpagent.scan.plan import plan_for, resolve_scope
@@ -189,12 +189,14 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
                 progress: ScanProgress | None = None, clock: Callable[[], dt.datetime] = wall_clock.now,
                 resolver: scope.Resolver = scope.system_resolver, estate_scope: scope.Scope | None = None,
                 on_nmap_start: Callable[[int], None] = lambda pid: None,
-                cancelled: Callable[[], bool] = lambda: False) -> ScanOutcome:
-    """Scan one estate and record the run. ScopeError (bad targets) is raised before anything is written."""
+                cancelled: Callable[[], bool] = lambda: False,
+                verifying: frozenset[FindingId] | None = None) -> ScanOutcome:
+    """Scan one estate and record the run. ScopeError (bad targets) is raised before anything is written.
+    `verifying`: a targeted re-scan that may resolve only these findings (`verify.narrowed` makes the estate)."""
     progress = progress or NoProgress()
     if estate_scope is None:
         estate_scope = resolve_scope(estate, resolver)
-    run_id = store.begin_run(estate.name, clock())
+    run_id = store.begin_run(estate.name, clock(), verifying=verifying is not None)
     try:
         executor = executor_for(settings, estate)
         nmap_path = "" if executor else nmap_runner.find_nmap(settings.scan.nmap_path)  # workers bring their own
@@ -225,7 +227,7 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
             check_errors=evaluation.errors, scanned_ports=collection.scanned_ports,
             unmeasured_checks=frozenset(evaluation.unmeasured),
             unmeasured_categories=frozenset(_unmeasured(evaluation, gathered)),
-            evidence_read=gathered.evidence_read, record_assets=gathered.record_assets))
+            evidence_read=gathered.evidence_read, record_assets=gathered.record_assets, verifying=verifying))
     except BaseException as exc:
         store.fail_run(run_id, clock(), [str(exc) or exc.__class__.__name__])
         raise

@@ -131,10 +131,11 @@ class Store:
 
     # --- runs ------------------------------------------------------------------------------
 
-    def begin_run(self, estate: str, started: dt.datetime) -> RunId:
+    def begin_run(self, estate: str, started: dt.datetime, *, verifying: bool = False) -> RunId:
         with self.transaction() as db:
             run_id = db.execute(runs.insert().values(estate=estate, started=stamp(started),
-                                                     status=RunStatus.RUNNING.value, pid=os.getpid(), host=HOST)
+                                                     status=RunStatus.RUNNING.value, pid=os.getpid(), host=HOST,
+                                                     verifying=int(verifying))
                                 .returning(runs.c.id)).scalar_one()
         return RunId(int(run_id))
 
@@ -157,8 +158,10 @@ class Store:
         return [self._run_from(row) for row in self.rows(query)]
 
     def latest_finished_runs(self) -> dict[str, ScanRun]:
-        """Each estate's latest complete or partial run: what its coverage is judged by."""
-        latest = (sa.select(sa.func.max(runs.c.id)).where(runs.c.status.in_(("complete", "partial")))
+        """Each estate's latest complete or partial night's scan (a targeted re-scan measures too
+        little to judge coverage by): what its coverage is judged by."""
+        latest = (sa.select(sa.func.max(runs.c.id)).where(runs.c.status.in_(("complete", "partial")),
+                                                          runs.c.verifying == 0)
                   .group_by(runs.c.estate))
         rows = self.rows(sa.select(runs).where(runs.c.id.in_(latest)))
         return {run.estate: run for run in map(self._run_from, rows)}
@@ -181,7 +184,8 @@ class Store:
         return ScanRun(id=RunId(row["id"]), estate=row["estate"], started=parse_stamp(row["started"]),
                        finished=parse_stamp_or_none(row["finished"]), status=RunStatus(row["status"]),
                        hosts_scanned=row["hosts_scanned"], hosts_up=row["hosts_up"],
-                       errors=tuple(json.loads(row["errors"])), unmeasured=tuple(json.loads(row["unmeasured"])))
+                       errors=tuple(json.loads(row["errors"])), unmeasured=tuple(json.loads(row["unmeasured"])),
+                       verifying=bool(row["verifying"]))
 
     def record_run(self, run_id: RunId, report: RunReport) -> RunDelta:
         """Write one run's outcome in a single transaction; what it changes is `lifecycle.decide`'s."""

@@ -15,6 +15,8 @@ only reads that state and writes the verdict, so the rules are tested without a 
   again, and is resolved like any open one if tonight's run says so.
 - Every change is an event with the run's time: opened, re-opened, severity changed, became KEV,
   expired, resolved.
+- A targeted re-scan (`scan --verify`) may resolve only the findings it was asked to verify, and
+  says of each what it found: still there, gone, or not re-measured (the host did not answer).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class RunReport:
     unmeasured_categories: frozenset[str] = frozenset()
     evidence_read: frozenset[tuple[str, EvidenceKind]] = frozenset()  # (asset, kind)
     record_assets: frozenset[str] = frozenset()  # observed assets that are records, not hosts
+    # a targeted re-scan (scan --verify) of these findings: only they may be resolved
+    verifying: frozenset[FindingId] | None = None
 
     @property
     def hosts_up(self) -> int:
@@ -141,9 +145,15 @@ def decide(report: RunReport, stored: Iterable[StoredFinding]) -> Verdict:
         for item in known.values():
             if item.id in tonight or item.status is FindingStatus.RESOLVED:
                 continue
+            if report.verifying is not None and item.id not in report.verifying:
+                continue
             reason = _resolution(item, report, excused)
             if reason is not None:
                 resolved[item.id] = reason
                 events.append((item.id, EventKind.RESOLVED, reason))
+    for finding_id in sorted(report.verifying or ()):
+        said = ("re-measured: still there" if finding_id in tonight else "re-measured: gone" if finding_id in resolved
+                else "not re-measured (the host did not answer, the scan was partial or the evidence was not read)")
+        events.append((finding_id, EventKind.VERIFIED, said))
     return Verdict(new=tuple(new), still_open=tuple(still_open), reopened=tuple(reopened), resolved=resolved,
                    expired=expired, events=tuple(events))

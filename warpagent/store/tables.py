@@ -26,6 +26,7 @@ runs = sa.Table(
     sa.Column("errors", sa.Text, nullable=False, server_default="[]"),
     sa.Column("unmeasured", sa.Text, nullable=False, server_default="[]"),
     sa.Column("host", sa.Text, nullable=False, server_default=""),
+    sa.Column("verifying", sa.Integer, nullable=False, server_default="0"),  # scan --verify, not a night's scan
     sqlite_autoincrement=True,
 )
 findings_table = sa.Table(
@@ -93,6 +94,7 @@ _ADDED_COLUMNS = (
     ("findings", "evidence_kind", "TEXT"),
     ("findings", "decided_by", "TEXT NOT NULL DEFAULT ''"),
     ("findings", "decided_until", "TEXT"),
+    ("runs", "verifying", "INTEGER NOT NULL DEFAULT 0"),
 )
 
 
