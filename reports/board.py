@@ -3,7 +3,8 @@
 RAG rules (per category; thresholds from reports.rag, defaults after common deadlines):
 - grey: not measured - no check of this category has run yet;
 - red: an open finding with an actively exploited CVE (CISA KEV) older than kev_days (14), an
-  open critical finding older than critical_days (15), or an open high older than high_days (30);
+  open critical finding older than critical_days (14), or an open high older than high_days (14:
+  Cyber Essentials' deadlines);
 - amber: any open critical or high finding still within its deadline, or an open medium
   older than medium_days (90);
 - green: none of the above.
@@ -75,6 +76,25 @@ class Risk:
 
 
 @dataclass(frozen=True)
+class Gauge:
+    """CISA Cyber Hygiene's gauge: the oldest open finding of a kind against its deadline."""
+
+    label: str  # "Actively exploited (CISA KEV)", "Critical", "High"
+    deadline_days: int
+    oldest_days: int | None  # None: none open
+    what: str = ""
+
+    @property
+    def over(self) -> bool:
+        return self.oldest_days is not None and self.oldest_days > self.deadline_days
+
+    @property
+    def share(self) -> float:
+        """The oldest one's age as a share of its deadline, drawn up to twice the deadline."""
+        return 0.0 if self.oldest_days is None else min(2.0, self.oldest_days / self.deadline_days)
+
+
+@dataclass(frozen=True)
 class Remediation:
     median_days: tuple[tuple[str, float | None, int], ...]  # (severity, median days to fix, fixed count)
     new_in_month: int
@@ -85,6 +105,7 @@ class Remediation:
     kev_open: int | None = None  # open findings with a CISA KEV CVE; None when patches is not measured
     kev_past_due: int = 0  # of those, open longer than the KEV deadline
     kev_days: int = RagRules.kev_days
+    gauges: tuple[Gauge, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -226,6 +247,18 @@ def first_measured_at(runs: Sequence[ScanRun], end: dt.datetime) -> dict[str, dt
     return {c: when for c, when in first.items() if c in now_measured}
 
 
+def _gauges(open_now: Sequence[TrackedFinding], end: dt.datetime, rules: RagRules) -> tuple[Gauge, ...]:
+    def oldest(items: list[TrackedFinding], label: str, deadline: int) -> Gauge:
+        if not items:
+            return Gauge(label, deadline, None)
+        first = min(items, key=lambda t: t.first_seen)
+        return Gauge(label, deadline, (end - first.first_seen).days, _doc_part(first.finding.check_id, "what"))
+
+    return (oldest([t for t in open_now if t.finding.kev_due], "Actively exploited (CISA KEV)", rules.kev_days),
+            oldest([t for t in open_now if t.finding.severity is Severity.CRITICAL], "Critical", rules.critical_days),
+            oldest([t for t in open_now if t.finding.severity is Severity.HIGH], "High", rules.high_days))
+
+
 def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organisation: str, title: str,
           month: str, now: dt.datetime, rules: RagRules, peer_postures: Sequence[Mapping[str, Any]] = (),
           k: int = 3, measured: Collection[str] | None = None,
@@ -306,6 +339,7 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
         past_deadline=past_deadline,
         kev_open=sum(1 for t in open_now if t.finding.kev_due) if "patches" in measured else None,
         kev_past_due=sum(1 for t in open_now if rules.past("kev", t, end)),
+        gauges=_gauges(open_now, end, rules),
         kev_days=rules.kev_days)
 
     latest: dict[str, ScanRun] = {}

@@ -83,10 +83,12 @@ def test_rag_rules() -> None:
     assert board.rag_for([tracked(Severity.LOW, 400)], NOW, rules)[0] == "green"
     assert board.rag_for([tracked(Severity.MEDIUM, 91)], NOW, rules) == (
         "amber", "Amber: 1 medium open longer than 90 days")
-    assert board.rag_for([tracked(Severity.HIGH, 30)], NOW, rules)[0] == "amber"
-    assert board.rag_for([tracked(Severity.HIGH, 31)], NOW, rules) == ("red", "Red: 1 high open longer than 30 days")
-    assert board.rag_for([tracked(Severity.CRITICAL, 16)], NOW, rules)[0] == "red"
-    assert board.rag_for([tracked(Severity.CRITICAL, 16)], NOW, RagRules(critical_days=20))[0] == "amber"
+    assert board.rag_for([tracked(Severity.HIGH, 14)], NOW, rules)[0] == "amber"  # Cyber Essentials: 14 days
+    assert board.rag_for([tracked(Severity.HIGH, 15)], NOW, rules) == ("red", "Red: 1 high open longer than 14 days")
+    assert board.rag_for([tracked(Severity.CRITICAL, 15)], NOW, rules)[0] == "red"
+    assert board.rag_for([tracked(Severity.CRITICAL, 15)], NOW, RagRules(critical_days=20))[0] == "amber"
+    assert board.rag_for([tracked(Severity.HIGH, 31)], NOW, RagRules(high_days=30)) == (
+        "red", "Red: 1 high open longer than 30 days")
 
 
 def test_month_bounds_and_trend_labels() -> None:
@@ -132,7 +134,7 @@ def test_board_numbers_equal_the_store(tmp_path: Path) -> None:
         "SELECT first_seen, resolved_at, severity FROM findings WHERE resolved_at IS NOT NULL").fetchall()
     assert found["open-configs"] == str(open_configs) == "4"
     assert found["rag-configs"] == "Red"
-    assert "1 critical open longer than 15 days and 1 high open longer than 30 days" in html
+    assert "1 critical open longer than 14 days and 1 high open longer than 14 days" in html
     assert found["new-month"] == str(new_in_month) == "0"
     assert found["fixed-month"] == "0"
     assert len(fixed) == 1 and fixed[0][2] == "high"
@@ -140,6 +142,9 @@ def test_board_numbers_equal_the_store(tmp_path: Path) -> None:
     assert found["median-high"] == str(round(days, 1)) == "57.0"
     assert found["fixed-high"] == "1" and found["median-critical"] == "-"
     assert found["past-deadline"] == "2"
+    # the gauges: the oldest open KEV, critical and high against their 14-day deadlines
+    assert (found["gauge-1"], found["gauge-2"], found["gauge-3"]) == ("none open", "97", "97")
+    assert html.count("(past it)") == 2 and 'aria-label="Critical: 97 of 14 days"' in html
     assert found["hosts-corporate"] == "3"
     trend = re.search(r'aria-label="trend-configs open at month end: ([^"]+)"', html)
     assert trend and trend.group(1) == "Jun no data, Jul no data, Aug 4, Sep 5, Oct 4, Nov 4"  # before the first scan
