@@ -77,7 +77,7 @@ def test_runs_record_severity_changes_kev_and_resolution_as_events(store_url: st
         record(store, [worse], day=3)
         history = FindingDecisions(store).history(telnet.id)  # type: ignore[arg-type]
         assert [(e.kind, e.detail) for e in history] == [
-            (EventKind.OPENED, ""), (EventKind.SEVERITY_CHANGED, "high to critical"),
+            (EventKind.OPENED, "high"), (EventKind.SEVERITY_CHANGED, "high to critical"),
             (EventKind.BECAME_KEV, "in CISA KEV, due 2026-12-01"), (EventKind.RESOLVED, "not seen in a complete scan"),
             (EventKind.REOPENED, "seen again")]
 

@@ -12,9 +12,11 @@ from feeds import update
 from feeds.intel_store import IntelStore
 from feeds.model import FeedError, SourceStatus
 from feeds.update import UpdateResult
+from reports import alerts
 from warpagent import clock, config
 from warpagent.cli.common import EXIT_INCOMPLETE, EXIT_OK
 from warpagent.errors import WarpagentError
+from warpagent.store.findings import Store
 from warpagent.text import counted
 
 
@@ -26,8 +28,22 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         except FeedError as exc:
             raise WarpagentError(str(exc)) from None
         _print_update(result, args.json)
-        return EXIT_OK if result.ok else EXIT_INCOMPLETE
+        problems = _after_update(settings, args.json)
+        return EXIT_OK if result.ok and not problems else EXIT_INCOMPLETE
     return _feeds_status(settings, args.json)
+
+
+def _after_update(settings: config.Settings, as_json: bool) -> tuple[str, ...]:
+    """The stored findings re-ranked against what just arrived, and the alerts that follow."""
+    if not settings.store.exists():
+        return ()
+    with Store(settings.store) as store:
+        changed, told = alerts.reprioritise_and_alert(settings, store, clock.now())
+    if not as_json:
+        print(f"findings: {changed} re-prioritised against the new intel; {len(told.alerts)} alerts")
+    for problem in told.problems:
+        print(f"warpagent: {problem}", file=sys.stderr)
+    return told.problems
 
 
 def _print_update(result: UpdateResult, as_json: bool) -> None:

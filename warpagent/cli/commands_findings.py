@@ -9,10 +9,11 @@ import getpass
 import json
 import sys
 
+from reports import alerts
 from warpagent import clock, config
-from warpagent.cli.common import EXIT_OK, EXIT_USAGE, no_store
+from warpagent.cli.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, no_store
 from warpagent.cli.output import OutputFormat, finding_record
-from warpagent.errors import DecisionError
+from warpagent.errors import ConfigError, DecisionError
 from warpagent.model.findings import FindingEvent, TrackedFinding
 from warpagent.store.decisions import FindingDecisions
 from warpagent.store.findings import Store
@@ -99,3 +100,28 @@ def cmd_false_positive(args: argparse.Namespace) -> int:
 
 def cmd_reopen(args: argparse.Namespace) -> int:
     return _decided(args, "reopen")
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    if settings.reports.alerts is None:
+        raise ConfigError([f"{settings.source}: At 'reports': no alerts configured; add reports.alerts.to (and "
+                           "reports.email for the SMTP server)"])
+    if not settings.store.exists():
+        return no_store(settings)
+    with Store(settings.store) as store:
+        told = alerts.send_alerts(settings, store, clock.now(), dry_run=args.dry_run)
+        rows = [{"event": a.kind.value, "at": a.at.isoformat(), "finding": a.tracked.id,
+                 "subject": alerts.subject_and_body(settings, a)[0]} for a in told.alerts]
+    if args.json:
+        print(json.dumps({"dry_run": told.dry_run, "alerts": rows, "sent": told.sent,
+                          "problems": list(told.problems)}, indent=2))
+    else:
+        for row in rows:
+            print(("would send: " if told.dry_run else "queued: ") + row["subject"])
+        if not told.dry_run:
+            print(f"{len(rows)} alerts queued; {told.sent} messages sent")
+    for problem in told.problems:
+        print(f"warpagent: {problem}", file=sys.stderr)
+    return EXIT_INCOMPLETE if told.problems else EXIT_OK
+

@@ -245,6 +245,15 @@ def _parser() -> argparse.ArgumentParser:
     false_positive.add_argument("--reason", required=True, help="how it was shown not to be there")
     false_positive.add_argument("--until", metavar="YYYY-MM-DD", help="when to check again (default: never)")
     false_positive.add_argument("--by", metavar="NAME", help="who decided (default: this user)")
+    alerts = commands.add_parser(
+        "alerts", help="e-mail the security team what happened to findings (new critical, became KEV, ...)",
+        description="Queue and send one e-mail to reports.alerts.to per event not yet told: a new critical "
+                    "finding, a finding that became actively exploited (CISA KEV), a severity that rose, a KEV "
+                    "due date that passed, an accepted risk that lapsed. A message the server refuses stays in "
+                    "the mail queue for the next attempt; none is sent twice. The daemon does this after every "
+                    "scan and feeds update and on schedule.alerts.")
+    alerts.add_argument("--dry-run", action="store_true", help="print what would be sent; send and mark nothing")
+    alerts.add_argument("--json", action="store_true", help="the alerts as JSON")
     reopen = commands.add_parser("reopen", help="undo an acceptance or a false positive",
                                  description="Open a finding again that was accepted or called a false positive.")
     reopen.add_argument("id", help="the finding's id (or its first 6+ characters)")
@@ -257,6 +266,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "scan": commands_estate.cmd_scan, "worker": commands_estate.cmd_worker,
     "findings": commands_findings.cmd_findings, "accept": commands_findings.cmd_accept,
     "false-positive": commands_findings.cmd_false_positive, "reopen": commands_findings.cmd_reopen,
+    "alerts": commands_findings.cmd_alerts,
     "share": commands_sharing.cmd_share, "pull": commands_sharing.cmd_pull,
     "report": commands_reports.cmd_report, "feeds": commands_feeds.cmd_feeds,
     "run": commands_daemon.cmd_run, "jobs": commands_daemon.cmd_jobs, "hub": commands_hub.cmd_hub,

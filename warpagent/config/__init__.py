@@ -11,6 +11,7 @@ from warpagent.config.load import DEFAULT_PATH, EMBEDDED, ENV_VAR, example_text,
 from warpagent.config.settings import (
     MAKE_KEY,
     MIN_KEY_HEX,
+    AlertSettings,
     BackupPolicy,
     CelerySettings,
     CredentialProbes,
@@ -33,7 +34,7 @@ from warpagent.config.settings import (
 from warpagent.config.validate import MAX_DURATION_S, cron_problem, validate
 
 __all__ = [
-    "DEFAULT_PATH", "EMBEDDED", "ENV_VAR", "MAKE_KEY", "MAX_DURATION_S", "MIN_KEY_HEX", "BackupPolicy",
+    "DEFAULT_PATH", "EMBEDDED", "ENV_VAR", "MAKE_KEY", "MAX_DURATION_S", "MIN_KEY_HEX", "AlertSettings", "BackupPolicy",
     "CelerySettings", "CredentialProbes", "EmailSettings", "EstateConfig", "HubSettings", "HubTls", "HubUser",
     "Organisation", "PeerConfig", "RagRules", "ReportSettings", "ResticRepository", "ScanSettings",
     "ScheduleSettings", "Settings", "SharingSettings", "SshSource", "cron_problem", "duration_seconds",

@@ -13,6 +13,7 @@ from feeds.update import FeedSettings
 from warpagent.config import strict_yaml
 from warpagent.config.defaults import completed, duration_seconds
 from warpagent.config.settings import (
+    AlertSettings,
     BackupPolicy,
     CelerySettings,
     CredentialProbes,
@@ -92,11 +93,13 @@ def _build(raw: dict[str, Any], source: str, base_dir: Path) -> Settings:
             max_pull_bytes=share["max_pull_bytes"], peers=tuple(_peer(p) for p in share["peers"])),
         reports=ReportSettings(
             title=rep["title"], logo=_optional_path(rep, "logo", base_dir), primary_colour=rep["primary_colour"],
-            rag=RagRules(**rep["rag"]), email=_email(rep["email"], base_dir) if "email" in rep else None),
+            rag=RagRules(**rep["rag"]), email=_email(rep["email"], base_dir) if "email" in rep else None,
+            alerts=AlertSettings(to=tuple(rep["alerts"]["to"]), subject=rep["alerts"]["subject"])
+            if "alerts" in rep else None),
         schedule=ScheduleSettings(
             timezone=sched["timezone"], scan=sched["scan"], feeds=sched["feeds"],
             estates=tuple(sorted(sched["estates"].items())), share_after_scan=sched["share_after_scan"],
-            pull=sched["pull"], board_report=sched["board_report"],
+            pull=sched["pull"], board_report=sched["board_report"], alerts=sched["alerts"],
             misfire_grace_s=duration_seconds(sched["misfire_grace"]), notify_failures=sched["notify_failures"]),
         feeds=FeedSettings(
             dir=_relative(fd["dir"], base_dir), sources=tuple(fd["sources"]), mirror=fd["mirror"],

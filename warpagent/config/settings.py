@@ -174,12 +174,19 @@ class EmailSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    to: tuple[str, ...]
+    subject: str = default("reports.alerts.subject")
+
+
+@dataclass(frozen=True)
 class ReportSettings:
     title: str = default("reports.title")
     logo: Path | None = None
     primary_colour: str = default("reports.primary_colour")
     rag: RagRules = RagRules()
     email: EmailSettings | None = None
+    alerts: AlertSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +198,7 @@ class ScheduleSettings:
     share_after_scan: bool = default("schedule.share_after_scan")
     pull: str = default("schedule.pull")
     board_report: str = default("schedule.board_report")
+    alerts: str = default("schedule.alerts")
     misfire_grace_s: int = seconds("schedule.misfire_grace")
     notify_failures: bool = default("schedule.notify_failures")
 

@@ -156,6 +156,9 @@ def _consistency(document: dict[str, Any], source: str) -> list[str]:
             elif not value.startswith(("postgresql://", "postgres://", "sqlite:///")):
                 problems.append(f"{source}: At '{key}': '{value.split('://')[0]}' databases are not supported; "
                                 "use a file path or a postgresql:// URL")
+    if "alerts" in document["reports"] and "email" not in document["reports"]:
+        problems.append(f"{source}: At 'reports.alerts': alerts are sent through reports.email's SMTP server; add "
+                        "reports.email (smtp_host, from, to)")
     scan_doc = document["scan"]
     if scan_doc.get("executor") == "celery" and "celery" not in scan_doc:
         problems.append(f"{source}: At 'scan': executor celery needs scan.celery.broker (redis://host:6379/0)")

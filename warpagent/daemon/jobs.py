@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from feeds.model import FeedError
 from feeds.update import update
-from reports import produce
+from reports import alerts, produce
 from warpagent import clock, config
 from warpagent.daemon.scheduler import STOP
 from warpagent.errors import ConfigError, WarpagentError
@@ -60,10 +60,12 @@ def feeds_job(config_path: str | None) -> None:
         except FeedError as exc:
             return "failed", str(exc)
         detail = f"{len(result.updated)} updated, {len(result.unchanged)} unchanged"
+        changed, told = alerts.reprioritise_and_alert(settings, store, clock.now())
+        detail += f"; {changed} findings re-prioritised; {_told(told)}"
         if result.failed:
             return "failed", detail + "; previous data kept for " + "; ".join(
                 f"{source}: {reason}" for source, reason in result.failed.items())
-        return "ok", detail
+        return ("failed", detail + "; " + "; ".join(told.problems)) if told.problems else ("ok", detail)
 
     _recorded("feeds", config_path, body)
 
@@ -72,7 +74,8 @@ def scan_job(config_path: str | None, estate_name: str) -> None:
     def body(settings: config.Settings, store: Store) -> tuple[str, str]:
         outcome = scan_estate(settings, settings.estate(estate_name), store, cancelled=STOP.is_set)
         run = outcome.delta.run
-        detail = describe_run(outcome.delta)
+        told = alerts.send_alerts(settings, store, clock.now())  # the same night, complete run or not
+        detail = f"{describe_run(outcome.delta)}; {_told(told)}" + "".join(f"; {p}" for p in told.problems)
         if run.status is not RunStatus.COMPLETE:
             return ("partial" if run.status is RunStatus.PARTIAL else "failed"), detail + "; " + "; ".join(run.errors)
         if settings.schedule.share_after_scan and settings.sharing.peers and not STOP.is_set():
@@ -80,6 +83,20 @@ def scan_job(config_path: str | None, estate_name: str) -> None:
         return "ok", detail
 
     _recorded(f"scan:{estate_name}", config_path, body)
+
+
+def _told(outcome: alerts.AlertOutcome) -> str:
+    return f"{len(outcome.alerts)} alerts"
+
+
+def alerts_job(config_path: str | None) -> None:
+    """Alerts on their own schedule: the mail queue retried, KEV due dates that passed today."""
+    def body(settings: config.Settings, store: Store) -> tuple[str, str]:
+        told = alerts.send_alerts(settings, store, clock.now())
+        detail = f"{_told(told)}, {told.sent} messages sent"
+        return ("failed", detail + "; " + "; ".join(told.problems)) if told.problems else ("ok", detail)
+
+    _recorded("alerts", config_path, body)
 
 
 def share_body(settings: config.Settings, store: Store) -> tuple[str, str]:

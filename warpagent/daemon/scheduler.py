@@ -116,6 +116,9 @@ def desired_jobs(settings: config.Settings, config_path: str | None) -> list[Job
     if settings.sharing.peers:
         jobs.append(JobSpec(id="pull", func="warpagent.daemon.jobs:pull_job", args=(config_path,),
                             cron=settings.schedule.pull, what="pull peers' new objects"))
+    if settings.reports.alerts:
+        jobs.append(JobSpec(id="alerts", func="warpagent.daemon.jobs:alerts_job", args=(config_path,),
+                            cron=settings.schedule.alerts, what="send the security team's alerts"))
     jobs.append(JobSpec(id="board-report", func="warpagent.daemon.jobs:board_job", args=(config_path,),
                         cron=settings.schedule.board_report,
                         what="board report for the month before" + (", e-mailed" if settings.reports.email else "")))

@@ -82,6 +82,7 @@ class EventKind(enum.StrEnum):
     EXPIRED = "expired"  # a decision's date passed: open again
     RESOLVED = "resolved"
     VERIFIED = "verified"  # a targeted re-scan (scan --verify) looked at it again
+    KEV_PAST_DUE = "kev_past_due"  # still open after its CISA KEV due date
 
 
 # Structured NSE output as nmap's XML gives it: <elem> values and (keyed or not) <table>s.

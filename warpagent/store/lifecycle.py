@@ -131,7 +131,7 @@ def decide(report: RunReport, stored: Iterable[StoredFinding]) -> Verdict:
         was = known.get(finding_id)
         if was is None:
             new.append(finding_id)
-            events.append((finding_id, EventKind.OPENED, ""))
+            events.append((finding_id, EventKind.OPENED, finding.severity.label))
             continue
         if was.status is FindingStatus.RESOLVED:
             reopened.append(finding_id)

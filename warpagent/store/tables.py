@@ -71,6 +71,7 @@ finding_events = sa.Table(
     sa.Column("kind", sa.Text, nullable=False),  # EventKind
     sa.Column("detail", sa.Text, nullable=False, server_default=""),
     sa.Column("by", sa.Text, nullable=False, server_default=""),
+    sa.Column("alerted", sa.Integer, nullable=False, server_default="0"),  # queued to reports.alerts
     sa.Index("finding_events_finding", "finding_id"),
     sqlite_autoincrement=True,
 )
