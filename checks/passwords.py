@@ -28,6 +28,8 @@ def empty_password(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """An account has an empty password field in /etc/shadow: it may log in with no password
     wherever PAM allows `nullok` (Debian's default stack does).
 
+    Board: an account has no password at all.
+
     Why it matters: anyone who can reach a login prompt can become this user.
     Fix: lock the account (`passwd -l NAME`) or set a strong password; remove `nullok` from PAM.
     """
@@ -70,6 +72,8 @@ def _minimum(setting: Setting) -> int:
 def password_policy_weak(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """The PAM password stack accepts passwords shorter than 8 characters and checks no deny
     list of common passwords (NCSC: at least 8, and block the most common ones).
+
+    Board: the system accepts short passwords and the commonest ones.
 
     Why it matters: short passwords and the commonest choices fall first to guessing and spraying.
     Fix: add pam_pwquality to the password stack (`apt install libpam-pwquality`) with `minlen = 12`
@@ -121,6 +125,8 @@ def ssh_root_password_login(host: Host, ctx: CheckContext) -> Iterator[Weakness]
     """sshd_config lets root log in with a password (`PermitRootLogin yes` with password or
     keyboard-interactive authentication on), or lets any account log in with an empty password.
 
+    Board: the most powerful account can log in remotely with just a password.
+
     Why it matters: root is the one account name every attacker knows; password logins to it
     are brute-forced from the internet within minutes of exposure.
     Fix: `PermitRootLogin prohibit-password` (or `no`), `PasswordAuthentication no`, and
@@ -152,6 +158,8 @@ def ssh_root_password_login(host: Host, ctx: CheckContext) -> Iterator[Weakness]
 def default_credentials_accepted(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A service accepted a vendor default credential from warpagent's tiny built-in list
     (opt-in per estate: `default_credentials`). The password is never recorded.
+
+    Board: a device or service still accepts its maker's default password.
 
     Why it matters: default credentials are the first thing attackers and worms try; a device
     that still has them belongs to whoever finds it first.

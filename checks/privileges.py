@@ -47,8 +47,11 @@ def sudo_unrestricted(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     shell) for users outside the admin group (medium). `%sudo`/`%wheel`/`%admin ALL` with a
     password is the normal admin policy and is not reported.
 
-    Why it matters: a NOPASSWD rule turns any compromise of that account (a stolen SSH key, a
-    web shell as a service user) into root at once, with no password in the way.
+    Board: a rule lets someone act as the system's administrator without the usual checks.
+
+    Why it matters: a rule that asks for no password (NOPASSWD) turns any compromise of that
+    account (a stolen SSH key, a web shell as a service user) into root at once, with no
+    password in the way.
     Fix: limit the rule to the exact commands needed, and drop NOPASSWD.
     """
     for rule in host.evidence.sudo_rules:

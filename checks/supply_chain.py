@@ -154,6 +154,8 @@ def package_source_insecure(host: Host, ctx: CheckContext) -> Iterator[Weakness]
     HTTP (low: apt still checks signatures, but what the host installs is visible on the wire
     and a network attacker can hold back updates).
 
+    Board: a software source is trusted without its signature being checked, or fetched unprotected.
+
     Why it matters: the package source is how code reaches every host as root.
     Fix: remove `trusted=yes` and name the repository's key with `signed-by=`; use https URIs.
     """

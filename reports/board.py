@@ -21,9 +21,9 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from checks import ALL_CHECKS, by_id
+from checks import ALL_CHECKS, frameworks
 from feeds.model import SourceStatus
-from reports import register
+from reports import board_words, register, summary
 from warpagent import clock
 from warpagent.config import RagRules
 from warpagent.model.findings import (
@@ -155,22 +155,13 @@ class BoardReport:
     intel: tuple[IntelCoverage, ...] = ()
     measured_with: tuple[Measured, ...] = ()  # per estate and category: measured, with what
     decisions: tuple[register.Decision, ...] = ()  # the accepted-risk register
+    summary: summary.Summary | None = None  # the opening: position, changes, decisions asked for
 
 
 def _open_at(tracked: TrackedFinding, moment: dt.datetime) -> bool:
     if tracked.status.decided or tracked.first_seen > moment:
         return False
     return tracked.resolved_at is None or tracked.resolved_at > moment
-
-
-def _doc_part(check_id: str, label: str) -> str:
-    """A part of the check's own documentation, as plain prose for the board (no code marks)."""
-    doc = by_id(check_id).doc.replace("`", "")
-    if label == "what":
-        return doc.split("\n", 1)[0].strip().rstrip(".")
-    _before, found, after = doc.partition(f"{label}:")
-    text = " ".join(after.split("\n\n")[0].split("Fix:")[0].split()) if found else ""
-    return text[:1].upper() + text[1:]
 
 
 def rag_for(items: Sequence[TrackedFinding], moment: dt.datetime, rules: RagRules) -> tuple[str, str]:
@@ -252,7 +243,7 @@ def _gauges(open_now: Sequence[TrackedFinding], end: dt.datetime, rules: RagRule
         if not items:
             return Gauge(label, deadline, None)
         first = min(items, key=lambda t: t.first_seen)
-        return Gauge(label, deadline, (end - first.first_seen).days, _doc_part(first.finding.check_id, "what"))
+        return Gauge(label, deadline, (end - first.first_seen).days, board_words.what(first.finding.check_id))
 
     return (oldest([t for t in open_now if t.finding.kev_due], "Actively exploited (CISA KEV)", rules.kev_days),
             oldest([t for t in open_now if t.finding.severity is Severity.CRITICAL], "Critical", rules.critical_days),
@@ -308,13 +299,12 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
                     and start <= t.resolved_at <= end)
         assets = len({t.finding.asset for t in items})
         oldest = max((end - t.first_seen).days for t in items)
-        fix = _doc_part(check_id, "Fix")
         risks.append(Risk(
             check_id=check_id, category=items[0].finding.category,
-            severity=max(t.finding.severity for t in items).label, what=_doc_part(check_id, "what"),
-            why=_doc_part(check_id, "Why it matters"),
-            action=f"{fix} {fixed} fixed this month; {assets} system{'s' if assets != 1 else ''} still affected, "
-                   f"the oldest for {oldest} days.",
+            severity=max(t.finding.severity for t in items).label, what=board_words.what(check_id),
+            why=board_words.why(check_id),
+            action=f"{board_words.action(items[0].finding.category)} {fixed} fixed this month; {assets} "
+                   f"system{'s' if assets != 1 else ''} still affected, the oldest for {oldest} days.",
             assets=assets, oldest_days=oldest))
 
     year_ago = end - dt.timedelta(days=365)
@@ -329,7 +319,7 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
         if not items:
             return None
         first = min(items, key=lambda t: t.first_seen)
-        return (end - first.first_seen).days, _doc_part(first.finding.check_id, "what")
+        return (end - first.first_seen).days, board_words.what(first.finding.check_id)
 
     past_deadline = sum(1 for t in open_now if rules.past("critical", t, end) or rules.past("high", t, end))
     remediation = Remediation(
@@ -349,6 +339,14 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
     scans = tuple(EstateCoverage(estate=r.estate, last_run=r.started.astimezone(tz).strftime("%d %b %Y %H:%M"),
                                  status=r.status.value, hosts_up=r.hosts_up, problems=r.errors)
                   for r in latest.values())
+    decided = register.decisions(findings, end)
+    before = [c.trend[-2] for c in categories if len(c.trend) >= 2 and c.trend[-2] is not None]
+    opening = summary.build(
+        rags=[c.rag for c in categories], open_now=[t for t in open_now if t.finding.category in measured],
+        new=remediation.new_in_month, fixed=remediation.fixed_in_month, open_before=sum(before) if before else None,
+        past_deadline=remediation.past_deadline, kev_past_due=remediation.kev_past_due,
+        top_risks=[(r.what, r.assets) for r in risks], expiring=sum(1 for d in decided if d.expiring),
+        frameworks=frameworks.table(), measured=measured)
     return BoardReport(organisation=organisation, title=title, month=start.astimezone(tz).strftime("%B %Y"),
                        period_end=end.astimezone(tz),
                        months=tuple((p - dt.timedelta(microseconds=1)).astimezone(tz).strftime("%b") for p in points),
@@ -356,7 +354,7 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
                        coverage=scans, peers_available=bool(peer_postures or regional),
                        k=int(regional.get("k_threshold", k)) if regional else k,
                        peer_source=_peer_source(regional, peer_postures), intel=intel, measured_with=measured_with,
-                       decisions=register.decisions(findings, end))
+                       decisions=decided, summary=opening)
 
 
 def _peer_source(regional: Mapping[str, Any] | None, postures: Sequence[Mapping[str, Any]]) -> str:

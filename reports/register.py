@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from checks import by_id
+from reports import board_words
 from warpagent.model.findings import FindingStatus, TrackedFinding
 
 EXPIRING_WITHIN = dt.timedelta(days=30)
@@ -24,16 +24,12 @@ class Decision:
     expiring: bool  # lapses within 30 days of the report
 
 
-def _what(check_id: str) -> str:
-    return by_id(check_id).doc.replace("`", "").split("\n", 1)[0].strip().rstrip(".")
-
-
 def decisions(findings: Sequence[TrackedFinding], moment: dt.datetime) -> tuple[Decision, ...]:
     """Decided findings, soonest to lapse first (those with no date last)."""
     decided = [t for t in findings if t.status.decided]
     decided.sort(key=lambda t: (t.decided_until or dt.date.max, -t.finding.severity))
     return tuple(Decision(
-        what=_what(t.finding.check_id), severity=t.finding.severity.label,
+        what=board_words.what(t.finding.check_id), severity=t.finding.severity.label,
         decision="accepted risk" if t.status is FindingStatus.ACCEPTED_RISK else "false positive",
         owner=t.decided_by or "not recorded", reason=t.status_reason, until=t.decided_until,
         expiring=t.decided_until is not None and t.decided_until <= (moment + EXPIRING_WITHIN).date())

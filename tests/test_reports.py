@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email
 import email.policy
@@ -477,3 +478,101 @@ def test_an_accepted_risk_leaves_the_rag_and_enters_the_register(tmp_path: Path)
     assert [(d, bool(x)) for d, x, _what in register] == [("accepted risk", True), ("false positive", False)]
     assert found["expiring"] == "1"
     assert "Head of ICT" in html and "isolated on the backup VLAN" in html and "no date" in html
+
+
+# --- the board's words ----------------------------------------------------------------------
+
+TECHNICAL = re.compile(r"(/[a-z._-]+/|\s--?[a-z]|=|`|\.conf\b|\b(sudo|apt|systemctl|usermod|passwd|gpasswd)\b"
+                       r"|\bwarpagent (scan|feeds|report|findings|accept|share|pull|run|init|check-config)\b"
+                       r"|[a-z]+_[a-z]+_|\bsshd_config\b|NOPASSWD|trusted=)")
+
+
+def test_no_check_gives_the_board_a_command_path_or_setting() -> None:
+    from reports import board_words
+
+    for check in ALL_CHECKS:
+        for text in (board_words.what(check.id), board_words.why(check.id), board_words.action(check.category)):
+            assert not TECHNICAL.search(text), (check.id, text)
+
+
+def _visible_text(html: str) -> str:
+    html = re.sub(r"(?s)<(style|script|svg)\b.*?</\1>", " ", html)
+    html = re.sub(r"</?(strong|em|span|b|a)\b[^>]*>", "", html)  # inline: no space
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_the_board_opens_with_the_position_and_the_decisions_asked_for(tmp_path: Path) -> None:
+    history(tmp_path / "warpagent.db")
+    result = run_cli("--config", str(_config(tmp_path / "w.yaml")), "report", "board", "--month", "2026-11",
+                     "--out", "board.html", cwd=tmp_path, now=NOW)
+    assert result.returncode == 0, result.stderr
+    html = (tmp_path / "board.html").read_text()
+    text = _visible_text(html)
+    assert html.index('id="summary"') < html.index('id="status"')
+    assert ("Our cyber hygiene needs action now: of the seven areas, 1 red, 6 not yet measured. This month 0 "
+            "weaknesses were found and 0 fixed; 4 open, as at the end of last month.") in text
+    assert "Cyber Essentials: on today's findings we would not meet Secure configuration, User access control." in text
+    asked = re.findall(r"<li>([^<]+)</li>", html[html.index('id="decisions-asked"'):])
+    assert asked[0] == ("2 critical or high weaknesses are past their 14-day deadline: fund their fix now, or accept "
+                        "each risk with an owner and a date.")
+    assert not TECHNICAL.search(text), TECHNICAL.search(text)
+
+
+def test_every_checks_finding_on_the_board_stays_in_plain_words(tmp_path: Path) -> None:
+    from warpagent.store.decisions import FindingDecisions
+
+    findings = [_finding(c.id, Severity.HIGH, f"h{i}.council.test", 1000 + i) for i, c in enumerate(ALL_CHECKS)]
+    findings = [dataclasses.replace(f, category=c.category, product="Exim 4.89" if c.category == "unsupported"
+                                    else f.product) for f, c in zip(findings, ALL_CHECKS, strict=True)]
+    with Store(tmp_path / "warpagent.db") as store:
+        run = store.begin_run("corporate", DAY0)
+        assets = frozenset(f.asset for f in findings)
+        store.record_run(run, RunReport(findings=tuple(findings), finished=DAY0, complete=True,
+                                        observed_assets=assets, in_scope_assets=assets, hosts_scanned=len(assets)))
+        FindingDecisions(store).accept(findings[0].id, reason="replacement funded for March",
+                                       until=dt.date(2026, 12, 20), by="CIO", now=NOW)
+    result = run_cli("--config", str(_config(tmp_path / "w.yaml")), "report", "board", "--month", "2026-11",
+                     "--out", "board.html", cwd=tmp_path, now=NOW)
+    assert result.returncode == 0, result.stderr
+    text = _visible_text((tmp_path / "board.html").read_text())
+    assert "Fund the upgrade or replacement of software its maker no longer supports: Exim 4.89." in text
+    assert "Renew or end 1 accepted risk that lapses within 30 days." in text
+    assert not TECHNICAL.search(text), TECHNICAL.search(text)
+
+
+WORD_PROBE = """<script>
+const broken = [];
+for (const cell of document.querySelectorAll('td, th, li, p')) {
+  const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+  let node;
+  while ((node = walker.nextNode())) {
+    for (const m of node.data.matchAll(/\\S+/g)) {
+      const range = document.createRange();
+      range.setStart(node, m.index);
+      range.setEnd(node, m.index + m[0].length);
+      const lines = new Set([...range.getClientRects()].filter(r => r.width > 0).map(r => Math.round(r.top)));
+      if (lines.size > 1) broken.push(m[0]);
+    }
+  }
+}
+document.body.setAttribute('data-words', JSON.stringify({broken, width: document.documentElement.clientWidth,
+  scroll: document.documentElement.scrollWidth}));
+</script></body>"""
+
+
+@pytest.mark.parametrize("width", [800, 1280])
+def test_board_layout_breaks_no_word_across_lines(tmp_path: Path, board_html: Path, width: int) -> None:
+    probe = tmp_path / "words.html"
+    probe.write_text(board_html.read_text().replace("</body>", WORD_PROBE))
+    dom = chromium(tmp_path, probe, "--dump-dom", "--virtual-time-budget=2000", f"--window-size={width},2000").stdout
+    found = json.loads(re.search(r"data-words=\"([^\"]+)\"", dom).group(1).replace("&quot;", '"'))  # type: ignore[union-attr]
+    assert found["broken"] == [] and found["scroll"] <= found["width"], found
+
+
+def test_the_word_probe_sees_a_word_broken_across_lines(tmp_path: Path) -> None:
+    page = tmp_path / "narrow.html"
+    page.write_text('<html><body><table style="width:60px"><tr><td style="overflow-wrap:anywhere">'
+                    'supercalifragilistic</td></tr></table></body></html>'.replace("</body>", WORD_PROBE))
+    dom = chromium(tmp_path, page, "--dump-dom", "--virtual-time-budget=2000", "--window-size=800,600").stdout
+    found = json.loads(re.search(r"data-words=\"([^\"]+)\"", dom).group(1).replace("&quot;", '"'))  # type: ignore[union-attr]
+    assert found["broken"] == ["supercalifragilistic"]

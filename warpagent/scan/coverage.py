@@ -38,8 +38,9 @@ class CategoryCoverage:
     def name(self) -> str:
         return CATEGORY_NAMES[self.category]
 
-    def describe(self) -> str:
-        """One plain line: 'measured with NVD vulnerability database; without ...' or why not."""
+    def describe(self, technical: bool = True) -> str:
+        """One plain line: 'measured with NVD vulnerability database; without ...' or why not.
+        `technical`: say what to run and configure (the board's copy leaves that out)."""
         had = ", ".join(INTEL_NAMES.get(s, s) for s in self.intel)
         lacked = ", ".join(INTEL_NAMES.get(s, s) for s in self.missing)
         if self.measured:
@@ -49,8 +50,9 @@ class CategoryCoverage:
                 f"; without {lacked}" if lacked else "") + unknown
         if self.needs and set(self.needs) <= set(self.missing):
             either = " or ".join(INTEL_NAMES.get(s, s) for s in self.missing)
-            return f"not measured: no {either} (run 'warpagent feeds update')"
-        return f"not measured: no {EVIDENCE_HINT} for it" + (f"; {lacked} missing too" if lacked else "")
+            return f"not measured: no {either}" + (" (run 'warpagent feeds update')" if technical else " yet")
+        hint = EVIDENCE_HINT if technical else "host evidence"
+        return f"not measured: no {hint} for it" + (f"; {lacked} missing too" if lacked else "")
 
 
 @dataclass(frozen=True)
