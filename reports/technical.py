@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from checks.frameworks import Frameworks, table
 from warpagent.model.findings import CATEGORIES, CATEGORY_NAMES, FindingStatus, TrackedFinding
 from warpagent.scan.coverage import EstateCoverage
 
@@ -26,6 +27,16 @@ class CategoryGroup:
 
 
 @dataclass(frozen=True)
+class FrameworkGroup:
+    """Open findings against one Cyber Essentials area or CAF contributing outcome."""
+
+    framework: str  # "Cyber Essentials" or "CAF"
+    ref: str  # the area's name or the outcome's id
+    name: str
+    findings: tuple[TrackedFinding, ...]
+
+
+@dataclass(frozen=True)
 class TechnicalReport:
     organisation: str
     generated: dt.datetime
@@ -36,6 +47,7 @@ class TechnicalReport:
     resolved: tuple[TrackedFinding, ...]
     reopened: tuple[TrackedFinding, ...]
     coverage: tuple[EstateCoverage, ...] = ()  # per estate and category: measured, with what, or why not
+    frameworks: tuple[FrameworkGroup, ...] = ()  # the same open findings by Cyber Essentials area and CAF outcome
 
 
 def build(findings: Sequence[TrackedFinding], *, organisation: str, now: dt.datetime,
@@ -61,4 +73,14 @@ def build(findings: Sequence[TrackedFinding], *, organisation: str, now: dt.date
         new=tuple(t for t in open_findings if after(t.first_seen)),
         resolved=tuple(t for t in findings if t.status is FindingStatus.RESOLVED and after(t.resolved_at)),
         reopened=tuple(t for t in open_findings if after(t.reopened_at) and not after(t.first_seen)),
-        coverage=tuple(coverage))
+        coverage=tuple(coverage), frameworks=by_framework(open_findings, table()))
+
+
+def by_framework(open_findings: Sequence[TrackedFinding], frameworks: Frameworks) -> tuple[FrameworkGroup, ...]:
+    groups = [FrameworkGroup("Cyber Essentials", name, name, tuple(
+        t for t in open_findings if area in frameworks.checks[t.finding.check_id][0]))
+        for area, name in frameworks.cyber_essentials.items()]
+    groups += [FrameworkGroup("CAF", outcome, name, tuple(
+        t for t in open_findings if outcome in frameworks.outcomes_of(t.finding.check_id)))
+        for outcome, name in frameworks.caf.items()]
+    return tuple(groups)

@@ -189,6 +189,12 @@ def test_technical_report_and_csv(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
     rows = (tmp_path / "tech.csv").read_text().splitlines()
     assert len(rows) == 1 + 4
+    # grouped by framework too: A (WA514), C (WA508), D (WA503), E (WA505) are all secure configuration
+    by_framework = dict(re.findall(r'data-framework="([^"]+)">.*?data-metric="framework-open">(\d+)<', html,
+                                   flags=re.DOTALL))
+    assert by_framework["Cyber Essentials/Secure configuration"] == "4"
+    assert by_framework["Cyber Essentials/User access control"] == "1" and by_framework["CAF/B3.b"] == "3"
+    assert by_framework["CAF/B5.c"] == "0"
     # B comes back after the report, which logged the time it was run (NOW)
     with Store(tmp_path / "warpagent.db") as store:
         _run(store, NOW + dt.timedelta(hours=1), [A, B, C, D, E])

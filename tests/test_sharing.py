@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -140,6 +141,20 @@ def test_posture_counts_are_bucketed_and_free_text_dropped() -> None:
     assert [r.check_id for r in posture.remediations] == ["WA502", "WA512"]
     assert posture.remediations[0].fix.startswith("offer only AEAD suites")
     assert "198.18" not in repr(posture)
+
+
+def test_decided_findings_are_shared_as_their_own_count_apart_from_the_open_ones() -> None:
+    accepted = [dataclasses.replace(_tracked(asset=f"198.18.1.{i}"), status=FindingStatus.ACCEPTED_RISK)
+                for i in range(3)]
+    posture = anonymise.anonymise([_tracked()], member="m", sector="", region="", as_of=RECORDED_AT.date(), k=3,
+                                  measured={"configs"}, decided=accepted)
+    configs = next(c for c in posture.categories if c.category == "configs")
+    assert (configs.open_findings, configs.decided) == ("1", "2-5")
+    bundle = stix_bundle.build(posture, "amber")
+    (shared,) = [o for o in bundle["objects"] if o["type"] == "x-warpagent-posture" and o["category"] == "configs"]
+    assert shared["decided"] == "2-5" and shared["open_findings"] == "1"
+    assert stix_bundle.validate(stix_bundle.to_json(bundle)) == []
+    assert "198.18.1" not in stix_bundle.to_json(bundle)
 
 
 def test_rare_versions_are_withheld_only_where_peer_data_says_so() -> None:

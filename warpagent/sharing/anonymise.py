@@ -63,6 +63,7 @@ class CategoryPosture:
     checks: tuple[CheckPosture, ...]
     oldest_open: dt.date | None
     past_due: str = "0"  # bucket of open findings past the council's own deadlines (KEV, critical, high)
+    decided: str = "0"  # bucket of accepted risks and false positives, counted apart from the open ones
 
 
 @dataclass(frozen=True)
@@ -109,13 +110,15 @@ def _fix_text(doc: str) -> str:
 def anonymise(findings: Sequence[TrackedFinding], *, member: str, sector: str, region: str,
               as_of: dt.date, k: int, measured: Collection[str],
               region_versions: Mapping[tuple[str, str], int] | None = None,
-              past_due: Callable[[TrackedFinding], bool] = lambda tracked: False) -> SharedPosture:
+              past_due: Callable[[TrackedFinding], bool] = lambda tracked: False,
+              decided: Sequence[TrackedFinding] = ()) -> SharedPosture:
     """Build the shareable posture from open findings.
 
     `member` is the pseudonym; `measured` the categories whose checks ran; `region_versions`
     maps (product, version) to how many *other* members report it, from pulled peer data
     (None when there is no peer data to judge rarity by); `past_due` says whether a finding is
-    open past the council's deadline for it.
+    open past the council's deadline for it; `decided` the accepted risks and false positives,
+    shared only as a count per category.
     """
     by_category: dict[str, list[TrackedFinding]] = defaultdict(list)
     for tracked in findings:
@@ -137,6 +140,7 @@ def anonymise(findings: Sequence[TrackedFinding], *, member: str, sector: str, r
                          for check_id, group in sorted(per_check.items())),
             oldest_open=min((t.first_seen.date() for t in items), default=None),
             past_due=bucket(sum(1 for t in items if past_due(t))),
+            decided=bucket(sum(1 for t in decided if t.finding.category == category)),
         ))
 
     cve_assets: dict[str, set[str]] = defaultdict(set)

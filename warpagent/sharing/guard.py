@@ -147,8 +147,7 @@ def _posture_problem(obj: Mapping[str, Any]) -> str | None:
     if not isinstance(by_severity, dict) or not set(by_severity) <= {s.label for s in Severity}:
         return "posture 'by_severity' names an unknown severity"
     figures += list(by_severity.values())
-    if "past_due" in obj:
-        figures.append(obj["past_due"])
+    figures += [obj[key] for key in ("past_due", "decided") if key in obj]
     checks = obj.get("checks", [])
     if not isinstance(checks, list) or not all(isinstance(c, dict) for c in checks):
         return "posture 'checks' is not a list of checks"

@@ -35,6 +35,7 @@ def member_category(cat: CategoryPosture, as_of: dt.date, software: list[Softwar
     if cat.by_severity:
         lines.append("By severity: " + "; ".join(f"{sev} {bucket(b)}" for sev, b in cat.by_severity) + ".")
     lines.append(f"Open findings past the member's deadlines (CISA KEV, critical, high): {bucket(cat.past_due)}.")
+    lines.append(f"Accepted risks and false positives, not counted as open: {bucket(cat.decided)}.")
     lines.append(f"Oldest open finding first seen on {cat.oldest_open}." if cat.oldest_open else "No open finding.")
     for check in cat.checks:
         label = f"{check.check_id} {check_names[check.check_id]}" if check.check_id in check_names else check.check_id

@@ -58,7 +58,8 @@ def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.d
         store.findings(status=FindingStatus.OPEN.value), member=member, sector=settings.organisation.sector,
         region=settings.organisation.region, as_of=today, k=settings.sharing.k,
         measured=store.measured_categories(), region_versions=region_versions,
-        past_due=lambda tracked: settings.reports.rag.past_due(tracked, end_of_day))
+        past_due=lambda tracked: settings.reports.rag.past_due(tracked, end_of_day),
+        decided=[t for t in store.findings() if t.status.decided])
     bundle = stix_bundle.build(posture, settings.sharing.tlp)
     text = stix_bundle.to_json(bundle)
     errors = stix_bundle.validate(text)

@@ -30,7 +30,7 @@ from warpagent.sharing.anonymise import SharedPosture
 
 NAMESPACE = uuid.UUID("6f4b3a1e-5d0c-4c47-9a53-1f0b7e6c2d91")  # warpagent's own UUIDv5 namespace
 EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)  # `created` of every shared object: constant across versions
-EXTENSION_MODIFIED = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)  # 1.1.0: past_due
+EXTENSION_MODIFIED = dt.datetime(2026, 12, 2, tzinfo=dt.UTC)  # 1.1.0: past_due; 1.2.0: decided
 TOOL_IDENTITY = f"identity--{uuid.uuid5(NAMESPACE, 'warpagent/tool')}"
 POSTURE_EXTENSION = "extension-definition--3c8d0f2e-8f4e-4f0b-9b1c-6a2f1d7e5b40"
 TLP2_EXTENSION = "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"
@@ -51,6 +51,7 @@ POSTURE_SCHEMA = (
     "open_findings (bucket: 0, 1, 2-5, 6-20, 21+); by_severity (severity -> bucket); checks (list of "
     "{check_id, severity, findings bucket, assets bucket}); oldest_open (YYYY-MM-DD or absent); "
     "past_due (bucket of open findings past the member's deadlines: CISA KEV, critical, high); "
+    "decided (bucket of accepted risks and false positives, not counted in open_findings); "
     "software (list of {product, version}; version absent when withheld as rare); software_refs "
     "(software SCOs, by product name); course_of_action_refs. Never carries names, addresses or "
     "free text. See docs/sharing.md in the warpagent repository.")
@@ -74,6 +75,7 @@ Posture: Any = v21.CustomObject("x-warpagent-posture", [
     ("checks", ListProperty(DictionaryProperty())),
     ("oldest_open", StringProperty()),
     ("past_due", StringProperty()),
+    ("decided", StringProperty()),
     ("software", ListProperty(DictionaryProperty())),
     ("software_refs", ListProperty(ReferenceProperty(valid_types="software"))),
     ("course_of_action_refs", ListProperty(ReferenceProperty(valid_types="course-of-action"))),
@@ -147,6 +149,7 @@ def build(posture: SharedPosture, tlp: str = "amber") -> dict[str, Any]:
             checks=[{"check_id": c.check_id, "severity": c.severity.label, "findings": c.findings,
                      "assets": c.assets} for c in cat.checks] or None,
             oldest_open=cat.oldest_open.isoformat() if cat.oldest_open else None, past_due=cat.past_due,
+            decided=cat.decided,
             software=versions_by_category.get(cat.category) or None,
             software_refs=[s.id for s in software_by_category.get(cat.category, [])] or None,
             course_of_action_refs=[coas[c].id for c in check_ids if c in coas] or None,
