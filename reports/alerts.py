@@ -14,6 +14,7 @@ from warpagent.config import Settings
 from warpagent.model.findings import EventKind
 from warpagent.scan.reprioritise import reprioritise
 from warpagent.store.alerts import AlertEvent, AlertLog
+from warpagent.store.decisions import FindingDecisions
 from warpagent.store.findings import Store
 
 WHAT = {EventKind.OPENED: "new critical finding", EventKind.BECAME_KEV: "now actively exploited (CISA KEV)",
@@ -52,6 +53,8 @@ def send_alerts(settings: Settings, store: Store, now: dt.datetime, *, dry_run: 
     if alerts is None or mail is None:
         return AlertOutcome(alerts=(), dry_run=dry_run)
     log = AlertLog(store)
+    if not dry_run:
+        FindingDecisions(store).expire_lapsed(now)
     log.mark_kev_past_due(now)
     pending = tuple(log.unsent(settle=not dry_run))
     if dry_run:

@@ -118,3 +118,21 @@ def test_alerts_need_the_smtp_server_of_reports_email(tmp_path: Path) -> None:
     problems = config.validate(config.strict_yaml.load(path.read_text()), "w.yaml")
     assert problems == ["w.yaml: At 'reports.alerts': alerts are sent through reports.email's SMTP server; add "
                         "reports.email (smtp_host, from, to)"]
+
+
+def test_an_acceptance_that_lapses_between_scans_is_reopened_and_told_the_same_night(tmp_path: Path) -> None:
+    port = free_port()
+    config_path = _config(tmp_path, port)
+    high = finding()
+    with Store(tmp_path / "w.db") as store:
+        record(store, [high], day=0)
+        FindingDecisions(store).accept(high.id, reason="isolated", until=(T0 + 2 * DAY).date(), by="ciso", now=T0)
+    controller, inbox = start_smtp(port)
+    try:
+        run_cli("--config", str(config_path), "alerts", cwd=tmp_path, now=T0 + 3 * DAY)  # no scan since
+        assert [s.split(": ")[2] for s in _subjects(inbox)] == ["accepted risk lapsed"]
+    finally:
+        controller.stop()
+    with Store(tmp_path / "w.db") as store:
+        reopened = store.findings(ids=[high.id])[0]
+        assert reopened.status.value == "open" and reopened.decided_until is None

@@ -294,3 +294,25 @@ def test_reports_from_the_scanned_estate_match_the_store(scanned: dict[str, Any]
     assert board["rag-configs"] == "Amber"  # critical and high found today: within deadline, not yet red
     csv_rows = (work / "tech.csv").read_text().splitlines()
     assert len(csv_rows) - 1 == open_configs
+
+
+def test_verify_re_measures_one_finding_and_touches_no_other_host(estate: TestEstate,
+                                                                  scanned: dict[str, Any]) -> None:
+    """Last in this module: it adds a verify run to the shared store (which no night's figure counts)."""
+    from warpagent.model.findings import EventKind
+    from warpagent.store.decisions import FindingDecisions
+
+    work, config = scanned["work"], scanned["config"]
+    chosen = next(f for f in scanned["json"]["findings"] if f["check_id"] == "WA512")  # cleartext telnet
+    name = next(n for n, h in estate.hosts.items() if h.address == chosen["asset"])
+    others = {n: estate.ip_in_receives(n) for n in estate.hosts if n != name}
+    with Store(work / "warpagent.db") as store:
+        night = store.latest_finished_runs()["riverside-corporate"].id
+    result = run_cli("--config", str(config), "scan", "--verify", chosen["id"], "--json", cwd=work, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert {n: estate.ip_in_receives(n) for n in others} == others, "a host other than the finding's was touched"
+    with Store(work / "warpagent.db") as store:
+        assert store.findings(ids=[chosen["id"]])[0].status is FindingStatus.OPEN
+        events = FindingDecisions(store).history(chosen["id"])
+        assert (events[-1].kind, events[-1].detail) == (EventKind.VERIFIED, "re-measured: still there")
+        assert store.latest_finished_runs()["riverside-corporate"].id == night

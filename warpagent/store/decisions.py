@@ -78,6 +78,22 @@ class FindingDecisions:
                                                       by=by))
         return self.store.findings(ids=[tracked.id])[0]
 
+    def expire_lapsed(self, now: dt.datetime) -> int:
+        """Decisions whose date has passed, lapsed now rather than at the next run: the finding is
+        open again (the alert that follows goes the same night)."""
+        table = findings_table.c
+        rows = self.store.rows(sa.select(table.id, table.decided_until).where(
+            table.status.in_([FindingStatus.ACCEPTED_RISK.value, FindingStatus.FALSE_POSITIVE.value]),
+            table.decided_until.is_not(None), table.decided_until < now.date().isoformat()))
+        if rows:
+            with self.store.transaction() as db:
+                db.execute(findings_table.update().where(table.id.in_([r["id"] for r in rows])).values(
+                    status=FindingStatus.OPEN.value, status_reason="", decided_by="", decided_until=None))
+                db.execute(finding_events.insert(), [
+                    {"finding_id": r["id"], "at": stamp(now), "kind": EventKind.EXPIRED.value,
+                     "detail": f"the decision lapsed on {r['decided_until']}"} for r in rows])
+        return len(rows)
+
     def history(self, finding_id: FindingId) -> list[FindingEvent]:
         table = finding_events.c
         rows = self.store.rows(sa.select(finding_events).where(table.finding_id == finding_id).order_by(table.seq))
