@@ -120,13 +120,18 @@ reports:
     return path
 
 
-def test_board_numbers_equal_the_store(tmp_path: Path) -> None:
-    history(tmp_path / "warpagent.db")
-    config = _config(tmp_path / "w.yaml")
+def november_board(tmp_path: Path, config: Path) -> str:
+    """The November board report from the store beside `config`, as the CLI writes it."""
     result = run_cli("--config", str(config), "report", "board", "--month", "2026-11", "--out", "board.html",
                      cwd=tmp_path, now=NOW)
     assert result.returncode == 0, result.stderr
-    html = (tmp_path / "board.html").read_text()
+    return (tmp_path / "board.html").read_text()
+
+
+def test_board_numbers_equal_the_store(tmp_path: Path) -> None:
+    history(tmp_path / "warpagent.db")
+    config = _config(tmp_path / "w.yaml")
+    html = november_board(tmp_path, config)
     found = metrics(html)
     db = sqlite3.connect(tmp_path / "warpagent.db")
     open_configs = db.execute("SELECT COUNT(*) FROM findings WHERE status='open' AND category='configs'").fetchone()[0]
@@ -473,10 +478,7 @@ def test_an_accepted_risk_leaves_the_rag_and_enters_the_register(tmp_path: Path)
                          until=dt.date(2026, 12, 10), by="Head of ICT", now=NOW)
         decisions.false_positive(D.id, reason="a test page, not a service", until=None, by="SOC", now=NOW)
     config = _config(tmp_path / "w.yaml")
-    result = run_cli("--config", str(config), "report", "board", "--month", "2026-11", "--out", "board.html",
-                     cwd=tmp_path, now=NOW)
-    assert result.returncode == 0, result.stderr
-    html = (tmp_path / "board.html").read_text()
+    html = november_board(tmp_path, config)
     found = metrics(html)
     assert found["open-configs"] == "2"  # A and D are decided: C and E stay
     assert found["rag-configs"] == "Amber"  # neither decided critical nor high keeps it red
@@ -509,10 +511,7 @@ def _visible_text(html: str) -> str:
 
 def test_the_board_opens_with_the_position_and_the_decisions_asked_for(tmp_path: Path) -> None:
     history(tmp_path / "warpagent.db")
-    result = run_cli("--config", str(_config(tmp_path / "w.yaml")), "report", "board", "--month", "2026-11",
-                     "--out", "board.html", cwd=tmp_path, now=NOW)
-    assert result.returncode == 0, result.stderr
-    html = (tmp_path / "board.html").read_text()
+    html = november_board(tmp_path, _config(tmp_path / "w.yaml"))
     text = _visible_text(html)
     assert html.index('id="summary"') < html.index('id="status"')
     assert ("Our cyber hygiene needs action now: of the seven areas, 1 red, 6 not yet measured. This month 0 "
@@ -537,10 +536,7 @@ def test_every_checks_finding_on_the_board_stays_in_plain_words(tmp_path: Path) 
                                         observed_assets=assets, in_scope_assets=assets, hosts_scanned=len(assets)))
         FindingDecisions(store).accept(findings[0].id, reason="replacement funded for March",
                                        until=dt.date(2026, 12, 20), by="CIO", now=NOW)
-    result = run_cli("--config", str(_config(tmp_path / "w.yaml")), "report", "board", "--month", "2026-11",
-                     "--out", "board.html", cwd=tmp_path, now=NOW)
-    assert result.returncode == 0, result.stderr
-    text = _visible_text((tmp_path / "board.html").read_text())
+    text = _visible_text(november_board(tmp_path, _config(tmp_path / "w.yaml")))
     assert "Fund the upgrade or replacement of software its maker no longer supports: Exim 4.89." in text
     assert "Renew or end 1 accepted risk that lapses within 30 days." in text
     assert not TECHNICAL.search(text), TECHNICAL.search(text)

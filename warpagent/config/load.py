@@ -10,29 +10,9 @@ from typing import Any
 import yaml
 
 from feeds.update import FeedSettings
+from warpagent.config import settings as typed
 from warpagent.config import strict_yaml
 from warpagent.config.defaults import completed, duration_seconds
-from warpagent.config.settings import (
-    AlertSettings,
-    BackupPolicy,
-    CelerySettings,
-    CredentialProbes,
-    EmailSettings,
-    EstateConfig,
-    HubSettings,
-    HubTls,
-    HubUser,
-    Organisation,
-    PeerConfig,
-    RagRules,
-    ReportSettings,
-    ResticRepository,
-    ScanSettings,
-    ScheduleSettings,
-    Settings,
-    SharingSettings,
-    SshSource,
-)
 from warpagent.config.validate import validate
 from warpagent.errors import ConfigError
 from warpagent.model.findings import Severity
@@ -49,7 +29,7 @@ def example_text() -> str:
     return resources.files("warpagent.config").joinpath("example.yaml").read_text(encoding="utf-8")
 
 
-def parse_text(text: str, source: str, base_dir: Path) -> Settings:
+def parse_text(text: str, source: str, base_dir: Path) -> typed.Settings:
     try:
         document = strict_yaml.load(text)
     except strict_yaml.YamlRefused as exc:
@@ -73,30 +53,31 @@ def parse_text(text: str, source: str, base_dir: Path) -> Settings:
     return _build(document, source, base_dir)
 
 
-def _build(raw: dict[str, Any], source: str, base_dir: Path) -> Settings:
+def _build(raw: dict[str, Any], source: str, base_dir: Path) -> typed.Settings:
     """Typed settings from a valid document; every default comes from the schema (`completed`)."""
     doc = completed(raw)
     org, scan, share, rep, fd, sched = (doc[k] for k in ("organisation", "scan", "sharing", "reports", "feeds",
                                                           "schedule"))
-    return Settings(
+    return typed.Settings(
         source=source,
-        organisation=Organisation(name=org["name"], region=org["region"], sector=org["sector"]),
+        organisation=typed.Organisation(name=org["name"], region=org["region"], sector=org["sector"]),
         store=StoreLocation.parse(doc["store"], base_dir),
-        scan=ScanSettings(fail_on=None if scan["fail_on"] == "none" else Severity.parse(scan["fail_on"]),
+        scan=typed.ScanSettings(fail_on=None if scan["fail_on"] == "none" else Severity.parse(scan["fail_on"]),
                           nmap_path=scan["nmap_path"], timing=scan["timing"], executor=scan["executor"],
-                          celery=CelerySettings(**scan["celery"]) if "celery" in scan else CelerySettings()),
+                          celery=typed.CelerySettings(**scan["celery"]) if "celery" in scan
+                          else typed.CelerySettings()),
         estates=tuple(_estate(e, base_dir) for e in doc["estates"]),
-        sharing=SharingSettings(
+        sharing=typed.SharingSettings(
             pseudonym_key_env=share["pseudonym_key_env"],
             pseudonym_key_file=_optional_path(share, "pseudonym_key_file", base_dir),
             tlp=share["tlp"], k=share["k"], outbox=_relative(share["outbox"], base_dir),
             max_pull_bytes=share["max_pull_bytes"], peers=tuple(_peer(p) for p in share["peers"])),
-        reports=ReportSettings(
+        reports=typed.ReportSettings(
             title=rep["title"], logo=_optional_path(rep, "logo", base_dir), primary_colour=rep["primary_colour"],
-            rag=RagRules(**rep["rag"]), email=_email(rep["email"], base_dir) if "email" in rep else None,
-            alerts=AlertSettings(to=tuple(rep["alerts"]["to"]), subject=rep["alerts"]["subject"])
+            rag=typed.RagRules(**rep["rag"]), email=_email(rep["email"], base_dir) if "email" in rep else None,
+            alerts=typed.AlertSettings(to=tuple(rep["alerts"]["to"]), subject=rep["alerts"]["subject"])
             if "alerts" in rep else None),
-        schedule=ScheduleSettings(
+        schedule=typed.ScheduleSettings(
             timezone=sched["timezone"], scan=sched["scan"], feeds=sched["feeds"],
             estates=tuple(sorted(sched["estates"].items())), share_after_scan=sched["share_after_scan"],
             pull=sched["pull"], board_report=sched["board_report"], alerts=sched["alerts"],
@@ -111,23 +92,24 @@ def _build(raw: dict[str, Any], source: str, base_dir: Path) -> Settings:
     )
 
 
-def _estate(e: dict[str, Any], base_dir: Path) -> EstateConfig:
+def _estate(e: dict[str, Any], base_dir: Path) -> typed.EstateConfig:
     backups = e["backups"]
     probes = e["default_credentials"]
-    return EstateConfig(
+    return typed.EstateConfig(
         name=e["name"], targets=tuple(e["targets"]), exclude=tuple(e["exclude"]), ports=e["ports"],
         evidence=tuple(str(_relative(item, base_dir)) for item in e["evidence"] if isinstance(item, str)),
         ssh=tuple(_ssh_source(item["ssh"], base_dir) for item in e["evidence"] if isinstance(item, dict)),
         suppliers=_optional_path(e, "suppliers", base_dir),
         supplier_review_s=duration_seconds(e["supplier_review"]),
-        backups=BackupPolicy(
+        backups=typed.BackupPolicy(
             max_age_s=duration_seconds(backups["max_age"]),
             restore_test_within_s=duration_seconds(backups["restore_test_within"]),
-            restic=tuple(ResticRepository(name=r["name"], repository=r["repository"], password_env=r["password_env"],
-                                          sample=r["sample"], read_data_subset=r["read_data_subset"],
-                                          offline=r["offline"], timeout_s=duration_seconds(r["timeout"]))
+            restic=tuple(typed.ResticRepository(name=r["name"], repository=r["repository"],
+                                                password_env=r["password_env"], sample=r["sample"],
+                                                read_data_subset=r["read_data_subset"], offline=r["offline"],
+                                                timeout_s=duration_seconds(r["timeout"]))
                          for r in backups["restic"])),
-        default_credentials=CredentialProbes(enabled=probes["enabled"], max_attempts=probes["max_attempts"],
+        default_credentials=typed.CredentialProbes(enabled=probes["enabled"], max_attempts=probes["max_attempts"],
                                              pause_s=duration_seconds(probes["pause"]),
                                              services=tuple(probes["services"])),
         timeout_s=duration_seconds(e["timeout"]), host_timeout_s=duration_seconds(e["host_timeout"]),
@@ -136,30 +118,30 @@ def _estate(e: dict[str, Any], base_dir: Path) -> EstateConfig:
         assume_up=e["assume_up"])
 
 
-def _peer(p: dict[str, Any]) -> PeerConfig:
-    return PeerConfig(name=p["name"], url=p["url"], collection=p["collection"], api_root=p["api_root"],
+def _peer(p: dict[str, Any]) -> typed.PeerConfig:
+    return typed.PeerConfig(name=p["name"], url=p["url"], collection=p["collection"], api_root=p["api_root"],
                       username=p["username"], password_env=p["password_env"], api_key_env=p["api_key_env"],
                       api_key_header=p["api_key_header"], verify_tls=p["verify_tls"], ca_bundle=p["ca_bundle"],
                       timeout_s=duration_seconds(p["timeout"]), direction=p["direction"])
 
 
-def _email(mail: dict[str, Any], base_dir: Path) -> EmailSettings:
-    return EmailSettings(
+def _email(mail: dict[str, Any], base_dir: Path) -> typed.EmailSettings:
+    return typed.EmailSettings(
         smtp_host=mail["smtp_host"], sender=mail["from"], to=tuple(mail["to"]), smtp_port=mail["smtp_port"],
         security=mail["security"], username=mail["username"], password_env=mail["password_env"],
         subject=mail["subject"], outbox=_relative(mail["outbox"], base_dir),
         timeout_s=duration_seconds(mail["timeout"]), ca_bundle=_optional_path(mail, "ca_bundle", base_dir))
 
 
-def _hub(doc: dict[str, Any], base_dir: Path) -> HubSettings:
+def _hub(doc: dict[str, Any], base_dir: Path) -> typed.HubSettings:
     store = doc["store"]
     tls = doc.get("tls")
-    return HubSettings(
-        users=tuple(HubUser(name=u["name"], role=u["role"], password_env=u["password_env"],
+    return typed.HubSettings(
+        users=tuple(typed.HubUser(name=u["name"], role=u["role"], password_env=u["password_env"],
                             password_hash=u["password_hash"], identity=u["identity"]) for u in doc["users"]),
         store=store if "://" in store else str(_relative(store, base_dir)),
         title=doc["title"], host=doc["host"], port=doc["port"], url=doc["url"], api_root=doc["api_root"],
-        tls=HubTls(cert_file=_relative(tls["cert_file"], base_dir), key_file=_relative(tls["key_file"], base_dir))
+        tls=typed.HubTls(cert_file=_relative(tls["cert_file"], base_dir), key_file=_relative(tls["key_file"], base_dir))
         if tls else None,
         ca_bundle=str(_relative(doc["ca_bundle"], base_dir)) if doc.get("ca_bundle") else "",
         threads=doc["threads"], page_size=doc["page_size"], max_request_bytes=doc["max_request_bytes"],
@@ -167,8 +149,8 @@ def _hub(doc: dict[str, Any], base_dir: Path) -> HubSettings:
         stale_after_s=duration_seconds(doc["stale_after"]))
 
 
-def _ssh_source(doc: dict[str, Any], base_dir: Path) -> SshSource:
-    return SshSource(hosts=tuple(doc["hosts"]), username=doc["username"],
+def _ssh_source(doc: dict[str, Any], base_dir: Path) -> typed.SshSource:
+    return typed.SshSource(hosts=tuple(doc["hosts"]), username=doc["username"],
                      known_hosts=_relative(doc["known_hosts"], base_dir),
                      key_file=_optional_path(doc, "key_file", base_dir),
                      key_passphrase_env=doc["key_passphrase_env"], password_env=doc["password_env"],
@@ -198,7 +180,7 @@ def locate(explicit: str | None) -> Path | None:
     return DEFAULT_PATH if DEFAULT_PATH.exists() else None
 
 
-def load(explicit: str | None) -> Settings:
+def load(explicit: str | None) -> typed.Settings:
     path = locate(explicit)
     if path is None:
         return parse_text(example_text(), EMBEDDED, Path.cwd())
