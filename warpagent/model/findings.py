@@ -67,7 +67,10 @@ class FindingStatus(enum.StrEnum):
     @property
     def decided(self) -> bool:
         """A decision the council took: out of the open counts, but listed and tracked."""
-        return self in (FindingStatus.ACCEPTED_RISK, FindingStatus.FALSE_POSITIVE)
+        return self in DECIDED
+
+
+DECIDED = (FindingStatus.ACCEPTED_RISK, FindingStatus.FALSE_POSITIVE)
 
 
 class EventKind(enum.StrEnum):

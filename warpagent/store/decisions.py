@@ -13,9 +13,10 @@ import datetime as dt
 import sqlalchemy as sa
 
 from warpagent.errors import DecisionError
-from warpagent.model.findings import EventKind, FindingEvent, FindingId, FindingStatus, TrackedFinding
+from warpagent.model.findings import DECIDED, EventKind, FindingEvent, FindingId, FindingStatus, TrackedFinding
 from warpagent.store.findings import Store
-from warpagent.store.tables import finding_events, findings_table, parse_stamp, stamp
+from warpagent.store.lifecycle import lapsed_on
+from warpagent.store.tables import UNDECIDED, finding_events, findings_table, parse_stamp, stamp
 
 MIN_ID_PREFIX = 6
 
@@ -72,7 +73,7 @@ class FindingDecisions:
                                 "there is no decision to undo")
         with self.store.transaction() as db:
             db.execute(findings_table.update().where(findings_table.c.id == tracked.id).values(
-                status=FindingStatus.OPEN.value, status_reason="", decided_by="", decided_until=None))
+                **UNDECIDED))
             db.execute(finding_events.insert().values(finding_id=tracked.id, at=stamp(now),
                                                       kind=EventKind.REOPENED.value, detail="re-opened by hand",
                                                       by=by))
@@ -83,15 +84,15 @@ class FindingDecisions:
         open again (the alert that follows goes the same night)."""
         table = findings_table.c
         rows = self.store.rows(sa.select(table.id, table.decided_until).where(
-            table.status.in_([FindingStatus.ACCEPTED_RISK.value, FindingStatus.FALSE_POSITIVE.value]),
+            table.status.in_(DECIDED),
             table.decided_until.is_not(None), table.decided_until < now.date().isoformat()))
         if rows:
             with self.store.transaction() as db:
                 db.execute(findings_table.update().where(table.id.in_([r["id"] for r in rows])).values(
-                    status=FindingStatus.OPEN.value, status_reason="", decided_by="", decided_until=None))
+                    **UNDECIDED))
                 db.execute(finding_events.insert(), [
                     {"finding_id": r["id"], "at": stamp(now), "kind": EventKind.EXPIRED.value,
-                     "detail": f"the decision lapsed on {r['decided_until']}"} for r in rows])
+                     "detail": lapsed_on(r["decided_until"])} for r in rows])
         return len(rows)
 
     def history(self, finding_id: FindingId) -> list[FindingEvent]:

@@ -22,6 +22,7 @@ from warpagent.errors import StoreError
 from warpagent.model.evidence import EvidenceKind
 from warpagent.model.findings import (
     CATEGORIES,
+    DECIDED,
     Finding,
     FindingId,
     FindingStatus,
@@ -36,6 +37,7 @@ from warpagent.store import database, lifecycle
 from warpagent.store.database import StoreLocation
 from warpagent.store.lifecycle import RunReport
 from warpagent.store.tables import (
+    UNDECIDED,
     day,
     finding_events,
     findings_table,
@@ -53,7 +55,6 @@ HOST = socket.gethostname()  # runs remember where they ran: only this machine c
 _c = findings_table.c
 _STORED = sa.select(_c.id, _c.asset, _c.check_id, _c.status, _c.port, _c.protocol, _c.evidence_kind, _c.severity,
                     _c.kev_due, _c.decided_until)
-_DECIDED = (FindingStatus.ACCEPTED_RISK.value, FindingStatus.FALSE_POSITIVE.value)
 
 
 def _stored(row: Any) -> lifecycle.StoredFinding:
@@ -198,7 +199,7 @@ class Store:
             stored = [_stored(r) for start in range(0, len(ids), 500) for r in db.execute(
                 _STORED.where(table.id.in_(ids[start:start + 500])))]
             # a complete run may resolve any unresolved finding; any run lets a lapsed decision expire
-            others = (table.status != FindingStatus.RESOLVED.value) if report.complete else table.status.in_(_DECIDED)
+            others = (table.status != FindingStatus.RESOLVED.value) if report.complete else table.status.in_(DECIDED)
             stored += [_stored(r) for r in db.execute(_STORED.where(table.estate == estate, others))]
             stored = list({s.id: s for s in stored}.values())
             verdict = lifecycle.decide(report, stored)
@@ -232,7 +233,7 @@ class Store:
                            updates)
             if verdict.expired:  # open again (seen tonight or not); resolved below if the run says so
                 db.execute(findings_table.update().where(table.id.in_(verdict.expired)).values(
-                    status=FindingStatus.OPEN.value, status_reason="", decided_by="", decided_until=None))
+                    **UNDECIDED))
             for finding_id, reason in verdict.resolved.items():
                 db.execute(findings_table.update().where(table.id == finding_id).values(
                     status=FindingStatus.RESOLVED.value, resolved_at=now, status_reason=reason))

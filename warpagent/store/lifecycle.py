@@ -29,6 +29,11 @@ from warpagent.model.evidence import EvidenceKind
 from warpagent.model.findings import CheckError, EventKind, Finding, FindingId, FindingStatus, Severity
 
 
+def lapsed_on(day: object) -> str:
+    """The EXPIRED event's words, whether a run or the alerts step found the decision lapsed."""
+    return f"the decision lapsed on {day}"
+
+
 @dataclass(frozen=True)
 class RunReport:
     """What a run measured, handed to the store in one piece."""
@@ -125,7 +130,7 @@ def decide(report: RunReport, stored: Iterable[StoredFinding]) -> Verdict:
     day = report.finished.date()
     expired = tuple(s.id for s in known.values() if s.lapsed(day))
     events: list[tuple[FindingId, EventKind, str]] = [
-        (i, EventKind.EXPIRED, f"the decision lapsed on {known[i].decided_until}") for i in expired]
+        (i, EventKind.EXPIRED, lapsed_on(known[i].decided_until)) for i in expired]
     new, still_open, reopened = [], [], []
     for finding_id, finding in tonight.items():
         was = known.get(finding_id)

@@ -7,6 +7,7 @@ import datetime as dt
 import sqlalchemy as sa
 
 from warpagent.model.evidence import EvidenceKind
+from warpagent.model.findings import FindingStatus
 
 SCHEMA_VERSION = 1
 
@@ -127,6 +128,10 @@ def prepare(db: sa.Connection) -> None:
         db.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
 
 
+
+
+# What a finding's row becomes when its decision is undone: re-opened, lapsed or by hand.
+UNDECIDED = {"status": FindingStatus.OPEN.value, "status_reason": "", "decided_by": "", "decided_until": None}
 
 
 def _migrate_evidence_kinds(db: sa.Connection) -> None:
