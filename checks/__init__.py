@@ -6,10 +6,22 @@ check in id order (WA1xx patches first, WA7xx backups last).
 
 from __future__ import annotations
 
-from checks import backups, configs, passwords, patches, privileges, supply_chain, unsupported
+from checks import (
+    backups,
+    configs,
+    directory_passwords,
+    directory_privileges,
+    directory_unsupported,
+    passwords,
+    patches,
+    privileges,
+    supply_chain,
+    unsupported,
+)
 from checks.base import REGISTERED, Check, CheckContext, Weakness
 
-CATEGORY_MODULES = (patches, unsupported, privileges, passwords, configs, supply_chain, backups)
+CATEGORY_MODULES = (patches, unsupported, privileges, passwords, configs, supply_chain, backups,
+                    directory_unsupported, directory_privileges, directory_passwords)
 
 ALL_CHECKS: tuple[Check, ...] = tuple(REGISTERED[check_id] for check_id in sorted(REGISTERED))
 

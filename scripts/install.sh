@@ -22,6 +22,9 @@ if [ "$with_test" = 1 ]; then
              chromium fonts-liberation)  # headless Chromium renders the board report in the tests
   # a real PostgreSQL for the store and the hub; a real Redis for the distributed scan executor
   packages+=(postgresql)
+  # a real Active Directory domain controller (Samba) for the directory checks, provisioned by the
+  # tests; ldapsearch is the directory benchmark's reference reader
+  packages+=(samba-ad-dc samba-ad-provision ldap-utils)
   # .ci/run repeats the suite under a shifted clock: no test may depend on the date it runs on
   packages+=(faketime)
   # the oracles the parser differential tests compare warpagent with: sudo's cvtsudoers (dpkg,

@@ -8,12 +8,10 @@ council network would. Teardown kills what it started by PID and deletes the nam
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -21,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests import netns
 from tests.estate import _kill
 
 
@@ -37,13 +36,7 @@ class AddressRange:
     def teardown(self) -> None:
         for pid in self.pids:
             _kill(pid)
-        listed = subprocess.run(["ip", "netns", "pids", self.namespace], capture_output=True, text=True,
-                                check=False, timeout=10)
-        for line in listed.stdout.split():
-            with contextlib.suppress(ValueError, ProcessLookupError):
-                os.kill(int(line), signal.SIGKILL)
-        subprocess.run(["ip", "netns", "del", self.namespace], capture_output=True, check=False, timeout=10)
-        subprocess.run(["ip", "link", "del", self.link], capture_output=True, check=False, timeout=10)
+        netns.remove(self.namespace, self.link)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 

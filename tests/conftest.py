@@ -80,6 +80,23 @@ def estate() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
+def samba_dc() -> Iterator[object]:
+    """A real Samba AD DC with planted weaknesses (tests/samba_dc.py), for the session."""
+    needs_root()
+    import shutil
+
+    from tests import samba_dc as samba_module
+
+    if not shutil.which("samba-tool"):
+        pytest.skip("samba-tool is not installed (scripts/install.sh --test installs samba-ad-dc)")
+    built = samba_module.build()
+    try:
+        yield built
+    finally:
+        built.teardown()
+
+
+@pytest.fixture(scope="session")
 def postgres() -> Iterator[object]:
     """A real PostgreSQL server for the session (scripts/install.sh --test installs it)."""
     from tests import pg_server

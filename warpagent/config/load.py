@@ -100,6 +100,7 @@ def _estate(e: dict[str, Any], base_dir: Path) -> typed.EstateConfig:
         evidence=tuple(str(_relative(item, base_dir)) for item in e["evidence"] if isinstance(item, str)),
         ssh=tuple(_ssh_source(item["ssh"], base_dir) for item in e["evidence"] if isinstance(item, dict)),
         suppliers=_optional_path(e, "suppliers", base_dir),
+        directory=_directory(e["directory"], base_dir) if "directory" in e else None,
         supplier_review_s=duration_seconds(e["supplier_review"]),
         backups=typed.BackupPolicy(
             max_age_s=duration_seconds(backups["max_age"]),
@@ -147,6 +148,13 @@ def _hub(doc: dict[str, Any], base_dir: Path) -> typed.HubSettings:
         threads=doc["threads"], page_size=doc["page_size"], max_request_bytes=doc["max_request_bytes"],
         max_object_bytes=doc["max_object_bytes"], max_objects_per_request=doc["max_objects_per_request"],
         stale_after_s=duration_seconds(doc["stale_after"]))
+
+
+def _directory(doc: dict[str, Any], base_dir: Path) -> typed.DirectorySettings:
+    return typed.DirectorySettings(url=doc["url"], bind_dn=doc["bind_dn"], password_env=doc["password_env"],
+                                   start_tls=doc["start_tls"], base_dn=doc["base_dn"],
+                                   ca_bundle=_optional_path(doc, "ca_bundle", base_dir),
+                                   timeout_s=duration_seconds(doc["timeout"]), page_size=doc["page_size"])
 
 
 def _ssh_source(doc: dict[str, Any], base_dir: Path) -> typed.SshSource:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import string
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,37 @@ class CredentialProbes:
 
 
 @dataclass(frozen=True)
+class DirectorySettings:
+    """An Active Directory read over LDAPS (or LDAP with StartTLS); the password stays in the environment."""
+
+    url: str
+    bind_dn: str
+    password_env: str
+    start_tls: bool = default("estates[].directory.start_tls")
+    base_dn: str = default("estates[].directory.base_dn")
+    ca_bundle: Path | None = None  # None: the system's CAs
+    timeout_s: int = seconds("estates[].directory.timeout")
+    page_size: int = default("estates[].directory.page_size")
+
+    @property
+    def host(self) -> str:
+        """The domain controller's name as the URL gives it (what its certificate must carry)."""
+        return self._split()[0]
+
+    @property
+    def port(self) -> int:
+        return self._split()[1]
+
+    @property
+    def use_ssl(self) -> bool:
+        return self.url.startswith("ldaps://")
+
+    def _split(self) -> tuple[str, int]:
+        parts = urllib.parse.urlsplit(self.url.rstrip("/"))
+        return parts.hostname or "", parts.port or (636 if self.use_ssl else 389)
+
+
+@dataclass(frozen=True)
 class EstateConfig:
     name: str
     targets: tuple[str, ...]
@@ -72,6 +104,7 @@ class EstateConfig:
     evidence: tuple[str, ...] = ()
     ssh: tuple[SshSource, ...] = ()
     suppliers: Path | None = None
+    directory: DirectorySettings | None = None
     supplier_review_s: int = seconds("estates[].supplier_review")
     backups: BackupPolicy = BackupPolicy()
     default_credentials: CredentialProbes = CredentialProbes()

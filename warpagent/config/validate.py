@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 import zoneinfo
 from collections.abc import Iterable
 from typing import Any
@@ -100,6 +101,9 @@ def _explain(error: jsonschema.ValidationError) -> str:
     if error.validator == "pattern" and error.path and error.path[-1] == "broker":
         return ("the broker URL must be redis://host:port/db or rediss://..., without a password (give that in "
                 "scan.celery.password_env)")
+    if error.validator == "pattern" and list(error.path)[-2:] == ["directory", "url"]:
+        return ("the directory URL must be ldaps://HOST[:PORT] (or ldap://HOST with start_tls), with no user name "
+                "or password in it (the value given is not shown; give them in bind_dn and password_env)")
     if error.validator == "pattern" and error.path and error.path[-1] == "name":
         return f"{value!r} is not a valid name; use letters, digits, dot, dash and underscore"
     return error.message
@@ -115,6 +119,14 @@ def validate(document: object, source: str) -> list[str]:
     return _consistency(completed(document), source)
 
 
+def _port_ok(url: str) -> bool:
+    try:
+        port = urllib.parse.urlsplit(url).port
+    except ValueError:
+        return False
+    return port is None or port > 0
+
+
 def _consistency(document: dict[str, Any], source: str) -> list[str]:
     """What the schema cannot say: names used twice, references to estates, URLs holding secrets."""
     problems: list[str] = []
@@ -125,6 +137,16 @@ def _consistency(document: dict[str, Any], source: str) -> list[str]:
             problems.append(f"{source}: At 'estates[{index}].name': estate name '{name}' is used twice; "
                             "give each estate its own name")
         seen.add(name)
+        if not estate["targets"] and not estate["evidence"] and "directory" not in estate:
+            problems.append(f"{source}: At 'estates[{index}]': estate '{name}' has nothing to audit; give it targets, "
+                            "evidence folders or a directory")
+        directory = estate.get("directory")
+        if directory and not _port_ok(directory["url"]):
+            problems.append(f"{source}: At 'estates[{index}].directory.url': the port is not 1-65535; "
+                            "give ldaps://HOST or ldaps://HOST:PORT")
+        if directory and directory["url"].startswith("ldap://") and not directory["start_tls"]:
+            problems.append(f"{source}: At 'estates[{index}].directory.url': plain ldap:// would send the password "
+                            "unencrypted; use ldaps:// or set start_tls: true")
     schedule = document["schedule"]
     names = {e.get("name") for e in document.get("estates", [])}
     for name in schedule.get("estates", {}):

@@ -274,9 +274,10 @@ def merge(current: HostEvidence, new: HostEvidence) -> HostEvidence:
                         read=current.read | new.read)
 
 
-def attach(inventory: Inventory, folders: tuple[str, ...], scope: Scope) -> Attached:
+def attach(inventory: Inventory, folders: tuple[str, ...], scope: Scope, own_names: bool = False) -> Attached:
     """Attach each in-scope host's evidence to its inventory host (creating one for a host that
-    was down tonight but left evidence)."""
+    was down tonight but left evidence). `own_names`: an estate with no network targets (an
+    endpoint export of laptops), whose host folders count under their own names."""
     hosts = {h.address: h for h in inventory.hosts}
     problems: list[str] = []
     notes: list[str] = []
@@ -290,16 +291,20 @@ def attach(inventory: Inventory, folders: tuple[str, ...], scope: Scope) -> Atta
                 problems.append(f"{folder}: refused: the host folder is a symbolic link; links in evidence are "
                                 "never followed (copy the host's folder in)")
                 continue
-            address = scope.address_for(folder.name)
-            if address is None:
-                notes.append(f"{folder}: evidence ignored: '{folder.name}' is not a host in this estate's scope")
-                continue
+            if own_names:
+                key, address, asset = f"name:{folder.name}", "", folder.name
+            else:
+                address = scope.address_for(folder.name) or ""
+                if not address:
+                    notes.append(f"{folder}: evidence ignored: '{folder.name}' is not a host in this estate's scope")
+                    continue
+                key, asset = address, scope.asset(address)
             found = read_host(folder)
             problems += found.problems
-            current = hosts.get(address) or Host(address=address, asset=scope.asset(address), state="evidence")
-            hosts[address] = dataclasses.replace(current, platform=found.platform or current.platform,
-                                                 packages=current.packages + found.packages,
-                                                 evidence=merge(current.evidence, found.evidence))
+            current = hosts.get(key) or Host(address=address, asset=asset, state="evidence")
+            hosts[key] = dataclasses.replace(current, platform=found.platform or current.platform,
+                                             packages=current.packages + found.packages,
+                                             evidence=merge(current.evidence, found.evidence))
     scanned = [h.address for h in inventory.hosts]
     ordered = tuple(hosts[a] for a in scanned) + tuple(hosts[a] for a in sorted(set(hosts) - set(scanned)))
     return Attached(inventory=dataclasses.replace(inventory, hosts=ordered), problems=tuple(problems),

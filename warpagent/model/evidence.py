@@ -13,6 +13,8 @@ import datetime as dt
 import enum
 from dataclasses import dataclass, field
 
+from warpagent.model.directory import DirectorySnapshot
+
 
 class EvidenceKind(enum.StrEnum):
     """A kind of host evidence. A finding from one kind is resolved only on a night when that
@@ -29,14 +31,15 @@ class EvidenceKind(enum.StrEnum):
     BACKUP = "backup"
     SUPPLIER = "supplier"
     CREDENTIAL = "credential"
+    DIRECTORY = "directory"  # Active Directory, read over LDAP
 
 
 # The categories host evidence measures: each is measured by a run only when at least one of
 # these kinds was read for some asset (a network scan alone says nothing about sudo rules or
 # backups, so those categories show as not measured rather than clean).
 CATEGORY_EVIDENCE: dict[str, frozenset[str]] = {
-    "privileges": frozenset({"account", "shadow", "sudo"}),
-    "passwords": frozenset({"shadow", "policy", "sshd", "credential"}),
+    "privileges": frozenset({"account", "shadow", "sudo", "directory"}),
+    "passwords": frozenset({"shadow", "policy", "sshd", "credential", "directory"}),
     "supply_chain": frozenset({"sbom", "supplier", "source"}),
     "backups": frozenset({"backup"}),
 }
@@ -220,6 +223,7 @@ class HostEvidence:
     backups: tuple[BackupRecord, ...] = ()
     suppliers: tuple[Supplier, ...] = ()
     credentials: tuple[AcceptedCredential, ...] = ()
+    directory: DirectorySnapshot | None = None  # the estate's Active Directory, on its own record host
     read: frozenset[EvidenceKind] = field(default_factory=frozenset)  # evidence kinds read for this host
 
     def account(self, name: str) -> Account | None:

@@ -11,16 +11,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from checks.base import EstatePolicy
 from warpagent.collect.scope import Scope
-from warpagent.config import EstateConfig
+from warpagent.config import DirectorySettings, EstateConfig
+from warpagent.evidence import directory, restore_test
 from warpagent.evidence import folders as evidence
 from warpagent.evidence import probes as credential_probe
-from warpagent.evidence import restore_test
 from warpagent.evidence import ssh as ssh_collect
 from warpagent.evidence.formats import EvidenceError
 from warpagent.evidence.parsers.supply import suppliers as parse_suppliers
@@ -31,6 +32,7 @@ from warpagent.text import capped
 log = logging.getLogger(__name__)
 
 SUPPLIER_REGISTER = "supplier register"
+DIRECTORY = "Active Directory"  # the asset the directory's findings are tracked against
 
 
 def repository_asset(name: str) -> str:
@@ -94,9 +96,31 @@ def _ssh(estate: EstateConfig, scope: Scope, into: Path) -> tuple[list[str], lis
     return problems, notes
 
 
-def _records(estate: EstateConfig, now: dt.datetime) -> tuple[list[Host], list[str], tuple[Supplier, ...]]:
+def _directory(estate: EstateConfig, settings: DirectorySettings, scope: Scope) -> tuple[Host, str]:
+    """The directory's record host (read tonight, or empty with the reason it was not)."""
+    snapshot, problem = None, ""
+    address = scope.address_for(settings.host)
+    if address is None:
+        problem = (f"directory {settings.url}: {settings.host} is not in estate '{estate.name}''s scope (or is "
+                   "excluded); not contacted: add the domain controller to targets")
+    else:
+        try:
+            snapshot = directory.read(settings, address, directory.password_from(settings, os.environ))
+            log.info("estate %s: directory read: %d accounts, %d privileged groups, %d password policies",
+                     estate.name, len(snapshot.accounts), len(snapshot.groups), len(snapshot.policies))
+        except directory.DirectoryError as exc:
+            problem = str(exc)
+    read = frozenset({EvidenceKind.DIRECTORY}) if snapshot is not None else frozenset()
+    return Host(address="", asset=DIRECTORY, state=RECORD_STATE,
+                evidence=HostEvidence(directory=snapshot, read=read)), problem
+
+
+def _records(estate: EstateConfig, scope: Scope,
+             now: dt.datetime) -> tuple[list[Host], list[str], list[str], tuple[Supplier, ...]]:
+    """The estate's records that are not machines: (hosts, problems, notes, the supplier register)."""
     hosts: list[Host] = []
     problems: list[str] = []
+    notes: list[str] = []
     suppliers: tuple[Supplier, ...] = ()
     if estate.suppliers is not None:
         read: frozenset[EvidenceKind] = frozenset()
@@ -111,13 +135,18 @@ def _records(estate: EstateConfig, now: dt.datetime) -> tuple[list[Host], list[s
             problems.append(capped(f"{estate.suppliers}: skipped: not a supplier register ({exc.__class__.__name__})"))
         hosts.append(Host(address="", asset=SUPPLIER_REGISTER, state=RECORD_STATE,
                           evidence=HostEvidence(suppliers=suppliers, read=read)))
+    if estate.directory is not None:
+        host, problem = _directory(estate, estate.directory, scope)
+        hosts.append(host)
+        problems += [problem] if problem else []
+        notes += host.evidence.directory.notes if host.evidence.directory else ()
     for repo in estate.backups.restic:
         tested = restore_test.run_restore_test(repo, now)
         problems += tested.problems
         hosts.append(Host(address="", asset=repository_asset(repo.name), state=RECORD_STATE,
                           evidence=HostEvidence(backups=tested.records,
                                                 read=frozenset({EvidenceKind.BACKUP} if tested.records else ()))))
-    return hosts, problems, suppliers
+    return hosts, problems, notes, suppliers
 
 
 def gather(estate: EstateConfig, inventory: Inventory, scope: Scope, now: dt.datetime) -> Gathered:
@@ -126,9 +155,10 @@ def gather(estate: EstateConfig, inventory: Inventory, scope: Scope, now: dt.dat
     with tempfile.TemporaryDirectory(prefix="warpagent-ssh-") as collected:
         ssh_problems, ssh_notes = _ssh(estate, scope, Path(collected)) if estate.ssh else ([], [])
         folders = estate.evidence + ((collected,) if estate.ssh else ())
-        attached = evidence.attach(inventory, folders, scope)
-    records, record_problems, suppliers = _records(estate, now)
+        attached = evidence.attach(inventory, folders, scope, own_names=not estate.targets)
+    records, record_problems, record_notes, suppliers = _records(estate, scope, now)
     inventory = dataclasses.replace(attached.inventory, hosts=attached.inventory.hosts + tuple(records))
     return Gathered(inventory=inventory, problems=tuple(ssh_problems) + attached.problems + tuple(record_problems),
-                    notes=tuple(ssh_notes) + attached.notes, record_assets=frozenset(h.asset for h in records),
+                    notes=tuple(ssh_notes) + attached.notes + tuple(record_notes),
+                    record_assets=frozenset(h.asset for h in records),
                     suppliers=suppliers, policy=policy_of(estate))

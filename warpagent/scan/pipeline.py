@@ -199,7 +199,8 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
     run_id = store.begin_run(estate.name, clock(), verifying=verifying is not None)
     try:
         executor = executor_for(settings, estate)
-        nmap_path = "" if executor else nmap_runner.find_nmap(settings.scan.nmap_path)  # workers bring their own
+        # workers bring their own nmap; an estate of evidence or a directory alone needs none
+        nmap_path = "" if executor or not estate_scope.addresses else nmap_runner.find_nmap(settings.scan.nmap_path)
         collection = collect(estate, settings.scan.timing, estate_scope, nmap_path, progress, on_nmap_start, cancelled,
                              executor=executor)
         gathered = gather.gather(estate, collection.inventory, estate_scope, clock())

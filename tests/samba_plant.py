@@ -1,0 +1,121 @@
+"""Plant the test domain's weaknesses beside a hardened baseline, in a provisioned Samba AD DC's
+own database (run by Debian's python3, which has Samba's bindings; the venv does not).
+
+    /usr/bin/python3 tests/samba_plant.py SMB_CONF SAM_LDB plant|harden REALM READER_PASSWORD LOGON_FILETIME
+
+`plant` runs once, offline, before the DC starts; `harden` while it runs, as an administrator
+fixing the domain-wide findings would. Every object is what Samba's own tools would make
+(SamDB is what samba-tool uses).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import ldb
+from samba.auth import system_session
+from samba.param import LoadParm
+from samba.samdb import SamDB
+from samba.sd_utils import SDUtils
+
+STAFF = 110  # over 100 active users, so the "too many admins" rule is judged
+PASSWORD = "Planted-Passw0rd-Long!"  # noqa: S105 - a test domain's planted users
+
+
+def _uac(db: SamDB, base: str, name: str, add: int = 0, remove: int = 0, folder: str = "CN=Users") -> None:
+    dn = f"CN={name},{folder},{base}"
+    current = int(db.search(dn, scope=ldb.SCOPE_BASE, attrs=["userAccountControl"])[0]["userAccountControl"][0])
+    db.modify_ldif(f"dn: {dn}\nchangetype: modify\nreplace: userAccountControl\n"
+                   f"userAccountControl: {(current | add) & ~remove}\n")
+
+
+def _replace(db: SamDB, dn: str, attribute: str, value: str, controls: list[str] | None = None) -> None:
+    db.modify_ldif(f"dn: {dn}\nchangetype: modify\nreplace: {attribute}\n{attribute}: {value}\n", controls or [])
+
+
+def plant(db: SamDB, base: str, realm: str, reader_password: str, logon: str) -> None:
+    db.newuser("warpagent-read", reader_password)  # the read-only account warpagent binds as
+    # the hardened baseline: an admin done right, a clerk, a current server
+    db.newuser("hardy.admin", PASSWORD)
+    db.add_remove_group_members("Domain Admins", ["hardy.admin"])
+    db.add_remove_group_members("Protected Users", ["hardy.admin"])
+    _uac(db, base, "hardy.admin", add=0x100000)  # NOT_DELEGATED
+    db.newuser("carol.clerk", PASSWORD)
+    for n in range(1, STAFF + 1):
+        db.newuser(f"staff{n:03d}", PASSWORD)
+    db.newcomputer("srv-2025")
+    # privileged weaknesses
+    db.newuser("svc-sql", PASSWORD)
+    db.add_remove_group_members("Domain Admins", ["svc-sql"])
+    _replace(db, f"CN=svc-sql,CN=Users,{base}", "servicePrincipalName", f"MSSQLSvc/sql01.{realm}:1433")
+    _uac(db, base, "svc-sql", add=0x10000)  # DONT_EXPIRE_PASSWORD
+    db.newgroup("it-admins")
+    db.add_remove_group_members("Administrators", ["it-admins"])
+    db.newuser("nest.ed", PASSWORD)
+    db.add_remove_group_members("it-admins", ["nest.ed"])
+    db.newuser("old.admin", PASSWORD)
+    db.add_remove_group_members("Backup Operators", ["old.admin"])
+    db.disable_account("(sAMAccountName=old.admin)")
+    db.newuser("stale.admin", PASSWORD)
+    db.add_remove_group_members("Server Operators", ["stale.admin"])
+    # password weaknesses
+    for name, flag in (("nopw.user", 0x20), ("asrep.user", 0x400000), ("rev.user", 0x80), ("never.user", 0x10000)):
+        db.newuser(name, PASSWORD)
+        _uac(db, base, name, add=flag)
+    db.newcomputer("app01")
+    _uac(db, base, "app01", add=0x80000, folder="CN=Computers")  # TRUSTED_FOR_DELEGATION
+    for name, system, version in (("xp-kiosk", "Windows XP Professional", "5.1 (2600)"),
+                                  ("srv-2012", "Windows Server 2012 R2 Standard", "6.3 (9600)"),
+                                  ("old-pc", "Windows 7 Professional", "6.1 (7601)"),
+                                  ("srv-2025", "Windows Server 2025 Datacenter", "10.0 (26100)")):
+        if name != "srv-2025":
+            db.newcomputer(name)
+        dn = f"CN={name},CN=Computers,{base}"
+        _replace(db, dn, "operatingSystem", system)
+        _replace(db, dn, "operatingSystemVersion", version)
+    db.modify_ldif(f"dn: CN=old-pc,CN=Computers,{base}\nchangetype: modify\nreplace: userAccountControl\n"
+                   "userAccountControl: 4098\n")  # disabled workstation
+    db.add_ldif(f"dn: CN=weak-pso,CN=Password Settings Container,CN=System,{base}\n"
+                "objectClass: msDS-PasswordSettings\nmsDS-PasswordSettingsPrecedence: 10\n"
+                "msDS-PasswordReversibleEncryptionEnabled: TRUE\nmsDS-PasswordHistoryLength: 0\n"
+                "msDS-PasswordComplexityEnabled: FALSE\nmsDS-MinimumPasswordLength: 6\n"
+                "msDS-MinimumPasswordAge: 0\nmsDS-MaximumPasswordAge: -37108517437440\n"
+                "msDS-LockoutThreshold: 0\nmsDS-LockoutObservationWindow: -18000000000\n"
+                "msDS-LockoutDuration: -18000000000\n"
+                f"msDS-PSOAppliesTo: CN=carol.clerk,CN=Users,{base}\n")
+    # as in AD, only admins may read fine-grained policies: the council delegates read to the reader
+    reader = db.search(base, expression="(sAMAccountName=warpagent-read)", attrs=["objectSid"])[0]
+    reader_sid = str(db.schema_format_value("objectSid", reader["objectSid"][0]), "utf-8")
+    SDUtils(db).dacl_add_ace(f"CN=Password Settings Container,CN=System,{base}", f"(A;CI;RPLCLORC;;;{reader_sid})")
+    # the accounts in use when the tests' clock runs a year on: they logged on then
+    for name in ("hardy.admin", "carol.clerk", "svc-sql", "nest.ed", "warpagent-read",
+                 *(f"staff{n:03d}" for n in range(1, STAFF + 1))):
+        _replace(db, f"CN={name},CN=Users,{base}", "lastLogonTimestamp", logon, ["relax:0"])
+    for name in ("app01", "xp-kiosk", "srv-2012", "srv-2025"):  # joined and in use (newcomputer makes them disabled)
+        _uac(db, base, name, remove=0x2, folder="CN=Computers")
+        _replace(db, f"CN={name},CN=Computers,{base}", "lastLogonTimestamp", logon, ["relax:0"])
+
+
+def harden(db: SamDB, base: str) -> None:
+    """Fix the domain-wide findings: policy, quota, the weak PSO, and AS-REP roasting."""
+    _replace(db, base, "minPwdLength", "14")
+    _replace(db, base, "lockoutThreshold", "5")
+    _replace(db, base, "ms-DS-MachineAccountQuota", "0")
+    db.delete(f"CN=weak-pso,CN=Password Settings Container,CN=System,{base}")
+    _uac(db, base, "asrep.user", remove=0x400000)
+
+
+def main() -> None:
+    conf, sam, action, realm, reader_password, logon = sys.argv[1:7]
+    settings = LoadParm()
+    settings.load(conf)
+    db = SamDB(url=sam, session_info=system_session(), lp=settings)
+    base = str(db.domain_dn())
+    if action == "plant":
+        plant(db, base, realm, reader_password, logon)
+    else:
+        harden(db, base)
+
+
+if __name__ == "__main__":
+    main()

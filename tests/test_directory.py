@@ -1,0 +1,199 @@
+"""Active Directory checks against a real Samba AD DC (tests/samba_dc.py): the exact findings
+its planted weaknesses give beside a hardened baseline, ageing by an injected clock, what
+hardening resolves, every way the read can fail, and that nothing of the directory is shared."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.samba_dc import BASE_DN, IDENTIFYING, REALM, SambaDC
+
+ASSET = "Active Directory"
+ENABLED_ADMINS = {"administrator", "svc-sql", "nest.ed", "stale.admin"}
+
+
+def _config(work: Path, dc: SambaDC, *, targets: str | None = None, url: str | None = None,
+            ca: Path | None = None, extra: str = "") -> Path:
+    config = work / "warpagent.yaml"
+    (work / "member.key").write_text("ab" * 32 + "\n", encoding="utf-8")
+    (work / "member.key").chmod(0o600)
+    config.write_text(
+        "organisation: {name: Warp Council, region: north-west, sector: local-government}\n"
+        "store: ./warpagent.db\n"
+        "sharing: {pseudonym_key_file: ./member.key}\n"
+        "estates:\n"
+        "  - name: corporate\n"
+        f"    targets: [{targets or dc.address}]\n"
+        "    ports: '636'\n"
+        "    timeout: 2m\n"
+        "    directory:\n"
+        f"      url: {url or dc.url}\n"
+        f"      bind_dn: warpagent-read@{REALM}\n"
+        "      password_env: WARPAGENT_AD_PASSWORD\n"
+        f"      ca_bundle: {ca or dc.ca}\n"
+        "      timeout: 5s\n"
+        f"{extra}", encoding="utf-8")
+    return config
+
+
+def _scan(work: Path, dc: SambaDC, now: dt.datetime, password: str | None = None,
+          config: Path | None = None) -> tuple[int, dict[str, Any], str]:
+    config = config or _config(work, dc)
+    env = {"WARPAGENT_AD_PASSWORD": dc.reader_password if password is None else password}
+    done = run_cli("--config", str(config), "scan", "--json", cwd=work, env=env, now=now, timeout=300)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads(done.stdout) if done.stdout.strip() else {}, done.stderr
+
+
+def _open(work: Path, now: dt.datetime) -> set[tuple[str, str, str]]:
+    listed = run_cli("--config", str(work / "warpagent.yaml"), "findings", "--format", "json", "--status", "open",
+                     cwd=work, now=now)
+    assert listed.returncode == 0, listed.stderr
+    return {(f["check_id"], f["subject"], f["severity"]) for f in json.loads(listed.stdout)["findings"]
+            if f["asset"] == ASSET}
+
+
+def _accounts(subjects: set[tuple[str, str, str]], check_id: str) -> set[str]:
+    return {s.split(":")[1] for c, s, _ in subjects if c == check_id}
+
+
+@pytest.fixture(scope="module")
+def first_night(samba_dc: SambaDC, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("directory")
+    now = samba_dc.provisioned + dt.timedelta(days=1)
+    code, summary, stderr = _scan(work, samba_dc, now)
+    assert code == 0, stderr
+    return {"work": work, "now": now, "summary": summary, "open": _open(work, now)}
+
+
+def test_the_planted_weaknesses_are_found_exactly(first_night: dict[str, Any]) -> None:
+    found = first_night["open"]
+    assert {(c, s) for c, s, _ in found if c in ("WA311", "WA319", "WA413", "WA410")} == {
+        ("WA311", "ad-group:enterprise admins"), ("WA311", "ad-group:schema admins"),
+        ("WA319", "ad-domain:machine-account-quota"), ("WA413", "ad-domain:laps"),
+        ("WA410", "ad-policy:domain policy:min-length"), ("WA410", "ad-policy:domain policy:lockout"),
+        ("WA410", "ad-policy:weak-pso:min-length"), ("WA410", "ad-policy:weak-pso:lockout"),
+        ("WA410", "ad-policy:weak-pso:reversible")}
+    assert ("WA410", "ad-policy:domain policy:min-length", "high") in found  # Samba's default 7
+    assert ("WA410", "ad-policy:weak-pso:reversible", "high") in found
+    # privileged accounts, nesting resolved (nest.ed is in Administrators through it-admins)
+    assert _accounts(found, "WA316") == ENABLED_ADMINS  # hardy.admin is protected: the baseline
+    assert _accounts(found, "WA314") == {"svc-sql"}
+    assert _accounts(found, "WA313") == {"svc-sql"}
+    assert {(s, sev) for c, s, sev in found if c == "WA312"} == {("ad-account:old.admin", "low")}
+    assert _accounts(found, "WA318") == {"app01$"}  # not the DC, which is trusted for delegation by design
+    assert {s for c, s, _ in found if c == "WA411"} == {
+        "ad-account:nopw.user:passwd_notreqd", "ad-account:asrep.user:dont_req_preauth",
+        "ad-account:rev.user:encrypted_text_pwd_allowed"}
+    assert {(s, sev) for c, s, sev in found if c == "WA205"} == {
+        ("ad-account:xp-kiosk$", "high"), ("ad-account:srv-2012$", "high"),
+        ("ad-computers:unsupported-idle", "low")}  # old-pc is disabled: counted apart
+    assert ("WA412", "ad-accounts:password-never-expires", "low") in found
+    # nothing about time yet: every password was set a day ago, nobody is stale, 5 admins of 120 users
+    assert not {c for c, _, _ in found} & {"WA310", "WA315", "WA317", "WA414"}
+    assert {c for c, _, _ in found} == {"WA205", "WA311", "WA312", "WA313", "WA314", "WA316", "WA318", "WA319",
+                                        "WA410", "WA411", "WA412", "WA413"}
+
+
+def test_a_finding_names_the_attribute_and_value_behind_it(first_night: dict[str, Any]) -> None:
+    listed = run_cli("--config", str(first_night["work"] / "warpagent.yaml"), "findings", "--format", "json",
+                     cwd=first_night["work"], now=first_night["now"])
+    rows = {(f["check_id"], f["subject"]): f for f in json.loads(listed.stdout)["findings"]}
+    asrep = rows[("WA411", "ad-account:asrep.user:dont_req_preauth")]
+    assert "userAccountControl 4194816 (0x400200) includes DONT_REQ_PREAUTH (0x400000)" in asrep["evidence"]
+    assert "Set-ADAccountControl asrep.user -DoesNotRequirePreAuth $false" in asrep["remediation"]
+    assert "minPwdLength 7" in rows[("WA410", "ad-policy:domain policy:min-length")]["evidence"]
+    assert "ms-DS-MachineAccountQuota 10" in rows[("WA319", "ad-domain:machine-account-quota")]["evidence"]
+    xp = rows[("WA205", "ad-account:xp-kiosk$")]
+    assert "operatingSystemVersion '5.1 (2600)'" in xp["evidence"] and "2014-04-08" in xp["evidence"]
+    assert rows[("WA316", "ad-account:nest.ed")]["evidence"].startswith("nest.ed in Administrators: ")
+    assert first_night["summary"]["summary"][0]["status"] == "complete"
+
+
+def test_a_year_on_the_clock_ages_passwords_krbtgt_and_idle_accounts(samba_dc: SambaDC, tmp_path: Path) -> None:
+    now = samba_dc.provisioned + dt.timedelta(days=400)
+    code, _summary, stderr = _scan(tmp_path, samba_dc, now)
+    assert code == 0, stderr
+    found = _open(tmp_path, now)
+    assert ("WA317", "ad-account:krbtgt", "high") in found
+    # Administrator has not logged on since provisioning: stale; the others logged on at day 395
+    assert _accounts(found, "WA315") == ENABLED_ADMINS | {"hardy.admin"}
+    assert {s for c, s, _ in found if c == "WA312"} == {"ad-account:old.admin", "ad-account:stale.admin",
+                                                         "ad-account:administrator"}
+    assert ("WA414", "ad-accounts:stale", "low") in found
+    half = samba_dc.provisioned + dt.timedelta(days=200)
+    (tmp_path / "half").mkdir()
+    code, _summary, stderr = _scan(tmp_path / "half", samba_dc, half)
+    assert code == 0, stderr
+    assert ("WA317", "ad-account:krbtgt", "medium") in _open(tmp_path / "half", half)
+
+
+@pytest.mark.parametrize("case", ["wrong password", "unknown CA", "outside scope", "unreachable", "no password"])
+def test_a_failed_read_is_one_line_a_partial_run_and_nothing_else_lost(
+        samba_dc: SambaDC, tmp_path: Path, case: str) -> None:
+    prefix = samba_dc.address.rsplit(".", 1)[0]
+    other_ca = tmp_path / "other-ca.pem"
+    from tests.tls import tls_context
+    tls_context(tmp_path)  # writes a CA of its own as ca.pem
+    (tmp_path / "ca.pem").rename(other_ca)
+    config = {  # each written only for its own case: they share the file name
+        "wrong password": lambda: _config(tmp_path, samba_dc),
+        "unknown CA": lambda: _config(tmp_path, samba_dc, ca=other_ca),
+        "outside scope": lambda: _config(tmp_path, samba_dc, targets=f"{prefix}.1"),
+        "unreachable": lambda: _config(tmp_path, samba_dc, targets=f"{prefix}.9", url=f"ldaps://{prefix}.9"),
+        "no password": lambda: _config(tmp_path, samba_dc),
+    }[case]()
+    password = {"wrong password": "Not-The-Password-42", "no password": ""}.get(case)
+    code, summary, stderr = _scan(tmp_path, samba_dc, samba_dc.provisioned + dt.timedelta(days=1), password=password,
+                                  config=config)
+    assert code == 3, stderr
+    problems = [p for p in summary["summary"][0]["problems"] if p.startswith("directory ")]
+    assert len(problems) == 1 and "\n" not in problems[0], summary["summary"][0]["problems"]
+    expected = {"wrong password": "the bind as warpagent-read@warp-council.test was refused",
+                "unknown CA": "its TLS certificate was not accepted",
+                "outside scope": "is not in estate 'corporate''s scope (or is excluded); not contacted",
+                "unreachable": "could not be reached on port 636",
+                "no password": "environment variable WARPAGENT_AD_PASSWORD is not set"}[case]
+    assert expected in problems[0]
+    assert samba_dc.reader_password not in stderr + json.dumps(summary)
+    assert "Not-The-Password-42" not in stderr + json.dumps(summary)
+    assert summary["summary"][0]["status"] == "partial"
+    # the run is recorded with the rest of what it measured; the directory's categories are not
+    # claimed clean: privileges and passwords have no evidence tonight
+    assert {"privileges", "passwords"} <= set(summary["summary"][0]["unmeasured"])
+    assert _open(tmp_path, samba_dc.provisioned + dt.timedelta(days=1)) == set()
+
+
+def test_nothing_of_the_directory_leaves_in_a_shared_bundle(samba_dc: SambaDC, first_night: dict[str, Any]) -> None:
+    work = first_night["work"]
+    out = work / "bundle.json"
+    shared = run_cli("--config", str(work / "warpagent.yaml"), "share", "--dry-run", "--out", str(out),
+                     cwd=work, now=first_night["now"])
+    assert shared.returncode == 0, shared.stderr
+    data = out.read_bytes().decode().casefold()
+    for needle in (*IDENTIFYING, samba_dc.address, BASE_DN, REALM, "Warp Council", "corporate"):
+        assert needle.casefold() not in data, f"{needle!r} left the council"
+    bundle = json.loads(out.read_text())
+    assert "WA316" in out.read_text() and bundle["type"] == "bundle"  # the counts are shared
+
+
+def test_hardening_resolves_what_it_fixed_and_nothing_else(samba_dc: SambaDC, first_night: dict[str, Any]) -> None:
+    """Last in the module: it changes the shared DC."""
+    samba_dc.harden()
+    now = first_night["now"] + dt.timedelta(days=1)
+    work = first_night["work"]
+    code, _summary, stderr = _scan(work, samba_dc, now)
+    assert code == 0, stderr
+    after = _open(work, now)
+    fixed = {("WA410", "ad-policy:domain policy:min-length"), ("WA410", "ad-policy:domain policy:lockout"),
+             ("WA410", "ad-policy:weak-pso:min-length"), ("WA410", "ad-policy:weak-pso:lockout"),
+             ("WA410", "ad-policy:weak-pso:reversible"), ("WA319", "ad-domain:machine-account-quota"),
+             ("WA411", "ad-account:asrep.user:dont_req_preauth")}
+    assert {(c, s) for c, s, _ in first_night["open"]} - {(c, s) for c, s, _ in after} == fixed
+    assert {(c, s) for c, s, _ in after} <= {(c, s) for c, s, _ in first_night["open"]}

@@ -1,0 +1,182 @@
+"""Read a council's Active Directory over LDAP: read-only, TLS always verified, paged searches
+for only the attributes the checks need.
+
+The domain controller is reached at an address the caller has already found inside the
+estate's scope; the certificate must carry the name the config's URL gives. Every failure is
+one DirectoryError line naming the domain controller and what to do; the password is never in
+it (nor in any log line).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import ldap3
+from ldap3.core import exceptions as ldap_errors
+from ldap3.utils.conv import escape_filter_chars
+
+from warpagent.config import DirectorySettings
+from warpagent.evidence.formats import EvidenceError
+from warpagent.evidence.parsers import directory as parse
+from warpagent.model.directory import DirectoryAccount, DirectorySnapshot, PrivilegedGroup
+from warpagent.text import capped
+
+IN_CHAIN = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN: transitive membership, resolved by the DC
+
+
+class DirectoryError(Exception):
+    """Why the directory could not be read, in one line."""
+
+
+Connect = Callable[[DirectorySettings, str, str], Any]  # (settings, address, password) -> a bound connection
+
+
+def connect(settings: DirectorySettings, address: str, password: str) -> ldap3.Connection:
+    """A bound, read-only connection to the DC at `address` whose certificate names settings.host."""
+    if settings.ca_bundle is not None and not settings.ca_bundle.is_file():
+        raise DirectoryError(f"{settings.ca_bundle}: CA bundle not found; check directory.ca_bundle")
+    tls = ldap3.Tls(validate=ssl.CERT_REQUIRED, version=ssl.PROTOCOL_TLS_CLIENT,
+                    ca_certs_file=str(settings.ca_bundle) if settings.ca_bundle else None,
+                    valid_names=[settings.host])
+    server = ldap3.Server(address, port=settings.port, use_ssl=settings.use_ssl, tls=tls, get_info=ldap3.NONE,
+                          connect_timeout=settings.timeout_s)
+    connection = ldap3.Connection(server, user=settings.bind_dn, password=password, authentication=ldap3.SIMPLE,
+                                  read_only=True, auto_referrals=False, raise_exceptions=True,
+                                  receive_timeout=settings.timeout_s)
+    connection.open()
+    if not settings.use_ssl:
+        connection.start_tls()  # raises rather than going on in plain text
+    connection.bind()
+    return connection
+
+
+def read(settings: DirectorySettings, address: str, password: str, opener: Connect = connect) -> DirectorySnapshot:
+    """One night's snapshot of the directory, or DirectoryError."""
+    where = f"directory {settings.url} (at {address})"
+    connection = None
+    try:
+        connection = opener(settings, address, password)
+        return _snapshot(connection, settings)
+    except DirectoryError as exc:
+        raise DirectoryError(capped(f"{where}: {exc}")) from None
+    except EvidenceError as exc:
+        raise DirectoryError(capped(f"{where}: an entry could not be read ({exc})")) from None
+    except ldap_errors.LDAPException as exc:
+        raise DirectoryError(capped(f"{where}: {_explain(exc, settings)}")) from None
+    finally:
+        if connection is not None:
+            with contextlib.suppress(ldap_errors.LDAPException, OSError):
+                connection.unbind()
+
+
+def _explain(exc: ldap_errors.LDAPException, settings: DirectorySettings) -> str:
+    said = str(exc).split(" - ")[-2] if " - " in str(exc) else str(exc)
+    if isinstance(exc, ldap_errors.LDAPInvalidCredentialsResult):
+        return (f"the bind as {settings.bind_dn} was refused (wrong password, or the account is locked or "
+                f"disabled); check {settings.password_env}")
+    if isinstance(exc, ldap_errors.LDAPReferralResult):
+        return (f"the domain controller referred the search elsewhere ({said}); point directory.url at a domain "
+                "controller of this domain, or set directory.base_dn to its own naming context")
+    if isinstance(exc, ldap_errors.LDAPSizeLimitExceededResult | ldap_errors.LDAPAdminLimitExceededResult):
+        return (f"the domain controller stopped a search at its size limit ({said}), so the read is incomplete; "
+                "lower directory.page_size or raise the DC's MaxPageSize/MaxResultSetSize")
+    if isinstance(exc, ldap_errors.LDAPTimeLimitExceededResult):
+        return f"the domain controller stopped a search at its time limit ({said}); raise directory.timeout"
+    if isinstance(exc, ldap_errors.LDAPNoSuchObjectResult):
+        return (f"{settings.base_dn or 'the naming context'} does not exist on this domain controller; "
+                "check directory.base_dn")
+    if isinstance(exc, ldap_errors.LDAPInsufficientAccessRightsResult):
+        return f"{settings.bind_dn} may not read what the checks need ({said}); give it read access"
+    if isinstance(exc, ldap_errors.LDAPStartTLSError):
+        return f"StartTLS failed ({str(exc)[:160]}); nothing was sent in plain text; use ldaps:// or fix the DC's TLS"
+    message = str(exc)
+    if "certificate" in message.lower() or isinstance(exc, ldap_errors.LDAPSSLConfigurationError):
+        return (f"its TLS certificate was not accepted for {settings.host} ({message[:200]}); give the CA that "
+                "signed it in directory.ca_bundle, and make sure the certificate names the host in directory.url")
+    if isinstance(exc, ldap_errors.LDAPSocketOpenError | ldap_errors.LDAPSocketReceiveError
+                  | ldap_errors.LDAPSocketSendError | ldap_errors.LDAPSessionTerminatedByServerError):
+        return (f"could not be reached on port {settings.port} ({message[:160]}); check that the DC is up and the "
+                "port is open to this machine")
+    return f"{exc.__class__.__name__}: {message[:200]}"
+
+
+def _entries(connection: Any, base: str, search_filter: str, attributes: Sequence[str], page_size: int,
+             scope: str = ldap3.SUBTREE) -> Iterator[tuple[str, parse.RawAttributes]]:
+    """Every entry a paged search returns (continuation references to other partitions skipped)."""
+    for entry in connection.extend.standard.paged_search(base, search_filter, search_scope=scope,
+                                                         attributes=list(attributes), paged_size=page_size,
+                                                         generator=True):
+        if entry.get("type") == "searchResEntry":
+            yield entry["dn"], entry.get("raw_attributes", {})
+
+
+def _one(connection: Any, base: str, attributes: Sequence[str]) -> parse.RawAttributes:
+    connection.search(base, "(objectClass=*)", search_scope=ldap3.BASE, attributes=list(attributes))
+    found = [e for e in connection.response or () if e.get("type") == "searchResEntry"]
+    if not found:
+        raise DirectoryError(f"{base}: not found; check directory.base_dn")
+    return found[0].get("raw_attributes", {})
+
+
+def _members(connection: Any, base: str, group_dn: str, page_size: int) -> list[str]:
+    query = f"(memberOf:{IN_CHAIN}:={escape_filter_chars(group_dn)})"
+    return [dn for dn, _ in _entries(connection, base, query, (), page_size)]
+
+
+def _snapshot(connection: Any, settings: DirectorySettings) -> DirectorySnapshot:
+    root = _one(connection, "", ("defaultNamingContext", "schemaNamingContext"))
+    base = settings.base_dn or parse.text(root, "defaultNamingContext")
+    if not base:
+        raise DirectoryError("the rootDSE names no defaultNamingContext; set directory.base_dn")
+    page = settings.page_size
+    domain = _one(connection, base, parse.DOMAIN_ATTRIBUTES)
+    domain_sid = parse.sid(domain)
+    accounts = [parse.account(dn, attrs) for dn, attrs in
+                _entries(connection, base, "(objectClass=user)", parse.ACCOUNT_ATTRIBUTES, page)]
+    by_dn: dict[str, DirectoryAccount] = {a.dn.casefold(): a for a in accounts}
+    groups: list[PrivilegedGroup] = []
+    protected: frozenset[str] = frozenset()
+    for dn, attrs in _entries(connection, base, "(objectClass=group)", parse.GROUP_ATTRIBUTES, page):
+        group_sid, name = parse.sid(attrs), parse.text(attrs, "sAMAccountName")
+        role = parse.role_of(group_sid, name, domain_sid)
+        if role is not None:
+            members = parse.account_members(_members(connection, base, dn, page), by_dn)
+            groups.append(PrivilegedGroup(role=role, name=name or dn, members=members))
+        elif parse.is_protected_users(group_sid, domain_sid):
+            protected = frozenset(m.casefold() for m in
+                                  parse.account_members(_members(connection, base, dn, page), by_dn))
+    policies = [parse.domain_policy(base, domain)]
+    notes = []
+    container = f"CN=Password Settings Container,CN=System,{base}"
+    try:
+        policies += [parse.fine_grained_policy(dn, attrs) for dn, attrs in _entries(
+            connection, container, "(objectClass=msDS-PasswordSettings)", parse.PSO_ATTRIBUTES, page,
+            scope=ldap3.LEVEL)]
+    except ldap_errors.LDAPNoSuchObjectResult:
+        # AD lets only admins see it by default; a pre-2008 domain has none
+        notes.append(f"directory {settings.url}: fine-grained password policies not judged: {settings.bind_dn} cannot "
+                     f"see {container}; delegate it read access there (List Contents, Read Property)")
+    schema_base = parse.text(root, "schemaNamingContext") or f"CN=Schema,CN=Configuration,{base}"
+    laps_filter = "(|" + "".join(f"(lDAPDisplayName={a})" for a in parse.LAPS_ATTRIBUTES) + ")"
+    laps = tuple(sorted(parse.text(attrs, "lDAPDisplayName") for _, attrs in
+                        _entries(connection, schema_base, laps_filter, ("lDAPDisplayName",), page,
+                                 scope=ldap3.LEVEL)))
+    return DirectorySnapshot(base_dn=base, accounts=tuple(accounts), groups=tuple(groups),
+                             policies=tuple(policies), protected_users=protected,
+                             machine_account_quota=parse.machine_account_quota(base, domain),
+                             laps_in_schema=laps, notes=tuple(notes))
+
+
+def password_from(settings: DirectorySettings, environ: dict[str, str] | Any) -> str:
+    """The bind password from its environment variable (DirectoryError naming the variable if unset)."""
+    password = environ.get(settings.password_env, "")
+    if not password:
+        raise DirectoryError(f"directory {settings.url}: environment variable {settings.password_env} is not set; "
+                             "export the read-only account's password in it")
+    return password
+
+
+

@@ -1,0 +1,161 @@
+"""Active Directory entries (raw LDAP attribute values) into the directory model.
+
+Pure functions: no connection, no clock. Times use ldap3's own readers of AD's two time
+formats (FILETIME integers and GeneralizedTime); SIDs its reader of the binary objectSid.
+A value the directory should not hold (a flag word that is not a number) is an EvidenceError
+naming the object and the attribute.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+
+from ldap3.protocol.formatters.formatters import format_ad_timestamp, format_sid, format_time
+
+from warpagent.evidence.formats import EvidenceError
+from warpagent.model.directory import AccountFlag, DirectoryAccount, PasswordSettings, PrivilegedRole
+
+RawAttributes = Mapping[str, Sequence[bytes]]
+
+ACCOUNT_ATTRIBUTES = ("sAMAccountName", "userAccountControl", "whenCreated", "pwdLastSet", "lastLogonTimestamp",
+                      "servicePrincipalName", "primaryGroupID", "operatingSystem", "operatingSystemVersion")
+DOMAIN_ATTRIBUTES = ("objectSid", "minPwdLength", "lockoutThreshold", "pwdProperties", "maxPwdAge",
+                     "ms-DS-MachineAccountQuota")
+PSO_ATTRIBUTES = ("cn", "msDS-MinimumPasswordLength", "msDS-LockoutThreshold",
+                  "msDS-PasswordReversibleEncryptionEnabled", "msDS-PasswordComplexityEnabled",
+                  "msDS-MaximumPasswordAge", "msDS-PSOAppliesTo")
+GROUP_ATTRIBUTES = ("objectSid", "sAMAccountName")
+LAPS_ATTRIBUTES = ("ms-Mcs-AdmPwd", "msLAPS-Password")  # legacy LAPS and Windows LAPS
+
+# the well-known relative ids of the domain's own privileged groups ([MS-DTYP] 2.4.2.4)
+DOMAIN_RIDS = {512: PrivilegedRole.DOMAIN_ADMINS, 518: PrivilegedRole.SCHEMA_ADMINS,
+               519: PrivilegedRole.ENTERPRISE_ADMINS, 520: PrivilegedRole.GROUP_POLICY_CREATOR_OWNERS,
+               526: PrivilegedRole.KEY_ADMINS, 527: PrivilegedRole.ENTERPRISE_KEY_ADMINS}
+BUILTIN_SIDS = {"S-1-5-32-544": PrivilegedRole.ADMINISTRATORS, "S-1-5-32-548": PrivilegedRole.ACCOUNT_OPERATORS,
+                "S-1-5-32-549": PrivilegedRole.SERVER_OPERATORS, "S-1-5-32-550": PrivilegedRole.PRINT_OPERATORS,
+                "S-1-5-32-551": PrivilegedRole.BACKUP_OPERATORS}
+PROTECTED_USERS_RID = 525
+DNS_ADMINS_NAME = "dnsadmins"  # no well-known RID: the DNS server role creates it by name
+STORE_CLEARTEXT = 0x10  # pwdProperties DOMAIN_PASSWORD_STORE_CLEARTEXT
+COMPLEXITY = 0x1  # pwdProperties DOMAIN_PASSWORD_COMPLEX
+NEVER = -0x8000000000000000  # maxPwdAge's "passwords never expire"
+
+
+def text(attributes: RawAttributes, name: str) -> str:
+    values = attributes.get(name) or ()
+    return values[0].decode("utf-8", "replace") if values else ""
+
+
+def texts(attributes: RawAttributes, name: str) -> tuple[str, ...]:
+    return tuple(v.decode("utf-8", "replace") for v in attributes.get(name) or ())
+
+
+def integer(attributes: RawAttributes, name: str, dn: str, default: int = 0) -> int:
+    raw = text(attributes, name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise EvidenceError(f"{dn}: {name} is '{raw[:40]}', not a number") from None
+
+
+def filetime(attributes: RawAttributes, name: str, dn: str) -> dt.datetime | None:
+    """A FILETIME attribute (pwdLastSet, lastLogonTimestamp); None for 0 ("never") or "no end"."""
+    value = integer(attributes, name, dn)
+    if value <= 0 or value >= 0x7FFFFFFFFFFFFFFF:
+        return None
+    stamp = format_ad_timestamp(str(value).encode())
+    if not isinstance(stamp, dt.datetime):
+        raise EvidenceError(f"{dn}: {name} is '{value}', not a time")
+    return stamp
+
+
+def generalized_time(attributes: RawAttributes, name: str, dn: str) -> dt.datetime | None:
+    raw = (attributes.get(name) or (b"",))[0]
+    if not raw:
+        return None
+    stamp = format_time(raw)
+    if not isinstance(stamp, dt.datetime):
+        raise EvidenceError(f"{dn}: {name} is '{raw[:40]!r}', not a time")
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+
+
+def interval(value: int) -> dt.timedelta | None:
+    """maxPwdAge-style intervals: negative 100-nanosecond counts; None for "never"."""
+    if value in (0, NEVER):
+        return None
+    return dt.timedelta(microseconds=abs(value) // 10)
+
+
+def account(dn: str, attributes: RawAttributes) -> DirectoryAccount:
+    flags = AccountFlag(integer(attributes, "userAccountControl", dn) & 0xFFFFFFFF)
+    return DirectoryAccount(
+        name=text(attributes, "sAMAccountName") or dn, dn=dn, flags=flags,
+        computer=bool(flags & (AccountFlag.WORKSTATION_TRUST_ACCOUNT | AccountFlag.SERVER_TRUST_ACCOUNT)),
+        created=generalized_time(attributes, "whenCreated", dn),
+        password_set=filetime(attributes, "pwdLastSet", dn),
+        last_logon=filetime(attributes, "lastLogonTimestamp", dn),
+        spns=texts(attributes, "servicePrincipalName"),
+        primary_group=integer(attributes, "primaryGroupID", dn, default=513),
+        operating_system=text(attributes, "operatingSystem"), os_version=text(attributes, "operatingSystemVersion"))
+
+
+def sid(attributes: RawAttributes) -> str:
+    raw = (attributes.get("objectSid") or (b"",))[0]
+    if not raw:
+        return ""
+    try:
+        return str(format_sid(raw))
+    except (ValueError, IndexError, TypeError):
+        return ""
+
+
+def role_of(group_sid: str, name: str, domain_sid: str) -> PrivilegedRole | None:
+    """Which privileged group this is, by its SID (names change with the directory's language)."""
+    if group_sid in BUILTIN_SIDS:
+        return BUILTIN_SIDS[group_sid]
+    prefix, _, rid = group_sid.rpartition("-")
+    if domain_sid and prefix == domain_sid and rid.isdigit() and int(rid) in DOMAIN_RIDS:
+        return DOMAIN_RIDS[int(rid)]
+    if name.casefold() == DNS_ADMINS_NAME:
+        return PrivilegedRole.DNS_ADMINS
+    return None
+
+
+def is_protected_users(group_sid: str, domain_sid: str) -> bool:
+    return bool(domain_sid) and group_sid == f"{domain_sid}-{PROTECTED_USERS_RID}"
+
+
+def domain_policy(dn: str, attributes: RawAttributes) -> PasswordSettings:
+    properties = integer(attributes, "pwdProperties", dn)
+    return PasswordSettings(
+        name="domain policy", min_length=integer(attributes, "minPwdLength", dn),
+        lockout_threshold=integer(attributes, "lockoutThreshold", dn),
+        reversible=bool(properties & STORE_CLEARTEXT), complexity=bool(properties & COMPLEXITY),
+        max_age=interval(integer(attributes, "maxPwdAge", dn)), where=f"the domain object {dn}")
+
+
+def _boolean(attributes: RawAttributes, name: str) -> bool:
+    return text(attributes, name).upper() == "TRUE"
+
+
+def fine_grained_policy(dn: str, attributes: RawAttributes) -> PasswordSettings:
+    return PasswordSettings(
+        name=text(attributes, "cn") or dn, min_length=integer(attributes, "msDS-MinimumPasswordLength", dn),
+        lockout_threshold=integer(attributes, "msDS-LockoutThreshold", dn),
+        reversible=_boolean(attributes, "msDS-PasswordReversibleEncryptionEnabled"),
+        complexity=_boolean(attributes, "msDS-PasswordComplexityEnabled"),
+        max_age=interval(integer(attributes, "msDS-MaximumPasswordAge", dn)),
+        where=f"the password settings object {dn}", fine_grained=True)
+
+
+def machine_account_quota(dn: str, attributes: RawAttributes) -> int | None:
+    return integer(attributes, "ms-DS-MachineAccountQuota", dn) if attributes.get("ms-DS-MachineAccountQuota") \
+        else None
+
+
+def account_members(member_dns: Iterable[str], accounts: Mapping[str, DirectoryAccount]) -> tuple[str, ...]:
+    """The accounts among a group's transitive members (nested groups are members too, and dropped)."""
+    return tuple(sorted({accounts[d.casefold()].dn for d in member_dns if d.casefold() in accounts}))

@@ -1,0 +1,151 @@
+"""What warpagent reads from a council's Active Directory, as the checks see it.
+
+Read-only facts only: account names, flags, dates, group membership and the password
+settings. Nothing here is ever shared: a WARP bundle carries only the counts the checks'
+findings add up to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass
+
+STALE_AFTER = dt.timedelta(days=90)  # no logon for 90 days (PingCastle's and Microsoft's usual bar)
+
+
+class AccountFlag(enum.IntFlag):
+    """The userAccountControl bits the checks read ([MS-ADTS] 2.2.16)."""
+
+    ACCOUNTDISABLE = 0x2
+    PASSWD_NOTREQD = 0x20
+    ENCRYPTED_TEXT_PWD_ALLOWED = 0x80
+    WORKSTATION_TRUST_ACCOUNT = 0x1000
+    SERVER_TRUST_ACCOUNT = 0x2000
+    DONT_EXPIRE_PASSWORD = 0x10000
+    TRUSTED_FOR_DELEGATION = 0x80000
+    NOT_DELEGATED = 0x100000
+    DONT_REQ_PREAUTH = 0x400000
+    PARTIAL_SECRETS_ACCOUNT = 0x4000000  # a read-only domain controller
+
+
+DC_PRIMARY_GROUPS = frozenset({516, 521})  # Domain Controllers, Read-only Domain Controllers
+
+
+@dataclass(frozen=True)
+class DirectoryAccount:
+    """A user or computer object."""
+
+    name: str  # sAMAccountName
+    dn: str
+    flags: AccountFlag
+    computer: bool
+    created: dt.datetime | None = None  # whenCreated
+    password_set: dt.datetime | None = None  # pwdLastSet; None when never set (0)
+    last_logon: dt.datetime | None = None  # lastLogonTimestamp (replicated, up to 14 days late)
+    spns: tuple[str, ...] = ()
+    primary_group: int = 513
+    operating_system: str = ""
+    os_version: str = ""  # "10.0 (19045)"
+
+    @property
+    def enabled(self) -> bool:
+        return not self.flags & AccountFlag.ACCOUNTDISABLE
+
+    @property
+    def domain_controller(self) -> bool:
+        return bool(self.flags & (AccountFlag.SERVER_TRUST_ACCOUNT | AccountFlag.PARTIAL_SECRETS_ACCOUNT)) \
+            or self.primary_group in DC_PRIMARY_GROUPS
+
+    def stale(self, now: dt.datetime) -> bool:
+        """Enabled, older than 90 days and not logged on for 90 days (or never)."""
+        if not self.enabled or self.created is None or now - self.created < STALE_AFTER:
+            return False
+        return self.last_logon is None or now - self.last_logon >= STALE_AFTER
+
+    def password_age(self, now: dt.datetime) -> dt.timedelta | None:
+        return None if self.password_set is None else now - self.password_set
+
+
+class PrivilegedRole(enum.StrEnum):
+    """The groups that hold the keys to the domain, by their well-known RID."""
+
+    DOMAIN_ADMINS = "Domain Admins"
+    ENTERPRISE_ADMINS = "Enterprise Admins"
+    SCHEMA_ADMINS = "Schema Admins"
+    ADMINISTRATORS = "Administrators"
+    ACCOUNT_OPERATORS = "Account Operators"
+    BACKUP_OPERATORS = "Backup Operators"
+    SERVER_OPERATORS = "Server Operators"
+    PRINT_OPERATORS = "Print Operators"
+    DNS_ADMINS = "DnsAdmins"
+    GROUP_POLICY_CREATOR_OWNERS = "Group Policy Creator Owners"
+    KEY_ADMINS = "Key Admins"
+    ENTERPRISE_KEY_ADMINS = "Enterprise Key Admins"
+
+
+# Enterprise and Schema Admins are for rare forest-wide changes: members are added for the
+# change and removed after it (Microsoft's "Securing privileged access" guidance).
+NORMALLY_EMPTY = frozenset({PrivilegedRole.ENTERPRISE_ADMINS, PrivilegedRole.SCHEMA_ADMINS})
+
+
+@dataclass(frozen=True)
+class PrivilegedGroup:
+    role: PrivilegedRole
+    name: str  # the group's own name (localised directories rename them)
+    members: tuple[str, ...]  # the DNs of every account in it, nested groups resolved
+
+
+@dataclass(frozen=True)
+class PasswordSettings:
+    """The domain's password policy, or one fine-grained password settings object."""
+
+    name: str  # "domain policy", or the PSO's name
+    min_length: int
+    lockout_threshold: int  # 0: never locks out
+    reversible: bool  # passwords stored with reversible encryption
+    complexity: bool
+    max_age: dt.timedelta | None  # None: never expire
+    where: str  # the attribute names, for the technician: "minPwdLength on DC=example,DC=gov,DC=uk"
+    fine_grained: bool = False
+
+
+@dataclass(frozen=True)
+class DirectorySnapshot:
+    """One night's read of the directory."""
+
+    base_dn: str
+    accounts: tuple[DirectoryAccount, ...]
+    groups: tuple[PrivilegedGroup, ...]
+    policies: tuple[PasswordSettings, ...]  # the domain policy first, then the PSOs
+    protected_users: frozenset[str]  # DNs of the members of Protected Users, nesting resolved
+    machine_account_quota: int | None  # ms-DS-MachineAccountQuota; None when not read
+    laps_in_schema: tuple[str, ...]  # the LAPS password attributes the schema has
+    notes: tuple[str, ...] = ()  # what the read could not see, for the run summary
+
+    def account(self, dn: str) -> DirectoryAccount | None:
+        return self._by_dn.get(dn.casefold())
+
+    @property
+    def _by_dn(self) -> dict[str, DirectoryAccount]:
+        cached = self.__dict__.get("_index")
+        if cached is None:
+            cached = {a.dn.casefold(): a for a in self.accounts}
+            object.__setattr__(self, "_index", cached)
+        return cached
+
+    @property
+    def users(self) -> tuple[DirectoryAccount, ...]:
+        return tuple(a for a in self.accounts if not a.computer)
+
+    @property
+    def computers(self) -> tuple[DirectoryAccount, ...]:
+        return tuple(a for a in self.accounts if a.computer)
+
+    def privileged(self) -> dict[str, tuple[PrivilegedRole, ...]]:
+        """Each privileged account's DN (casefolded) and the roles it holds."""
+        held: dict[str, list[PrivilegedRole]] = {}
+        for group in self.groups:
+            for member in group.members:
+                held.setdefault(member.casefold(), []).append(group.role)
+        return {dn: tuple(dict.fromkeys(roles)) for dn, roles in held.items()}
