@@ -40,7 +40,7 @@ def too_many_admins(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     if len(admins) > rules.ADMIN_MAX or len(admins) > rules.ADMIN_SHARE * len(active):
         yield Weakness(subject="ad-privileged-groups", severity=Severity.MEDIUM,
                        title=f"{len(admins)} enabled accounts hold a privileged directory group "
-                             f"({len(admins) * 100 // len(active)}% of {len(active)} active users)",
+                             f"({100 * len(admins) / len(active):.1f}% of {len(active)} active users)",
                        evidence=f"privileged groups' transitive members: {rules.listed(admins)}",
                        remediation="Cut the privileged groups down to the few people who administer the domain; "
                                    "delegate other admin tasks on OUs.")

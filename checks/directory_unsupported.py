@@ -21,6 +21,7 @@ from warpagent.model.evidence import EvidenceKind
 from warpagent.model.findings import Host, Severity
 
 _VERSION = re.compile(r"^\s*(\d+)\.(\d+)\s*\((\d+)\)")
+_SERVICE_PACK = re.compile(r"-(sp\d+|sac)$")  # "2003-sp2", "1809-sac": a name says "2003", never the pack
 
 
 def _build(os_version: str) -> str:
@@ -58,7 +59,8 @@ def windows_release(intel: Intel, operating_system: str, os_version: str) -> tup
     if not candidates:
         return None
     if server:  # 2019 and 1809-sac share a build: the name says which ("Windows Server 2019 Standard")
-        named = [c for c in candidates if c.cycle.replace("-", " ").split(" sac")[0] in operating_system.casefold()]
+        named = [c for c in candidates
+                 if _SERVICE_PACK.sub("", c.cycle).replace("-", " ") in operating_system.casefold()]
         chosen = named or [c for c in candidates if not c.cycle.endswith("-sac")] or candidates
     else:
         chosen = []
