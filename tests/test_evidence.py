@@ -109,3 +109,27 @@ def test_every_row_of_the_format_table_feeds_a_field_of_host_evidence() -> None:
     tuple_fields = {f.name for f in dataclasses.fields(HostEvidence) if f.name not in ("policy", "sshd", "read")}
     assert {fmt.field for fmt in FORMATS} <= tuple_fields
     assert len({fmt.path for fmt in FORMATS}) == len(FORMATS)
+
+
+def test_an_estate_without_targets_counts_its_host_folders_under_their_own_names(tmp_path: Path) -> None:
+    """An endpoint export of laptops: no network targets, so nmap never runs and every host
+    folder is a host of the estate by its own name."""
+    laptop = tmp_path / "laptops" / "LAPTOP-0172"
+    (laptop / "etc").mkdir(parents=True)
+    (laptop / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\ntoor:x:0:0::/root:/bin/bash\n")
+    (tmp_path / "laptops" / "LAPTOP-0173" / "etc").mkdir(parents=True)
+    (tmp_path / "laptops" / "LAPTOP-0173" / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    for name in ("LAPTOP-0172", "LAPTOP-0173"):
+        (tmp_path / "laptops" / name / "etc/group").write_text("root:x:0:\nsudo:x:27:\n")
+    config = tmp_path / "warpagent.yaml"
+    config.write_text("organisation: {name: Test Council}\nfeeds: {bundled: false}\nestates:\n"
+                      "  - {name: endpoints, evidence: [./laptops]}\n", encoding="utf-8")
+    scanned = run_cli("--config", str(config), "scan", "--json", cwd=tmp_path,
+                      env={"PATH": "/nonexistent"})  # no nmap to be found: none is needed
+    assert scanned.returncode == 0, scanned.stderr
+    out = json.loads(scanned.stdout)
+    assert {(f["asset"], f["check_id"], f["subject"]) for f in out["findings"]} == {
+        ("LAPTOP-0172", "WA301", "account:toor")}
+    [summary] = out["summary"]
+    assert summary["status"] == "complete" and summary["addresses_in_scope"] == 0
+    assert "privileges" not in summary["unmeasured"]
