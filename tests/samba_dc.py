@@ -116,7 +116,7 @@ def _certificates(dc: SambaDC) -> None:
 
 def _plant(dc: SambaDC, action: str) -> None:
     _run(SYSTEM_PYTHON, str(PLANT), str(dc.workdir / "dc/etc/smb.conf"), str(dc.workdir / "dc/private/sam.ldb"),
-         action, REALM, dc.reader_password, str(filetime(dc.logon)))
+         action, REALM, dc.reader_password, str(filetime(dc.logon)), timeout=1800)
 
 
 def _wait(address: str, port: int, deadline: float) -> None:
@@ -127,7 +127,8 @@ def _wait(address: str, port: int, deadline: float) -> None:
     raise RuntimeError(f"samba: {address}:{port} did not start listening")
 
 
-def build() -> SambaDC:
+def build(bulk: tuple[int, int, int] | None = None) -> SambaDC:
+    """`bulk`: (users, computers, groups) to load besides the planted ones (the benchmark's)."""
     if os.geteuid() != 0:
         raise PermissionError("the test domain controller needs root (a network namespace)")
     if not shutil.which("samba-tool") or not Path(SYSTEM_PYTHON).exists():
@@ -155,6 +156,8 @@ def build() -> SambaDC:
              f"--host-name={HOST_NAME}", f"--option=interfaces={dc.address}", "--option=bind interfaces only=yes",
              timeout=120)
         _plant(dc, "plant")
+        if bulk:
+            _plant(dc, "bulk:" + ":".join(str(n) for n in bulk))
         with open(dc.workdir / "samba.log", "wb") as log:
             proc = subprocess.Popen(
                 ["ip", "netns", "exec", dc.namespace, "samba", "-F", "--debug-stdout",

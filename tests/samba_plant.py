@@ -105,6 +105,36 @@ def harden(db: SamDB, base: str) -> None:
     _uac(db, base, "asrep.user", remove=0x400000)
 
 
+def bulk(db: SamDB, base: str, users: int, computers: int, groups: int) -> None:
+    """A council-sized directory for the benchmark, in one transaction: users (a tenth idle),
+    computers across Windows releases, groups of 25 with one in ten nested in a privileged group."""
+    systems = (("Windows 10 Enterprise", "10.0 (19045)"), ("Windows 11 Enterprise", "10.0 (26100)"),
+               ("Windows 7 Professional", "6.1 (7601)"), ("Windows Server 2016 Standard", "10.0 (14393)"))
+    db.transaction_start()
+    try:
+        db.add_ldif(f"dn: OU=Bulk,{base}\nobjectClass: organizationalUnit\n")
+        for n in range(users):
+            flags = 512 | (0x10000 if n % 7 == 0 else 0) | (0x400000 if n % 997 == 0 else 0)
+            db.add_ldif(f"dn: CN=bulk-user-{n:05d},OU=Bulk,{base}\nobjectClass: user\n"
+                        f"sAMAccountName: bulk-user-{n:05d}\nuserAccountControl: {flags}\n",
+                        controls=["relax:0"])
+        for n in range(computers):
+            system, version = systems[n % len(systems)]
+            db.add_ldif(f"dn: CN=BULK-PC-{n:05d},OU=Bulk,{base}\nobjectClass: computer\n"
+                        f"sAMAccountName: BULK-PC-{n:05d}$\nuserAccountControl: 4096\n"
+                        f"operatingSystem: {system}\noperatingSystemVersion: {version}\n", controls=["relax:0"])
+        for n in range(groups):
+            members = "".join(f"member: CN=bulk-user-{(n * 25 + m) % users:05d},OU=Bulk,{base}\n" for m in range(25))
+            db.add_ldif(f"dn: CN=bulk-group-{n:04d},OU=Bulk,{base}\nobjectClass: group\n"
+                        f"sAMAccountName: bulk-group-{n:04d}\n{members}")
+        for n in range(0, groups, 10):
+            db.add_remove_group_members("Administrators" if n % 20 else "Domain Admins", [f"bulk-group-{n:04d}"])
+    except BaseException:
+        db.transaction_cancel()
+        raise
+    db.transaction_commit()
+
+
 def main() -> None:
     conf, sam, action, realm, reader_password, logon = sys.argv[1:7]
     settings = LoadParm()
@@ -113,6 +143,9 @@ def main() -> None:
     base = str(db.domain_dn())
     if action == "plant":
         plant(db, base, realm, reader_password, logon)
+    elif action.startswith("bulk:"):  # bulk:USERS:COMPUTERS:GROUPS
+        users, computers, groups = (int(n) for n in action.split(":")[1:])
+        bulk(db, base, users, computers, groups)
     else:
         harden(db, base)
 

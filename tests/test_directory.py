@@ -170,6 +170,14 @@ def test_a_failed_read_is_one_line_a_partial_run_and_nothing_else_lost(
     assert _open(tmp_path, samba_dc.provisioned + dt.timedelta(days=1)) == set()
 
 
+def test_ldap_with_starttls_reads_the_same_directory(samba_dc: SambaDC, tmp_path: Path) -> None:
+    config = _config(tmp_path, samba_dc, url=f"ldap://{samba_dc.address}", extra="      start_tls: true\n")
+    now = samba_dc.provisioned + dt.timedelta(days=1)
+    code, summary, stderr = _scan(tmp_path, samba_dc, now, config=config)
+    assert code == 0 and summary["summary"][0]["status"] == "complete", stderr
+    assert ("WA411", "ad-account:nopw.user:passwd_notreqd", "high") in _open(tmp_path, now)
+
+
 def test_nothing_of_the_directory_leaves_in_a_shared_bundle(samba_dc: SambaDC, first_night: dict[str, Any]) -> None:
     work = first_night["work"]
     out = work / "bundle.json"

@@ -186,3 +186,22 @@ def test_a_missing_ca_bundle_is_named_before_anything_is_sent(tmp_path: Path) ->
                                  ca_bundle=tmp_path / "nope.pem")
     with pytest.raises(directory.DirectoryError, match=r"nope.pem: CA bundle not found; check directory.ca_bundle"):
         directory.read(settings, "198.18.0.5", "pw")
+
+
+def test_policies_the_reader_may_not_see_are_said_so_not_taken_as_none() -> None:
+    """AD lets only admins read the Password Settings Container by default: to the reader it
+    does not exist, and the run says so rather than judging no fine-grained policy at all."""
+    connection = FaultyConnection(ldap_errors.LDAPNoSuchObjectResult(description="noSuchObject"), on_search=99)
+    searches: list[str] = []
+
+    def paged_search(base: str, *args: Any, **kwargs: Any) -> Any:
+        searches.append(base)
+        if base.startswith("CN=Password Settings Container"):
+            raise ldap_errors.LDAPNoSuchObjectResult(description="noSuchObject")
+        return iter(())
+
+    connection.paged_search = paged_search  # type: ignore[method-assign]
+    snapshot = directory.read(SETTINGS, "198.18.0.5", "pw", opener=lambda *_: connection)
+    assert [p.name for p in snapshot.policies] == ["domain policy"]
+    (note,) = snapshot.notes
+    assert "fine-grained password policies not judged: reader@example.test cannot see" in note

@@ -19,7 +19,8 @@ INTEL_NAMES = {"kev": "CISA known exploited vulnerabilities", "nvd": "NVD vulner
                "endoflife": "endoflife.date support dates", "distro-info": "Debian and Ubuntu release dates",
                "security-support": "Debian security support limits",
                "distro-packages": "Debian package indexes (what each release builds)"}
-EVIDENCE_HINT = "host evidence (estates[].evidence or SSH collection)"
+EVIDENCE_HINT = ("host evidence (estates[].evidence, SSH collection or, for privileges and passwords, "
+                 "estates[].directory)")
 # Sources that sharpen what a category's checks find (exploited, likely to be; a version the
 # distribution itself builds and supports) without deciding whether it is measured.
 REFINES = {"patches": ("kev", "epss"), "supply_chain": ("kev", "epss"), "unsupported": ("distro-packages",)}
