@@ -193,9 +193,13 @@ def test_nothing_of_the_directory_leaves_in_a_shared_bundle(samba_dc: SambaDC, f
 
 def test_hardening_resolves_what_it_fixed_and_nothing_else(samba_dc: SambaDC, first_night: dict[str, Any]) -> None:
     """Last in the module: it changes the shared DC."""
+    work = first_night["work"]
+    # a night the directory could not be read resolves nothing (not read is not fixed)
+    code, summary, _stderr = _scan(work, samba_dc, first_night["now"] + dt.timedelta(hours=12), password="wrong-pw-1")
+    assert code == 3 and summary["summary"][0]["resolved"] == 0
+    assert _open(work, first_night["now"] + dt.timedelta(hours=12)) == first_night["open"]
     samba_dc.harden()
     now = first_night["now"] + dt.timedelta(days=1)
-    work = first_night["work"]
     code, _summary, stderr = _scan(work, samba_dc, now)
     assert code == 0, stderr
     after = _open(work, now)

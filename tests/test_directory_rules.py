@@ -101,6 +101,10 @@ def test_too_many_admins_is_over_10_percent_or_over_50_once_there_are_100_users(
     assert bool(_findings("WA310", accounts, [f"u{n}" for n in range(admins)])) is found
 
 
+def test_laps_in_the_schema_and_a_zero_quota_are_clean() -> None:
+    assert _findings("WA413", [_account("a")], []) == [] and _findings("WA319", [_account("a")], []) == []
+
+
 def test_stale_and_disabled_users_do_not_count_as_active_and_names_are_quoted_safely() -> None:
     accounts = [_account(f"u{n}") for n in range(101)]
     accounts += [_account(f"gone{n}", last_logon=NOW - dt.timedelta(days=91)) for n in range(30)]
