@@ -12,6 +12,7 @@ from checks import (
     directory_passwords,
     directory_privileges,
     directory_unsupported,
+    domains,
     passwords,
     patches,
     privileges,
@@ -21,7 +22,7 @@ from checks import (
 from checks.base import REGISTERED, Check, CheckContext, Weakness
 
 CATEGORY_MODULES = (patches, unsupported, privileges, passwords, configs, supply_chain, backups,
-                    directory_unsupported, directory_privileges, directory_passwords)
+                    directory_unsupported, directory_privileges, directory_passwords, domains)
 
 ALL_CHECKS: tuple[Check, ...] = tuple(REGISTERED[check_id] for check_id in sorted(REGISTERED))
 

@@ -26,6 +26,7 @@ class EstatePolicy:
     backup_max_age: dt.timedelta = dt.timedelta(hours=26)
     restore_test_within: dt.timedelta = dt.timedelta(days=90)
     supplier_review: dt.timedelta = dt.timedelta(days=365)
+    dmarc_report_to: str = "mailto:dmarc-rua@dmarc.service.gov.uk"  # every DMARC rua must include it ("": none)
 
 
 @dataclass(frozen=True)

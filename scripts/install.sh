@@ -25,6 +25,8 @@ if [ "$with_test" = 1 ]; then
   # a real Active Directory domain controller (Samba) for the directory checks, provisioned by the
   # tests; ldapsearch is the directory benchmark's reference reader
   packages+=(samba-ad-dc samba-ad-provision ldap-utils)
+  # a real DNS server serving the mail domains' records
+  packages+=(dnsmasq-base)
   # .ci/run repeats the suite under a shifted clock: no test may depend on the date it runs on
   packages+=(faketime)
   # the oracles the parser differential tests compare warpagent with: sudo's cvtsudoers (dpkg,

@@ -65,7 +65,8 @@ def test_issue_example_message_names_file_and_key_path() -> None:
     (("targets: [198.18.0.0/28, intranet.example.test]", "targets: ['198.18.0.1 198.18.0.2']"),
      "is not an IP address, CIDR or host name"),
     (("targets: [198.18.0.0/28, intranet.example.test]", "targets: []"),
-     "At 'estates[0]': estate 'corporate' has nothing to audit; give it targets, evidence folders or a directory"),
+     "At 'estates[0]': estate 'corporate' has nothing to audit; give it targets, evidence folders, domains or a "
+     "directory"),
     (("    exclude:", "    directory: {url: 'ldap://dc1.example.test', bind_dn: r@example.test, "
                       "password_env: AD_PW}\n    exclude:"),
      "At 'estates[0].directory.url': plain ldap:// would send the password unencrypted"),

@@ -195,7 +195,8 @@ def test_hardening_resolves_what_it_fixed_and_nothing_else(samba_dc: SambaDC, fi
     """Last in the module: it changes the shared DC."""
     work = first_night["work"]
     # a night the directory could not be read resolves nothing (not read is not fixed)
-    code, summary, _stderr = _scan(work, samba_dc, first_night["now"] + dt.timedelta(hours=12), password="wrong-pw-1")
+    wrong = "wrong-pw-1"
+    code, summary, _stderr = _scan(work, samba_dc, first_night["now"] + dt.timedelta(hours=12), password=wrong)
     assert code == 3 and summary["summary"][0]["resolved"] == 0
     assert _open(work, first_night["now"] + dt.timedelta(hours=12)) == first_night["open"]
     samba_dc.harden()

@@ -32,6 +32,14 @@ def target_problem(text: str) -> str | None:
     return None if _classify(text) is not None else _not_a_target(text)
 
 
+def domain_problem(text: str) -> str | None:
+    """Why `text` is not a DNS domain name (example.gov.uk), or None when it is one."""
+    kind = _classify(text)
+    if isinstance(kind, str) and "." in kind:
+        return None
+    return f"'{shown(text)}' is not a domain name; write it as example.gov.uk (no scheme, address or path)"
+
+
 def _not_a_target(text: str) -> str:
     address, zone, scope_id = text.partition("%")
     if zone and _classify(address) is not None:

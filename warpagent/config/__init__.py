@@ -21,6 +21,7 @@ from warpagent.config.settings import (
     HubSettings,
     HubTls,
     HubUser,
+    MailSettings,
     Organisation,
     PeerConfig,
     RagRules,
@@ -37,7 +38,7 @@ from warpagent.config.validate import MAX_DURATION_S, cron_problem, validate
 __all__ = [
     "DEFAULT_PATH", "EMBEDDED", "ENV_VAR", "MAKE_KEY", "MAX_DURATION_S", "MIN_KEY_HEX", "AlertSettings", "BackupPolicy",
     "CelerySettings", "CredentialProbes", "DirectorySettings", "EmailSettings", "EstateConfig", "HubSettings",
-    "HubTls", "HubUser",
+    "HubTls", "HubUser", "MailSettings",
     "Organisation", "PeerConfig", "RagRules", "ReportSettings", "ResticRepository", "ScanSettings",
     "ScheduleSettings", "Settings", "SharingSettings", "SshSource", "cron_problem", "duration_seconds",
     "example_text", "load", "locate", "parse_text", "schema", "validate",

@@ -64,6 +64,7 @@ def _build(raw: dict[str, Any], source: str, base_dir: Path) -> typed.Settings:
         store=StoreLocation.parse(doc["store"], base_dir),
         scan=typed.ScanSettings(fail_on=None if scan["fail_on"] == "none" else Severity.parse(scan["fail_on"]),
                           nmap_path=scan["nmap_path"], timing=scan["timing"], executor=scan["executor"],
+                          dns_servers=tuple(scan["dns_servers"]), dns_timeout_s=duration_seconds(scan["dns_timeout"]),
                           celery=typed.CelerySettings(**scan["celery"]) if "celery" in scan
                           else typed.CelerySettings()),
         estates=tuple(_estate(e, base_dir) for e in doc["estates"]),
@@ -101,6 +102,9 @@ def _estate(e: dict[str, Any], base_dir: Path) -> typed.EstateConfig:
         ssh=tuple(_ssh_source(item["ssh"], base_dir) for item in e["evidence"] if isinstance(item, dict)),
         suppliers=_optional_path(e, "suppliers", base_dir),
         directory=_directory(e["directory"], base_dir) if "directory" in e else None,
+        domains=tuple(e["domains"]),
+        mail=typed.MailSettings(dkim_selectors=tuple(e["mail"]["dkim_selectors"]),
+                                dmarc_report_to=e["mail"]["dmarc_report_to"]),
         supplier_review_s=duration_seconds(e["supplier_review"]),
         backups=typed.BackupPolicy(
             max_age_s=duration_seconds(backups["max_age"]),

@@ -96,6 +96,12 @@ class DirectorySettings:
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    dkim_selectors: tuple[str, ...] = ()
+    dmarc_report_to: str = default("estates[].mail.dmarc_report_to")
+
+
+@dataclass(frozen=True)
 class EstateConfig:
     name: str
     targets: tuple[str, ...]
@@ -105,6 +111,8 @@ class EstateConfig:
     ssh: tuple[SshSource, ...] = ()
     suppliers: Path | None = None
     directory: DirectorySettings | None = None
+    domains: tuple[str, ...] = ()
+    mail: MailSettings = MailSettings()
     supplier_review_s: int = seconds("estates[].supplier_review")
     backups: BackupPolicy = BackupPolicy()
     default_credentials: CredentialProbes = CredentialProbes()
@@ -131,6 +139,8 @@ class ScanSettings:
     nmap_path: str = default("scan.nmap_path")
     timing: str = default("scan.timing")
     executor: str = default("scan.executor")  # local or celery
+    dns_servers: tuple[str, ...] = ()  # host or host:port; none: the system resolver's
+    dns_timeout_s: int = seconds("scan.dns_timeout")
     celery: CelerySettings = CelerySettings()
 
 

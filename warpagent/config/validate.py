@@ -26,6 +26,11 @@ def _is_target(value: object) -> bool:
     return not isinstance(value, str) or scope.target_problem(value) is None
 
 
+@_FORMAT_CHECKER.checks("warpagent-domain")
+def _is_domain(value: object) -> bool:
+    return not isinstance(value, str) or scope.domain_problem(value) is None
+
+
 @_FORMAT_CHECKER.checks("warpagent-ports")
 def _is_ports(value: object) -> bool:
     return not isinstance(value, str) or ports.problem(value) is None
@@ -79,6 +84,8 @@ def _explain(error: jsonschema.ValidationError) -> str:
         fmt = validator_value
         if fmt == "warpagent-target":
             return f"{scope.target_problem(str(value))}; fix or remove it"
+        if fmt == "warpagent-domain":
+            return f"{scope.domain_problem(str(value))}"
         if fmt == "warpagent-ports":
             return f"{ports.problem(str(value))}"
         if fmt == "warpagent-cron":
@@ -137,9 +144,9 @@ def _consistency(document: dict[str, Any], source: str) -> list[str]:
             problems.append(f"{source}: At 'estates[{index}].name': estate name '{name}' is used twice; "
                             "give each estate its own name")
         seen.add(name)
-        if not estate["targets"] and not estate["evidence"] and "directory" not in estate:
+        if not (estate["targets"] or estate["evidence"] or estate["domains"] or "directory" in estate):
             problems.append(f"{source}: At 'estates[{index}]': estate '{name}' has nothing to audit; give it targets, "
-                            "evidence folders or a directory")
+                            "evidence folders, domains or a directory")
         directory = estate.get("directory")
         if directory and not _port_ok(directory["url"]):
             problems.append(f"{source}: At 'estates[{index}].directory.url': the port is not 1-65535; "

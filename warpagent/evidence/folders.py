@@ -271,7 +271,7 @@ def merge(current: HostEvidence, new: HostEvidence) -> HostEvidence:
     merged = {f.name: getattr(current, f.name) + getattr(new, f.name)
               for f in dataclasses.fields(HostEvidence) if isinstance(getattr(current, f.name), tuple)}
     return HostEvidence(**merged, policy=new.policy or current.policy, sshd=new.sshd or current.sshd,
-                        directory=new.directory or current.directory,
+                        directory=new.directory or current.directory, domain=new.domain or current.domain,
                         read=current.read | new.read)
 
 

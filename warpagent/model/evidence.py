@@ -14,6 +14,7 @@ import enum
 from dataclasses import dataclass, field
 
 from warpagent.model.directory import DirectorySnapshot
+from warpagent.model.domains import DomainRecords
 
 
 class EvidenceKind(enum.StrEnum):
@@ -32,6 +33,7 @@ class EvidenceKind(enum.StrEnum):
     SUPPLIER = "supplier"
     CREDENTIAL = "credential"
     DIRECTORY = "directory"  # Active Directory, read over LDAP
+    DOMAIN = "domain"  # a mail and web domain's DNS records
 
 
 # The categories host evidence measures: each is measured by a run only when at least one of
@@ -224,6 +226,7 @@ class HostEvidence:
     suppliers: tuple[Supplier, ...] = ()
     credentials: tuple[AcceptedCredential, ...] = ()
     directory: DirectorySnapshot | None = None  # the estate's Active Directory, on its own record host
+    domain: DomainRecords | None = None  # one of the estate's domains, on its own record host
     read: frozenset[EvidenceKind] = field(default_factory=frozenset)  # evidence kinds read for this host
 
     def account(self, name: str) -> Account | None:

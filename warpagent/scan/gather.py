@@ -20,6 +20,7 @@ from checks.base import EstatePolicy
 from warpagent.collect.scope import Scope
 from warpagent.config import DirectorySettings, EstateConfig
 from warpagent.evidence import directory, restore_test
+from warpagent.evidence import domains as domain_records
 from warpagent.evidence import folders as evidence
 from warpagent.evidence import probes as credential_probe
 from warpagent.evidence import ssh as ssh_collect
@@ -37,6 +38,16 @@ DIRECTORY = "Active Directory"  # the asset the directory's findings are tracked
 
 def repository_asset(name: str) -> str:
     return f"backup repository {name}"
+
+
+def domain_asset(name: str) -> str:
+    return f"domain {name}"
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    servers: tuple[str, ...] = ()  # host or host:port; none: the system resolver's
+    timeout_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,8 @@ class Gathered:
 def policy_of(estate: EstateConfig) -> EstatePolicy:
     return EstatePolicy(backup_max_age=dt.timedelta(seconds=estate.backups.max_age_s),
                         restore_test_within=dt.timedelta(seconds=estate.backups.restore_test_within_s),
-                        supplier_review=dt.timedelta(seconds=estate.supplier_review_s))
+                        supplier_review=dt.timedelta(seconds=estate.supplier_review_s),
+                        dmarc_report_to=estate.mail.dmarc_report_to)
 
 
 def _probe(inventory: Inventory, estate: EstateConfig) -> Inventory:
@@ -115,8 +127,8 @@ def _directory(estate: EstateConfig, settings: DirectorySettings, scope: Scope) 
                 evidence=HostEvidence(directory=snapshot, read=read)), problem
 
 
-def _records(estate: EstateConfig, scope: Scope,
-             now: dt.datetime) -> tuple[list[Host], list[str], list[str], tuple[Supplier, ...]]:
+def _records(estate: EstateConfig, scope: Scope, now: dt.datetime,
+             dns: DnsSettings) -> tuple[list[Host], list[str], list[str], tuple[Supplier, ...]]:
     """The estate's records that are not machines: (hosts, problems, notes, the supplier register)."""
     hosts: list[Host] = []
     problems: list[str] = []
@@ -140,6 +152,17 @@ def _records(estate: EstateConfig, scope: Scope,
         hosts.append(host)
         problems += [problem] if problem else []
         notes += host.evidence.directory.notes if host.evidence.directory else ()
+    if estate.domains:
+        resolver = domain_records.resolver_for(dns.servers, dns.timeout_s)
+        for name in estate.domains:
+            found, read = None, frozenset()
+            try:
+                found = domain_records.read(name, estate.mail.dkim_selectors, resolver)
+                read = frozenset({EvidenceKind.DOMAIN})
+            except domain_records.DomainError as exc:
+                problems.append(str(exc))
+            hosts.append(Host(address="", asset=domain_asset(name), state=RECORD_STATE,
+                              evidence=HostEvidence(domain=found, read=read)))
     for repo in estate.backups.restic:
         tested = restore_test.run_restore_test(repo, now)
         problems += tested.problems
@@ -149,14 +172,15 @@ def _records(estate: EstateConfig, scope: Scope,
     return hosts, problems, notes, suppliers
 
 
-def gather(estate: EstateConfig, inventory: Inventory, scope: Scope, now: dt.datetime) -> Gathered:
+def gather(estate: EstateConfig, inventory: Inventory, scope: Scope, now: dt.datetime,
+           dns: DnsSettings = DnsSettings()) -> Gathered:
     if estate.default_credentials.enabled:
         inventory = _probe(inventory, estate)
     with tempfile.TemporaryDirectory(prefix="warpagent-ssh-") as collected:
         ssh_problems, ssh_notes = _ssh(estate, scope, Path(collected)) if estate.ssh else ([], [])
         folders = estate.evidence + ((collected,) if estate.ssh else ())
         attached = evidence.attach(inventory, folders, scope, own_names=not estate.targets)
-    records, record_problems, record_notes, suppliers = _records(estate, scope, now)
+    records, record_problems, record_notes, suppliers = _records(estate, scope, now, dns)
     inventory = dataclasses.replace(attached.inventory, hosts=attached.inventory.hosts + tuple(records))
     return Gathered(inventory=inventory, problems=tuple(ssh_problems) + attached.problems + tuple(record_problems),
                     notes=tuple(ssh_notes) + attached.notes + tuple(record_notes),

@@ -203,7 +203,8 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
         nmap_path = "" if executor or not estate_scope.addresses else nmap_runner.find_nmap(settings.scan.nmap_path)
         collection = collect(estate, settings.scan.timing, estate_scope, nmap_path, progress, on_nmap_start, cancelled,
                              executor=executor)
-        gathered = gather.gather(estate, collection.inventory, estate_scope, clock())
+        gathered = gather.gather(estate, collection.inventory, estate_scope, clock(),
+                                 gather.DnsSettings(settings.scan.dns_servers, settings.scan.dns_timeout_s))
         inventory = gathered.inventory
         for note in gathered.problems + gathered.notes:
             log.warning("estate %s: %s", estate.name, note)

@@ -1,0 +1,120 @@
+"""Ask DNS about the council's domains with dnspython: the configured servers (or the system
+resolver's), a bounded time per question, retries and the TCP fallback for truncated answers
+as dnspython does them.
+
+Only the estate's own domains are asked about (and the SPF includes they name); nothing is
+contacted but the DNS servers. A domain whose questions fail (NXDOMAIN for the domain itself,
+SERVFAIL, no answer in time) is a DomainError line and is partial; its findings stay as they
+were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dns.exception
+import dns.name
+import dns.nameserver
+import dns.resolver
+
+from warpagent.evidence.parsers import mail_records as records
+from warpagent.model.domains import DkimKey, DomainRecords
+from warpagent.text import shown
+
+MAX_SPF_QUERIES = 20  # past the RFC's 10 the record is already broken; no need to chase more
+
+
+class DomainError(Exception):
+    """Why a domain could not be read tonight, in one line."""
+
+
+def resolver_for(servers: Sequence[str], timeout_s: float) -> dns.resolver.Resolver:
+    """A resolver asking `servers` ("10.20.0.53", "10.20.0.53:5353", "[fd00::53]:53"), or the system's."""
+    resolver = dns.resolver.Resolver(configure=not servers)
+    if servers:
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(*_host_port(s)) for s in servers]
+    resolver.lifetime = timeout_s
+    resolver.timeout = max(0.5, timeout_s / 3)  # each try; the lifetime bounds the retries
+    return resolver
+
+
+def _host_port(server: str) -> tuple[str, int]:
+    if server.startswith("["):
+        host, _, rest = server[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else 53
+    if server.count(":") == 1:
+        host, port = server.split(":")
+        return host, int(port)
+    return server, 53
+
+
+def _txt(resolver: dns.resolver.Resolver, name: str, *, apex: bool = False) -> tuple[str, ...]:
+    """The TXT records at `name`, each one's strings joined; () when it has none."""
+    try:
+        answer = resolver.resolve(name, "TXT", raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        if apex:
+            raise DomainError(f"domain {name}: does not exist (NXDOMAIN); check estates[].domains") from None
+        return ()
+    except dns.resolver.NoNameservers:
+        raise DomainError(f"domain {name}: the DNS server failed to answer (SERVFAIL); try again, or check "
+                          "scan.dns_servers") from None
+    except dns.exception.Timeout:
+        raise DomainError(f"domain {name}: no DNS answer within {resolver.lifetime:g}s; check scan.dns_servers "
+                          "and scan.dns_timeout") from None
+    except dns.exception.DNSException as exc:
+        raise DomainError(f"domain {name}: DNS answer not usable ({shown(str(exc), 120)})") from None
+    if answer.rrset is None:
+        return ()
+    return tuple(b"".join(rdata.strings).decode("utf-8", "replace") for rdata in answer.rrset)
+
+
+def _mx(resolver: dns.resolver.Resolver, name: str) -> tuple[tuple[int, str], ...]:
+    try:
+        answer = resolver.resolve(name, "MX", raise_on_no_answer=False)
+    except dns.resolver.NXDOMAIN:
+        return ()
+    except dns.exception.DNSException as exc:
+        raise DomainError(f"domain {name}: the MX question failed ({shown(str(exc), 120)})") from None
+    if answer.rrset is None:
+        return ()
+    return tuple(sorted((r.preference, r.exchange.to_text(omit_final_dot=True).lower()) for r in answer.rrset))
+
+
+def _spf_lookups(resolver: dns.resolver.Resolver, record: str) -> tuple[int, tuple[str, ...]]:
+    """DNS-querying terms of an SPF record, includes and redirects followed; and the targets
+    that publish no SPF record (a permanent error for an include)."""
+    total, queue, seen, unresolved = 0, [record], set(), []
+    while queue and total <= MAX_SPF_QUERIES:
+        count, follow = records.spf_lookups(queue.pop(0))
+        total += count
+        for target in follow:
+            if target in seen:
+                continue
+            seen.add(target)
+            try:
+                found = [r for r in _txt(resolver, target) if records.is_spf(r)]
+            except DomainError:
+                found = []
+            if found:
+                queue.append(found[0])
+            else:
+                unresolved.append(target)
+    return total, tuple(unresolved)
+
+
+def read(domain: str, selectors: Sequence[str], resolver: dns.resolver.Resolver) -> DomainRecords:
+    """Everything the mail checks read of one domain, or DomainError."""
+    try:
+        dns.name.from_text(domain)
+    except dns.exception.DNSException as exc:
+        raise DomainError(f"domain {shown(domain)}: not a DNS name ({exc})") from None
+    spf = tuple(r for r in _txt(resolver, domain, apex=True) if records.is_spf(r))
+    lookups, unresolved = _spf_lookups(resolver, spf[0]) if len(spf) == 1 else (0, ())
+    dmarc = tuple(r for r in _txt(resolver, f"_dmarc.{domain}") if records.claims_dmarc(r))
+    dkim = tuple(DkimKey(selector=s, records=_txt(resolver, f"{s}._domainkey.{domain}")) for s in selectors)
+    mta_sts = tuple(r for r in _txt(resolver, f"_mta-sts.{domain}") if r.replace(" ", "").lower().startswith("v=stsv1"))
+    tls_rpt = tuple(r for r in _txt(resolver, f"_smtp._tls.{domain}")
+                    if r.replace(" ", "").lower().startswith("v=tlsrptv1"))
+    return DomainRecords(domain=domain, spf=spf, spf_lookups=lookups, spf_unresolved=unresolved, dmarc=dmarc,
+                         dkim=dkim, mta_sts=mta_sts, tls_rpt=tls_rpt, mx=_mx(resolver, domain))
