@@ -11,6 +11,7 @@ were.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import dns.exception
 import dns.name
@@ -21,6 +22,7 @@ from warpagent.evidence.parsers import mail_records as records
 from warpagent.model.domains import DkimKey, DomainRecords
 from warpagent.text import shown
 
+CONCURRENCY = 16  # domains asked about at once
 MAX_SPF_QUERIES = 20  # past the RFC's 10 the record is already broken; no need to chase more
 
 
@@ -101,6 +103,24 @@ def _spf_lookups(resolver: dns.resolver.Resolver, record: str) -> tuple[int, tup
             else:
                 unresolved.append(target)
     return total, tuple(unresolved)
+
+
+def read_all(domains: Sequence[str], selectors: Sequence[str], resolver: dns.resolver.Resolver,
+             concurrency: int = CONCURRENCY) -> list[tuple[str, DomainRecords | str]]:
+    """Each domain's records, or the line saying why it could not be read, in config order; at
+    most `concurrency` domains asked about at once (a council's resolver is not a load test)."""
+    if not domains:
+        return []
+
+    def one(domain: str) -> DomainRecords | str:
+        try:
+            return read(domain, selectors, resolver)
+        except DomainError as exc:
+            return str(exc)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(domains))),
+                            thread_name_prefix="warpagent-dns") as pool:
+        return list(zip(domains, pool.map(one, domains), strict=True))
 
 
 def read(domain: str, selectors: Sequence[str], resolver: dns.resolver.Resolver) -> DomainRecords:

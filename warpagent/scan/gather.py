@@ -152,17 +152,13 @@ def _records(estate: EstateConfig, scope: Scope, now: dt.datetime,
         hosts.append(host)
         problems += [problem] if problem else []
         notes += host.evidence.directory.notes if host.evidence.directory else ()
-    if estate.domains:
-        resolver = domain_records.resolver_for(dns.servers, dns.timeout_s)
-        for name in estate.domains:
-            found, read = None, frozenset()
-            try:
-                found = domain_records.read(name, estate.mail.dkim_selectors, resolver)
-                read = frozenset({EvidenceKind.DOMAIN})
-            except domain_records.DomainError as exc:
-                problems.append(str(exc))
-            hosts.append(Host(address="", asset=domain_asset(name), state=RECORD_STATE,
-                              evidence=HostEvidence(domain=found, read=read)))
+    for name, result in domain_records.read_all(estate.domains, estate.mail.dkim_selectors,
+                                                domain_records.resolver_for(dns.servers, dns.timeout_s)):
+        if isinstance(result, str):
+            problems.append(result)
+        hosts.append(Host(address="", asset=domain_asset(name), state=RECORD_STATE, evidence=HostEvidence(
+            domain=None if isinstance(result, str) else result,
+            read=frozenset() if isinstance(result, str) else frozenset({EvidenceKind.DOMAIN}))))
     for repo in estate.backups.restic:
         tested = restore_test.run_restore_test(repo, now)
         problems += tested.problems
