@@ -141,7 +141,8 @@ def bulk(db: SamDB, base: str, users: int, computers: int, groups: int) -> None:
                    f"operatingSystem: {system}\noperatingSystemVersion: {version}\n")
         for n in range(groups):
             members = "".join(f"member: CN=bulk-user-{(n * 25 + m) % users:05d},OU=Bulk,{base}\n" for m in range(25))
-            yield f"dn: CN=bulk-group-{n:04d},OU=Bulk,{base}\nobjectClass: group\nsAMAccountName: bulk-group-{n:04d}\n{members}"
+            yield (f"dn: CN=bulk-group-{n:04d},OU=Bulk,{base}\nobjectClass: group\n"
+                   f"sAMAccountName: bulk-group-{n:04d}\n{members}")
 
     batches(users_ldif())
     for n in range(0, groups, 10):

@@ -16,7 +16,9 @@ def test_each_category_says_what_it_was_measured_with_or_why_not() -> None:
     assert kev_only["patches"].describe() == ("not measured: no NVD vulnerability database or distribution security "
                                               "advisories (OSV) (run 'warpagent feeds update')")
     assert kev_only["privileges"].describe() == ("not measured: no host evidence (estates[].evidence or SSH "
-                                                 "collection) for it")
+                                                 "collection) or directory (estates[].directory) for it")
+    assert _by_category({"backups"}, set())["backups"].describe() == (
+        "not measured: no host evidence (estates[].evidence or SSH collection) for it")
     assert kev_only["supply_chain"].describe() == ("measured with CISA known exploited vulnerabilities; without NVD "
                                                    "vulnerability database, distribution security advisories (OSV)")
     everything = _by_category(set(), {"kev", "epss", "nvd", "osv", "endoflife", "distro-info", "security-support"})

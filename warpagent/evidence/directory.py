@@ -139,7 +139,10 @@ def _snapshot(connection: Any, settings: DirectorySettings) -> DirectorySnapshot
     by_dn: dict[str, DirectoryAccount] = {a.dn.casefold(): a for a in accounts}
     groups: list[PrivilegedGroup] = []
     protected: frozenset[str] = frozenset()
-    for dn, attrs in _entries(connection, base, "(objectClass=group)", parse.GROUP_ATTRIBUTES, page):
+    # the groups are listed in full before their members are asked for: a DC allows only a few
+    # paged searches open at once on one connection (Samba refuses the next one)
+    listed = list(_entries(connection, base, "(objectClass=group)", parse.GROUP_ATTRIBUTES, page))
+    for dn, attrs in listed:
         group_sid, name = parse.sid(attrs), parse.text(attrs, "sAMAccountName")
         role = parse.role_of(group_sid, name, domain_sid)
         if role is not None:

@@ -19,8 +19,8 @@ INTEL_NAMES = {"kev": "CISA known exploited vulnerabilities", "nvd": "NVD vulner
                "endoflife": "endoflife.date support dates", "distro-info": "Debian and Ubuntu release dates",
                "security-support": "Debian security support limits",
                "distro-packages": "Debian package indexes (what each release builds)"}
-EVIDENCE_HINT = ("host evidence (estates[].evidence, SSH collection or, for privileges and passwords, "
-                 "estates[].directory)")
+EVIDENCE_HINT = "host evidence (estates[].evidence or SSH collection)"
+DIRECTORY_HINT = "host evidence (estates[].evidence or SSH collection) or directory (estates[].directory)"
 # Sources that sharpen what a category's checks find (exploited, likely to be; a version the
 # distribution itself builds and supports) without deciding whether it is measured.
 REFINES = {"patches": ("kev", "epss"), "supply_chain": ("kev", "epss"), "unsupported": ("distro-packages",)}
@@ -52,7 +52,8 @@ class CategoryCoverage:
         if self.needs and set(self.needs) <= set(self.missing):
             either = " or ".join(INTEL_NAMES.get(s, s) for s in self.missing)
             return f"not measured: no {either}" + (" (run 'warpagent feeds update')" if technical else " yet")
-        hint = EVIDENCE_HINT if technical else "host evidence"
+        directory = self.category in ("privileges", "passwords")
+        hint = (DIRECTORY_HINT if directory else EVIDENCE_HINT) if technical else "host evidence"
         return f"not measured: no {hint} for it" + (f"; {lacked} missing too" if lacked else "")
 
 
