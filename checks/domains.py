@@ -197,3 +197,72 @@ def tls_rpt_missing(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
         yield _finding("tls-rpt:missing", Severity.LOW, f"{shown(found.domain)} publishes no TLS-RPT record",
                        f"no TXT record starting v=TLSRPTv1 at {shown(found.where('_smtp._tls'))}",
                        "Publish a TLS-RPT record with an address that reads the reports.")
+
+
+MTA_STS_MIN_AGE = {"enforce": 1_209_600, "testing": 86_400}  # two weeks; a day while testing
+
+
+@check("WA521", "configs", "mta-sts-policy-weak", evidence=DOMAIN)
+def mta_sts_policy_weak(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
+    """A published MTA-STS policy (fetched over HTTPS from `mta-sts.<domain>`, its certificate
+    verified, when that host is in the estate's scope) that cannot be fetched or read (medium),
+    is in mode `testing` (low) or `none` (medium), has a `max_age` under two weeks in enforce or
+    a day in testing (low), or does not cover an MX host of the domain (medium: mail to it
+    would fail or be refused once enforced).
+
+    Why it matters: senders trust a policy for max_age seconds; a testing or short-lived policy
+    leaves the downgrade attack MTA-STS exists to stop open.
+    Fix: serve `version: STSv1`, `mode: enforce`, an `mx:` line per MX host (or `*.domain`) and
+    `max_age: 1209600` or more, over HTTPS with a valid certificate for mta-sts.<domain>.
+    """
+    found = _records(host)
+    if found is None:
+        return
+    where = f"https://mta-sts.{shown(found.domain)}/.well-known/mta-sts.txt"
+    fix = "Serve mode: enforce, max_age: 1209600 or more and an mx: line per MX host, with a valid certificate."
+    if found.policy_problem or (found.policy and found.policy.problems):
+        said = found.policy_problem or "; ".join(found.policy.problems if found.policy else ())
+        yield _finding("mta-sts:policy", Severity.MEDIUM, f"The MTA-STS policy of {shown(found.domain)} is not usable",
+                       f"{where}: {said}", fix)
+        return
+    policy = found.policy
+    if policy is None:
+        return
+    if policy.mode != "enforce":
+        yield _finding("mta-sts:mode", Severity.LOW if policy.mode == "testing" else Severity.MEDIUM,
+                       f"The MTA-STS policy of {shown(found.domain)} does not enforce (mode {policy.mode})",
+                       f"{where}: mode: {policy.mode}", fix)
+    floor = MTA_STS_MIN_AGE.get(policy.mode)
+    if floor and policy.max_age is not None and policy.max_age < floor:
+        yield _finding("mta-sts:max-age", Severity.LOW,
+                       f"The MTA-STS policy of {shown(found.domain)} lasts only {policy.max_age} s",
+                       f"{where}: max_age: {policy.max_age} (at least {floor} in {policy.mode})", fix)
+    uncovered = [mx for _, mx in found.mx if not policy.covers(mx)]
+    if uncovered and policy.mode != "none":
+        yield _finding("mta-sts:mx", Severity.MEDIUM,
+                       f"The MTA-STS policy of {shown(found.domain)} does not cover MX {shown(uncovered[0])}",
+                       f"{where}: mx: {', '.join(shown(m) for m in policy.mx) or 'none'}; MX records: "
+                       f"{', '.join(shown(m) for m in uncovered)} not covered", fix)
+
+
+@check("WA522", "configs", "mx-starttls", evidence=DOMAIN)
+def mx_starttls(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
+    """An MX host of the domain inside the estate's scope that does not offer STARTTLS (high),
+    or whose certificate is not valid for its name (medium). MX hosts outside scope are never
+    contacted.
+
+    Why it matters: without STARTTLS, mail to the council crosses the internet readable by
+    anyone on the path; with a certificate that does not match, MTA-STS senders refuse it.
+    Fix: enable STARTTLS on the mail server with a certificate for its MX name from a public CA.
+    """
+    found = _records(host)
+    for result in found.mx_tls if found else ():
+        if not result.offered:
+            yield _finding(f"mx:{result.host}", Severity.HIGH, f"MX {shown(result.host)} does not offer STARTTLS",
+                           f"EHLO to {shown(result.host)} on port 25 lists no STARTTLS",
+                           "Enable STARTTLS on the mail server, with a certificate for its MX name.")
+        elif result.problem:
+            yield _finding(f"mx:{result.host}", Severity.MEDIUM,
+                           f"MX {shown(result.host)} offers STARTTLS with a certificate that does not check out",
+                           f"STARTTLS to {shown(result.host)}: {shown(result.problem, 200)}",
+                           "Install a certificate for the MX name from a public CA.")

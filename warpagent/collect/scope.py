@@ -32,6 +32,14 @@ def target_problem(text: str) -> str | None:
     return None if _classify(text) is not None else _not_a_target(text)
 
 
+def canonical_address(text: str) -> str:
+    """An address as the scope lists it ("::ffff:10.0.0.1" is "10.0.0.1"); "" for anything else."""
+    try:
+        return str(canonical(ipaddress.ip_address(text)))
+    except ValueError:
+        return ""
+
+
 def domain_problem(text: str) -> str | None:
     """Why `text` is not a DNS domain name (example.gov.uk), or None when it is one."""
     kind = _classify(text)

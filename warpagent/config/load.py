@@ -104,7 +104,9 @@ def _estate(e: dict[str, Any], base_dir: Path) -> typed.EstateConfig:
         directory=_directory(e["directory"], base_dir) if "directory" in e else None,
         domains=tuple(e["domains"]),
         mail=typed.MailSettings(dkim_selectors=tuple(e["mail"]["dkim_selectors"]),
-                                dmarc_report_to=e["mail"]["dmarc_report_to"]),
+                                dmarc_report_to=e["mail"]["dmarc_report_to"],
+                                ca_bundle=_optional_path(e["mail"], "ca_bundle", base_dir),
+                                timeout_s=duration_seconds(e["mail"]["timeout"])),
         supplier_review_s=duration_seconds(e["supplier_review"]),
         backups=typed.BackupPolicy(
             max_age_s=duration_seconds(backups["max_age"]),

@@ -99,6 +99,8 @@ class DirectorySettings:
 class MailSettings:
     dkim_selectors: tuple[str, ...] = ()
     dmarc_report_to: str = default("estates[].mail.dmarc_report_to")
+    ca_bundle: Path | None = None  # for MTA-STS policy hosts and MX certificates; None: the system's CAs
+    timeout_s: int = seconds("estates[].mail.timeout")
 
 
 @dataclass(frozen=True)

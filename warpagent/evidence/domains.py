@@ -10,14 +10,18 @@ were.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 
 import dns.exception
 import dns.name
 import dns.nameserver
 import dns.resolver
 
+from warpagent.evidence import mail_transport
 from warpagent.evidence.parsers import mail_records as records
 from warpagent.model.domains import DkimKey, DomainRecords
 from warpagent.text import shown
@@ -105,8 +109,18 @@ def _spf_lookups(resolver: dns.resolver.Resolver, record: str) -> tuple[int, tup
     return total, tuple(unresolved)
 
 
+@dataclass(frozen=True)
+class Transport:
+    """What the connection checks may do: which addresses are in scope, and the CA to trust."""
+
+    in_scope: Callable[[str], bool] = lambda address: False
+    ca_bundle: Path | None = None
+    timeout_s: float = 10.0
+
+
 def read_all(domains: Sequence[str], selectors: Sequence[str], resolver: dns.resolver.Resolver,
-             concurrency: int = CONCURRENCY) -> list[tuple[str, DomainRecords | str]]:
+             concurrency: int = CONCURRENCY,
+             transport: Transport = Transport()) -> list[tuple[str, DomainRecords | str]]:
     """Each domain's records, or the line saying why it could not be read, in config order; at
     most `concurrency` domains asked about at once (a council's resolver is not a load test)."""
     if not domains:
@@ -114,7 +128,7 @@ def read_all(domains: Sequence[str], selectors: Sequence[str], resolver: dns.res
 
     def one(domain: str) -> DomainRecords | str:
         try:
-            return read(domain, selectors, resolver)
+            return connected(read(domain, selectors, resolver), resolver, transport)
         except DomainError as exc:
             return str(exc)
 
@@ -138,3 +152,29 @@ def read(domain: str, selectors: Sequence[str], resolver: dns.resolver.Resolver)
                     if r.replace(" ", "").lower().startswith("v=tlsrptv1"))
     return DomainRecords(domain=domain, spf=spf, spf_lookups=lookups, spf_unresolved=unresolved, dmarc=dmarc,
                          dkim=dkim, mta_sts=mta_sts, tls_rpt=tls_rpt, mx=_mx(resolver, domain))
+
+
+def connected(found: DomainRecords, resolver: dns.resolver.Resolver, transport: Transport) -> DomainRecords:
+    """The MTA-STS policy and STARTTLS on the MX hosts, from in-scope addresses only."""
+    notes: list[str] = []
+    policy, problem = None, ""
+    if found.mta_sts:
+        host = f"mta-sts.{found.domain}"
+        inside = [a for a in mail_transport.addresses(resolver, host) if transport.in_scope(a)]
+        if inside:
+            fetched = mail_transport.fetch_policy(found.domain, inside[0], transport.ca_bundle, transport.timeout_s)
+            policy, problem = (None, fetched) if isinstance(fetched, str) else (fetched, "")
+        else:
+            notes.append(f"domain {found.domain}: {host} is not in the estate's scope: its MTA-STS policy was not "
+                         "fetched (add its address to targets to judge it)")
+    probed = []
+    for _preference, mx_host in found.mx:
+        inside = [a for a in mail_transport.addresses(resolver, mx_host) if transport.in_scope(a)]
+        if not inside:
+            continue  # judged from DNS alone: never contacted
+        result = mail_transport.probe_starttls(mx_host, inside[0], transport.ca_bundle, transport.timeout_s)
+        if not result.offered and result.problem:
+            notes.append(f"domain {found.domain}: MX {mx_host} at {inside[0]}: {result.problem}")
+            continue
+        probed.append(result)
+    return dataclasses.replace(found, policy=policy, policy_problem=problem, mx_tls=tuple(probed), notes=tuple(notes))

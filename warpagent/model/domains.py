@@ -17,6 +17,33 @@ class DkimKey:
 
 
 @dataclass(frozen=True)
+class MtaStsPolicy:
+    """The policy at https://mta-sts.<domain>/.well-known/mta-sts.txt (RFC 8461 3.2)."""
+
+    mode: str  # enforce, testing or none
+    max_age: int | None  # seconds
+    mx: tuple[str, ...]  # patterns: "mail.example.gov.uk", "*.example.gov.uk"
+    problems: tuple[str, ...] = ()  # what makes it invalid
+
+    def covers(self, host: str) -> bool:
+        host = host.lower().rstrip(".")
+        for pattern in (p.lower().rstrip(".") for p in self.mx):
+            if pattern == host or (pattern.startswith("*.") and host.count(".") == pattern.count(".")
+                                   and host.endswith(pattern[1:])):
+                return True
+        return False
+
+
+@dataclass(frozen=True)
+class MxTls:
+    """What an in-scope MX host said to STARTTLS."""
+
+    host: str
+    offered: bool
+    problem: str = ""  # the certificate or handshake problem, if any
+
+
+@dataclass(frozen=True)
 class DomainRecords:
     domain: str
     spf: tuple[str, ...]  # the domain's TXT records that start "v=spf1"
@@ -27,6 +54,10 @@ class DomainRecords:
     mta_sts: tuple[str, ...]  # TXT at _mta-sts.<domain> starting "v=STSv1"
     tls_rpt: tuple[str, ...]  # TXT at _smtp._tls.<domain> starting "v=TLSRPTv1"
     mx: tuple[tuple[int, str], ...]  # (preference, host), lowest first
+    policy: MtaStsPolicy | None = None  # fetched only from an in-scope address
+    policy_problem: str = ""  # why the policy could not be fetched or read
+    mx_tls: tuple[MxTls, ...] = ()  # the MX hosts in scope, probed
+    notes: tuple[str, ...] = ()  # what was not contacted (outside scope) or could not be, for the run summary
 
     def where(self, label: str = "") -> str:
         """The DNS name a finding points at: "_dmarc.example.gov.uk"."""

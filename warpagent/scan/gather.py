@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from checks.base import EstatePolicy
-from warpagent.collect.scope import Scope
+from warpagent.collect.scope import Scope, canonical_address
 from warpagent.config import DirectorySettings, EstateConfig
 from warpagent.evidence import directory, restore_test
 from warpagent.evidence import domains as domain_records
@@ -152,10 +152,16 @@ def _records(estate: EstateConfig, scope: Scope, now: dt.datetime,
         hosts.append(host)
         problems += [problem] if problem else []
         notes += host.evidence.directory.notes if host.evidence.directory else ()
+    inside = frozenset(scope.addresses)
+    transport = domain_records.Transport(in_scope=lambda address: canonical_address(address) in inside,
+                                         ca_bundle=estate.mail.ca_bundle, timeout_s=estate.mail.timeout_s)
     for name, result in domain_records.read_all(estate.domains, estate.mail.dkim_selectors,
-                                                domain_records.resolver_for(dns.servers, dns.timeout_s)):
+                                                domain_records.resolver_for(dns.servers, dns.timeout_s),
+                                                transport=transport):
         if isinstance(result, str):
             problems.append(result)
+        else:
+            notes += result.notes
         hosts.append(Host(address="", asset=domain_asset(name), state=RECORD_STATE, evidence=HostEvidence(
             domain=None if isinstance(result, str) else result,
             read=frozenset() if isinstance(result, str) else frozenset({EvidenceKind.DOMAIN}))))

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from warpagent.model.domains import MtaStsPolicy
+
 # mechanisms and modifiers that cost a DNS lookup (RFC 7208 4.6.4)
 SPF_LOOKUP_TERMS = ("include", "a", "mx", "ptr", "exists", "redirect")
 DMARC_TAGS = frozenset({"v", "p", "sp", "pct", "rua", "ruf", "adkim", "aspf", "fo", "rf", "ri",
@@ -119,6 +121,37 @@ def dmarc(record: str) -> Dmarc:
 def policy_rank(value: str) -> int:
     lowered = value.lower()
     return DMARC_POLICIES.index(lowered) if lowered in DMARC_POLICIES else -1
+
+
+def mta_sts_policy(text: str) -> MtaStsPolicy:
+    """An MTA-STS policy file: `key: value` lines, `mx` repeatable (RFC 8461 3.2)."""
+    values: dict[str, str] = {}
+    mx: list[str] = []
+    problems: list[str] = []
+    for line in text.replace("\r\n", "\n").split("\n"):
+        if not line.strip():
+            continue
+        key, colon, value = line.partition(":")
+        if not colon:
+            problems.append(f"line '{line[:40]}' is not key: value")
+            continue
+        key, value = key.strip().lower(), value.strip()
+        if key == "mx":
+            mx.append(value)
+        else:
+            values.setdefault(key, value)
+    if values.get("version") != "STSv1":
+        problems.append("version is not STSv1")
+    mode = values.get("mode", "").lower()
+    if mode not in ("enforce", "testing", "none"):
+        problems.append(f"mode '{mode[:20]}' is not enforce, testing or none")
+    age = values.get("max_age", "")
+    max_age = int(age) if age.isdigit() and len(age) <= 10 else None
+    if max_age is None:
+        problems.append("max_age is missing or not a number of seconds")
+    if mode in ("enforce", "testing") and not mx:
+        problems.append("no mx lines")
+    return MtaStsPolicy(mode=mode, max_age=max_age, mx=tuple(mx), problems=tuple(problems))
 
 
 @dataclass(frozen=True)
