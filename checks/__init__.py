@@ -18,11 +18,12 @@ from checks import (
     privileges,
     supply_chain,
     unsupported,
+    web,
 )
 from checks.base import REGISTERED, Check, CheckContext, Weakness
 
 CATEGORY_MODULES = (patches, unsupported, privileges, passwords, configs, supply_chain, backups,
-                    directory_unsupported, directory_privileges, directory_passwords, domains)
+                    directory_unsupported, directory_privileges, directory_passwords, domains, web)
 
 ALL_CHECKS: tuple[Check, ...] = tuple(REGISTERED[check_id] for check_id in sorted(REGISTERED))
 

@@ -9,6 +9,7 @@ the supplier that uses them where the register says so.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 
 from packageurl import PackageURL
@@ -175,8 +176,11 @@ def package_source_insecure(host: Host, ctx: CheckContext) -> Iterator[Weakness]
 
 
 def _remote_tool(service: Service) -> str | None:
-    text = f"{service.name} {service.product}".lower()
-    return next((route for needle, route in REMOTE_ACCESS if needle in text), None)
+    """By whole words ("WordPress" holds "rdp" but is no RDP); VNC servers add a maker's name
+    in front ("RealVNC", "TightVNC")."""
+    words = re.split(r"[^a-z0-9-]+", f"{service.name} {service.product}".lower())
+    return next((route for needle, route in REMOTE_ACCESS
+                 if any(w == needle or (needle == "vnc" and w.endswith("vnc")) for w in words)), None)
 
 
 @check("WA605", "supply_chain", "remote-access-tool", scripts=("rdp-enum-encryption", "vnc-info"))

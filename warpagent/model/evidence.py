@@ -214,6 +214,21 @@ class AcceptedCredential:
 
 
 @dataclass(frozen=True)
+class WebPage:
+    """What a web service's front page said to one plain GET (redirects not followed)."""
+
+    port: int
+    scheme: str  # http or https
+    status: int
+    headers: tuple[tuple[str, str], ...]  # (lower-case name, value), in order; Set-Cookie kept apart
+    cookies: tuple[str, ...]  # each Set-Cookie header as sent
+    generator: str = ""  # <meta name="generator" content="...">
+
+    def header(self, name: str) -> str | None:
+        return next((v for k, v in self.headers if k == name.lower()), None)
+
+
+@dataclass(frozen=True)
 class HostEvidence:
     accounts: tuple[Account, ...] = ()
     groups: tuple[Group, ...] = ()
@@ -227,6 +242,7 @@ class HostEvidence:
     credentials: tuple[AcceptedCredential, ...] = ()
     directory: DirectorySnapshot | None = None  # the estate's Active Directory, on its own record host
     domain: DomainRecords | None = None  # one of the estate's domains, on its own record host
+    web: tuple[WebPage, ...] = ()  # the front page of each web service the scan found
     read: frozenset[EvidenceKind] = field(default_factory=frozenset)  # evidence kinds read for this host
 
     def account(self, name: str) -> Account | None:

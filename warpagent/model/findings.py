@@ -138,6 +138,9 @@ class Service:
     tunnel: str = ""  # "ssl" when nmap saw the service inside TLS
     cpes: tuple[str, ...] = ()
     scripts: tuple[ScriptResult, ...] = ()
+    # software found inside the service rather than by nmap (a CMS a web page names): its
+    # findings get a subject of their own beside the server's ("443/tcp:wordpress")
+    component: str = ""
 
     def script(self, script_id: str) -> ScriptResult | None:
         for result in self.scripts:
@@ -147,7 +150,7 @@ class Service:
 
     @property
     def endpoint(self) -> str:
-        return f"{self.port}/{self.protocol}"
+        return f"{self.port}/{self.protocol}" + (f":{self.component}" if self.component else "")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from checks.base import EstatePolicy
 from warpagent.collect.scope import Scope, canonical_address
 from warpagent.config import DirectorySettings, EstateConfig
-from warpagent.evidence import directory, restore_test
+from warpagent.evidence import directory, restore_test, web
 from warpagent.evidence import domains as domain_records
 from warpagent.evidence import folders as evidence
 from warpagent.evidence import probes as credential_probe
@@ -178,6 +178,9 @@ def gather(estate: EstateConfig, inventory: Inventory, scope: Scope, now: dt.dat
            dns: DnsSettings = DnsSettings()) -> Gathered:
     if estate.default_credentials.enabled:
         inventory = _probe(inventory, estate)
+    # each web service's front page, for the web checks (the hosts nmap just scanned: in scope)
+    inventory = dataclasses.replace(inventory, hosts=tuple(web.probe(h) if h.state == "up" else h
+                                                           for h in inventory.hosts))
     with tempfile.TemporaryDirectory(prefix="warpagent-ssh-") as collected:
         ssh_problems, ssh_notes = _ssh(estate, scope, Path(collected)) if estate.ssh else ([], [])
         folders = estate.evidence + ((collected,) if estate.ssh else ())
