@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -40,18 +41,47 @@ def _txt(name: str, text: str) -> str:
     return f"txt-record={name}," + ",".join('"' + c.replace('\\', '\\\\').replace('"', '\\"') + '"' for c in chunks)
 
 
+def _servfail(listener: socket.socket, stop: threading.Event) -> None:
+    """An upstream that answers every question SERVFAIL (built with dnspython's message API)."""
+    import dns.message
+    import dns.rcode
+
+    listener.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            data, peer = listener.recvfrom(4096)
+        except (TimeoutError, OSError):
+            continue
+        try:
+            reply = dns.message.make_response(dns.message.from_wire(data))
+        except Exception:  # noqa: BLE001, S112 - anything unreadable is not answered
+            continue
+        reply.set_rcode(dns.rcode.SERVFAIL)
+        with contextlib.suppress(OSError):
+            listener.sendto(reply.to_wire(), peer)
+
+
 @contextlib.contextmanager
 def serving(txt: Sequence[tuple[str, str]], mx: Sequence[tuple[str, str, int]] = (),
-            hosts: Sequence[tuple[str, str]] = (), address: str = "127.0.0.1") -> Iterator[DnsServer]:
-    """dnsmasq answering TXT (name, text), MX (domain, host, preference) and A (name, address)."""
+            hosts: Sequence[tuple[str, str]] = (), address: str = "127.0.0.1",
+            failing: Sequence[str] = ()) -> Iterator[DnsServer]:
+    """dnsmasq answering TXT (name, text), MX (domain, host, preference) and A (name, address);
+    questions about a domain in `failing` it forwards to an upstream that answers SERVFAIL, and
+    passes that on, as a resolver does for a broken delegation."""
     binary = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
     if not os.path.exists(binary):
         raise FileNotFoundError("dnsmasq is not installed (scripts/install.sh --test installs dnsmasq-base)")
     port = _free_port(address)
+    stop = threading.Event()
+    upstream_socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    upstream_socket.bind((address, 0))
+    upstream = upstream_socket.getsockname()[1]
+    threading.Thread(target=_servfail, args=(upstream_socket, stop), daemon=True).start()
     zone = tempfile.NamedTemporaryFile("w", prefix="wa-dnsmasq-", suffix=".conf", delete=False)  # noqa: SIM115
     with zone:
         zone.write("\n".join([*(_txt(n, t) for n, t in txt), *(f"mx-host={d},{h},{p}" for d, h, p in mx),
-                              *(f"host-record={n},{a}" for n, a in hosts)]) + "\n")
+                              *(f"host-record={n},{a}" for n, a in hosts),
+                              *(f"server=/{d}/{address}#{upstream}" for d in failing)]) + "\n")
     argv = [binary, "--keep-in-foreground", "--no-resolv", "--no-hosts", "--no-poll", "--bind-interfaces",
             f"--listen-address={address}", f"--port={port}", "--local=/test/", "--log-facility=-",
             "--pid-file=", "--user=root" if os.geteuid() == 0 else "--user=", f"--conf-file={zone.name}"]
@@ -74,6 +104,8 @@ def serving(txt: Sequence[tuple[str, str]], mx: Sequence[tuple[str, str, int]] =
             proc.kill()
             proc.wait()
         os.unlink(zone.name)
+        stop.set()
+        upstream_socket.close()
 
 
 @contextlib.contextmanager

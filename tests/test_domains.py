@@ -66,7 +66,7 @@ DOMAINS = ("clean.test", "spoofable.test", "twice.test", "lookups.test", "syntax
 @pytest.fixture(scope="module")
 def dns() -> Iterator[DnsServer]:
     txt, mx = _zone()
-    with serving(txt, mx) as server:
+    with serving(txt, mx, failing=["broken.test"]) as server:
         yield server
 
 
@@ -127,6 +127,15 @@ def test_a_domain_that_does_not_exist_is_named_and_the_others_are_kept(dns: DnsS
     (problem,) = [p for p in out["summary"][0]["problems"] if p.startswith("domain gone.test")]
     assert problem == "domain gone.test: does not exist (NXDOMAIN); check estates[].domains"
     assert ("WA516", "spf:all", "high") in _by_domain(out)["spoofable.test"]
+
+
+def test_servfail_is_named_and_the_other_domains_are_kept(dns: DnsServer, tmp_path: Path) -> None:
+    code, out = _scan(tmp_path, [dns.server], ("broken.test", "twice.test"))
+    assert code == 3
+    (problem,) = [p for p in out["summary"][0]["problems"] if p.startswith("domain broken.test")]
+    assert problem == ("domain broken.test: the DNS server answered SERVFAIL; try again, or check the domain's "
+                       "delegation and scan.dns_servers")
+    assert ("WA516", "spf:multiple", "medium") in _by_domain(out)["twice.test"]
 
 
 def test_a_silent_dns_server_makes_each_domain_partial_within_the_timeout(tmp_path: Path) -> None:

@@ -139,5 +139,26 @@ def test_policies_and_starttls_are_judged_for_in_scope_hosts_only(mail_servers: 
     assert "certificate" in rows[("domain badcert.test", "mta-sts:policy")]["evidence"]
     assert "not valid for mx.badcert.test" in rows[("domain badcert.test", "mx:mx.badcert.test")]["evidence"]
     problems = out["summary"][0]["problems"]
+    assert out["summary"][0]["status"] == "complete"
     assert any("mta-sts.plain.test is not in the estate's scope" in p for p in problems)
     assert not any(OUTSIDE in p for p in problems)  # mx2 and plain's policy host: never contacted, nothing to say
+
+
+def test_a_policy_host_that_is_down_makes_its_domain_partial_and_keeps_the_rest(tmp_path: Path) -> None:
+    down = "127.0.0.35"  # in scope, nothing listening
+    txt = [("down.test", "v=spf1 +all"), ("_mta-sts.down.test", "v=STSv1; id=1")]
+    with serving(txt, [], [("mta-sts.down.test", down)]) as dns:
+        config = tmp_path / "warpagent.yaml"
+        config.write_text(
+            "organisation: {name: Warp Council}\nstore: ./w.db\nfeeds: {bundled: false}\n"
+            f"scan: {{dns_servers: ['{dns.server}']}}\n"
+            f"estates:\n  - {{name: mail, targets: [{down}], ports: '9', domains: [down.test],\n"
+            "     mail: {timeout: 2s}}\n",
+            encoding="utf-8")
+        done = run_cli("--config", str(config), "scan", "--json", cwd=tmp_path, timeout=120)
+    assert done.returncode == 3, done.stderr
+    out = json.loads(done.stdout)
+    (problem,) = [p for p in out["summary"][0]["problems"] if "mta-sts.down.test" in p]
+    assert problem.startswith(f"domain down.test: mta-sts.down.test at {down}: the MTA-STS policy host did not answer")
+    found = {(f["check_id"], f["subject"]) for f in out["findings"]}
+    assert ("WA516", "spf:all") in found and not any(c == "WA521" for c, _ in found)  # down is not a finding

@@ -11,6 +11,7 @@ were.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -62,9 +63,10 @@ def _txt(resolver: dns.resolver.Resolver, name: str, *, apex: bool = False) -> t
         if apex:
             raise DomainError(f"domain {name}: does not exist (NXDOMAIN); check estates[].domains") from None
         return ()
-    except dns.resolver.NoNameservers:
-        raise DomainError(f"domain {name}: the DNS server failed to answer (SERVFAIL); try again, or check "
-                          "scan.dns_servers") from None
+    except dns.resolver.NoNameservers as exc:
+        said = re.search(r"answered (SERVFAIL|REFUSED|NOTIMP|FORMERR)", str(exc))
+        raise DomainError(f"domain {name}: the DNS server answered {said[1] if said else 'with an error'}; "
+                          "try again, or check the domain's delegation and scan.dns_servers") from None
     except dns.exception.Timeout:
         raise DomainError(f"domain {name}: no DNS answer within {resolver.lifetime:g}s; check scan.dns_servers "
                           "and scan.dns_timeout") from None
@@ -157,13 +159,17 @@ def read(domain: str, selectors: Sequence[str], resolver: dns.resolver.Resolver)
 def connected(found: DomainRecords, resolver: dns.resolver.Resolver, transport: Transport) -> DomainRecords:
     """The MTA-STS policy and STARTTLS on the MX hosts, from in-scope addresses only."""
     notes: list[str] = []
+    problems: list[str] = []  # what could not be reached: the domain is partial tonight
     policy, problem = None, ""
     if found.mta_sts:
         host = f"mta-sts.{found.domain}"
         inside = [a for a in mail_transport.addresses(resolver, host) if transport.in_scope(a)]
         if inside:
             fetched = mail_transport.fetch_policy(found.domain, inside[0], transport.ca_bundle, transport.timeout_s)
-            policy, problem = (None, fetched) if isinstance(fetched, str) else (fetched, "")
+            if isinstance(fetched, mail_transport.Unreachable):
+                problems.append(f"domain {found.domain}: {host} at {inside[0]}: {fetched.reason}")
+            else:
+                policy, problem = (None, fetched) if isinstance(fetched, str) else (fetched, "")
         else:
             notes.append(f"domain {found.domain}: {host} is not in the estate's scope: its MTA-STS policy was not "
                          "fetched (add its address to targets to judge it)")
@@ -174,7 +180,8 @@ def connected(found: DomainRecords, resolver: dns.resolver.Resolver, transport: 
             continue  # judged from DNS alone: never contacted
         result = mail_transport.probe_starttls(mx_host, inside[0], transport.ca_bundle, transport.timeout_s)
         if not result.offered and result.problem:
-            notes.append(f"domain {found.domain}: MX {mx_host} at {inside[0]}: {result.problem}")
+            problems.append(f"domain {found.domain}: MX {mx_host} at {inside[0]}: {result.problem}")
             continue
         probed.append(result)
-    return dataclasses.replace(found, policy=policy, policy_problem=problem, mx_tls=tuple(probed), notes=tuple(notes))
+    return dataclasses.replace(found, policy=policy, policy_problem=problem, mx_tls=tuple(probed), notes=tuple(notes),
+                               problems=tuple(problems))

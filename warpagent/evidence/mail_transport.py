@@ -13,6 +13,7 @@ import smtplib
 import socket
 import ssl
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import dns.exception
@@ -46,8 +47,17 @@ def _context(ca_bundle: Path | None) -> ssl.SSLContext:
     return context
 
 
-def fetch_policy(domain: str, address: str, ca_bundle: Path | None, timeout_s: float) -> MtaStsPolicy | str:
-    """The policy from https://mta-sts.<domain>/.well-known/mta-sts.txt at `address`, or why not."""
+@dataclass(frozen=True)
+class Unreachable:
+    """The policy host did not answer (down, or a timeout): not a finding, a partial domain."""
+
+    reason: str
+
+
+def fetch_policy(domain: str, address: str, ca_bundle: Path | None,
+                 timeout_s: float) -> MtaStsPolicy | str | Unreachable:
+    """The policy from https://mta-sts.<domain>/.well-known/mta-sts.txt at `address`; or why it
+    is not usable (a finding); or Unreachable."""
     host = f"mta-sts.{domain}"
     pool = urllib3.HTTPSConnectionPool(address, 443, server_hostname=host, assert_hostname=host,
                                        ssl_context=_context(ca_bundle), timeout=timeout_s, retries=False)
@@ -59,6 +69,9 @@ def fetch_policy(domain: str, address: str, ca_bundle: Path | None, timeout_s: f
             response.release_conn()
     except urllib3.exceptions.SSLError as exc:
         return f"the certificate of {host} was not accepted ({shown(str(exc.args[-1] if exc.args else exc), 120)})"
+    except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError,
+            urllib3.exceptions.ReadTimeoutError) as exc:
+        return Unreachable(f"the MTA-STS policy host did not answer on port 443 ({shown(str(exc), 120)})")
     except urllib3.exceptions.HTTPError as exc:
         return f"https://{host}{POLICY_PATH} could not be fetched ({shown(str(exc), 120)})"
     finally:

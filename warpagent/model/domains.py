@@ -57,7 +57,8 @@ class DomainRecords:
     policy: MtaStsPolicy | None = None  # fetched only from an in-scope address
     policy_problem: str = ""  # why the policy could not be fetched or read
     mx_tls: tuple[MxTls, ...] = ()  # the MX hosts in scope, probed
-    notes: tuple[str, ...] = ()  # what was not contacted (outside scope) or could not be, for the run summary
+    notes: tuple[str, ...] = ()  # what was not contacted (outside scope), for the run summary
+    problems: tuple[str, ...] = ()  # a policy or MX host in scope that could not be reached: the domain is partial
 
     def where(self, label: str = "") -> str:
         """The DNS name a finding points at: "_dmarc.example.gov.uk"."""

@@ -158,13 +158,12 @@ def _records(estate: EstateConfig, scope: Scope, now: dt.datetime,
     for name, result in domain_records.read_all(estate.domains, estate.mail.dkim_selectors,
                                                 domain_records.resolver_for(dns.servers, dns.timeout_s),
                                                 transport=transport):
-        if isinstance(result, str):
-            problems.append(result)
-        else:
-            notes += result.notes
+        found = None if isinstance(result, str) else result
+        problems += [result] if isinstance(result, str) else list(result.problems)
+        notes += found.notes if found else ()
+        whole = found is not None and not found.problems  # a partial domain resolves nothing tonight
         hosts.append(Host(address="", asset=domain_asset(name), state=RECORD_STATE, evidence=HostEvidence(
-            domain=None if isinstance(result, str) else result,
-            read=frozenset() if isinstance(result, str) else frozenset({EvidenceKind.DOMAIN}))))
+            domain=found, read=frozenset({EvidenceKind.DOMAIN}) if whole else frozenset())))
     for repo in estate.backups.restic:
         tested = restore_test.run_restore_test(repo, now)
         problems += tested.problems
