@@ -67,6 +67,10 @@ def test_issue_example_message_names_file_and_key_path() -> None:
     (("targets: [198.18.0.0/28, intranet.example.test]", "targets: []"),
      "At 'estates[0]': estate 'corporate' has nothing to audit; give it targets, evidence folders, domains or a "
      "directory"),
+    (("timing: T3}", "timing: T3, dns_servers: ['198.18.0.53:ab']}"),
+     "At 'scan.dns_servers[0]': '198.18.0.53:ab' has port 'ab', not 1-65535; write an address, optionally with :port"),
+    (("timing: T3}", "timing: T3, dns_servers: [ns1.example.test]}"),
+     "At 'scan.dns_servers[0]': 'ns1.example.test' is not an IP address (with an optional :port)"),
     (("    exclude:", "    directory: {url: 'ldap://dc1.example.test', bind_dn: r@example.test, "
                       "password_env: AD_PW}\n    exclude:"),
      "At 'estates[0].directory.url': plain ldap:// would send the password unencrypted"),

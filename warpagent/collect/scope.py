@@ -40,6 +40,26 @@ def canonical_address(text: str) -> str:
         return ""
 
 
+def server_address(text: str, default_port: int) -> tuple[str, int]:
+    """A server given as an address with an optional port ("10.20.0.53", "10.20.0.53:5353",
+    "[fd00::53]:53", "fd00::53"), or ValueError saying what is wrong."""
+    host, port = text, str(default_port)
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"'{shown(text)}' is not [IPv6 address] or [IPv6 address]:port")
+        port = rest[1:] or port
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"'{shown(text)}' is not an IP address (with an optional :port)") from None
+    if not (port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f"'{shown(text)}' has port '{shown(port, 10)}', not 1-65535")
+    return str(address), int(port)
+
+
 def domain_problem(text: str) -> str | None:
     """Why `text` is not a DNS domain name (example.gov.uk), or None when it is one."""
     kind = _classify(text)

@@ -31,6 +31,19 @@ def _is_domain(value: object) -> bool:
     return not isinstance(value, str) or scope.domain_problem(value) is None
 
 
+@_FORMAT_CHECKER.checks("warpagent-dns-server")
+def _is_dns_server(value: object) -> bool:
+    return not isinstance(value, str) or _dns_server_problem(value) is None
+
+
+def _dns_server_problem(value: str) -> str | None:
+    try:
+        scope.server_address(value, 53)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 @_FORMAT_CHECKER.checks("warpagent-ports")
 def _is_ports(value: object) -> bool:
     return not isinstance(value, str) or ports.problem(value) is None
@@ -86,6 +99,8 @@ def _explain(error: jsonschema.ValidationError) -> str:
             return f"{scope.target_problem(str(value))}; fix or remove it"
         if fmt == "warpagent-domain":
             return f"{scope.domain_problem(str(value))}"
+        if fmt == "warpagent-dns-server":
+            return f"{_dns_server_problem(str(value))}; write an address, optionally with :port"
         if fmt == "warpagent-ports":
             return f"{ports.problem(str(value))}"
         if fmt == "warpagent-cron":

@@ -22,6 +22,7 @@ import dns.name
 import dns.nameserver
 import dns.resolver
 
+from warpagent.collect.scope import server_address
 from warpagent.evidence import mail_transport
 from warpagent.evidence.parsers import mail_records as records
 from warpagent.model.domains import DkimKey, DomainRecords
@@ -39,20 +40,10 @@ def resolver_for(servers: Sequence[str], timeout_s: float) -> dns.resolver.Resol
     """A resolver asking `servers` ("10.20.0.53", "10.20.0.53:5353", "[fd00::53]:53"), or the system's."""
     resolver = dns.resolver.Resolver(configure=not servers)
     if servers:
-        resolver.nameservers = [dns.nameserver.Do53Nameserver(*_host_port(s)) for s in servers]
+        resolver.nameservers = [dns.nameserver.Do53Nameserver(*server_address(s, 53)) for s in servers]
     resolver.lifetime = timeout_s
     resolver.timeout = max(0.5, timeout_s / 3)  # each try; the lifetime bounds the retries
     return resolver
-
-
-def _host_port(server: str) -> tuple[str, int]:
-    if server.startswith("["):
-        host, _, rest = server[1:].partition("]")
-        return host, int(rest[1:]) if rest.startswith(":") else 53
-    if server.count(":") == 1:
-        host, port = server.split(":")
-        return host, int(port)
-    return server, 53
 
 
 def _txt(resolver: dns.resolver.Resolver, name: str, *, apex: bool = False) -> tuple[str, ...]:
