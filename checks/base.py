@@ -14,6 +14,9 @@ from feeds.model import Intel
 from warpagent.model.evidence import EvidenceKind, Supplier
 from warpagent.model.findings import CATEGORIES, Host, Weakness
 
+# the NCSC's DMARC aggregate-report address (estates[].mail.dmarc_report_to's default)
+NCSC_DMARC_RUA = "mailto:dmarc-rua@dmarc.service.gov.uk"
+
 REGISTERED: dict[str, Check] = {}  # filled by @check as the category modules are imported
 
 CATEGORY_DIGIT = {category: str(i + 1) for i, category in enumerate(CATEGORIES)}
@@ -26,7 +29,7 @@ class EstatePolicy:
     backup_max_age: dt.timedelta = dt.timedelta(hours=26)
     restore_test_within: dt.timedelta = dt.timedelta(days=90)
     supplier_review: dt.timedelta = dt.timedelta(days=365)
-    dmarc_report_to: str = "mailto:dmarc-rua@dmarc.service.gov.uk"  # every DMARC rua must include it ("": none)
+    dmarc_report_to: str = NCSC_DMARC_RUA  # every DMARC rua must include it ("": none)
 
 
 @dataclass(frozen=True)

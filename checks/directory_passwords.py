@@ -93,8 +93,7 @@ def account_password_flags(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
             if account.flags & flag:
                 yield Weakness(subject=f"{rules.subject(account)}:{str(flag.name).casefold()}", severity=Severity.HIGH,
                                title=f"Account '{rules.name(account)}' {words}",
-                               evidence=f"{rules.name(account)}: {rules.uac(account)} includes "
-                                        f"{rules.FLAG_WORDS[flag]}",
+                               evidence=f"{rules.name(account)}: {rules.has_flag(account, flag)}",
                                remediation=fix.replace("NAME", rules.name(account)))
 
 

@@ -106,8 +106,8 @@ def admin_password_never_expires(host: Host, ctx: CheckContext) -> Iterator[Weak
         if account.enabled and account.flags & AccountFlag.DONT_EXPIRE_PASSWORD:
             yield Weakness(subject=rules.subject(account), severity=Severity.MEDIUM,
                            title=f"Privileged account '{rules.name(account)}' has a password that never expires",
-                           evidence=f"{rules.name(account)} in {rules.roles(held)}: {rules.uac(account)} includes "
-                                    f"{rules.FLAG_WORDS[AccountFlag.DONT_EXPIRE_PASSWORD]}",
+                           evidence=f"{rules.name(account)} in {rules.roles(held)}: "
+                                    f"{rules.has_flag(account, AccountFlag.DONT_EXPIRE_PASSWORD)}",
                            remediation=f"Clear 'Password never expires' on '{rules.name(account)}' "
                                        "(Set-ADUser -PasswordNeverExpires $false) and change its password.")
 
@@ -226,8 +226,8 @@ def unconstrained_delegation(host: Host, ctx: CheckContext) -> Iterator[Weakness
             kind = "Computer" if account.computer else "Account"
             yield Weakness(subject=rules.subject(account), severity=Severity.HIGH,
                            title=f"{kind} '{rules.name(account)}' is trusted for unconstrained delegation",
-                           evidence=f"{rules.name(account)}: {rules.uac(account)} includes "
-                                    f"{rules.FLAG_WORDS[AccountFlag.TRUSTED_FOR_DELEGATION]}",
+                           evidence=f"{rules.name(account)}: "
+                                    f"{rules.has_flag(account, AccountFlag.TRUSTED_FOR_DELEGATION)}",
                            remediation=f"Use constrained delegation on '{rules.name(account)}' or clear 'Trust "
                                        "this computer for delegation to any service'.")
 

@@ -47,6 +47,11 @@ def uac(account: DirectoryAccount) -> str:
     return f"userAccountControl {int(account.flags)} (0x{int(account.flags):x})"
 
 
+def has_flag(account: DirectoryAccount, flag: AccountFlag) -> str:
+    """The evidence words for a flag the account carries: "userAccountControl 66048 (0x10200) includes ..."."""
+    return f"{uac(account)} includes {FLAG_WORDS[flag]}"
+
+
 def built_in(account: DirectoryAccount) -> bool:
     """Accounts the directory keeps for itself: krbtgt, and the DNS service's dns-<dc>."""
     lowered = account.name.casefold()

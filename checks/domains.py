@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from checks.base import CheckContext, Weakness, check
+from checks.base import NCSC_DMARC_RUA, CheckContext, Weakness, check
 from warpagent.evidence.parsers import mail_records as mail
 from warpagent.model.domains import DomainRecords
 from warpagent.model.evidence import EvidenceKind
@@ -15,7 +15,6 @@ from warpagent.text import shown
 
 DOMAIN = (EvidenceKind.DOMAIN,)
 SPF_MAX_LOOKUPS = 10  # RFC 7208 4.6.4: more is a permanent error, and receivers treat it as no SPF
-NCSC_RUA = "mailto:dmarc-rua@dmarc.service.gov.uk"  # the default of estates[].mail.dmarc_report_to
 
 
 def _records(host: Host) -> DomainRecords | None:
@@ -125,14 +124,14 @@ def dmarc_weak(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
         said = "has no DMARC record" if not found.dmarc else f"publishes {len(found.dmarc)} DMARC records"
         yield _finding("dmarc:missing", Severity.HIGH, f"{shown(found.domain)} {said}",
                        f"TXT at {shown(where)}: " + ("; ".join(_quote(r) for r in found.dmarc) or "none"),
-                       "Publish one record: v=DMARC1; p=reject; rua=mailto:dmarc-rua@dmarc.service.gov.uk")
+                       f"Publish one record: v=DMARC1; p=reject; rua={NCSC_DMARC_RUA}")
         return
     report_to = ctx.policy.dmarc_report_to
     for aspect, severity, title in _dmarc_problems(found, found.dmarc[0], report_to):
         yield _finding(f"dmarc:{aspect}", severity, f"{shown(found.domain)}: {title}",
                        f"{_quote(found.dmarc[0])} at {shown(where)}",
                        "Move to p=reject (sp no weaker, pct=100) with rua including "
-                       f"{shown(report_to or NCSC_RUA)}.")
+                       f"{shown(report_to or NCSC_DMARC_RUA)}.")
 
 
 @check("WA518", "configs", "dkim-key-weak", evidence=DOMAIN)

@@ -140,9 +140,8 @@ def read(domain: str, selectors: Sequence[str], resolver: dns.resolver.Resolver)
     lookups, unresolved = _spf_lookups(resolver, spf[0]) if len(spf) == 1 else (0, ())
     dmarc = tuple(r for r in _txt(resolver, f"_dmarc.{domain}") if records.claims_dmarc(r))
     dkim = tuple(DkimKey(selector=s, records=_txt(resolver, f"{s}._domainkey.{domain}")) for s in selectors)
-    mta_sts = tuple(r for r in _txt(resolver, f"_mta-sts.{domain}") if r.replace(" ", "").lower().startswith("v=stsv1"))
-    tls_rpt = tuple(r for r in _txt(resolver, f"_smtp._tls.{domain}")
-                    if r.replace(" ", "").lower().startswith("v=tlsrptv1"))
+    mta_sts = tuple(r for r in _txt(resolver, f"_mta-sts.{domain}") if records.starts_with_version(r, "STSv1"))
+    tls_rpt = tuple(r for r in _txt(resolver, f"_smtp._tls.{domain}") if records.starts_with_version(r, "TLSRPTv1"))
     return DomainRecords(domain=domain, spf=spf, spf_lookups=lookups, spf_unresolved=unresolved, dmarc=dmarc,
                          dkim=dkim, mta_sts=mta_sts, tls_rpt=tls_rpt, mx=_mx(resolver, domain))
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import functools
 from dataclasses import dataclass
 
 STALE_AFTER = dt.timedelta(days=90)  # no logon for 90 days (PingCastle's and Microsoft's usual bar)
@@ -124,15 +125,12 @@ class DirectorySnapshot:
     notes: tuple[str, ...] = ()  # what the read could not see, for the run summary
 
     def account(self, dn: str) -> DirectoryAccount | None:
-        return self._by_dn.get(dn.casefold())
+        return self.by_dn.get(dn.casefold())
 
-    @property
-    def _by_dn(self) -> dict[str, DirectoryAccount]:
-        cached = self.__dict__.get("_index")
-        if cached is None:
-            cached = {a.dn.casefold(): a for a in self.accounts}
-            object.__setattr__(self, "_index", cached)
-        return cached
+    @functools.cached_property
+    def by_dn(self) -> dict[str, DirectoryAccount]:
+        """Accounts by casefolded DN (AD compares DNs without case)."""
+        return {a.dn.casefold(): a for a in self.accounts}
 
     @property
     def users(self) -> tuple[DirectoryAccount, ...]:

@@ -80,9 +80,18 @@ class Dmarc:
         return [u.strip() for u in self.tags.get(tag, "").split(",") if u.strip()]
 
 
+def _version_tag(part: str) -> str:
+    return part.replace(" ", "").lower()
+
+
 def claims_dmarc(record: str) -> bool:
     """A record meant as DMARC, even one written wrongly (its v= tag not first)."""
-    return any(p.replace(" ", "").lower() == "v=dmarc1" for p in record.split(";"))
+    return any(_version_tag(p) == "v=dmarc1" for p in record.split(";"))
+
+
+def starts_with_version(record: str, version: str) -> bool:
+    """An MTA-STS or TLS-RPT record: it starts `v=<version>` (spaces and case ignored)."""
+    return _version_tag(record).startswith(f"v={version}".lower())
 
 
 def dmarc(record: str) -> Dmarc:
