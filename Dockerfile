@@ -25,7 +25,8 @@ COPY feeds ./feeds
 COPY reports ./reports
 RUN python3 -m venv /opt/warpagent/venv \
  && /opt/warpagent/venv/bin/pip install --no-cache-dir . \
- && useradd --system --home-dir /var/lib/warpagent --create-home warpagent
+ && useradd --system --home-dir /var/lib/warpagent --create-home warpagent \
+ && chmod 0700 /var/lib/warpagent
 
 USER warpagent
 ENV WARPAGENT_CONFIG=/etc/warpagent/warpagent.yaml \
@@ -35,5 +36,7 @@ VOLUME ["/etc/warpagent", "/var/lib/warpagent"]
 WORKDIR /var/lib/warpagent
 # healthy while the daemon holds its store's lock
 HEALTHCHECK --interval=5m --timeout=30s CMD ["sh", "-c", "warpagent jobs --json | grep -q '\"running\": true'"]
-ENTRYPOINT ["warpagent"]
+# UMask 0077: the store, reports, outbox and mail queue name hosts, people and weaknesses, so they
+# are the owner's alone (warpagent sets it too; this covers anything else the container writes)
+ENTRYPOINT ["/bin/sh", "-c", "umask 0077 && exec warpagent \"$@\"", "warpagent"]
 CMD ["run"]

@@ -27,6 +27,7 @@ from checks.configs_rules import (
     with_script,
 )
 from warpagent.model.findings import Host, ScriptTable, Service, Severity
+from warpagent.numbers import whole_or_none
 
 
 @check("WA501", "configs", "tls-legacy-protocol", scripts=("ssl-enum-ciphers",))
@@ -145,7 +146,8 @@ def tls_certificate_weak_key(host: Host, ctx: CheckContext) -> Iterator[Weakness
         problems = []
         key = cert.table("pubkey")
         key_type, bits = (key.text("type") or "").lower(), key.text("bits") or ""
-        if bits.isdigit() and key_type in MIN_KEY_BITS and int(bits) < MIN_KEY_BITS[key_type]:
+        size = whole_or_none(bits, "bits", digits=6)
+        if size is not None and key_type in MIN_KEY_BITS and size < MIN_KEY_BITS[key_type]:
             problems.append(f"{key_type.upper()} key of {bits} bits (minimum {MIN_KEY_BITS[key_type]})")
         signature = cert.text("sig_algo") or ""
         if any(weak.lower() in signature.lower() for weak in WEAK_SIGNATURES):

@@ -11,6 +11,7 @@ from warpagent.evidence.parsers import mail_records as mail
 from warpagent.model.domains import DomainRecords
 from warpagent.model.evidence import EvidenceKind
 from warpagent.model.findings import Host, Severity
+from warpagent.numbers import whole_or_none
 from warpagent.text import shown
 
 DOMAIN = (EvidenceKind.DOMAIN,)
@@ -91,7 +92,8 @@ def _dmarc_problems(found: DomainRecords, record: str, report_to: str) -> Iterat
     if sub and mail.policy_rank(sub) < mail.policy_rank(policy):
         yield "subdomain-policy", Severity.MEDIUM, f"subdomains get a weaker DMARC policy (sp={sub}) than the domain"
     pct = parsed.tags.get("pct", "100")
-    if pct.isdigit() and int(pct) < 100:
+    share = whole_or_none(pct, "pct", digits=3)
+    if share is not None and share < 100:
         yield "pct", Severity.LOW, f"DMARC applies to only {pct}% of failing mail (pct={pct})"
     rua = [u.lower() for u in parsed.uris("rua")]
     if not rua:

@@ -7,8 +7,10 @@ inputs; `feeds.intel_store.IntelStore` is the compiled SQLite implementation.
 from __future__ import annotations
 
 import datetime as dt
+import types
+import typing
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 from feeds import cpe
@@ -18,8 +20,42 @@ class FeedError(Exception):
     """A feed file that cannot be used: the message names the file and what is wrong."""
 
 
+_SHAPES: dict[type, tuple[tuple[str, tuple[type, ...]], ...]] = {}
+
+
+def _shape(cls: type) -> tuple[tuple[str, tuple[type, ...]], ...]:
+    """(field, the runtime types its annotation allows) for each field of a record class."""
+    if cls in _SHAPES:
+        return _SHAPES[cls]
+    hints = typing.get_type_hints(cls)
+    shape = []
+    for item in fields(cls):
+        hint = hints[item.name]
+        options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        allowed = tuple(typing.get_origin(o) or o for o in options)
+        if float in allowed:
+            allowed += (int,)
+        if all(isinstance(a, type) for a in allowed):
+            shape.append((item.name, tuple(a if a is not Mapping else dict for a in allowed)))
+    _SHAPES[cls] = tuple(shape)
+    return _SHAPES[cls]
+
+
+class Shaped:
+    """A record held to its declared field types as it is built, so a loader reading hostile input
+    (a KEV `vendorProject` that is an object, an NVD list where a string belongs, a short CSV row
+    that gives None) raises a TypeError it names, and the intel store never sees a wrong type."""
+
+    def __post_init__(self) -> None:
+        for name, allowed in _shape(type(self)):
+            value = getattr(self, name)
+            if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+                raise TypeError(f"'{name}' is {type(value).__name__}, not "
+                                f"{' or '.join(sorted(a.__name__ for a in allowed))}")
+
+
 @dataclass(frozen=True)
-class KevEntry:
+class KevEntry(Shaped):
     cve: str
     vendor: str
     product: str
@@ -31,14 +67,14 @@ class KevEntry:
 
 
 @dataclass(frozen=True)
-class EpssScore:
+class EpssScore(Shaped):
     cve: str
     score: float  # probability of exploitation activity in the next 30 days
     percentile: float
 
 
 @dataclass(frozen=True)
-class CveRecord:
+class CveRecord(Shaped):
     """One NVD CVE: scores and the applicability statements (configurations) as NVD wrote them."""
 
     id: str
@@ -64,7 +100,7 @@ class CveRecord:
 
 
 @dataclass(frozen=True)
-class DistroFix:
+class DistroFix(Shaped):
     """One distribution advisory's verdict on one source package in one release."""
 
     ecosystem: str  # OSV's: "Debian:12", "Ubuntu:22.04:LTS"
@@ -77,7 +113,7 @@ class DistroFix:
 
 
 @dataclass(frozen=True)
-class EolCycle:
+class EolCycle(Shaped):
     cycle: str
     release_date: dt.date | None
     eol: dt.date | bool  # a date, or True/False when the project gives no date
@@ -87,7 +123,7 @@ class EolCycle:
 
 
 @dataclass(frozen=True)
-class EolProduct:
+class EolProduct(Shaped):
     name: str  # endoflife.date's id: "apache-http-server"
     title: str
     category: str
@@ -97,7 +133,7 @@ class EolProduct:
 
 
 @dataclass(frozen=True)
-class OsRelease:
+class OsRelease(Shaped):
     distro: str  # debian, ubuntu
     version: str  # "12", "22.04"
     codename: str  # "Bookworm"
@@ -108,7 +144,7 @@ class OsRelease:
 
 
 @dataclass(frozen=True)
-class DistroBuild:
+class DistroBuild(Shaped):
     product: str  # endoflife.date product name
     upstream: str  # "1.22.1": the version without epoch or distribution revision
     distro: str  # "debian"
@@ -123,7 +159,7 @@ class DistroBuild:
 
 
 @dataclass(frozen=True)
-class SupportEnded:
+class SupportEnded(Shaped):
     release: str  # "deb12"
     package: str
     last_version: str

@@ -26,6 +26,14 @@ BANNERS = {
     "ssh-openssh-9.2p1": b"SSH-2.0-OpenSSH_9.2p1\r\n",
     "http-nginx-1.22.1": (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Wed, 25 Nov 2026 09:00:00 GMT\r\n"
                           b"Content-Type: text/html\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"),
+    # hostile hosts (issue 28): banners that carry host names and addresses into nmap's fields
+    "ssh-openssh-hostile": b"SSH-2.0-OpenSSH_5.5p1 Debian-6+squeeze5 srv-fin01.fenwickvale.local 10.20.0.77\r\n",
+    "smtp-postfix-hostile": b"220 mail01.fenwickvale.gov.uk ESMTP Postfix (Debian/GNU) 10.20.0.78\r\n",
+    "ftp-vsftpd-hostile": b"220 (vsFTPd 3.0.3 ftp01.fenwickvale.local 10.20.0.79)\r\n",
+    "http-apache-hostile": (b"HTTP/1.1 200 OK\r\nDate: Wed, 25 Nov 2026 09:00:00 GMT\r\n"
+                            b"Server: Apache/2.4.57 (Debian) srv-web01.fenwickvale.local 10.20.0.80\r\n"
+                            b"X-Powered-By: PHP/7.4.3 srv-fin01.fenwickvale.local\r\n"
+                            b"Content-Type: text/html\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"),
     "http-apache-2.2.34": (b"HTTP/1.1 200 OK\r\nDate: Wed, 25 Nov 2026 09:00:00 GMT\r\nServer: Apache/2.2.34 (Unix)\r\n"
                            b"Content-Type: text/html\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"),
 }

@@ -29,7 +29,9 @@ def test_dockerfile_rules() -> None:
     users = [i for i, line in enumerate(INSTRUCTIONS) if line.startswith("USER ")]
     entry = next(i for i, line in enumerate(INSTRUCTIONS) if line.startswith("ENTRYPOINT "))
     assert users and users[-1] < entry and INSTRUCTIONS[users[-1]] != "USER root"
-    assert INSTRUCTIONS[entry] == 'ENTRYPOINT ["warpagent"]'  # exec form: signals reach the daemon
+    # exec form, and the shell replaced by warpagent (exec), so signals reach the daemon; umask first
+    assert INSTRUCTIONS[entry] == 'ENTRYPOINT ["/bin/sh", "-c", "umask 0077 && exec warpagent \\"$@\\"", "warpagent"]'
+    assert "chmod 0700 /var/lib/warpagent" in DOCKERFILE  # the data volume's home: owner only
     assert any(line.startswith("HEALTHCHECK ") for line in INSTRUCTIONS)
     assert not any(line.startswith("ADD ") for line in INSTRUCTIONS)
     copied = {line.split()[1] for line in INSTRUCTIONS if line.startswith("COPY ")}
@@ -39,6 +41,14 @@ def test_dockerfile_rules() -> None:
     for package in (p.strip() for p in listed if "." not in p.strip()):  # warpagent.* is inside warpagent/
         assert package in copied, f"the image would miss the {package} package"
     assert {"warpagent", "checks", "feeds", "reports"} <= {p.strip() for p in listed}
+
+
+@pytest.mark.parametrize("name", ["warpagent", "warpagent-hub", "warpagent-worker"])
+def test_systemd_units_keep_files_to_the_owner(name: str) -> None:
+    unit = configparser.ConfigParser(strict=False)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(ROOT / f"deploy/{name}.service")
+    assert unit["Service"]["UMask"] == "0077"
 
 
 def test_systemd_unit() -> None:

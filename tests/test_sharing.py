@@ -20,7 +20,7 @@ from warpagent import config
 from warpagent.collect import nmap_xml
 from warpagent.model.findings import CATEGORY_NAMES, Finding, FindingStatus, Inventory, Severity, TrackedFinding
 from warpagent.scan import engine
-from warpagent.sharing import anonymise, buckets, share, stix_bundle
+from warpagent.sharing import anonymise, buckets, share, software, stix_bundle
 from warpagent.sharing.outbox import Outbox
 from warpagent.store.findings import Store
 from warpagent.store.lifecycle import RunReport
@@ -157,22 +157,78 @@ def test_decided_findings_are_shared_as_their_own_count_apart_from_the_open_ones
     assert "198.18.1" not in stix_bundle.to_json(bundle)
 
 
-def test_rare_versions_are_withheld_only_where_peer_data_says_so() -> None:
+def test_a_version_is_shared_only_where_k_members_report_it() -> None:
     findings = [_tracked(), _tracked(product="OpenSSH", version="9.2p1 Debian 2+deb12u3")]
-    common = {("nginx", "1.22.1"): 2, ("OpenSSH", "9.2p1 Debian 2+deb12u3"): 1}
+    common = {("nginx", "1.22.1"): 2, ("openssh", "9.2p1"): 1}
     posture = anonymise.anonymise(findings, member="m", sector="", region="", as_of=RECORDED_AT.date(), k=3,
                                   measured={"configs"}, region_versions=common)
-    assert {(s.product, s.version) for s in posture.software} == {("nginx", "1.22.1"), ("OpenSSH", "")}
+    assert {(s.product, s.version) for s in posture.software} == {("nginx", "1.22.1"), ("openssh", "")}
     assert posture.withheld_versions == 1
-    unjudged = anonymise.anonymise(findings, member="m", sector="", region="", as_of=RECORDED_AT.date(), k=3,
-                                   measured={"configs"}, region_versions=None)
-    assert unjudged.withheld_versions == 0
+    at_the_edge = anonymise.anonymise(findings, member="m", sector="", region="", as_of=RECORDED_AT.date(), k=2,
+                                      measured={"configs"}, region_versions=common)
+    assert {(s.product, s.version) for s in at_the_edge.software} == {("nginx", "1.22.1"), ("openssh", "9.2p1")}
 
 
-def test_banner_text_that_is_not_plain_is_dropped() -> None:
-    assert anonymise.safe_text("nginx") == "nginx"
-    assert anonymise.safe_text("Apache httpd 2.4.57 (Debian)") == "Apache httpd 2.4.57 (Debian)"
-    assert anonymise.safe_text("admin@council.test's server") == ""
+def test_with_no_peer_data_no_version_is_shared() -> None:
+    """The first share of a council: rarity cannot be judged, so every version is held back
+    (members read each other's postures: a rare version would single one out)."""
+    findings = [_tracked(product="SimpleHTTPServer", version="0.6"), _tracked(product="debian", version="10")]
+    posture = anonymise.anonymise(findings, member="m", sector="", region="", as_of=RECORDED_AT.date(), k=3,
+                                  measured={"configs"}, region_versions=None)
+    assert {(s.product, s.version) for s in posture.software} == {("simplehttpserver", ""), ("debian", "")}
+    assert posture.withheld_versions == 2
+    text = stix_bundle.to_json(stix_bundle.build(posture, "amber"))
+    assert "0.6" not in text and '"10"' not in text
+
+
+# Version strings and products as hostile hosts have put them in banners (issue 28).
+HOSTILE_SOFTWARE = [
+    ("nginx", "1.18.0 (10.20.0.77)"), ("PHP", "7.4.3 srv-fin01.fenwickvale.local"),
+    ("PHP 7.4.3 srv-fin01.fenwickvale.local", ""), ("Postfix smtpd", "mail.fenwickvale.gov.uk ESMTP"),
+    ("nginx", "10.20.0.77"), ("Apache httpd", "2.4.57 (Debian) admin@fenwickvale.gov.uk"),
+    ("fenwickvale.gov.uk portal", "1.0"), ("x" * 80, "1.0"), ("nginx", "1." + "9" * 40),
+    ("OpenSSH", "9.2p1; rm -rf /"), ("Microsoft IIS httpd", "10.0\u0000srv-fin01"),
+]
+
+
+@pytest.mark.parametrize(("product", "version"), HOSTILE_SOFTWARE)
+def test_banner_text_is_reduced_to_a_product_token_and_a_version_or_dropped(product: str, version: str) -> None:
+    shaped = software.shareable(product, version)
+    assert shaped.dropped
+    for leaked in ("10.20.0.77", "srv-fin01", "fenwickvale", "admin@", "rm -rf", "\\u0000", "x" * 49):
+        assert leaked not in shaped.product + " " + shaped.version
+    assert shaped.product in ("", "nginx", "php", "postfix_smtpd", "apache_httpd", "openssh", "microsoft_iis_httpd")
+    assert shaped.version in ("", "1.18.0", "7.4.3", "2.4.57", "9.2p1", "10.0")
+
+
+def test_ordinary_products_and_versions_keep_their_shape() -> None:
+    cases = {("nginx", "1.22.1"): ("nginx", "1.22.1", False),
+             ("OpenSSH", "9.2p1 Debian 2+deb12u3"): ("openssh", "9.2p1", False),
+             ("Apache httpd", "2.4.57"): ("apache_httpd", "2.4.57", False),
+             ("openssl", "3.0.11-1~deb12u2"): ("openssl", "3.0.11", False),
+             ("apache2", "1:2.4.57-2"): ("apache2", "2.4.57", False),
+             ("Apache Tomcat/Coyote JSP engine", "1.1"): ("apache_tomcat/coyote_jsp_engine", "1.1", False),
+             ("OpenSSL", "1.1.1w"): ("openssl", "1.1.1w", False),
+             ("Redis key-value store", ""): ("redis_key-value_store", "", False)}
+    for (product, version), expected in cases.items():
+        shaped = software.shareable(product, version)
+        assert (shaped.product, shaped.version, shaped.dropped) == expected, (product, version)
+
+
+def test_the_anonymiser_counts_what_it_dropped_and_shares_none_of_it() -> None:
+    findings = [_tracked(product=p, version=v) for p, v in HOSTILE_SOFTWARE]
+    common = {(software.shareable(p, v).product, software.shareable(p, v).version): 5 for p, v in HOSTILE_SOFTWARE}
+    posture = anonymise.anonymise(findings, member="m", sector="", region="", as_of=RECORDED_AT.date(), k=3,
+                                  measured={"configs"}, region_versions=common)
+    assert posture.dropped_software == len(HOSTILE_SOFTWARE)
+    text = stix_bundle.to_json(stix_bundle.build(posture, "amber")).casefold()
+    for leaked in ("10.20.0.77", "srv-fin01", "fenwickvale", "admin@", "rm -rf"):
+        assert leaked not in text
+
+
+def test_sector_and_region_text_that_is_not_plain_is_dropped() -> None:
+    assert anonymise.safe_text("north-west") == "north-west"
+    assert anonymise.safe_text("admin@council.test's region") == ""
     assert anonymise.safe_text("x" * 65) == ""
 
 
@@ -206,7 +262,9 @@ def test_bundle_validates_and_carries_the_expected_objects(tmp_path: Path, env: 
     assert len(report["object_refs"]) == len(bundle["objects"]) - 2  # all but the marking and the report
     configs = next(o for o in bundle["objects"] if o["type"] == "x-warpagent-posture" and o["category"] == "configs")
     assert configs["region"] == "north-west" and configs["open_findings"] == "6-20"
-    assert {"product": "nginx", "version": "1.22.1"} in configs["software"]
+    # the first share, with no peer data to judge rarity by: products without their versions
+    assert {"product": "nginx"} in configs["software"] and {"product": "redis_key-value_store"} in configs["software"]
+    assert not any("version" in s for s in configs["software"])
     assert {c["check_id"] for c in configs["checks"]} == {"WA501", "WA502", "WA503", "WA504", "WA506", "WA507",
                                                           "WA508", "WA511", "WA512", "WA513", "WA514"}
 
@@ -237,7 +295,7 @@ def test_bundle_imports_into_misp(tmp_path: Path, env: dict[str, str]) -> None:
     event = json.loads(parser.misp_event.to_json())
     software = [o for o in event.get("Object", []) if o["name"] == "software"]
     assert {a["value"] for o in software for a in o["Attribute"] if a["object_relation"] == "name"} >= {
-        "vsftpd", "OpenSSH", "nginx"}
+        "vsftpd", "openssh", "nginx"}
     galaxies = {c["value"] for g in event.get("Galaxy", []) for c in g["GalaxyCluster"]}
     assert "WA502 tls-weak-cipher" in galaxies
     # each category's posture, in words, as an event note

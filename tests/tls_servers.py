@@ -14,17 +14,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def self_signed_context(folder: Path) -> ssl.SSLContext:
-    """A server context with a self-signed certificate (what WA504 reports)."""
+def self_signed_context(folder: Path, name: str = "stalled.test") -> ssl.SSLContext:
+    """A server context with a self-signed certificate for `name` (what WA504 reports)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stalled.test")])
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
             .serial_number(7).not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=800))
             .sign(key, hashes.SHA256()))
     (folder / "self.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -69,9 +69,11 @@ class _Server(http.server.ThreadingHTTPServer):
 
 
 @contextmanager
-def serving(folder: Path, https: Sequence[tuple[str, int]], silent: Sequence[tuple[str, int]]) -> Iterator[None]:
-    """HTTPS at each of `https`, the silent TLS service at each of `silent`, until the block ends."""
-    context = self_signed_context(folder)
+def serving(folder: Path, https: Sequence[tuple[str, int]], silent: Sequence[tuple[str, int]],
+            name: str = "stalled.test") -> Iterator[None]:
+    """HTTPS at each of `https`, the silent TLS service at each of `silent`, until the block ends;
+    the certificate is self-signed for `name`."""
+    context = self_signed_context(folder, name)
     stop = threading.Event()
     servers: list[_Server] = []
     listeners: list[socket.socket] = []

@@ -35,7 +35,7 @@ def cmd_share(args: argparse.Namespace) -> int:
         if not args.out:
             sys.stdout.write(built.text)
         print(f"warpagent: dry run: bundle of {len(built.bundle['objects'])} objects built and validated; "
-              "nothing queued or sent", file=sys.stderr)
+              f"{usecases.held_back(built)}; nothing queued or sent", file=sys.stderr)
         return EXIT_OK
     return _print_outcome(usecases.send(settings, built, now), args.json)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -285,9 +286,33 @@ def _setup_logging(verbosity: int) -> None:
     logging.getLogger("urllib3").setLevel(logging.DEBUG if verbosity >= 2 else logging.ERROR)
 
 
+# What warpagent writes holds user names, addresses and weaknesses: the store, reports, the
+# outbox, the mail queue, the hub's database. Owner only, whatever umask the caller had.
+PRIVATE_UMASK = 0o077
+
+
+def _not_utf8(argv: Sequence[str]) -> str | None:
+    """The first argument that is not UTF-8 text (Python keeps such bytes as lone surrogates)."""
+    for number, arg in enumerate(argv):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = arg.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            before = argv[number - 1] if number else ""
+            which = f"the value of {before}" if before.startswith("-") else f"argument {number + 1}"
+            return f"warpagent: {which} ('{raw[:60]}') is not UTF-8 text; type it again in UTF-8"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(PRIVATE_UMASK)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    problem = _not_utf8(arguments)
+    if problem:
+        print(problem, file=sys.stderr)
+        return EXIT_USAGE
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE  # a bare 'warpagent' in a cron job did nothing: say so in the exit code too

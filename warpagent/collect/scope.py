@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from warpagent.errors import ScopeError
+from warpagent.numbers import whole_or_none
 from warpagent.text import shown
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -55,9 +56,10 @@ def server_address(text: str, default_port: int) -> tuple[str, int]:
         address = ipaddress.ip_address(host)
     except ValueError:
         raise ValueError(f"'{shown(text)}' is not an IP address (with an optional :port)") from None
-    if not (port.isdigit() and 0 < int(port) < 65536):
+    number = whole_or_none(port, "port", digits=5, minimum=1, maximum=65535)
+    if number is None:
         raise ValueError(f"'{shown(text)}' has port '{shown(port, 10)}', not 1-65535")
-    return str(address), int(port)
+    return str(address), number
 
 
 def domain_problem(text: str) -> str | None:

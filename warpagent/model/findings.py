@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import NewType, Union
 
 from warpagent.model.evidence import EvidenceKind, HostEvidence
+from warpagent.numbers import whole_or_none
 
 FindingId = NewType("FindingId", str)
 RunId = NewType("RunId", int)
@@ -188,7 +189,8 @@ class Platform:
             return f"Debian:{self.version.split('.')[0]}"
         if self.distro == "ubuntu" and self.version:
             year, _, month = self.version.partition(".")
-            lts = month == "04" and year.isdigit() and int(year) % 2 == 0
+            even = whole_or_none(year, "VERSION_ID", digits=4)
+            lts = month == "04" and even is not None and even % 2 == 0
             return f"Ubuntu:{self.version}{':LTS' if lts else ''}"
         rpm_family = {"rocky": "Rocky Linux", "almalinux": "AlmaLinux"}.get(self.distro)
         if rpm_family and self.version:

@@ -7,10 +7,12 @@ Policy (docs/sharing.md has the full text):
 - Dropped before anything is built: organisation and estate names, assets (host names, IP
   addresses), ports, user and account names, e-mail addresses, certificate subjects, file
   paths, and every free-text field (evidence, titles, per-finding remediation).
-- Kept: category, check id, severity, CVE ids, product and version (sanitised), counts in
-  buckets (0, 1, 2-5, 6-20, 21+), dates at day precision.
-- Rare combinations: where pulled peer data shows a product/version reported by fewer than
-  k members of the region (this council included), it is shared without its version.
+- Kept: category, check id, severity, CVE ids, product and version reduced to a strict shape
+  (`sharing/software.py`: anything else dropped and counted), counts in buckets (0, 1, 2-5,
+  6-20, 21+), dates at day precision.
+- Rare combinations: a version is shared only where pulled peer data shows at least k members
+  of the region (this council included) report that product and version; with no peer data,
+  rarity cannot be judged and no version is shared (fail closed).
 - Remediation text comes from each check's own documentation, never from a finding.
 
 Pure functions only: no I/O, no clock.
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from checks import ALL_CHECKS
 from warpagent.model.findings import CATEGORIES, Severity, TrackedFinding
 from warpagent.sharing.buckets import bucket
+from warpagent.sharing.software import shareable
 
 _SAFE_TEXT = re.compile(r"^[A-Za-z0-9 ._+:~()/-]{1,64}$")
 _CVE = re.compile(r"^CVE-\d{4}-\d{4,7}$")
@@ -41,7 +44,7 @@ def pseudonym(key: bytes, organisation_name: str) -> str:
 
 
 def safe_text(value: str) -> str:
-    """Product and version strings from banners: kept only if short and of plain characters."""
+    """Sector and region from the config: kept only if short and of plain characters."""
     value = value.strip()
     return value if _SAFE_TEXT.match(value) else ""
 
@@ -99,6 +102,7 @@ class SharedPosture:
     software: tuple[SoftwareSeen, ...]
     remediations: tuple[Remediation, ...]
     withheld_versions: int  # how many product versions rare-combination suppression withheld
+    dropped_software: int = 0  # product or version texts not shared because they did not fit the shape
 
 
 def _fix_text(doc: str) -> str:
@@ -116,7 +120,7 @@ def anonymise(findings: Sequence[TrackedFinding], *, member: str, sector: str, r
 
     `member` is the pseudonym; `measured` the categories whose checks ran; `region_versions`
     maps (product, version) to how many *other* members report it, from pulled peer data
-    (None when there is no peer data to judge rarity by); `past_due` says whether a finding is
+    (None when there is no peer data: then no version is shared); `past_due` says whether a finding is
     open past the council's deadline for it; `decided` the accepted risks and false positives,
     shared only as a count per category.
     """
@@ -155,14 +159,20 @@ def anonymise(findings: Sequence[TrackedFinding], *, member: str, sector: str, r
 
     software: set[SoftwareSeen] = set()
     withheld: set[tuple[str, str]] = set()
+    dropped: set[tuple[str, str]] = set()
     for tracked in findings:
-        product, version = safe_text(tracked.finding.product), safe_text(tracked.finding.version)
-        if not product:
+        raw = (tracked.finding.product, tracked.finding.version)
+        shaped = shareable(*raw)
+        if shaped.dropped:
+            dropped.add(raw)
+        if not shaped.product:
             continue
-        if version and region_versions is not None and region_versions.get((product, version), 0) + 1 < k:
-            withheld.add((product, version))
+        version = shaped.version
+        common = region_versions is not None and region_versions.get((shaped.product, version), 0) + 1 >= k
+        if version and not common:
+            withheld.add((shaped.product, version))
             version = ""
-        software.add(SoftwareSeen(product=product, version=version, category=tracked.finding.category))
+        software.add(SoftwareSeen(product=shaped.product, version=version, category=tracked.finding.category))
 
     used_checks = {t.finding.check_id for t in findings}
     remediations = tuple(Remediation(check_id=c.id, name=c.name, fix=_fix_text(c.doc))
@@ -170,4 +180,4 @@ def anonymise(findings: Sequence[TrackedFinding], *, member: str, sector: str, r
     return SharedPosture(pseudonym=member, sector=safe_text(sector), region=safe_text(region), as_of=as_of,
                          categories=tuple(categories), cves=cves,
                          software=tuple(sorted(software, key=lambda s: (s.product, s.version, s.category))),
-                         remediations=remediations, withheld_versions=len(withheld))
+                         remediations=remediations, withheld_versions=len(withheld), dropped_software=len(dropped))

@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from checks import ALL_CHECKS
 from warpagent import clock
 from warpagent.config import PeerConfig, Settings, SharingSettings
 from warpagent.errors import ConfigError
 from warpagent.model.findings import FindingStatus
-from warpagent.sharing import anonymise, guard, stix_bundle
+from warpagent.sharing import anonymise, guard, identifying, stix_bundle
 from warpagent.sharing.outbox import Outbox
 from warpagent.sharing.stix_bundle import ShareError
 from warpagent.sharing.taxii import TRANSIENT, Page, PeerClient, Secret
@@ -38,16 +39,27 @@ class BuiltBundle:
     posture: anonymise.SharedPosture
 
 
+def public_text() -> str:
+    """warpagent's own documentation, the same in every member's bundle: never identifying."""
+    return "\n".join(c.doc for c in ALL_CHECKS)
+
+
 def identifying_strings(settings: Settings, store: Store) -> set[str]:
-    """Everything that would name the council, an estate, a host or a person if it were shared."""
+    """Everything that would name the council, an estate, a host or a person if it were shared:
+    the config's names and targets, every asset, and the host names and addresses the evidence
+    holds (banners, certificates, the directory, evidence folders)."""
     strings = {settings.organisation.name}
     for estate in settings.estates:
         strings |= {estate.name, *estate.targets, *estate.exclude}
+    texts = []
     for tracked in store.findings():
-        strings.add(tracked.finding.asset)
+        finding = tracked.finding
+        strings.add(finding.asset)
+        texts += [finding.asset, finding.title, finding.evidence, finding.subject, finding.product, finding.version]
+    strings |= identifying.evidence_strings(texts, public_text())
     for peer in settings.sharing.peers:
         strings |= {peer.username} - {""}
-    return {s for s in strings if len(s) >= 3}
+    return {s for s in strings if len(s) >= identifying.MIN_LENGTH}
 
 
 def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.date) -> BuiltBundle:
@@ -65,13 +77,11 @@ def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.d
     errors = stix_bundle.validate(text)
     if errors:
         raise ShareError(f"the bundle failed STIX 2.1 validation ({errors[0]}); nothing was shared")
-    lowered = text.casefold()
-    for value in identifying_strings(settings, store):
-        if value.casefold() in lowered:
-            # The anonymiser let something identifying through: refuse, and never echo the value.
-            raise ShareError("refusing to share: the bundle contains an identifying string from the config or "
-                             "the findings (organisation, estate, target or asset); nothing was shared. Please "
-                             "report this as a warpagent bug")
+    if identifying.leaks(text, identifying_strings(settings, store), public_text()):
+        # The anonymiser let something identifying through: refuse, and never echo the value.
+        raise ShareError("refusing to share: the bundle contains an identifying string from the config or "
+                         "the findings (organisation, estate, target, asset, or a host name or address the "
+                         "evidence holds); nothing was shared. Please report this as a warpagent bug")
     return BuiltBundle(bundle=bundle, text=text, posture=posture)
 
 

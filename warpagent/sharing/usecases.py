@@ -13,12 +13,14 @@ from warpagent.sharing import share
 from warpagent.sharing.share import BuiltBundle, PeerReport
 from warpagent.store.findings import Store
 from warpagent.store.peer_intel import PeerIntel
+from warpagent.text import counted
 
 
 @dataclass(frozen=True)
 class SharingOutcome:
     verb: str  # "share" or "pull"
     reports: tuple[PeerReport, ...]
+    held_back: str = ""  # what of the posture the anonymiser kept back, in words (share only)
 
     @property
     def ok(self) -> bool:
@@ -39,10 +41,18 @@ class SharingOutcome:
             else:
                 out.append(f"peer {r.peer}: {state} - {r.accepted_objects} objects kept, {r.rejected_objects} "
                            "rejected")
-        return out
+        return out + ([self.held_back] if self.held_back else [])
 
     def as_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "peers": [dataclasses.asdict(r) | {"ok": r.ok} for r in self.reports]}
+        out: dict[str, Any] = {"ok": self.ok, "peers": [dataclasses.asdict(r) | {"ok": r.ok} for r in self.reports]}
+        return out | ({"held_back": self.held_back} if self.verb == "share" else {})
+
+
+def held_back(built: BuiltBundle) -> str:
+    """What the anonymiser did not share, counted (never named): rare versions, unshaped text."""
+    posture = built.posture
+    return (f"held back: {counted(posture.withheld_versions, 'version')} too rare in the region to share, "
+            f"{counted(posture.dropped_software, 'product or version text')} not in a shareable shape")
 
 
 def build(settings: Settings, today: dt.date) -> BuiltBundle:
@@ -53,7 +63,8 @@ def build(settings: Settings, today: dt.date) -> BuiltBundle:
 
 def send(settings: Settings, built: BuiltBundle, now: dt.datetime) -> SharingOutcome:
     """Queue the bundle for every peer that takes pushes, then deliver whatever is queued."""
-    return SharingOutcome("share", tuple(share.queue_and_deliver(settings.sharing, settings.secret, built, now)))
+    return SharingOutcome("share", tuple(share.queue_and_deliver(settings.sharing, settings.secret, built, now)),
+                          held_back=held_back(built))
 
 
 def pull(settings: Settings) -> SharingOutcome:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from warpagent.evidence.formats import EvidenceError
 from warpagent.model.evidence import Account, Group, PasswordState, Where
+from warpagent.numbers import NotANumber, whole
 
 _EPOCH = dt.date(1970, 1, 1)
 _DES = re.compile(r"[./0-9A-Za-z]{13}")
@@ -36,8 +37,8 @@ def passwd(text: str, file: str = "etc/passwd") -> list[Account]:
         if len(fields) != 7 or not fields[0]:
             raise EvidenceError(f"line {number}: expected 7 ':'-separated fields (name:x:uid:gid:gecos:home:shell)")
         try:
-            uid, gid = int(fields[2]), int(fields[3])
-        except ValueError:
+            uid, gid = whole(fields[2], "uid", digits=10), whole(fields[3], "gid", digits=10)
+        except NotANumber:
             raise EvidenceError(f"line {number}: uid and gid must be numbers") from None
         accounts.append(Account(name=fields[0], uid=uid, gid=gid, home=fields[5], shell=fields[6].strip(),
                                 where=Where(file, number)))
@@ -51,8 +52,8 @@ def group(text: str, file: str = "etc/group") -> list[Group]:
         if len(fields) != 4 or not fields[0]:
             raise EvidenceError(f"line {number}: expected 4 ':'-separated fields (name:x:gid:members)")
         try:
-            gid = int(fields[2])
-        except ValueError:
+            gid = whole(fields[2], "gid", digits=10)
+        except NotANumber:
             raise EvidenceError(f"line {number}: gid must be a number") from None
         members = tuple(m.strip() for m in fields[3].split(",") if m.strip())
         groups.append(Group(name=fields[0], gid=gid, members=members, where=Where(file, number)))
@@ -98,8 +99,8 @@ def shadow(text: str, file: str = "etc/shadow") -> dict[str, ShadowEntry]:
         expires = None
         if fields[7].strip():
             try:
-                expires = _EPOCH + dt.timedelta(days=int(fields[7]))
-            except (ValueError, OverflowError):
+                expires = _EPOCH + dt.timedelta(days=whole(fields[7].strip(), "expiry", signed=True, digits=6))
+            except (NotANumber, OverflowError):
                 raise EvidenceError(f"line {number}: the expiry field (8th) must be a day number") from None
         entries[fields[0]] = ShadowEntry(state, scheme, expires, Where(file, number))
     return entries

@@ -15,6 +15,7 @@ from ldap3.protocol.formatters.formatters import format_ad_timestamp, format_sid
 
 from warpagent.evidence.formats import EvidenceError
 from warpagent.model.directory import AccountFlag, DirectoryAccount, PasswordSettings, PrivilegedRole
+from warpagent.numbers import NotANumber, whole, whole_or_none
 
 RawAttributes = Mapping[str, Sequence[bytes]]
 
@@ -56,9 +57,9 @@ def integer(attributes: RawAttributes, name: str, dn: str, default: int = 0) -> 
     if not raw:
         return default
     try:
-        return int(raw)
-    except ValueError:
-        raise EvidenceError(f"{dn}: {name} is '{raw[:40]}', not a number") from None
+        return whole(raw, name, signed=True)
+    except NotANumber as exc:
+        raise EvidenceError(f"{dn}: {exc}") from None
 
 
 def filetime(attributes: RawAttributes, name: str, dn: str) -> dt.datetime | None:
@@ -86,7 +87,10 @@ def interval(value: int) -> dt.timedelta | None:
     """maxPwdAge-style intervals: negative 100-nanosecond counts; None for "never"."""
     if value in (0, NEVER):
         return None
-    return dt.timedelta(microseconds=abs(value) // 10)
+    try:
+        return dt.timedelta(microseconds=abs(value) // 10)
+    except OverflowError:  # beyond any date: as good as never
+        return None
 
 
 def account(dn: str, attributes: RawAttributes) -> DirectoryAccount:
@@ -117,8 +121,9 @@ def role_of(group_sid: str, name: str, domain_sid: str) -> PrivilegedRole | None
     if group_sid in BUILTIN_SIDS:
         return BUILTIN_SIDS[group_sid]
     prefix, _, rid = group_sid.rpartition("-")
-    if domain_sid and prefix == domain_sid and rid.isdigit() and int(rid) in DOMAIN_RIDS:
-        return DOMAIN_RIDS[int(rid)]
+    number = whole_or_none(rid, "RID", digits=10)
+    if domain_sid and prefix == domain_sid and number in DOMAIN_RIDS:
+        return DOMAIN_RIDS[number]
     if name.casefold() == DNS_ADMINS_NAME:
         return PrivilegedRole.DNS_ADMINS
     return None

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 from warpagent.model.domains import MtaStsPolicy
+from warpagent.numbers import whole_or_none
 
 # mechanisms and modifiers that cost a DNS lookup (RFC 7208 4.6.4)
 SPF_LOOKUP_TERMS = ("include", "a", "mx", "ptr", "exists", "redirect")
@@ -116,7 +117,7 @@ def dmarc(record: str) -> Dmarc:
             problems.append(f"{tag}={tags[tag][:20]} is not none, quarantine or reject")
     if "p" not in tags:
         problems.append("no p= tag (the policy)")
-    if "pct" in tags and not (tags["pct"].isdigit() and 0 <= int(tags["pct"]) <= 100):
+    if "pct" in tags and whole_or_none(tags["pct"], "pct", digits=3, maximum=100) is None:
         problems.append(f"pct={tags['pct'][:10]} is not 0-100")
     for tag in ("rua", "ruf"):
         uris = [u.strip() for u in tags.get(tag, "").split(",") if u.strip()]
@@ -155,7 +156,7 @@ def mta_sts_policy(text: str) -> MtaStsPolicy:
     if mode not in ("enforce", "testing", "none"):
         problems.append(f"mode '{mode[:20]}' is not enforce, testing or none")
     age = values.get("max_age", "")
-    max_age = int(age) if age.isdigit() and len(age) <= 10 else None
+    max_age = whole_or_none(age, "max_age", digits=10)
     if max_age is None:
         problems.append("max_age is missing or not a number of seconds")
     if mode in ("enforce", "testing") and not mx:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 from warpagent.evidence.formats import EvidenceError
 from warpagent.model.evidence import PasswordPolicy, Setting, SshdConfig, Where
+from warpagent.numbers import NotANumber, whole, whole_or_none
 from warpagent.text import shown
 
 NEVER_EXPIRES = 99999  # login.defs' and shadow's "no maximum age"
@@ -48,8 +49,8 @@ def pwquality(text: str, file: str = "etc/security/pwquality.conf") -> dict[str,
 
 def _int(setting: Setting, name: str) -> int:
     try:
-        return int(setting.value)
-    except ValueError:
+        return whole(setting.value, name, signed=True, digits=10)
+    except NotANumber:
         raise EvidenceError(f"{setting.where}: {name} must be a whole number, got {setting.value!r}") from None
 
 
@@ -120,8 +121,9 @@ def password_policy(pam: str | None, pam_file: str, quality: dict[str, Setting] 
             elif module == "pam_passwdqc.so":
                 options, set_at = _passwdqc_options(arguments, where, load)
                 # min=N0,N1,N2,N3,N4: the last is for passphrases; the smallest enabled value applies
-                values = [v for v in options.get("min", "disabled,24,11,8,7").split(",") if v.isdigit()]
-                min_length = Setting(str(min(int(v) for v in values)) if values else "0", set_at.get("min", where))
+                values = options.get("min", "disabled,24,11,8,7").split(",")
+                lengths = [n for n in (whole_or_none(v, "min", digits=10) for v in values) if n is not None]
+                min_length = Setting(str(min(lengths)) if lengths else "0", set_at.get("min", where))
                 deny_list = Setting("pam_passwdqc word-list check", where)
             elif module == "pam_unix.so" and min_length is None:
                 min_length = Setting(arguments.get("minlen", str(PAM_UNIX_MINLEN)), where)
