@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from warpagent.cli.common import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_U
 from warpagent.cli.progress import TerminalProgress
 from warpagent.collect import scope
 from warpagent.collect.nmap_runner import Interrupted
-from warpagent.config import EstateConfig
+from warpagent.config import EstateConfig, present
 from warpagent.errors import CollectError, ConfigError, DecisionError, ScopeError, StoreError
 from warpagent.files import write_atomically
 from warpagent.model.findings import FindingId, FindingStatus, RunStatus, Severity, TrackedFinding
@@ -58,12 +59,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         total += len(resolved.addresses)
         problems += [f"{settings.source}: At 'estates[{index}].targets': host name '{name}' does not "
                      "resolve; check the name or use its address" for name in resolved.unresolved]
-    problems += _store_problems(settings)
+    problems += _store_problems(settings) + present.missing(settings)
     if problems:
         raise ConfigError(problems)
+    unset = present.unset_secrets(settings, os.environ)
+    for line in unset:
+        print(line, file=sys.stderr)
     hub = f"; hub for {counted(len(settings.hub.users), 'account')} at {settings.hub.base_url}" if settings.hub else ""
+    warned = f"; {counted(len(unset), 'warning')}" if unset else ""
     print(f"{settings.source}: OK - {counted(len(settings.estates), 'estate')}, "
-          f"{counted(total, 'address', 'addresses')} in scope, store {settings.store}{hub}")
+          f"{counted(total, 'address', 'addresses')} in scope, store {settings.store}{hub}{warned}")
     return EXIT_OK
 
 

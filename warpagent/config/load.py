@@ -72,7 +72,7 @@ def _build(raw: dict[str, Any], source: str, base_dir: Path) -> typed.Settings:
             pseudonym_key_env=share["pseudonym_key_env"],
             pseudonym_key_file=_optional_path(share, "pseudonym_key_file", base_dir),
             tlp=share["tlp"], k=share["k"], outbox=_relative(share["outbox"], base_dir),
-            max_pull_bytes=share["max_pull_bytes"], peers=tuple(_peer(p) for p in share["peers"])),
+            max_pull_bytes=share["max_pull_bytes"], peers=tuple(_peer(p, base_dir) for p in share["peers"])),
         reports=typed.ReportSettings(
             title=rep["title"], logo=_optional_path(rep, "logo", base_dir), primary_colour=rep["primary_colour"],
             rag=typed.RagRules(**rep["rag"]), email=_email(rep["email"], base_dir) if "email" in rep else None,
@@ -125,10 +125,11 @@ def _estate(e: dict[str, Any], base_dir: Path) -> typed.EstateConfig:
         assume_up=e["assume_up"])
 
 
-def _peer(p: dict[str, Any]) -> typed.PeerConfig:
+def _peer(p: dict[str, Any], base_dir: Path) -> typed.PeerConfig:
     return typed.PeerConfig(name=p["name"], url=p["url"], collection=p["collection"], api_root=p["api_root"],
                       username=p["username"], password_env=p["password_env"], api_key_env=p["api_key_env"],
-                      api_key_header=p["api_key_header"], verify_tls=p["verify_tls"], ca_bundle=p["ca_bundle"],
+                      api_key_header=p["api_key_header"], verify_tls=p["verify_tls"],
+                      ca_bundle=str(_relative(p["ca_bundle"], base_dir)) if p["ca_bundle"] else "",
                       timeout_s=duration_seconds(p["timeout"]), direction=p["direction"])
 
 
@@ -177,8 +178,10 @@ def _optional_path(section: dict[str, Any], key: str, base_dir: Path) -> Path | 
 
 
 def _relative(value: str, base_dir: Path) -> Path:
+    """A path key's value: relative paths are relative to the config file's folder, made absolute
+    here so that no later join (a database URL, a working folder) can take them elsewhere."""
     path = Path(os.path.expanduser(value))
-    return path if path.is_absolute() else base_dir / path
+    return path if path.is_absolute() else Path(os.path.abspath(base_dir / path))
 
 
 def locate(explicit: str | None) -> Path | None:
@@ -211,4 +214,4 @@ def load(explicit: str | None) -> typed.Settings:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot be read ({exc.__class__.__name__}: {exc}); "
                            "check its permissions and encoding"]) from None
-    return parse_text(text, str(path), path.parent)
+    return parse_text(text, str(path), Path(os.path.abspath(path)).parent)

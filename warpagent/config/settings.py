@@ -326,7 +326,7 @@ class Settings:
             where = f"{self.source}: At 'sharing.pseudonym_key_file': {file}"
             try:
                 if file.is_symlink() or not file.is_file():
-                    raise ConfigError([f"{where} is not a file; {MAKE_KEY.format(file=file)}"])
+                    raise ConfigError([f"{where} is not a file; {MAKE_KEY.format(folder=file.parent, file=file)}"])
                 if file.stat().st_mode & 0o077:
                     raise ConfigError([f"{where} can be read by other users; run 'chmod 600 {file}'"])
                 text = file.read_text(encoding="ascii").strip()
@@ -338,7 +338,7 @@ class Settings:
             text = self.secret(self.sharing.pseudonym_key_env, "sharing.pseudonym_key_env").strip()
         if len(text) < MIN_KEY_HEX or any(c not in string.hexdigits for c in text):
             raise ConfigError([f"{where} is not a key of at least {MIN_KEY_HEX} hex characters; "
-                               f"{MAKE_KEY.format(file='/etc/warpagent/pseudonym.key')}"])
+                               f"{MAKE_KEY.format(folder='/etc/warpagent', file='/etc/warpagent/pseudonym.key')}"])
         return text.encode()
 
     def estate(self, name: str) -> EstateConfig:
@@ -350,5 +350,8 @@ class Settings:
 
 
 MIN_KEY_HEX = 32  # 16 bytes: a pseudonym no one can reverse by trying organisation names
-MAKE_KEY = ("make one once with '(umask 077; openssl rand -hex 32 > {file})', point sharing.pseudonym_key_file "
+# python3 rather than openssl: a fresh Debian machine has the one warpagent runs on, not always the other
+KEY_COMMAND = ("(umask 077; mkdir -p {folder} && python3 -c 'import secrets; print(secrets.token_hex(32))' "
+               "> {file})")
+MAKE_KEY = ("make one once with '" + KEY_COMMAND + "' as the user warpagent runs as, point sharing.pseudonym_key_file "
             "at it and keep it: a new key is a new pseudonym, and peers lose the council's trend")
