@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from warpagent import config
 from warpagent.errors import WarpagentError
 from warpagent.files import write_atomically
+
+if TYPE_CHECKING:  # the config (and its schema) loads only with a command that reads it: start-up stays light
+    from warpagent import config
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3
 

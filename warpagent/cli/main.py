@@ -5,21 +5,14 @@ What each command does lives in the cli/commands_*.py modules, one per part of t
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 
 from warpagent import __version__
-from warpagent.cli import (
-    commands_daemon,
-    commands_estate,
-    commands_feeds,
-    commands_findings,
-    commands_hub,
-    commands_reports,
-    commands_sharing,
-)
+from warpagent.cli import hub_parser
 from warpagent.cli.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from warpagent.collect.nmap_runner import Interrupted
 from warpagent.errors import CollectError, ConfigError, DecisionError, ScopeError, StoreError, WarpagentError
@@ -202,7 +195,7 @@ def _parser() -> argparse.ArgumentParser:
                                description="List the daemon's jobs with their schedule, next run and last result.")
     jobs.add_argument("--json", action="store_true", help="print JSON")
 
-    commands_hub.add_parser(commands)
+    hub_parser.add_parser(commands)
 
     worker = commands.add_parser(
         "worker", help="run scan chunks for agents on other machines (scan.executor: celery)",
@@ -262,16 +255,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "init": commands_estate.cmd_init, "check-config": commands_estate.cmd_check_config,
-    "scan": commands_estate.cmd_scan, "worker": commands_estate.cmd_worker,
-    "findings": commands_findings.cmd_findings, "accept": commands_findings.cmd_accept,
-    "false-positive": commands_findings.cmd_false_positive, "reopen": commands_findings.cmd_reopen,
-    "alerts": commands_findings.cmd_alerts,
-    "share": commands_sharing.cmd_share, "pull": commands_sharing.cmd_pull,
-    "report": commands_reports.cmd_report, "feeds": commands_feeds.cmd_feeds,
-    "run": commands_daemon.cmd_run, "jobs": commands_daemon.cmd_jobs, "hub": commands_hub.cmd_hub,
+# Each command's module, loaded only when that command runs: together they import the scanner,
+# the store, STIX, Flask and the config schema, about a second that `--help` and `--version`
+# (and every other command) need not pay for what they do not use.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("commands_estate", "cmd_init"), "check-config": ("commands_estate", "cmd_check_config"),
+    "scan": ("commands_estate", "cmd_scan"), "worker": ("commands_estate", "cmd_worker"),
+    "findings": ("commands_findings", "cmd_findings"), "accept": ("commands_findings", "cmd_accept"),
+    "false-positive": ("commands_findings", "cmd_false_positive"), "reopen": ("commands_findings", "cmd_reopen"),
+    "alerts": ("commands_findings", "cmd_alerts"),
+    "share": ("commands_sharing", "cmd_share"), "pull": ("commands_sharing", "cmd_pull"),
+    "report": ("commands_reports", "cmd_report"), "feeds": ("commands_feeds", "cmd_feeds"),
+    "run": ("commands_daemon", "cmd_run"), "jobs": ("commands_daemon", "cmd_jobs"), "hub": ("commands_hub", "cmd_hub"),
 }
+
+
+def command(name: str) -> Callable[[argparse.Namespace], int]:
+    module, function = COMMANDS[name]
+    found: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(f"warpagent.cli.{module}"), function)
+    return found
 
 
 def _setup_logging(verbosity: int) -> None:
@@ -318,7 +320,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE  # a bare 'warpagent' in a cron job did nothing: say so in the exit code too
     _setup_logging(args.verbose)
     try:
-        return COMMANDS[args.command](args)
+        return command(args.command)(args)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
