@@ -190,10 +190,13 @@ def _trend_points(end: dt.datetime, tz: dt.tzinfo) -> list[dt.datetime]:
     return [clock.month_start(clock.shift_month(month, -back), tz) for back in range(TREND_MONTHS - 2, -1, -1)] + [end]
 
 
-def _standing(own_open: int, median: float) -> str:
-    if own_open < median:
+def standing(own_open: int, median_bucket: str) -> str:
+    """The council's open count, in the bucket peers share theirs in, against the peers' median
+    bucket: four open where peers share "2-5" is in line with them, not twice their floor."""
+    own, median = buckets.rank(buckets.bucket(own_open)), buckets.rank(median_bucket)
+    if own < median:
         return "fewer open weaknesses than most peers"
-    if own_open > max(median, 0) and own_open >= 2 * max(median, 1):
+    if own > median:
         return "more open weaknesses than most peers"
     return "in line with peers"
 
@@ -203,10 +206,10 @@ def peer_comparison(category: str, own_open: int, postures: Sequence[Mapping[str
     if len(peers) < k:
         return PeerComparison(members=0, withheld=True, with_open_share=0,
                               standing=f"fewer than {k} peers have shared this: not shown")
-    floors = [buckets.floor(str(p.get("open_findings", "0"))) for p in peers]
-    share = round(100 * sum(1 for f in floors if f > 0) / len(peers))
+    shared = [str(p.get("open_findings", "0")) for p in peers]
+    share = round(100 * sum(1 for label in shared if buckets.floor(label) > 0) / len(peers))
     return PeerComparison(members=len(peers), withheld=False, with_open_share=share,
-                          standing=_standing(own_open, statistics.median(floors)))
+                          standing=standing(own_open, buckets.median(shared)))
 
 
 def regional_comparison(category: str, own_open: int, picture: Mapping[str, Any]) -> PeerComparison:
@@ -219,9 +222,9 @@ def regional_comparison(category: str, own_open: int, picture: Mapping[str, Any]
         return PeerComparison(members=0, withheld=True, with_open_share=None,
                               standing=f"fewer than {k} WARP members measure this: not shown")
     median = entry.get("median_open")
-    standing = _standing(own_open, buckets.floor(str(median))) if isinstance(median, str) else "not shown"
+    said = standing(own_open, median) if isinstance(median, str) and buckets.is_bucket(median) else "not shown"
     return PeerComparison(members=int(measured.count), withheld=False, with_open_share=with_open.percent,
-                          standing=standing)
+                          standing=said)
 
 
 def first_measured_at(runs: Sequence[ScanRun], end: dt.datetime) -> dict[str, dt.datetime]:

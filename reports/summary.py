@@ -21,12 +21,23 @@ class Summary:
 
 
 def _position(rags: Sequence[str]) -> str:
+    """The opening sentence, weighed by coverage: where most of the seven areas are not measured,
+    that is said first, so green in two areas never reads as good hygiene overall."""
     red, amber, green, grey = (sum(1 for r in rags if r == c) for c in ("red", "amber", "green", "grey"))
-    overall = ("needs action now" if red else "needs attention" if amber else
-               "is good where measured" if green else "is not yet measured")
     parts = [f"{n} {word}" for n, word in ((red, "red"), (amber, "amber"), (green, "green")) if n]
     parts += [f"{grey} not yet measured"] if grey else []
-    return f"Our cyber hygiene {overall}: of the seven areas, {', '.join(parts)}."
+    areas = f"of the seven areas, {', '.join(parts)}"
+    measured = len(rags) - grey
+    if measured == 0:
+        return f"Our cyber hygiene is not yet measured: {areas}."
+    if grey * 2 > len(rags):
+        found = ("needs action now" if red else "needs attention" if amber else "shows no significant weakness")
+        verb = "is" if measured == 1 else "are"
+        return (f"Most of our cyber hygiene is not yet measured: only {measured} of the {len(rags)} areas {verb}, "
+                f"so the picture is incomplete. What was measured {found}: {areas}.")
+    overall = ("needs action now" if red else "needs attention" if amber else
+               "is good where measured" if green else "is not yet measured")
+    return f"Our cyber hygiene {overall}: {areas}."
 
 
 def _changes(new: int, fixed: int, open_now: int, open_before: int | None) -> str:

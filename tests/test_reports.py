@@ -25,6 +25,7 @@ from tests.tls import tls_context
 from warpagent import clock
 from warpagent.config import RagRules
 from warpagent.model.findings import Finding, Severity
+from warpagent.sharing import buckets
 from warpagent.store.findings import Store
 from warpagent.store.lifecycle import RunReport
 
@@ -219,6 +220,28 @@ def test_peer_comparison_respects_k() -> None:
     assert not three.withheld and three.members == 3 and three.with_open_share == 67
     assert three.standing == "fewer open weaknesses than most peers"
     assert board.peer_comparison("configs", 40, postures, k=3).standing == "more open weaknesses than most peers"
+
+
+def test_three_members_with_the_same_findings_are_in_line() -> None:
+    """Issue 30: three members with 4 password findings each (bucket 2-5) were told "more open
+    weaknesses than most peers", the council's count having been set against the bucket's floor."""
+    postures = [{"category": "passwords", "measured": True, "open_findings": "2-5"} for _ in range(3)]
+    assert board.peer_comparison("passwords", 4, postures, k=3).standing == "in line with peers"
+
+
+@pytest.mark.parametrize(("own", "median", "expected"), [
+    (0, "0", "in line"), (1, "0", "more"), (0, "1", "fewer"), (1, "1", "in line"), (2, "1", "more"),
+    (2, "2-5", "in line"), (5, "2-5", "in line"), (6, "2-5", "more"), (1, "2-5", "fewer"),
+    (6, "6-20", "in line"), (20, "6-20", "in line"), (21, "6-20", "more"), (5, "6-20", "fewer"),
+    (21, "21+", "in line"), (5000, "21+", "in line"), (20, "21+", "fewer")])
+def test_the_standing_at_every_bucket_edge(own: int, median: str, expected: str) -> None:
+    assert board.standing(own, median).startswith(expected)
+
+
+def test_the_median_bucket_is_the_lower_middle_one() -> None:
+    assert buckets.median(["0", "2-5", "6-20"]) == "2-5"
+    assert buckets.median(["6-20", "0", "21+", "1"]) == "1"
+    assert buckets.median(["21+"]) == "21+"
 
 
 # --- Chromium -------------------------------------------------------------------------------
@@ -514,13 +537,28 @@ def test_the_board_opens_with_the_position_and_the_decisions_asked_for(tmp_path:
     html = november_board(tmp_path, _config(tmp_path / "w.yaml"))
     text = _visible_text(html)
     assert html.index('id="summary"') < html.index('id="status"')
-    assert ("Our cyber hygiene needs action now: of the seven areas, 1 red, 6 not yet measured. This month 0 "
-            "weaknesses were found and 0 fixed; 4 open, as at the end of last month.") in text
+    assert ("Most of our cyber hygiene is not yet measured: only 1 of the 7 areas is, so the picture is "
+            "incomplete. What was measured needs action now: of the seven areas, 1 red, 6 not yet measured. This "
+            "month 0 weaknesses were found and 0 fixed; 4 open, as at the end of last month.") in text
     assert "Cyber Essentials: on today's findings we would not meet Secure configuration, User access control." in text
     asked = re.findall(r"<li>([^<]+)</li>", html[html.index('id="decisions-asked"'):])
     assert asked[0] == ("2 critical or high weaknesses are past their 14-day deadline: fund their fix now, or accept "
                         "each risk with an owner and a date.")
     assert not TECHNICAL.search(text), TECHNICAL.search(text)
+
+
+@pytest.mark.parametrize(("rags", "opening"), [
+    (["green"] * 2 + ["grey"] * 5, "Most of our cyber hygiene is not yet measured: only 2 of the 7 areas are, so the "
+                                   "picture is incomplete. What was measured shows no significant weakness"),
+    (["green"] * 4 + ["grey"] * 3, "Our cyber hygiene is good where measured: of the seven areas, 4 green, 3 not yet"),
+    (["amber"] + ["grey"] * 6, "Most of our cyber hygiene is not yet measured: only 1 of the 7 areas is"),
+    (["grey"] * 7, "Our cyber hygiene is not yet measured: of the seven areas, 7 not yet measured."),
+    (["red", "amber", "green", "green", "green", "green", "grey"], "Our cyber hygiene needs action now:")])
+def test_the_opening_sentence_weighs_coverage(rags: list[str], opening: str) -> None:
+    """Issue 30: "good where measured" with five of seven areas unmeasured told a board the wrong thing."""
+    from reports import summary
+
+    assert summary._position(rags).startswith(opening)
 
 
 def test_every_checks_finding_on_the_board_stays_in_plain_words(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ Pure functions: STIX objects pulled from the hub in, a RegionalPicture out; no I
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -241,9 +240,7 @@ def _category(category: str, now: Snapshot, before: Snapshot, trend: Sequence[Sn
     change = None if with_open.count is None or previous.count is None else with_open.count - previous.count
     median = None
     if len(measured) >= k:
-        floors = sorted(buckets.floor(m.categories[category].open_findings) for m in measured)
-        median_floor = statistics.median_low(floors)
-        median = next(label for label, floor in buckets.FLOORS.items() if floor == median_floor)
+        median = buckets.median(m.categories[category].open_findings for m in measured)
     sharing_due = [m for m in measured if m.categories[category].past_due is not None]
     past_due = figure(sum(1 for m in sharing_due if m.categories[category].past_due != "0"), len(sharing_due), k)
     return CategoryPicture(category=category, measured=figure(len(measured), len(current), k), with_open=with_open,
