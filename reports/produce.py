@@ -46,12 +46,12 @@ def _intel_sources(feeds: FeedSettings) -> list[SourceStatus]:
 
 def estate_coverage(estates: Sequence[EstateConfig], feeds: FeedSettings, store: Store,
                     sources: list[SourceStatus] | None = None) -> tuple[coverage.EstateCoverage, ...]:
-    """What each configured estate's latest finished scan measured, with the intel there is now
-    (`sources`, when the caller has already read them from the intel store)."""
+    """What each configured estate's latest finished scan measured, and with the intel that scan
+    had (the intel there is now, `sources`, only for runs too old to have recorded theirs)."""
     latest = store.latest_finished_runs()
     present = {s.source for s in (_intel_sources(feeds) if sources is None else sources)}
-    return coverage.estates([(e.name, latest[e.name].unmeasured if e.name in latest else None)
-                             for e in estates], present)
+    return coverage.estates([(e.name, latest[e.name].unmeasured if e.name in latest else None,
+                              latest[e.name].intel if e.name in latest else None) for e in estates], present)
 
 
 def board_report(settings: Settings, store: Store, month: str, now: dt.datetime) -> BoardOutput:

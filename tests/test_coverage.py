@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from warpagent.model.findings import CATEGORIES
 from warpagent.scan import coverage
 
@@ -29,6 +31,32 @@ def test_each_category_says_what_it_was_measured_with_or_why_not() -> None:
 
 
 def test_an_estate_never_scanned_is_measured_in_nothing() -> None:
-    [never, scanned] = coverage.estates([("schools", None), ("corporate", ["backups"])], {"nvd"})
+    [never, scanned] = coverage.estates([("schools", None, None), ("corporate", ["backups"], None)], {"nvd"})
     assert never.estate == "schools" and len(never.unmeasured) == 7
     assert [c.category for c in scanned.unmeasured] == ["backups"]
+
+
+def test_a_scan_is_credited_only_with_the_intel_it_had() -> None:
+    """Issue 30: a scan before a Debian import was shown as measured with Debian release dates."""
+    [before_import] = coverage.estates([("corporate", [], ("endoflife", "kev"))],
+                                       {"endoflife", "kev", "distro-info", "security-support"})
+    unsupported = next(c for c in before_import.categories if c.category == "unsupported")
+    assert unsupported.intel == ("endoflife",) and "distro-info" in unsupported.missing
+    assert "Debian and Ubuntu release dates" not in unsupported.describe().split("without")[0]
+    [old_run] = coverage.estates([("corporate", [], None)], {"endoflife", "distro-info"})
+    assert "distro-info" in next(c for c in old_run.categories if c.category == "unsupported").intel
+
+
+def test_the_store_keeps_the_intel_each_run_had(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from warpagent.store.findings import Store
+    from warpagent.store.lifecycle import RunReport
+
+    when = dt.datetime(2026, 11, 20, 1, 0, tzinfo=dt.UTC)
+    with Store(tmp_path / "w.db") as store:
+        for intel in (("endoflife",), None):
+            run = store.begin_run("corporate", when)
+            store.record_run(run, RunReport(findings=(), finished=when, complete=True, observed_assets=frozenset(),
+                                            in_scope_assets=frozenset(), hosts_scanned=0, intel=intel))
+        assert [r.intel for r in sorted(store.runs(limit=10), key=lambda r: r.id)] == [("endoflife",), None]

@@ -4,6 +4,7 @@ each finding's JSON and the CAF evidence report."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from pathlib import Path
@@ -58,3 +59,29 @@ def test_the_caf_report_gives_the_evidence_per_outcome_in_three_formats(tmp_path
     html = run_cli("--config", str(config), "report", "caf", "--out", str(out), cwd=tmp_path, now=T0)
     assert html.returncode == 0, html.stderr
     assert '<tr data-outcome="B4.b">' in out.read_text() and "Cleartext" in out.read_text()
+
+
+def test_an_outcome_is_measured_only_where_one_of_its_checks_measured() -> None:
+    """Issue 30: B4.d said "measured: yes" while every check behind it that ran could not (no NVD/OSV)."""
+    import datetime as dt
+
+    from reports import caf
+    from warpagent.model.findings import RunId, RunStatus, ScanRun
+    from warpagent.scan import coverage
+
+    when = dt.datetime(2026, 11, 20, tzinfo=dt.UTC)
+    # a night with only the bundled snapshot: endoflife and KEV, no NVD, OSV or Debian data
+    night = ScanRun(id=RunId(1), estate="corporate", started=when, finished=when, status=RunStatus.COMPLETE,
+                    unmeasured=("patches",), intel=("endoflife", "kev"),
+                    unmeasured_checks=("WA101", "WA102", "WA103", "WA203", "WA204", "WA601"))
+    measured = coverage.measured_checks([night])
+    assert measured["WA201"] == ("endoflife",) and "WA101" not in measured and "WA203" not in measured
+    rows = {r.outcome: r for r in caf.build([], measured, frameworks.table())}
+    b4d = rows["B4.d"]
+    assert b4d.measured and set(b4d.not_measured) == {"WA101", "WA102", "WA103", "WA203", "WA204", "WA601"}
+    assert "WA101 (not measured)" in b4d.check_words()
+    assert "WA201 (measured with endoflife.date support dates)" in b4d.check_words()
+    without_eol = coverage.measured_checks([dataclasses.replace(
+        night, unmeasured=("patches", "unsupported"), intel=(),
+        unmeasured_checks=(*(night.unmeasured_checks or ()), "WA201", "WA202", "WA205"))])
+    assert not {r.outcome: r for r in caf.build([], without_eol, frameworks.table())}["B4.d"].measured

@@ -15,6 +15,7 @@ from warpagent.cli.common import EXIT_INCOMPLETE, EXIT_OK, no_store, write_out
 from warpagent.cli.output import findings_csv
 from warpagent.errors import ConfigError
 from warpagent.model.findings import FindingStatus
+from warpagent.scan import coverage
 from warpagent.store.findings import Store
 
 
@@ -73,7 +74,8 @@ def _technical(args: argparse.Namespace, settings: config.Settings, store: Store
 
 
 def _caf(args: argparse.Namespace, settings: config.Settings, store: Store) -> int:
-    rows = caf.build(store.findings(), store.measured_categories(), frameworks.table())
+    measured = coverage.measured_checks(store.latest_finished_runs().values())
+    rows = caf.build(store.findings(), measured, frameworks.table())
     text = {"json": caf.to_json, "csv": caf.to_csv}.get(args.format, lambda r: caf.to_html(
         r, settings.organisation.name, settings.reports.primary_colour))(rows)
     write_out(args.out or "-", text)

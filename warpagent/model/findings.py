@@ -340,6 +340,8 @@ class ScanRun:
     errors: tuple[str, ...] = ()
     unmeasured: tuple[str, ...] = ()  # categories this run could not measure (no intel)
     verifying: bool = False  # a targeted re-scan of findings (scan --verify), not a night's scan
+    intel: tuple[str, ...] | None = None  # the intel sources its checks had; None for runs from before it was kept
+    unmeasured_checks: tuple[str, ...] | None = None  # checks that could not run for want of intel (None: not kept)
 
 
 @dataclass(frozen=True)

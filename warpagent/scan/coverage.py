@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from checks import ALL_CHECKS, Check
-from warpagent.model.findings import CATEGORIES, CATEGORY_NAMES
+from warpagent.model.findings import CATEGORIES, CATEGORY_NAMES, ScanRun
 
 INTEL_NAMES = {"kev": "CISA known exploited vulnerabilities", "nvd": "NVD vulnerability database",
                "osv": "distribution security advisories (OSV)", "epss": "FIRST exploit prediction (EPSS)",
@@ -81,9 +81,28 @@ def categories(unmeasured: Collection[str], present: Collection[str], checks: Se
     return tuple(out)
 
 
-def estates(latest: Iterable[tuple[str, Collection[str] | None]],
+def measured_checks(latest: Iterable[ScanRun], checks: Sequence[Check] = ALL_CHECKS) -> dict[str, tuple[str, ...]]:
+    """Each check some estate's latest finished run measured, with the intel sources it had (empty:
+    measured from scan results or evidence alone). A check measured only if its category was and it
+    was not left out for want of intel: an outcome or area is never "measured" by checks that could
+    not run. Runs from before warpagent kept the checks it left out are judged by category."""
+    measured: dict[str, set[str]] = {}
+    for run in latest:
+        skipped = set(run.unmeasured_checks or ())
+        for check in checks:
+            if check.category in run.unmeasured or check.id in skipped:
+                continue
+            had = set(check.needs_intel) & set(run.intel) if run.intel is not None else set()
+            measured.setdefault(check.id, set()).update(had)
+    return {check_id: tuple(sorted(intel)) for check_id, intel in measured.items()}
+
+
+def estates(latest: Iterable[tuple[str, Collection[str] | None, Collection[str] | None]],
             present: Collection[str]) -> tuple[EstateCoverage, ...]:
-    """Per estate from (estate, its latest finished run's unmeasured categories, or None before any)."""
-    return tuple(EstateCoverage(estate=name, categories=categories(CATEGORIES if unmeasured is None else unmeasured,
-                                                                    present))
-                 for name, unmeasured in latest)
+    """Per estate from (estate, its latest finished run's unmeasured categories or None before any,
+    the intel that run had or None where the run did not record it); `present` stands in for the
+    latter only for runs from before warpagent kept it, so a scan is never credited with intel
+    imported after it ran."""
+    return tuple(EstateCoverage(estate=name, categories=categories(
+        CATEGORIES if unmeasured is None else unmeasured, present if used is None else used))
+        for name, unmeasured, used in latest)

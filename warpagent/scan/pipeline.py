@@ -229,7 +229,8 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
             check_errors=evaluation.errors, scanned_ports=collection.scanned_ports,
             unmeasured_checks=frozenset(evaluation.unmeasured),
             unmeasured_categories=frozenset(_unmeasured(evaluation, gathered)),
-            evidence_read=gathered.evidence_read, record_assets=gathered.record_assets, verifying=verifying))
+            evidence_read=gathered.evidence_read, record_assets=gathered.record_assets, verifying=verifying,
+            intel=present))
     except BaseException as exc:
         store.fail_run(run_id, clock(), [str(exc) or exc.__class__.__name__])
         raise

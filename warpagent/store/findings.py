@@ -186,7 +186,10 @@ class Store:
                        finished=parse_stamp_or_none(row["finished"]), status=RunStatus(row["status"]),
                        hosts_scanned=row["hosts_scanned"], hosts_up=row["hosts_up"],
                        errors=tuple(json.loads(row["errors"])), unmeasured=tuple(json.loads(row["unmeasured"])),
-                       verifying=bool(row["verifying"]))
+                       verifying=bool(row["verifying"]),
+                       intel=None if row["intel"] is None else tuple(json.loads(row["intel"])),
+                       unmeasured_checks=None if row["unmeasured_checks"] is None
+                       else tuple(json.loads(row["unmeasured_checks"])))
 
     def record_run(self, run_id: RunId, report: RunReport) -> RunDelta:
         """Write one run's outcome in a single transaction; what it changes is `lifecycle.decide`'s."""
@@ -244,7 +247,9 @@ class Store:
                 status=(RunStatus.COMPLETE if report.complete else RunStatus.PARTIAL).value, finished=now,
                 hosts_scanned=report.hosts_scanned, hosts_up=report.hosts_up,
                 errors=json.dumps(list(report.all_errors)),
-                unmeasured=json.dumps(sorted(report.unmeasured_categories))))
+                unmeasured=json.dumps(sorted(report.unmeasured_categories)),
+                intel=None if report.intel is None else json.dumps(list(report.intel)),
+                unmeasured_checks=json.dumps(sorted(report.unmeasured_checks))))
         return RunDelta(run=self.run(run_id), new=verdict.new, still_open=verdict.still_open,
                         reopened=verdict.reopened, resolved=tuple(verdict.resolved),
                         check_errors=report.check_errors)

@@ -49,6 +49,7 @@ class RunReport:
     scanned_ports: frozenset[tuple[str, int]] | None = None  # (protocol, port); None: every port
     unmeasured_checks: frozenset[str] = frozenset()
     unmeasured_categories: frozenset[str] = frozenset()
+    intel: tuple[str, ...] | None = None  # the intel sources the checks had (None: not known)
     evidence_read: frozenset[tuple[str, EvidenceKind]] = frozenset()  # (asset, kind)
     record_assets: frozenset[str] = frozenset()  # observed assets that are records, not hosts
     # a targeted re-scan (scan --verify) of these findings: only they may be resolved

@@ -28,6 +28,8 @@ runs = sa.Table(
     sa.Column("unmeasured", sa.Text, nullable=False, server_default="[]"),
     sa.Column("host", sa.Text, nullable=False, server_default=""),
     sa.Column("verifying", sa.Integer, nullable=False, server_default="0"),  # scan --verify, not a night's scan
+    sa.Column("intel", sa.Text),  # JSON list of the intel sources the run's checks had; NULL: not recorded
+    sa.Column("unmeasured_checks", sa.Text),  # JSON list of checks that could not run for want of intel; NULL: not kept
     sqlite_autoincrement=True,
 )
 findings_table = sa.Table(
@@ -97,6 +99,8 @@ _ADDED_COLUMNS = (
     ("findings", "decided_by", "TEXT NOT NULL DEFAULT ''"),
     ("findings", "decided_until", "TEXT"),
     ("runs", "verifying", "INTEGER NOT NULL DEFAULT 0"),
+    ("runs", "intel", "TEXT"),
+    ("runs", "unmeasured_checks", "TEXT"),
 )
 
 
