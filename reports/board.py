@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from checks import ALL_CHECKS, frameworks
-from feeds.model import SourceStatus
 from reports import board_words, register, summary
+from reports.board_coverage import EstateCoverage, IntelCoverage
 from warpagent import clock
 from warpagent.config import RagRules
 from warpagent.model.findings import (
@@ -34,7 +34,6 @@ from warpagent.model.findings import (
     Severity,
     TrackedFinding,
 )
-from warpagent.scan.coverage import INTEL_NAMES
 from warpagent.scan.coverage import EstateCoverage as Measured
 from warpagent.sharing import buckets
 from warpagent.sharing.regional import Figure
@@ -106,36 +105,6 @@ class Remediation:
     kev_past_due: int = 0  # of those, open longer than the KEV deadline
     kev_days: int = RagRules.kev_days
     gauges: tuple[Gauge, ...] = ()
-
-
-@dataclass(frozen=True)
-class EstateCoverage:
-    estate: str
-    last_run: str
-    status: str
-    hosts_up: int
-    problems: tuple[str, ...]
-
-
-
-@dataclass(frozen=True)
-class IntelCoverage:
-    """One intelligence source the checks used, in the board's words."""
-
-    name: str
-    as_of: str  # "25 Aug 2025", or "" when the source has no data
-    bundled: bool  # the dated snapshot shipped with warpagent, not a download
-
-
-def intel_coverage(statuses: Sequence[SourceStatus], wanted: Sequence[str]) -> tuple[IntelCoverage, ...]:
-    by_source = {s.source: s for s in statuses}
-    lines = []
-    for source in wanted:
-        status = by_source.get(source)
-        when = (status.bundled or (status.updated.date() if status.updated else None)) if status else None
-        lines.append(IntelCoverage(name=INTEL_NAMES.get(source, source), as_of=f"{when:%d %b %Y}" if when else "",
-                                   bundled=bool(status and status.bundled)))
-    return tuple(lines)
 
 
 @dataclass(frozen=True)
@@ -339,9 +308,7 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
     for run in sorted(runs, key=lambda r: r.started):
         if run.started <= end:
             latest[run.estate] = run
-    scans = tuple(EstateCoverage(estate=r.estate, last_run=r.started.astimezone(tz).strftime("%d %b %Y %H:%M"),
-                                 status=r.status.value, hosts_up=r.hosts_up, problems=r.errors)
-                  for r in latest.values())
+    scans = tuple(EstateCoverage.of(r, tz) for r in latest.values())
     decided = register.decisions(findings, end)
     before = [c.trend[-2] for c in categories if len(c.trend) >= 2 and c.trend[-2] is not None]
     opening = summary.build(

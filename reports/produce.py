@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from feeds.intel_store import IntelStore
 from feeds.model import FeedError, SourceStatus
 from feeds.update import FeedSettings
-from reports import board, mailer, render
+from reports import board, board_coverage, mailer, render
 from warpagent import clock
 from warpagent.config import EstateConfig, Settings
 from warpagent.errors import ConfigError
@@ -66,7 +66,7 @@ def board_report(settings: Settings, store: Store, month: str, now: dt.datetime)
                        peer_postures=postures, k=settings.sharing.k, regional=regional,
                        measured=store.measured_categories(),
                        tz=clock.zone(settings.schedule.timezone),
-                       intel=board.intel_coverage(sources, settings.feeds.sources),
+                       intel=board_coverage.intel_coverage(sources, settings.feeds.sources, now.date()),
                        measured_with=estate_coverage(settings.estates, settings.feeds, store, sources))
     context = {"report": data, "colour": settings.reports.primary_colour,
                "logo": render.logo_data_uri(settings.reports.logo)}

@@ -616,3 +616,28 @@ def test_the_word_probe_sees_a_word_broken_across_lines(tmp_path: Path) -> None:
     dom = chromium(tmp_path, page, "--dump-dom", "--virtual-time-budget=2000", "--window-size=800,600").stdout
     found = json.loads(re.search(r"data-words=\"([^\"]+)\"", dom).group(1).replace("&quot;", '"'))  # type: ignore[union-attr]
     assert found["broken"] == ["supercalifragilistic"]
+
+
+@pytest.mark.parametrize(("then", "words"), [
+    (dt.date(2026, 11, 30), "up to date today"), (dt.date(2026, 11, 29), "1 day old"),
+    (dt.date(2026, 11, 1), "29 days old"), (dt.date(2026, 10, 30), "1 month old"),
+    (dt.date(2025, 8, 25), "15 months old"), (dt.date(2025, 9, 30), "14 months old")])
+def test_the_board_says_how_old_the_intelligence_is(then: dt.date, words: str) -> None:
+    """Issue 30: a KEV snapshot 467 days old was shown only as a date."""
+    from reports import board_coverage
+
+    assert board_coverage.age_words(then, dt.date(2026, 11, 30)) == words
+
+
+def test_what_a_scan_could_not_reach_is_said_in_board_words() -> None:
+    """Issue 30: the column carried operator text and commands ("run 'warpagent feeds update'")."""
+    from reports import board_coverage
+    from warpagent.model.findings import RunId, RunStatus, ScanRun
+
+    errors = ("10.0.0.9: host timeout after 90 s", "patches: no NVD or OSV data; run 'warpagent feeds update'")
+    run = ScanRun(id=RunId(1), estate="corporate", started=NOW, finished=NOW, status=RunStatus.PARTIAL, errors=errors)
+    said = board_coverage.not_scanned(run)
+    assert said == "part of the estate (hosts or evidence) could not be read; the technical report lists 2 problems"
+    assert not TECHNICAL.search(said)
+    assert board_coverage.not_scanned(dataclasses.replace(run, status=RunStatus.COMPLETE)) == "nothing"
+    assert "did not finish" in board_coverage.not_scanned(dataclasses.replace(run, status=RunStatus.FAILED))
