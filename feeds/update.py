@@ -193,6 +193,17 @@ def _unreachable(exc: BaseException) -> bool:
         exc, requests.ReadTimeout | requests.exceptions.SSLError)
 
 
+# Release and support-end data a Debian machine carries (distro-info-data, debian-security-support):
+# what scripts/install.sh and `warpagent init` import, so a first scan measures unsupported
+# operating systems with no internet.
+MACHINE_OFFLINE = (Path("/usr/share/distro-info"), Path("/usr/share/debian-security-support"))
+
+
+def machine_offline() -> list[Path]:
+    """The folders of MACHINE_OFFLINE this machine has."""
+    return [folder for folder in MACHINE_OFFLINE if folder.is_dir()]
+
+
 def update(settings: FeedSettings, *, from_dirs: Sequence[Path] = (),
            now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
            only: Sequence[str] | None = None) -> UpdateResult:

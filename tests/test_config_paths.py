@@ -4,6 +4,7 @@ and the README's pseudonym key command on a fresh machine."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import stat
@@ -136,3 +137,22 @@ def test_the_readme_pseudonym_key_command_works_on_a_fresh_machine(tmp_path: Pat
     (tmp_path / "w.yaml").write_text(f"organisation: {{name: X}}\nestates: [{{name: e, targets: [127.0.0.1]}}]\n"
                                      f"sharing: {{pseudonym_key_file: {key}}}\n")
     assert len(config.load(str(tmp_path / "w.yaml")).pseudonym_key()) == 64
+
+
+def test_init_lays_the_machines_release_data_into_the_new_feeds_folder(tmp_path: Path) -> None:
+    """Issue 30: a fresh `init DIR` had an empty feeds folder, so a Debian 10 host raised no
+    end-of-life finding while "unsupported" counted as measured."""
+    made = run_cli("init", str(tmp_path / "council"), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    assert f"imported this machine's distro-info, security-support into {tmp_path}/council/intel" in made.stdout
+    config_file = tmp_path / "council" / "warpagent.yaml"
+    host = tmp_path / "council" / "evidence" / "old-web" / "etc"
+    host.mkdir(parents=True)
+    (host / "os-release").write_text('ID=debian\nVERSION_ID="10"\nVERSION_CODENAME=buster\n')
+    (host / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    config_file.write_text(re.sub(r"(?ms)^estates:.*?(?=^\S)", "estates:\n  - name: servers\n    evidence: "
+                                  "[./evidence]\n", config_file.read_text()))
+    scanned = run_cli("--config", str(config_file), "scan", "--json", cwd=tmp_path)
+    assert scanned.returncode in (0, 1), scanned.stderr
+    found = [f for f in json.loads(scanned.stdout)["findings"] if f["check_id"] == "WA203"]
+    assert [f["asset"] for f in found] == ["old-web"] and "Buster" in found[0]["title"]

@@ -70,6 +70,22 @@ def test_month_on_month_change_and_trend() -> None:
                                            dt.date(2026, 9, 30), dt.date(2026, 10, 31), TODAY)
 
 
+def test_months_no_member_measured_say_no_data_not_withheld() -> None:
+    """Issue 30: the regional trend showed "<3" for months no member measured (docs/hub.md: "no data")."""
+    from reports.regional import render_page
+
+    october = dt.date(2026, 10, 20)
+    history = [member(f"m{i}", october, {"patches": "6-20"}) for i in range(6)]
+    history += [member(f"m{i}", TODAY, {"patches": "1"} if i < 1 else {}) for i in range(6)]
+    patches = category(picture(history), "patches")
+    assert patches.trend_shown(3) == ["no data", "no data", "no data", "no data", "6", "<3"]
+    page = render_page(picture(history))
+    chart = page[page.index('data-chart="trend-patches"'):]
+    chart = chart[:chart.index("</svg>")]
+    assert chart.count(">no data</text>") == 4 and chart.count(">&lt;3</text>") == 1
+    assert 'textLength="' in chart  # "no data" is held to its bar's width: labels never run together
+
+
 def test_unmeasured_is_not_clean_and_median_needs_k_members() -> None:
     history = [member(f"m{i}", TODAY, {"backups": "21+"}, unmeasured=("backups",) if i < 4 else ()) for i in range(6)]
     backups = category(picture(history), "backups")

@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from feeds import update as feeds_update
+from feeds.model import FeedError
 from warpagent import clock, config
 from warpagent.cli import output
 from warpagent.cli.common import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
@@ -42,7 +44,27 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"warpagent: {target}: cannot write ({exc.strerror}); choose another folder", file=sys.stderr)
         return EXIT_USAGE
     print(f"wrote {target}; edit organisation and estates, then run: warpagent --config {target} check-config")
+    _offline_intel(target)
     return EXIT_OK
+
+
+def _offline_intel(target: Path) -> None:
+    """Lay the machine's own release and support-end data into the new config's feeds folder, as
+    the install step does for the default one: without it a first scan would measure unsupported
+    software but not unsupported operating systems."""
+    folders = feeds_update.machine_offline()
+    settings = config.load(str(target))
+    if not folders:
+        print(f"no offline release data on this machine (Debian's distro-info-data); unsupported operating systems "
+              f"are not measured until 'warpagent --config {target} feeds update'")
+        return
+    try:
+        result = feeds_update.update(settings.feeds, from_dirs=folders, now=clock.now,
+                                     only=("distro-info", "security-support"))
+    except FeedError as exc:
+        print(f"warpagent: {settings.feeds.dir}: this machine's release data not imported ({exc})", file=sys.stderr)
+        return
+    print(f"imported this machine's {', '.join(result.updated) or 'nothing'} into {settings.feeds.dir}")
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

@@ -56,6 +56,13 @@ class Figure:
             return None
         return round(100 * self.count / self.of)
 
+    def shown(self, k: int) -> str:
+        """The figure as a page shows it: the count, "<k" where withheld, "no data" where no member
+        measured (a month nobody measured is not a withheld figure)."""
+        if self.empty:
+            return "no data"
+        return f"<{k}" if self.count is None else str(self.count)
+
     def as_dict(self) -> dict[str, Any]:
         if self.count is None:
             return {"count": None, "of": 0} if self.of == 0 else {"withheld": True}
@@ -107,6 +114,9 @@ class CategoryPicture:
     median_open: str | None  # the median member's open findings (bucket), when measured by k or more
     past_due: Figure  # members with findings past their deadlines, of those who share it
     trend: tuple[Figure, ...]  # with_open at each trend point, oldest first
+
+    def trend_shown(self, k: int) -> list[str]:
+        return [point.shown(k) for point in self.trend]
 
 
 @dataclass(frozen=True)
