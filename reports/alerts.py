@@ -35,8 +35,12 @@ def subject_and_body(settings: Settings, alert: AlertEvent) -> tuple[str, str]:
     what = f"{WHAT[alert.kind]}: {f.title} on {f.asset}"
     template = settings.reports.alerts.subject if settings.reports.alerts else "{what}"
     subject = template.replace("{organisation}", settings.organisation.name).replace("{what}", what)
-    lines = [f"{WHAT[alert.kind].capitalize()} ({alert.at:%Y-%m-%d %H:%M} UTC)" + (
-        f": {alert.detail}" if alert.detail else "."), "",
+    when = f"{alert.at:%Y-%m-%d %H:%M} UTC"
+    if alert.kind is EventKind.OPENED:  # its detail is the severity, which the opening already says
+        opening = f"A new {f.severity.label} finding, first seen {when}."
+    else:
+        opening = f"{WHAT[alert.kind].capitalize()} ({when})" + (f": {alert.detail}" if alert.detail else ".")
+    lines = [opening, "",
              f"Finding {alert.tracked.id} ({f.check_id}, {f.severity.label}) in estate {f.estate}",
              f"On: {f.asset} {f.subject}", f"What: {f.title}", f"Evidence: {f.evidence}",
              f"Fix: {f.remediation}"]

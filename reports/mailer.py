@@ -16,6 +16,11 @@ from pathlib import Path
 from warpagent.config import EmailSettings
 from warpagent.files import write_atomically
 
+# Headers unfolded up to RFC 5322's 998 characters: a long council name must not fold the
+# Subject (some clients show a folded first line empty); the body keeps its own encoding.
+_WIRE = email.policy.SMTP.clone(max_line_length=998)
+_READ = email.policy.default.clone(max_line_length=998)
+
 
 def compose(settings: EmailSettings, *, organisation: str, month: str, html: str, text: str) -> EmailMessage:
     """The board report: plain text for any mail client, HTML as the preferred alternative."""
@@ -39,7 +44,7 @@ def compose_text(settings: EmailSettings, *, subject: str, text: str) -> EmailMe
 def queue(settings: EmailSettings, name: str, message: EmailMessage) -> Path:
     """Keep the message on disk (replacing an unsent one of the same name) before any attempt to send."""
     settings.outbox.mkdir(parents=True, exist_ok=True)
-    return write_atomically(settings.outbox / f"{name}.eml", message.as_bytes(policy=email.policy.SMTP))
+    return write_atomically(settings.outbox / f"{name}.eml", message.as_bytes(policy=_WIRE))
 
 
 def pending(settings: EmailSettings) -> list[Path]:
@@ -59,7 +64,7 @@ def send_pending(settings: EmailSettings, password: str | None) -> tuple[int, li
     sent, problems = 0, []
     try:
         for path in queued:
-            message = BytesParser(policy=email.policy.default).parsebytes(path.read_bytes())
+            message = BytesParser(policy=_READ).parsebytes(path.read_bytes())
             try:
                 server.send_message(message)
             except smtplib.SMTPException as exc:

@@ -1,4 +1,6 @@
-"""Rendering reports to self-contained HTML with Jinja2 (autoescaped: every user string is escaped)."""
+"""Rendering reports with Jinja2: self-contained HTML, autoescaped (every user string is escaped),
+and the plain-text part of e-mails from `*.txt.j2` templates, never HTML-escaped (a board member
+reads "Audit & Governance", not "Audit &amp; Governance")."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ import jinja2
 from warpagent.errors import WarpagentError
 
 _ENV = jinja2.Environment(loader=jinja2.PackageLoader("reports", "templates"),
-                          autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
+                          autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",),
+                                                              disabled_extensions=("txt.j2",), default=True),
                           undefined=jinja2.StrictUndefined, trim_blocks=False)
 
 

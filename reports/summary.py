@@ -40,6 +40,12 @@ def _position(rags: Sequence[str]) -> str:
     return f"Our cyber hygiene {overall}: {areas}."
 
 
+def _sentence_case(text: str) -> str:
+    """The first letter lowered for use mid-sentence, unless the first word is an acronym (TLS, SSH)."""
+    first = text.split(" ", 1)[0]
+    return text if len(first) > 1 and first[:2].isupper() else text[:1].lower() + text[1:]
+
+
 def _changes(new: int, fixed: int, open_now: int, open_before: int | None) -> str:
     were = "was" if new == 1 else "were"
     text = f"This month {counted(new, 'weakness', 'weaknesses')} {were} found and {fixed} fixed"
@@ -59,7 +65,8 @@ def _unsupported(open_now: Sequence[TrackedFinding]) -> list[str]:
 def build(*, rags: Sequence[str], open_now: Sequence[TrackedFinding], new: int, fixed: int,
           open_before: int | None, past_deadline: int, kev_past_due: int, top_risks: Sequence[tuple[str, int]],
           expiring: int, frameworks: Frameworks, measured: set[str]) -> Summary:
-    points = [f"The biggest risk: {what.lower()} ({counted(assets, 'system')})." for what, assets in top_risks[:2]]
+    points = [f"The biggest risk: {_sentence_case(what)} ({counted(assets, 'system')})."
+              for what, assets in top_risks[:2]]
     if kev_past_due:
         points.insert(0, f"{counted(kev_past_due, 'weakness', 'weaknesses')} that criminals are known to exploit "
                          "(CISA KEV) are past their fix-by date.")

@@ -60,6 +60,9 @@ def test_each_event_is_told_once_and_a_down_server_only_delays_it(tmp_path: Path
                                     "without a password on 6379/tcp on 198.18.0.10"]
         message = email.message_from_bytes(inbox.messages[0], policy=email.policy.default)
         assert message["To"] == "soc@council.test"
+        # issue 30: the body opened "New critical finding (...): critical"
+        first = message.get_content().splitlines()[0]  # type: ignore[attr-defined]
+        assert first.startswith("A new critical finding, first seen ") and first.endswith(" UTC.")
         again = run_cli("--config", str(config_path), "alerts", cwd=tmp_path, now=T0)
         assert again.returncode == 0 and len(inbox.messages) == 1  # never twice
     finally:

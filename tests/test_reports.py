@@ -368,6 +368,41 @@ def test_board_report_by_email(tmp_path: Path, smtp_port: int, smtp: Inbox) -> N
     assert not list((tmp_path / "mail-outbox").glob("*.eml"))
 
 
+TEXT_SECTIONS = ("IN BRIEF", "DECISIONS ASKED OF THE BOARD", "STATUS BY CATEGORY", "TREND: OPEN WEAKNESSES",
+                 "TOP RISKS", "REMEDIATION PERFORMANCE", "ACCEPTED RISKS", "COVERAGE",
+                 "HOW WE COMPARE WITH OUR WARP PEERS")
+
+
+def test_the_text_part_is_plain_words_with_every_section_and_the_subject_one_line(
+        tmp_path: Path, smtp_port: int, smtp: Inbox) -> None:
+    """Issue 30: the plain-text part was HTML-escaped ("Audit &amp; Governance", "root&#39;s"),
+    left out the peer comparison, and a long Subject was folded."""
+    from warpagent.store.peer_intel import PeerIntel
+
+    history(tmp_path / "warpagent.db")
+    with PeerIntel(tmp_path / "warpagent.db") as intel:  # three peers' postures, as a pull leaves them
+        intel.add_page("warp", [{"type": "x-warpagent-posture", "id": f"x-warpagent-posture--{i}",
+                                 "created_by_ref": f"identity--{i}", "category": "configs", "measured": True,
+                                 "open_findings": "2-5", "modified": "2026-11-24T00:00:00.000Z"} for i in range(3)],
+                       "2026-11-24T01:00:00.000000Z")
+    organisation = "Fenwick Vale Borough Council's Audit & Governance Committee (Cyber Resilience Sub-Group)"
+    config = _mail_config(tmp_path, smtp_port)
+    config.write_text(config.read_text().replace('"Test <b>Borough</b> Council"', f'"{organisation}"'))
+    result = run_cli("--config", str(config), "report", "board", "--email", cwd=tmp_path, now=NOW)
+    assert result.returncode == 0, result.stderr
+    (raw,) = smtp.messages
+    header = raw.split(b"\r\n\r\n")[0]
+    subject_line = next(line for line in header.split(b"\r\n") if line.startswith(b"Subject:"))
+    assert subject_line == f"Subject: {organisation}: cyber hygiene report November 2026".encode()
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+    assert organisation in text and "&amp;" in html and "&amp;" not in text and "&#39;" not in text
+    assert [s for s in TEXT_SECTIONS if s not in text] == []
+    assert "Insecure configurations: 3 peers, 100% with open weaknesses; in line with peers" in text
+    assert "Insecure configurations: RED, 4 open (1 critical, 1 high, 1 medium, 1 low)" in text
+
+
 def test_smtp_outage_keeps_the_report_and_sends_it_next_time(tmp_path: Path, smtp_port: int) -> None:
     history(tmp_path / "warpagent.db")
     config = _mail_config(tmp_path, smtp_port)
