@@ -156,3 +156,18 @@ def test_init_lays_the_machines_release_data_into_the_new_feeds_folder(tmp_path:
     assert scanned.returncode in (0, 1), scanned.stderr
     found = [f for f in json.loads(scanned.stdout)["findings"] if f["check_id"] == "WA203"]
     assert [f["asset"] for f in found] == ["old-web"] and "Buster" in found[0]["title"]
+
+
+def test_a_schedule_written_off_without_quotes_is_off(tmp_path: Path) -> None:
+    """Issue 30: the README says `schedule.feeds: off`; YAML reads a bare off as false, and the
+    config was refused with "False is not of type 'string'"."""
+    from warpagent.daemon.scheduler import desired_jobs
+
+    (tmp_path / "w.yaml").write_text("organisation: {name: X}\nstore: ./w.db\nestates: [{name: e, targets: "
+                                     "[127.0.0.1]}, {name: f, targets: [127.0.0.2]}]\nschedule: {feeds: off, "
+                                     "board_report: 'off', share_after_scan: off, notify_failures: no, "
+                                     "estates: {f: off}}\n")
+    settings = config.load(str(tmp_path / "w.yaml"))
+    assert (settings.schedule.feeds, settings.schedule.board_report) == ("off", "off")
+    assert settings.schedule.share_after_scan is False and settings.schedule.notify_failures is False
+    assert [job.id for job in desired_jobs(settings, None)] == ["scan:e"]

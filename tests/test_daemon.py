@@ -93,7 +93,7 @@ def test_a_second_daemon_on_the_same_store_refuses(tmp_path: Path, daemons: list
                                      f"on this store (lock {tmp_path / 'w.db.daemon.lock'}); stop it first, or give "
                                      "this one its own store")
     jobs = json.loads(run_cli("--config", str(config), "jobs", "--json", cwd=tmp_path).stdout)
-    assert jobs["daemon"] == {"running": True, "pid": str(first.proc.pid)}
+    assert jobs["daemon"] == {"running": True, "pid": first.proc.pid}  # a number, as JSON readers expect
     assert [j["job"] for j in jobs["jobs"]] == ["scan:loop", "board-report"]
     assert jobs["jobs"][0]["next_run"].endswith("01:00:00+00:00")
     assert first.stop() < 10

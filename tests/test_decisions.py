@@ -3,8 +3,10 @@ with an injected clock, and through the real CLI."""
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
+import io
 import json
 from pathlib import Path
 
@@ -151,3 +153,28 @@ def test_cli_mistakes_exit_2_with_one_line(tmp_path: Path, args: list[str], said
                   now=T0 + DAY)
     assert ran.returncode == 2 and said in ran.stderr and len(ran.stderr.strip().splitlines()) == 1, ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+def test_the_table_shows_the_id_to_decide_by_and_the_csv_keeps_the_register(tmp_path: Path) -> None:
+    """Issue 30: the table had no id column (every decision needs one) and the CSV export lacked
+    what the JSON has, so the accepted-risk register could not be exported."""
+    config, finding_id = cli_store(tmp_path)
+    now = T0 + DAY
+    table = run_cli("--config", str(config), "findings", cwd=tmp_path, now=now).stdout.splitlines()
+    assert table[0].split()[:2] == ["ID", "ESTATE"]
+    short, estate = table[1].split()[:2]
+    assert finding_id.startswith(short) and estate == "corp"
+    accepted = run_cli("--config", str(config), "accept", short, "--reason", "isolated VLAN, see RISK-12",
+                       "--until", "2026-12-31", "--by", "j.smith", cwd=tmp_path, now=now)
+    assert accepted.returncode == 0, accepted.stderr
+    exported = run_cli("--config", str(config), "findings", "--status", "accepted_risk", "--format", "csv",
+                       cwd=tmp_path, now=now)
+    as_json = run_cli("--config", str(config), "findings", "--status", "accepted_risk", "--format", "json",
+                      cwd=tmp_path, now=now)
+    (row,) = csv.DictReader(io.StringIO(exported.stdout))
+    (record,) = json.loads(as_json.stdout)["findings"]
+    assert (row["status"], row["status_reason"], row["decided_by"], row["decided_until"]) == (
+        "accepted_risk", "isolated VLAN, see RISK-12", "j.smith", "2026-12-31")
+    assert row["cyber_essentials"] == "; ".join(record["cyber_essentials"]) and row["caf"] == " ".join(record["caf"])
+    assert set(record) - set(row) == set()  # every JSON field is a CSV column
+    assert (row["kev"], row["epss"]) == ("False", "")

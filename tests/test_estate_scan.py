@@ -85,8 +85,10 @@ def test_findings_command_formats_agree(scanned: dict[str, Any]) -> None:
     as_csv = run_cli(*args, "--format", "csv", cwd=scanned["work"]).stdout.splitlines()
     table = run_cli(*args, "--category", "configs", cwd=scanned["work"]).stdout.splitlines()
     assert len(as_json) == len(as_csv) - 1 == len(table) - 1 == len(scanned["json"]["findings"])
-    assert as_csv[0].startswith("id,estate,asset,port,protocol,category,check_id,severity,status")
-    assert table[0].split()[:3] == ["SEVERITY", "CATEGORY", "CHECK"]
+    assert as_csv[0].startswith("id,estate,asset,port,protocol,subject,category,check_id,severity,status")
+    assert table[0].split()[:4] == ["ID", "ESTATE", "SEVERITY", "CATEGORY"]
+    ids = {f["id"] for f in as_json}
+    assert all(any(i.startswith(row.split()[0]) for i in ids) for row in table[1:])  # the short id, usable as is
     assert run_cli(*args, "--status", "resolved", cwd=scanned["work"]).stdout == "No findings match.\n"
 
 

@@ -58,6 +58,7 @@ def test_the_caf_report_gives_the_evidence_per_outcome_in_three_formats(tmp_path
     out = tmp_path / "caf.html"
     html = run_cli("--config", str(config), "report", "caf", "--out", str(out), cwd=tmp_path, now=T0)
     assert html.returncode == 0, html.stderr
+    assert html.stderr.strip() == f"wrote {out}"  # as every command that writes a file says it (issue 30)
     assert '<tr data-outcome="B4.b">' in out.read_text() and "Cleartext" in out.read_text()
 
 

@@ -75,7 +75,12 @@ def test_evidence_findings_resolve_only_when_that_kind_was_read_for_that_host() 
 def test_an_accepted_risk_seen_again_stays_as_it_was_and_is_not_counted_new() -> None:
     accepted = finding()
     verdict = decide(report(accepted), [stored(accepted, FindingStatus.ACCEPTED_RISK)])
-    assert verdict.still_open == (accepted.id,) and verdict.new == () and verdict.reopened == ()
+    # issue 30: counted as "still open" it made the summary disagree with the open total
+    assert verdict.still_decided == (accepted.id,) and verdict.still_open == ()
+    assert verdict.new == () and verdict.reopened == ()
+    assert verdict.status_after(accepted.id, FindingStatus.ACCEPTED_RISK) is FindingStatus.ACCEPTED_RISK
+    wrong = decide(report(accepted), [stored(accepted, FindingStatus.FALSE_POSITIVE)])
+    assert wrong.still_decided == (accepted.id,)
 
 
 def test_a_weakness_must_come_from_evidence_its_check_declared() -> None:

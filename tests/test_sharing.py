@@ -362,6 +362,10 @@ sharing:
     pulled = run_cli("--config", str(b / "w.yaml"), "pull", "--json", cwd=b, env=env_b)
     assert pulled.returncode == 0, pulled.stderr
     assert json.loads(pulled.stdout)["peers"][0]["accepted_objects"] == len(sent["objects"])
+    # a pull reports a pull's figures, a share a share's (issue 30)
+    assert set(json.loads(pulled.stdout)["peers"][0]) == {"peer", "ok", "accepted_objects", "rejected_objects",
+                                                          "errors"}
+    assert set(json.loads(shared.stdout)["peers"][0]) == {"peer", "ok", "delivered", "pending", "errors"}
     with PeerIntel(b / "b.db") as intel:
         assert intel.count() == len(sent["objects"])
         assert len(intel.latest("x-warpagent-posture")) == 7

@@ -50,7 +50,8 @@ def cmd_jobs(args: argparse.Namespace) -> int:
                      "next_run": None,
                      "last_result": dict(zip(("status", "finished", "detail"), results["share"], strict=True))})
     if args.json:
-        print(json.dumps({"daemon": {"running": running is not None, "pid": running}, "jobs": rows}, indent=2))
+        pid = int(running) if running and running.isascii() and running.isdigit() else None  # a number, or null
+        print(json.dumps({"daemon": {"running": running is not None, "pid": pid}, "jobs": rows}, indent=2))
         return EXIT_OK
     print(f"daemon: {'running (pid ' + running + ')' if running else 'not running'}; store {settings.store}")
     for row in rows:

@@ -66,7 +66,6 @@ def _technical(args: argparse.Namespace, settings: config.Settings, store: Store
         write_out(args.out, html)
         csv_path = str(Path(args.out).with_suffix(".csv"))
         write_out(csv_path, findings_csv([t for t in found if t.status is FindingStatus.OPEN]))
-        print(f"wrote {args.out} and {csv_path}", file=sys.stderr)
     else:
         sys.stdout.write(html)
     store.log_report("technical", now)

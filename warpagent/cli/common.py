@@ -21,7 +21,8 @@ def no_store(settings: config.Settings) -> int:
 
 
 def write_out(target: str, text: str) -> None:
-    """To stdout for "-", else whole or not at all to the file."""
+    """To stdout for "-", else whole or not at all to the file, saying so on stderr: every
+    command that writes a file says "wrote FILE" the same way, and stdout stays the data's."""
     if target == "-":
         sys.stdout.write(text)
         return
@@ -29,3 +30,4 @@ def write_out(target: str, text: str) -> None:
         write_atomically(Path(target), text)
     except OSError as exc:
         raise WarpagentError(f"{target}: cannot write ({exc.strerror}); choose another path") from None
+    print(f"wrote {target}", file=sys.stderr)

@@ -29,8 +29,13 @@ class OutputFormat(enum.StrEnum):
         return renderers[self](findings)
 
 
-CSV_COLUMNS = ("id", "estate", "asset", "port", "protocol", "category", "check_id", "severity", "status",
-               "title", "evidence", "remediation", "cves", "first_seen", "last_seen", "resolved_at")
+# Every field of the JSON record, in the order a spreadsheet reader wants them: the accepted-risk
+# register and the frameworks must survive an export to CSV as they do to JSON.
+CSV_COLUMNS = ("id", "estate", "asset", "port", "protocol", "subject", "category", "check_id", "severity", "status",
+               "status_reason", "decided_by", "decided_until", "title", "evidence", "remediation", "cves", "kev",
+               "kev_due", "ransomware", "epss", "cvss", "product", "version", "cpe", "cyber_essentials", "caf",
+               "first_seen", "last_seen", "resolved_at")
+SHORT_ID = 10  # enough to be unique in any store; decisions and `findings show` take 6 or more
 
 
 def finding_record(tracked: TrackedFinding) -> dict[str, Any]:
@@ -62,6 +67,8 @@ def findings_csv(findings: Sequence[TrackedFinding]) -> str:
     for tracked in findings:
         record = finding_record(tracked)
         record["cves"] = " ".join(record["cves"])
+        record["cyber_essentials"] = "; ".join(record["cyber_essentials"])
+        record["caf"] = " ".join(record["caf"])
         writer.writerow({k: _csv_safe(v) for k, v in record.items()})
     return buffer.getvalue()
 
@@ -77,11 +84,11 @@ def _csv_safe(value: object) -> object:
 def findings_table(findings: Sequence[TrackedFinding]) -> str:
     if not findings:
         return "No findings match.\n"
-    rows = [("SEVERITY", "CATEGORY", "CHECK", "ASSET", "PORT", "STATUS", "FIRST SEEN", "TITLE")]
+    rows = [("ID", "ESTATE", "SEVERITY", "CATEGORY", "CHECK", "ASSET", "PORT", "STATUS", "FIRST SEEN", "TITLE")]
     for t in findings:
         f = t.finding
-        rows.append((f.severity.label, f.category, f.check_id, f.asset, f.subject if f.port else "-",
-                     t.status.value, t.first_seen.strftime("%Y-%m-%d"), f.title))
+        rows.append((t.id[:SHORT_ID], f.estate, f.severity.label, f.category, f.check_id, f.asset,
+                     f.subject if f.port else "-", t.status.value, t.first_seen.strftime("%Y-%m-%d"), f.title))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
              for row in rows]
@@ -106,6 +113,7 @@ def scan_summary(outcome: ScanOutcome, open_findings: Sequence[TrackedFinding]) 
         "addresses_in_scope": len(outcome.scope.addresses), "addresses_excluded": outcome.scope.excluded,
         "hosts_scanned": run.hosts_scanned, "hosts_up": run.hosts_up,
         "new": len(delta.new), "still_open": len(delta.still_open), "reopened": len(delta.reopened),
+        "still_decided": len(delta.still_decided),
         "resolved": len(delta.resolved), "open": len(open_findings),
         **_counts(open_findings), "problems": list(run.errors), "unmeasured": list(run.unmeasured),
         "coverage": [{"category": c.category, "measured": c.measured, "intel": list(c.intel),
@@ -132,8 +140,10 @@ def scan_text(results: Sequence[tuple[ScanOutcome, Sequence[TrackedFinding]]]) -
         lines.append(f"Estate {s['estate']}: run {s['run_id']} {s['status']} - {counted(s['hosts_up'], 'host')} up "
                      f"of {counted(s['addresses_in_scope'], 'address', 'addresses')} in scope "
                      f"({s['addresses_excluded']} excluded)")
+        decided = f", {s['still_decided']} seen again but decided (accepted or false positive)" \
+            if s["still_decided"] else ""
         lines.append(f"  {s['new']} new, {s['reopened']} re-opened, {s['still_open']} still open, "
-                     f"{s['resolved']} resolved; {s['open']} open in total")
+                     f"{s['resolved']} resolved{decided}; {s['open']} open in total")
         severities = ", ".join(f"{n} {label}" for label, n in s["by_severity"].items() if n)
         if severities:
             lines.append(f"  open by severity: {severities}")

@@ -12,7 +12,7 @@ import yaml
 from feeds.update import FeedSettings
 from warpagent.config import settings as typed
 from warpagent.config import strict_yaml
-from warpagent.config.defaults import completed, duration_seconds
+from warpagent.config.defaults import completed, duration_seconds, schema
 from warpagent.config.validate import validate
 from warpagent.errors import ConfigError
 from warpagent.model.findings import Severity
@@ -47,10 +47,29 @@ def parse_text(text: str, source: str, base_dir: Path) -> typed.Settings:
         raise ConfigError([f"{source}: {too_big}"])
     if document is None:
         raise ConfigError([f"{source}: the file is empty; run 'warpagent init' for a commented example"])
+    document = _schedules_off(document)
     problems = validate(document, source)
     if problems:
         raise ConfigError(problems)
     return _build(document, source, base_dir)
+
+
+def _schedules_off(document: Any) -> Any:
+    """`schedule.feeds: off` as a council writes it: YAML 1.1 reads a bare off (or no, false) as
+    the boolean false, and for a schedule that can only mean "off"."""
+    schedule = document.get("schedule") if isinstance(document, dict) else None
+    if isinstance(schedule, dict):
+        keys = schema()["properties"]["schedule"]["properties"]
+        crons = {key for key, spec in keys.items() if spec.get("format") == "warpagent-cron"}
+        for key, value in list(schedule.items()):
+            if value is False and key in crons:
+                schedule[key] = "off"
+        estates = schedule.get("estates")
+        if isinstance(estates, dict):
+            for name, value in list(estates.items()):
+                if value is False:
+                    estates[name] = "off"
+    return document
 
 
 def _build(raw: dict[str, Any], source: str, base_dir: Path) -> typed.Settings:

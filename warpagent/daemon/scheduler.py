@@ -104,13 +104,16 @@ def holder(store: StoreLocation) -> str | None:
     return None
 
 
+OFF = "off"
+
+
 def desired_jobs(settings: config.Settings, config_path: str | None) -> list[JobSpec]:
     jobs = [JobSpec(id=f"scan:{e.name}", func="warpagent.daemon.jobs:scan_job", args=(config_path, e.name),
                     cron=settings.schedule.scan_for(e.name),
                     what=f"scan estate {e.name}" + (" and share" if settings.schedule.share_after_scan
                                                     and settings.sharing.peers else ""))
             for e in settings.estates]
-    if settings.schedule.feeds != "off":
+    if settings.schedule.feeds != OFF:
         jobs.insert(0, JobSpec(id="feeds", func="warpagent.daemon.jobs:feeds_job", args=(config_path,),
                                cron=settings.schedule.feeds, what="update the intel feeds"))
     if settings.sharing.peers:
@@ -122,7 +125,7 @@ def desired_jobs(settings: config.Settings, config_path: str | None) -> list[Job
     jobs.append(JobSpec(id="board-report", func="warpagent.daemon.jobs:board_job", args=(config_path,),
                         cron=settings.schedule.board_report,
                         what="board report for the month before" + (", e-mailed" if settings.reports.email else "")))
-    return jobs
+    return [job for job in jobs if job.cron != OFF]  # any job's schedule may be "off": done by hand only
 
 
 def _sync_jobs(scheduler: BackgroundScheduler, specs: list[JobSpec], timezone: str) -> None:

@@ -351,6 +351,7 @@ class RunDelta:
     run: ScanRun
     new: tuple[FindingId, ...] = ()
     still_open: tuple[FindingId, ...] = ()
+    still_decided: tuple[FindingId, ...] = ()  # seen again but accepted or a false positive: not open
     reopened: tuple[FindingId, ...] = ()
     resolved: tuple[FindingId, ...] = ()
     check_errors: tuple[CheckError, ...] = field(default_factory=tuple)

@@ -3,7 +3,6 @@ and send the posture, one way to pull, and one verdict on how it went."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +43,11 @@ class SharingOutcome:
         return out + ([self.held_back] if self.held_back else [])
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"ok": self.ok, "peers": [dataclasses.asdict(r) | {"ok": r.ok} for r in self.reports]}
+        # each verb reports its own figures: a pull has no deliveries, a share keeps nothing
+        fields = ("delivered", "pending") if self.verb == "share" else ("accepted_objects", "rejected_objects")
+        peers = [{"peer": r.peer, "ok": r.ok, **{f: getattr(r, f) for f in fields}, "errors": list(r.errors)}
+                 for r in self.reports]
+        out: dict[str, Any] = {"ok": self.ok, "peers": peers}
         return out | ({"held_back": self.held_back} if self.verb == "share" else {})
 
 

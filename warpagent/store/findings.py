@@ -251,6 +251,7 @@ class Store:
                 intel=None if report.intel is None else json.dumps(list(report.intel)),
                 unmeasured_checks=json.dumps(sorted(report.unmeasured_checks))))
         return RunDelta(run=self.run(run_id), new=verdict.new, still_open=verdict.still_open,
+                        still_decided=verdict.still_decided,
                         reopened=verdict.reopened, resolved=tuple(verdict.resolved),
                         check_errors=report.check_errors)
 

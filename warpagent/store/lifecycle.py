@@ -86,8 +86,9 @@ class StoredFinding:
 @dataclass(frozen=True)
 class Verdict:
     new: tuple[FindingId, ...] = ()
-    still_open: tuple[FindingId, ...] = ()  # seen again; keeps its status
+    still_open: tuple[FindingId, ...] = ()  # seen again and open
     reopened: tuple[FindingId, ...] = ()
+    still_decided: tuple[FindingId, ...] = ()  # seen again, accepted or a false positive: not counted as open
     resolved: Mapping[FindingId, str] = field(default_factory=dict)  # id -> why
     expired: tuple[FindingId, ...] = ()  # decisions that lapsed tonight: open again
     events: tuple[tuple[FindingId, EventKind, str], ...] = ()
@@ -132,7 +133,7 @@ def decide(report: RunReport, stored: Iterable[StoredFinding]) -> Verdict:
     expired = tuple(s.id for s in known.values() if s.lapsed(day))
     events: list[tuple[FindingId, EventKind, str]] = [
         (i, EventKind.EXPIRED, lapsed_on(known[i].decided_until)) for i in expired]
-    new, still_open, reopened = [], [], []
+    new, still_open, reopened, still_decided = [], [], [], []
     for finding_id, finding in tonight.items():
         was = known.get(finding_id)
         if was is None:
@@ -142,6 +143,8 @@ def decide(report: RunReport, stored: Iterable[StoredFinding]) -> Verdict:
         if was.status is FindingStatus.RESOLVED:
             reopened.append(finding_id)
             events.append((finding_id, EventKind.REOPENED, "seen again"))
+        elif was.status.decided and finding_id not in expired:
+            still_decided.append(finding_id)
         else:
             still_open.append(finding_id)
         events += [(finding_id, kind, detail) for kind, detail in _changes(finding, was)]
@@ -162,4 +165,4 @@ def decide(report: RunReport, stored: Iterable[StoredFinding]) -> Verdict:
                 else "not re-measured (the host did not answer, the scan was partial or the evidence was not read)")
         events.append((finding_id, EventKind.VERIFIED, said))
     return Verdict(new=tuple(new), still_open=tuple(still_open), reopened=tuple(reopened), resolved=resolved,
-                   expired=expired, events=tuple(events))
+                   expired=expired, events=tuple(events), still_decided=tuple(still_decided))
