@@ -97,6 +97,29 @@ def test_every_problem_is_reported_at_once() -> None:
     assert len(_problems(text)) == 2
 
 
+def test_check_config_shows_schema_names_and_scope_problems_together(tmp_path: Path) -> None:
+    """Issue 30: check-config stopped at the first stage (schema, then duplicate names, then scope size)."""
+    (tmp_path / "w.yaml").write_text("organisation: {name: X}\nstore: ./w.db\nestates:\n"
+                                     "  - {name: corp, targts: [127.0.0.1]}\n"
+                                     "  - {name: corp, targets: [10.0.0.0/8]}\n"
+                                     "sharing: {peers: [{name: w, url: 'https://w.test/', collection: c, "
+                                     "username: u, password_env: 'lower-case'}]}\n")
+    result = run_cli("--config", "w.yaml", "check-config", cwd=tmp_path)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert "w.yaml: At 'estates[0]': unknown key 'targts'; did you mean 'targets'?" in lines
+    assert "w.yaml: At 'estates[1].name': estate name 'corp' is used twice; give each estate its own name" in lines
+    assert any(line.startswith("w.yaml: At 'estates[1].targets[0]': '10.0.0.0/8' holds 16777216 addresses")
+               for line in lines)
+    assert not any("^" in line or "$'" in line or "[A-Z" in line for line in lines)  # no regular expression
+
+
+def test_a_pattern_problem_is_said_by_example_never_by_regular_expression() -> None:
+    problems = _problems(GOOD.replace("region: north-west", "region: north-west") + "hub:\n  api_root: 'a b'\n"
+                         "  users: [{name: c, role: coordinator, password_env: HUB_PW}]\n")
+    assert problems and not any("does not match" in p or "^" in p for p in problems), problems
+
+
 def test_missing_required_keys_say_what_to_add() -> None:
     problems = _problems("estates: [{name: a}]\n")
     assert any("At '(top level)': 'organisation' is a required property; add it" in p for p in problems)

@@ -18,7 +18,7 @@ from warpagent.cli.common import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_U
 from warpagent.cli.progress import TerminalProgress
 from warpagent.collect import scope
 from warpagent.collect.nmap_runner import Interrupted
-from warpagent.config import EstateConfig, present
+from warpagent.config import EstateConfig, present, strict_yaml
 from warpagent.errors import CollectError, ConfigError, DecisionError, ScopeError, StoreError
 from warpagent.files import write_atomically
 from warpagent.model.findings import FindingId, FindingStatus, RunStatus, Severity, TrackedFinding
@@ -67,20 +67,56 @@ def _offline_intel(target: Path) -> None:
     print(f"imported this machine's {', '.join(result.updated) or 'nothing'} into {settings.feeds.dir}")
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
-    settings = config.load(args.config)
-    problems = []
-    total = 0
-    for index, estate in enumerate(settings.estates):
+Scope = tuple[str, tuple[str, ...], tuple[str, ...], int]  # estate name, targets, exclusions, max addresses
+
+
+def _scope_problems(source: str, estates: list[Scope]) -> tuple[list[str], int]:
+    """Each estate's scope resolved: one line per problem, and the addresses in scope."""
+    problems, total = [], 0
+    for index, (name, targets, exclude, limit) in enumerate(estates):
         try:
-            resolved = scope.resolve(estate.name, estate.targets, estate.exclude, estate.max_addresses)
+            resolved = scope.resolve(name, targets, exclude, limit)
         except ScopeError as exc:
             where = f"estates[{index}].{exc.key}" if exc.key else f"estates[{index}]"
-            problems.append(f"{settings.source}: At '{where}': {exc}")
+            problems.append(f"{source}: At '{where}': {exc}")
             continue
         total += len(resolved.addresses)
-        problems += [f"{settings.source}: At 'estates[{index}].targets': host name '{name}' does not "
+        problems += [f"{source}: At 'estates[{index}].targets': host name '{name}' does not "
                      "resolve; check the name or use its address" for name in resolved.unresolved]
+    return problems, total
+
+
+def _raw_scopes(path: str | None) -> list[Scope]:
+    """The estates' scopes as written, from a config that failed validation elsewhere, so their
+    problems are shown with the rest; only estates whose scope keys are well formed."""
+    located = config.locate(path)
+    try:
+        document = strict_yaml.load(located.read_text(encoding="utf-8")) if located else None
+    except Exception:  # noqa: BLE001 - a file that does not parse has had its one line already
+        return []
+    estates = document.get("estates") if isinstance(document, dict) else None
+    limit = config.schema()["properties"]["estates"]["items"]["properties"]["max_addresses"]["default"]
+    scopes: list[Scope] = []
+    for estate in estates if isinstance(estates, list) else []:
+        if not isinstance(estate, dict):
+            continue
+        targets, exclude = estate.get("targets", []), estate.get("exclude", [])
+        name, most = estate.get("name"), estate.get("max_addresses", limit)
+        if (isinstance(name, str) and isinstance(most, int) and isinstance(targets, list) and isinstance(exclude, list)
+                and all(isinstance(t, str) for t in targets + exclude)):
+            scopes.append((name, tuple(targets), tuple(exclude), most))
+    return scopes
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    try:
+        settings = config.load(args.config)
+    except ConfigError as exc:  # the scopes' problems too, so one fix-up pass is enough
+        source = str(config.locate(args.config) or config.EMBEDDED)
+        found, _total = _scope_problems(source, _raw_scopes(args.config))
+        raise ConfigError(exc.problems + [p for p in found if p not in exc.problems]) from None
+    problems, total = _scope_problems(settings.source, [(e.name, e.targets, e.exclude, e.max_addresses)
+                                                        for e in settings.estates])
     problems += _store_problems(settings) + present.missing(settings)
     if problems:
         raise ConfigError(problems)

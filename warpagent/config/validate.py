@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import urllib.parse
 import zoneinfo
 from collections.abc import Iterable
@@ -110,9 +111,12 @@ def _explain(error: jsonschema.ValidationError) -> str:
                 return f"'{shown(str(value))}' is longer than ten years; write a duration such as 90m, 6h or 1d"
             return f"'{shown(str(value))}' is not a duration; write a number and a unit, such as 90m, 6h or 1d"
     if error.validator == "additionalProperties":
-        extra = sorted(set(value) - set(error_schema.get("properties", {})), key=str)
-        return (f"unknown key {', '.join(repr(shown(str(k), 40)) for k in extra[:5])}; check the spelling "
-                "against config/README.md")
+        known = [str(k) for k in error_schema.get("properties", {})]
+        extra = sorted(set(value) - set(known), key=str)
+        guesses = [f"did you mean '{close[0]}'?" for k in extra[:5]
+                   if (close := difflib.get_close_matches(str(k), known, n=1, cutoff=0.7))]
+        return (f"unknown key {', '.join(repr(shown(str(k), 40)) for k in extra[:5])}; "
+                + (" ".join(guesses) if guesses else "check the spelling against config/README.md"))
     if error.validator == "anyOf" and not error.absolute_path:
         return "'estates' is a required property; add the estates to scan (or a 'hub' section for a WARP hub)"
     if error.validator == "required":
@@ -128,6 +132,10 @@ def _explain(error: jsonschema.ValidationError) -> str:
                 "or password in it (the value given is not shown; give them in bind_dn and password_env)")
     if error.validator == "pattern" and error.path and error.path[-1] == "name":
         return f"{value!r} is not a valid name; use letters, digits, dot, dash and underscore"
+    if error.validator == "pattern":  # never the regular expression itself: the key's form, by example
+        example = (error_schema.get("examples") or [None])[0]
+        return (f"'{shown(str(value))}' is not in the form this key takes"
+                + (f"; for example {example}" if example is not None else "; see config/README.md"))
     return error.message
 
 
@@ -136,9 +144,13 @@ def validate(document: object, source: str) -> list[str]:
     validator = jsonschema.Draft202012Validator(schema(), format_checker=_FORMAT_CHECKER)
     problems = [capped(f"{source}: At '{shown(_key_path(e.absolute_path), 120)}': {_explain(e)}")
                 for e in sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.path)))]
-    if problems or not isinstance(document, dict):
+    if not isinstance(document, dict):
         return problems
-    return _consistency(completed(document), source)
+    try:  # what the schema cannot say, even where it said something: every problem at once
+        more = _consistency(completed(document), source)
+    except (KeyError, TypeError, AttributeError, ValueError, IndexError):
+        more = []  # a part too broken to check further; the schema's lines above name it
+    return problems + [p for p in more if p not in problems]
 
 
 def _port_ok(url: str) -> bool:
@@ -159,7 +171,7 @@ def _consistency(document: dict[str, Any], source: str) -> list[str]:
             problems.append(f"{source}: At 'estates[{index}].name': estate name '{name}' is used twice; "
                             "give each estate its own name")
         seen.add(name)
-        if not (estate["targets"] or estate["evidence"] or estate["domains"] or "directory" in estate):
+        if not (estate.get("targets") or estate.get("evidence") or estate.get("domains") or "directory" in estate):
             problems.append(f"{source}: At 'estates[{index}]': estate '{name}' has nothing to audit; give it targets, "
                             "evidence folders, domains or a directory")
         directory = estate.get("directory")
