@@ -2,7 +2,8 @@
 
 From backup tool reports (restic, borg, the documented CSV) and from restore tests warpagent
 runs itself on configured restic repositories. Judged per job against the estate's policy
-(`backups.max_age`, default 26 hours; `backups.restore_test_within`, default 90 days).
+(`backups.max_age`, default 26 hours, or the job's own in `backups.max_age_by_job`;
+`backups.restore_test_within`, default 90 days).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def _age(delta: dt.timedelta) -> str:
 @check("WA701", "backups", "backup-stale", evidence=(EvidenceKind.BACKUP,))
 def backup_stale(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A backup job's last successful backup is older than the estate's policy (default 26
-    hours), or the job has never succeeded.
+    hours, or the job's own: a weekly job given a week), or the job has never succeeded.
 
     Why it matters: after ransomware, the newest good backup decides how much work is lost;
     a job that quietly stopped is found on the worst day.
@@ -42,7 +43,8 @@ def backup_stale(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
             continue
         good = [r for r in backups if r.ok]
         latest = good[-1] if good else None
-        if latest is not None and ctx.now - latest.at <= ctx.policy.backup_max_age:
+        allowed = ctx.policy.backup_max_age_for(tool, job)
+        if latest is not None and ctx.now - latest.at <= allowed:
             continue
         last_try = backups[-1]
         what = (f"last successful backup {_age(ctx.now - latest.at)} ago ({latest.at:%Y-%m-%d %H:%M} UTC)"
@@ -51,7 +53,7 @@ def backup_stale(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
         yield Weakness(subject=f"backup:{tool}:{job}:age", severity=Severity.HIGH,
                        title=f"{tool} backup '{job}' is stale: {what}",
                        evidence=f"{(latest or last_try).where}: {what}{failing}; policy: within "
-                                f"{_age(ctx.policy.backup_max_age)}",
+                                f"{_age(allowed)}",
                        remediation=f"Check the {tool} job for '{job}' (schedule, credentials, target space), run it "
                                    "now, and make failures alert someone.")
 

@@ -27,9 +27,19 @@ class EstatePolicy:
     """The estate's own rules the evidence checks hold it to (from its config)."""
 
     backup_max_age: dt.timedelta = dt.timedelta(hours=26)
+    # per job, tool or tool:job, for jobs that run less often than nightly (weekly tape)
+    backup_max_age_by_job: tuple[tuple[str, dt.timedelta], ...] = ()
     restore_test_within: dt.timedelta = dt.timedelta(days=90)
     supplier_review: dt.timedelta = dt.timedelta(days=365)
     dmarc_report_to: str = NCSC_DMARC_RUA  # every DMARC rua must include it ("": none)
+
+    def backup_max_age_for(self, tool: str, job: str) -> dt.timedelta:
+        """The job's own max age: tool:job, then the job, then the tool, then the estate's."""
+        given = dict(self.backup_max_age_by_job)
+        for key in (f"{tool}:{job}", job, tool):
+            if key in given:
+                return given[key]
+        return self.backup_max_age
 
 
 @dataclass(frozen=True)

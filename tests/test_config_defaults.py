@@ -36,7 +36,8 @@ def test_settings_are_those_pinned_before_defaults_moved_to_the_schema(text: str
     """The pinned files were written by the release before the move (dataclass, _build and schema
     each holding the defaults); the settings built from the schema alone are the same. Changed
     since only where a default was meant to change (Cyber Essentials' 14-day deadlines) and by new
-    keys (reports.alerts, schedule.alerts, estates[].directory, estates[].domains and mail, scan.dns_*)."""
+    keys (reports.alerts, schedule.alerts, estates[].directory, estates[].domains and mail, scan.dns_*,
+    estates[].backups.max_age_by_job)."""
     source = config.EMBEDDED if text is None else text
     document = config.example_text() if text is None else (ASSETS / text).read_text(encoding="utf-8")
     built = config.parse_text(document, source, BASE)

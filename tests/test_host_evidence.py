@@ -161,6 +161,26 @@ def test_backup_policy_comes_from_the_estate(hosts: Path) -> None:
     assert "WA701" not in {f.check_id for f in result.findings}
 
 
+def test_a_job_that_runs_weekly_is_held_to_its_own_age(hosts: Path) -> None:
+    """Issue 30: one max_age for every job made a weekly tape job "stale" every day."""
+    read = evidence.read_host(hosts / "weak")
+    host = Host(address="198.18.9.9", asset="weak", state="evidence", evidence=read.evidence)
+
+    def stale(**by_job: dt.timedelta) -> set[str]:
+        policy = EstatePolicy(backup_max_age_by_job=tuple(by_job.items()))
+        result = engine.evaluate(Inventory(estate="e", hosts=(host,), scanned=()), CheckContext(now=NOW, policy=policy))
+        return {f.subject for f in result.findings if f.check_id == "WA701"}
+
+    found = stale()
+    assert found, "the weak host plants a stale job"
+    subject = sorted(found)[0]
+    _backup, tool, job, _age = subject.split(":")
+    week = dt.timedelta(days=30)
+    assert subject not in stale(**{job: week}) and subject not in stale(**{tool: week})
+    assert subject in stale(**{"some-other-job": week})
+    assert subject in stale(**{f"{tool}:{job}": dt.timedelta(hours=1), job: week})  # the most specific wins
+
+
 # --- parsers: real formats and their edge cases ----------------------------------------------
 
 def test_shadow_states_and_schemes_without_the_hash() -> None:

@@ -108,13 +108,20 @@ def _raw_scopes(path: str | None) -> list[Scope]:
     return scopes
 
 
+def _key_of(problem: str) -> str:
+    """The key path a problem line names ("estates[0].targets[1]"), to say each key's problem once."""
+    _before, _at, after = problem.partition(": At '")
+    return after.partition("'")[0]
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     try:
         settings = config.load(args.config)
     except ConfigError as exc:  # the scopes' problems too, so one fix-up pass is enough
         source = str(config.locate(args.config) or config.EMBEDDED)
         found, _total = _scope_problems(source, _raw_scopes(args.config))
-        raise ConfigError(exc.problems + [p for p in found if p not in exc.problems]) from None
+        named = {_key_of(p) for p in exc.problems}
+        raise ConfigError(exc.problems + [p for p in found if _key_of(p) not in named]) from None
     problems, total = _scope_problems(settings.source, [(e.name, e.targets, e.exclude, e.max_addresses)
                                                         for e in settings.estates])
     problems += _store_problems(settings) + present.missing(settings)

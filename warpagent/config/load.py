@@ -129,6 +129,7 @@ def _estate(e: dict[str, Any], base_dir: Path) -> typed.EstateConfig:
         supplier_review_s=duration_seconds(e["supplier_review"]),
         backups=typed.BackupPolicy(
             max_age_s=duration_seconds(backups["max_age"]),
+            max_age_by_job_s=tuple((key, duration_seconds(value)) for key, value in backups["max_age_by_job"].items()),
             restore_test_within_s=duration_seconds(backups["restore_test_within"]),
             restic=tuple(typed.ResticRepository(name=r["name"], repository=r["repository"],
                                                 password_env=r["password_env"], sample=r["sample"],

@@ -52,6 +52,7 @@ class ResticRepository:
 @dataclass(frozen=True)
 class BackupPolicy:
     max_age_s: int = seconds("estates[].backups.max_age")
+    max_age_by_job_s: tuple[tuple[str, int], ...] = ()  # (job, tool or tool:job, seconds)
     restore_test_within_s: int = seconds("estates[].backups.restore_test_within")
     restic: tuple[ResticRepository, ...] = ()
 

@@ -67,6 +67,8 @@ class Gathered:
 
 def policy_of(estate: EstateConfig) -> EstatePolicy:
     return EstatePolicy(backup_max_age=dt.timedelta(seconds=estate.backups.max_age_s),
+                        backup_max_age_by_job=tuple((key, dt.timedelta(seconds=s))
+                                                    for key, s in estate.backups.max_age_by_job_s),
                         restore_test_within=dt.timedelta(seconds=estate.backups.restore_test_within_s),
                         supplier_review=dt.timedelta(seconds=estate.supplier_review_s),
                         dmarc_report_to=estate.mail.dmarc_report_to)
