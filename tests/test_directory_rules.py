@@ -126,7 +126,7 @@ def test_ad_values_are_read_with_their_special_meanings() -> None:
     assert parse.interval(parse.NEVER) is None and parse.interval(-36288000000000) == dt.timedelta(days=42)
     dc = parse.account("CN=DC1,DC=x", {"userAccountControl": [b"532480"], "primaryGroupID": [b"516"]})
     assert dc.computer and dc.domain_controller
-    with pytest.raises(EvidenceError, match=r"CN=bob,DC=x: userAccountControl is 'lots', not a number"):
+    with pytest.raises(EvidenceError, match=r"CN=bob,DC=x: userAccountControl is 'lots', not a whole number"):
         parse.account("CN=bob,DC=x", {"userAccountControl": [b"lots"]})
 
 

@@ -43,8 +43,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"warpagent: {target}: cannot write ({exc.strerror}); choose another folder", file=sys.stderr)
         return EXIT_USAGE
-    print(f"wrote {target}; edit organisation and estates, then run: warpagent --config {target} check-config")
+    print(f"wrote {target}")
     _offline_intel(target)
+    print(f"edit organisation and estates, then run: warpagent --config {target} check-config")
     return EXIT_OK
 
 
