@@ -57,9 +57,10 @@ class CategoryStatus:
     rag: str  # red, amber, green, grey
     rule: str  # the rule that set the colour, in plain words
     open_by_severity: tuple[tuple[str, int], ...]
-    open_total: int
+    open_total: int  # weaknesses open: critical to low (what the colour is about)
     trend: tuple[int | None, ...]  # open at the end of each of the last months, oldest first; None: not yet measured
     peer: PeerComparison | None
+    open_info: int = 0  # notes for information, open beside them, counted apart so "5 open" never hides 4 notes
 
 
 @dataclass(frozen=True)
@@ -143,10 +144,14 @@ def rag_for(items: Sequence[TrackedFinding], moment: dt.datetime, rules: RagRule
         parts += [f"{n} critical open longer than {rules.critical_days} days" for n in [late_critical] if n]
         parts += [f"{n} high open longer than {rules.high_days} days" for n in [late_high] if n]
         return "red", "Red: " + " and ".join(parts)
-    urgent = sum(1 for t in items if t.finding.severity >= Severity.HIGH)
+    urgent = [t for t in items if t.finding.severity >= Severity.HIGH]
     late_medium = late("medium")
     if urgent or late_medium:
-        parts = [f"{urgent} critical or high open, within deadline" for _ in [0] if urgent]
+        # why amber and not red, visibly: each is still within its deadline, and the first falls due on a day
+        due = min(t.first_seen + dt.timedelta(days=rules.critical_days if t.finding.severity is Severity.CRITICAL
+                                              else rules.high_days) for t in urgent) if urgent else None
+        parts = [f"{len(urgent)} critical or high open, still within {'its' if len(urgent) == 1 else 'their'} "
+                 f"deadline (the first falls due on {due.day} {due:%B})" for _ in [0] if due]
         parts += [f"{late_medium} medium open longer than {rules.medium_days} days" for _ in [0] if late_medium]
         return "amber", "Amber: " + " and ".join(parts)
     return "green", (f"Green: no critical or high weaknesses open and no medium older than "
@@ -253,7 +258,8 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
             category=category, name=CATEGORY_NAMES[category], measured=category in measured, rag=rag, rule=rule,
             open_by_severity=tuple((s.label, sum(1 for t in items if t.finding.severity is s))
                                    for s in sorted(Severity, reverse=True)),
-            open_total=len(items),
+            open_total=sum(1 for t in items if t.finding.severity > Severity.INFO),
+            open_info=sum(1 for t in items if t.finding.severity is Severity.INFO),
             trend=tuple(sum(1 for t in in_category if _open_at(t, p))
                         if category in first_measured and first_measured[category] <= p else None for p in points),
             peer=regional_comparison(category, len(items), regional) if regional

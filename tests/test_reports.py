@@ -91,6 +91,24 @@ def test_rag_rules() -> None:
     assert board.rag_for([tracked(Severity.CRITICAL, 15)], NOW, RagRules(critical_days=20))[0] == "amber"
     assert board.rag_for([tracked(Severity.HIGH, 31)], NOW, RagRules(high_days=30)) == (
         "red", "Red: 1 high open longer than 30 days")
+    # issue 30: a critical within its deadline shown amber says why, and when it turns red
+    assert board.rag_for([tracked(Severity.CRITICAL, 4), tracked(Severity.HIGH, 10)], NOW, rules) == (
+        "amber", f"Amber: 2 critical or high open, still within their deadline (the first falls due on "
+                 f"{(NOW + dt.timedelta(days=4)).day} {NOW + dt.timedelta(days=4):%B})")
+
+
+def test_notes_for_information_are_counted_apart_from_open_weaknesses() -> None:
+    """Issue 30: a Green row read "5 open" where 4 were notes for information."""
+    from warpagent.model.findings import FindingStatus, TrackedFinding
+
+    found = [TrackedFinding(finding=_finding("WA525", Severity.INFO, f"h{i}", 443), first_seen=DAY0,
+                            last_seen=NOW, status=FindingStatus.OPEN) for i in range(4)]
+    found.append(TrackedFinding(finding=_finding("WA505", Severity.LOW, "h9", 443), first_seen=DAY0, last_seen=NOW,
+                                status=FindingStatus.OPEN))
+    report = board.build(found, [], organisation="X", title="T", month="2026-11", now=NOW, rules=RagRules(),
+                         measured={"configs"})
+    configs = next(c for c in report.categories if c.category == "configs")
+    assert (configs.open_total, configs.open_info) == (1, 4)
 
 
 def test_month_bounds_and_trend_labels() -> None:
@@ -630,18 +648,56 @@ for (const cell of document.querySelectorAll('td, th, li, p')) {
     }
   }
 }
-document.body.setAttribute('data-words', JSON.stringify({broken, width: document.documentElement.clientWidth,
-  scroll: document.documentElement.scrollWidth}));
+// chart labels drawn over each other ("no datano datano data")
+const overlapping = [];
+for (const svg of document.querySelectorAll('svg')) {
+  const boxes = [...svg.querySelectorAll('text')].map(t => [t.textContent, t.getBoundingClientRect()]);
+  for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+    const [a, ra] = boxes[i], [b, rb] = boxes[j];
+    const x = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+    const y = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+    if (x > 0.5 && y > 0.5 && ra.width > 0 && rb.width > 0) overlapping.push(a + ' / ' + b);
+  }
+}
+document.body.setAttribute('data-words', JSON.stringify({broken, overlapping,
+  width: document.documentElement.clientWidth, scroll: document.documentElement.scrollWidth}));
 </script></body>"""
 
 
-@pytest.mark.parametrize("width", [800, 1280])
-def test_board_layout_breaks_no_word_across_lines(tmp_path: Path, board_html: Path, width: int) -> None:
-    probe = tmp_path / "words.html"
-    probe.write_text(board_html.read_text().replace("</body>", WORD_PROBE))
+def _layout(tmp_path: Path, page: Path, width: int) -> dict[str, Any]:
+    probe = tmp_path / f"words-{page.stem}-{width}.html"
+    probe.write_text(page.read_text().replace("</body>", WORD_PROBE))
     dom = chromium(tmp_path, probe, "--dump-dom", "--virtual-time-budget=2000", f"--window-size={width},2000").stdout
-    found = json.loads(re.search(r"data-words=\"([^\"]+)\"", dom).group(1).replace("&quot;", '"'))  # type: ignore[union-attr]
-    assert found["broken"] == [] and found["scroll"] <= found["width"], found
+    found: dict[str, Any] = json.loads(re.search(r"data-words=\"([^\"]+)\"", dom).group(1)  # type: ignore[union-attr]
+                                       .replace("&quot;", '"').replace("&amp;", "&"))
+    return found
+
+
+@pytest.fixture
+def every_report(tmp_path: Path, board_html: Path) -> list[Path]:
+    """The board, technical, CAF and regional pages of one store, as a reader opens them."""
+    config = tmp_path / "w.yaml"
+    for kind, name in (("technical", "technical.html"), ("caf", "caf.html")):
+        made = run_cli("--config", str(config), "report", kind, "--out", name, cwd=tmp_path, now=NOW)
+        assert made.returncode == 0, made.stderr
+    from reports.regional import render_page
+    from tests.test_regional import member, picture
+
+    october = dt.date(2026, 10, 20)
+    history_ = [member(f"m{i}", october, {"patches": "6-20"}) for i in range(6)]
+    history_ += [member(f"m{i}", dt.date(2026, 11, 25), {"patches": "1"} if i < 1 else {}) for i in range(6)]
+    (tmp_path / "regional.html").write_text(render_page(picture(history_)))
+    return [board_html, tmp_path / "technical.html", tmp_path / "caf.html", tmp_path / "regional.html"]
+
+
+@pytest.mark.parametrize("width", [800, 1280])
+def test_no_report_breaks_a_word_or_draws_labels_over_each_other(tmp_path: Path, every_report: list[Path],
+                                                                 width: int) -> None:
+    """Issue 30: "no datano datano data" on the trend charts, "Mea/sure/d" and "Ope/n" in table headers."""
+    for page in every_report:
+        found = _layout(tmp_path, page, width)
+        assert (found["broken"], found["overlapping"]) == ([], []), (page.name, found)
+        assert found["scroll"] <= found["width"], (page.name, found)
 
 
 def test_the_word_probe_sees_a_word_broken_across_lines(tmp_path: Path) -> None:
@@ -651,6 +707,14 @@ def test_the_word_probe_sees_a_word_broken_across_lines(tmp_path: Path) -> None:
     dom = chromium(tmp_path, page, "--dump-dom", "--virtual-time-budget=2000", "--window-size=800,600").stdout
     found = json.loads(re.search(r"data-words=\"([^\"]+)\"", dom).group(1).replace("&quot;", '"'))  # type: ignore[union-attr]
     assert found["broken"] == ["supercalifragilistic"]
+
+
+def test_the_probe_sees_chart_labels_drawn_over_each_other(tmp_path: Path) -> None:
+    page = tmp_path / "crowded.html"
+    page.write_text('<html><body><svg width="60" height="20"><text x="2" y="12">no data</text>'
+                    '<text x="20" y="12">no data</text></svg></body></html>')
+    found = _layout(tmp_path, page, 800)
+    assert found["overlapping"] == ["no data / no data"]
 
 
 @pytest.mark.parametrize(("then", "words"), [
