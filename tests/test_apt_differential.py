@@ -51,6 +51,19 @@ deb [arch=amd64 signed-by=/etc/apt/keyrings/vendor.gpg] https://packages.vendor.
 deb-src [signed-by=/etc/apt/keyrings/vendor.gpg] https://packages.vendor.test/apt stable main  # sources too
 deb [trusted=yes] http://insecure.example.test/repo bookworm main
 """,
+    # issue 29: apt reads field names in any case; warpagent refused these and missed WA604 twice
+    "lower-case.sources": """types: deb
+uris: http://insecure.example.test/repo
+suites: bookworm
+components: main
+trusted: yes
+
+TYPES: deb
+URIS: http://deb.debian.org/debian
+SUITES: bookworm
+COMPONENTS: main
+ENABLED: no
+""",
     # apt refuses this one: the same repository with two different keys (none is a value too)
     "conflicting.list": """deb [signed-by=/etc/apt/keyrings/vendor.gpg] https://packages.vendor.test/apt stable main
 deb-src https://packages.vendor.test/apt stable main

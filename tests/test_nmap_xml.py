@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -112,3 +113,15 @@ def test_nmap_killed_before_writing_anything_is_an_empty_partial_scan() -> None:
     from warpagent.collect.nmap_xml import parse
 
     assert parse('<?xml version="1.0"?><!DOCTYPE nmaprun>', {}).complete is False
+
+
+def test_a_closed_file_without_runstats_is_a_scan_cut_off(asset: Callable[[str], str]) -> None:
+    """Issue 29: nmap XML with no <runstats> at all was refused with python-nmap's internal text
+    ("'NoneType' object has no attribute 'get'"); it is a scan cut off, its hosts kept."""
+    recorded = asset("nmap-estate.xml")
+    stripped = re.sub(r"<runstats>.*?</runstats>", "", recorded, flags=re.DOTALL)
+    assert "<runstats" not in stripped and stripped.rstrip().endswith("</nmaprun>")
+    whole, cut = nmap_xml.parse(recorded, {}), nmap_xml.parse(stripped, {})
+    assert whole.complete and not cut.complete
+    assert [h.address for h in cut.hosts] == [h.address for h in whole.hosts]
+    assert cut.hosts == whole.hosts

@@ -33,7 +33,12 @@ class ParsedScan:
 def repair(xml: str) -> tuple[str, bool]:
     """Close XML that nmap did not finish: keep every complete <host>. Returns (xml, was_complete)."""
     if "</nmaprun>" in xml:
-        return xml, True
+        if "<runstats" in xml:
+            return xml, True
+        # closed, but without the runstats nmap writes last: a scan cut off (or a tool that
+        # rewrote the file); its hosts are kept and the scan is not taken as complete
+        end = xml.rfind("</nmaprun>")
+        return xml[:end] + _CLOSING + xml[end + len("</nmaprun>"):], False
     start = xml.find("<nmaprun")
     if start < 0:
         return "", False

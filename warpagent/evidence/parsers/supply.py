@@ -62,17 +62,19 @@ def apt_list(text: str, file: str) -> list[PackageSource]:
 
 
 def apt_deb822(text: str, file: str) -> list[PackageSource]:
-    """deb822 style (`.sources`): Types, URIs, Suites, Components, Signed-By, Trusted, Enabled."""
+    """deb822 style (`.sources`): Types, URIs, Suites, Components, Signed-By, Trusted, Enabled;
+    field names in any case, as apt reads them (`types:`, `URIS:`)."""
     sources = []
-    for start, fields in stanzas(text, comments=True):
-        if "URIs" not in fields or "Types" not in fields:
+    for start, named in stanzas(text, comments=True):
+        fields = {key.casefold(): value for key, value in named.items()}
+        if "uris" not in fields or "types" not in fields:
             raise EvidenceError(f"line {start}: a stanza without Types or URIs; not an apt .sources file")
-        if fields.get("Enabled", "yes").strip().lower() == "no":
+        if fields.get("enabled", "yes").strip().lower() == "no":
             continue
-        signed_by = fields.get("Signed-By", "")
-        for uri in fields["URIs"].split():
-            sources.append(PackageSource(uri=uri, suites=tuple(fields.get("Suites", "").split()),
-                                         trusted=_yes(fields.get("Trusted", "")),
+        signed_by = fields.get("signed-by", "")
+        for uri in fields["uris"].split():
+            sources.append(PackageSource(uri=uri, suites=tuple(fields.get("suites", "").split()),
+                                         trusted=_yes(fields.get("trusted", "")),
                                          signed_by="(inline key)" if "\n" in signed_by else signed_by,
                                          where=Where(file, start)))
     return _agreed(sources)
