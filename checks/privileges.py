@@ -41,6 +41,14 @@ def _unrestricted(rule: SudoRule) -> tuple[str, ...]:
     return tuple(c for c in rule.commands if c == "ALL" or c.split()[0] in SHELLS)
 
 
+def _as_root(rule: SudoRule) -> bool:
+    """Whether the rule runs commands as root: root, ALL or uid 0 in its run-as list, and root not
+    excluded ("(ALL, !root)"). "()" and "( : wheel)" run as the invoking user, "(%patrick)" or an
+    alias of other users as them."""
+    runas = set(rule.runas)
+    return bool(runas & {"root", "ALL", "#0"}) and not runas & {"!root", "!#0"}
+
+
 @check("WA302", "privileges", "sudo-unrestricted", evidence=(EvidenceKind.SUDO,))
 def sudo_unrestricted(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """A sudo rule lets someone run anything as root: `NOPASSWD: ALL` (high), or ALL (or a
@@ -55,7 +63,7 @@ def sudo_unrestricted(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     Fix: limit the rule to the exact commands needed, and drop NOPASSWD.
     """
     for rule in host.evidence.sudo_rules:
-        if set(rule.users) <= {"root"}:
+        if set(rule.users) <= {"root"} or not _as_root(rule):
             continue
         unrestricted = _unrestricted(rule)
         if not unrestricted:

@@ -117,7 +117,7 @@ class SudoRule:
     """One user specification, with aliases expanded."""
 
     users: tuple[str, ...]  # user names, "%group", or "ALL"
-    runas: tuple[str, ...]
+    runas: tuple[str, ...]  # users (or %groups) it runs as; () for the invoking user ("()", "( : wheel)")
     commands: tuple[str, ...]
     nopasswd: tuple[str, ...]  # the commands tagged NOPASSWD
     where: Where

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from warpagent.evidence.formats import EvidenceError
 from warpagent.model.evidence import SudoRule, Where
@@ -20,7 +20,7 @@ SudoLoader = Callable[[str], str | None]  # host path -> text, None when not col
 SudoLister = Callable[[str], list[str]]  # host directory -> file names in it
 
 
-def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+def _logical_lines(text: str, file: str = "sudoers") -> Iterator[tuple[int, str]]:
     """Lines with backslash continuations joined, comments dropped (but not #include)."""
     buffer, start = "", 0
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -34,11 +34,12 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
         buffer = ""
         if not line:
             continue
-        if line.startswith("#") and not _INCLUDE.match(line):
-            continue
+        if line.startswith("#") and not _INCLUDE.match(line) and not re.match(r"#\d+\s", line):
+            continue  # a comment; "#0 ALL = ALL" is uid 0's rule, as sudo reads it
         yield start, line
-    if buffer.strip():
-        yield start, buffer.strip()
+    if buffer.strip():  # sudo's regress test25: a continuation with nothing to continue
+        raise EvidenceError(f"{file} line {start}: the last line ends in '\\' with nothing after it; "
+                            "sudo refuses this file")
 
 
 def _uncomment(line: str) -> str:
@@ -86,10 +87,21 @@ def _split_unescaped(text: str, separator: str) -> list[str]:
 
 
 def _unescape(item: str) -> str:
+    r"""A name as sudo reads it: quoted, only \" and \\ are escapes ("C/non\'UNIX" keeps its
+    backslash); bare, a backslash escapes any character."""
     item = item.strip()
     if len(item) >= 2 and item[0] == item[-1] == '"':
-        item = item[1:-1]
+        return re.sub(r'\\(["\\])', r"\1", item[1:-1])
     return re.sub(r"\\(.)", r"\1", item)
+
+
+def _command_text(item: str) -> str:
+    r"""A command and its arguments as sudo reads them: the grammar's own escapes (\, \: \= \#
+    \\) undone, the rest kept for the glob or regex that matches arguments (\^x, \*); a regular
+    expression (a word from ^ to $) exactly as written (^/usr/bin/\$tree$)."""
+    words = item.strip().split(" ")
+    return " ".join(w if w.startswith("^") and w.endswith("$") else re.sub(r"\\([,:=#\\])", r"\1", w)
+                    for w in words)
 
 
 def _split_list(text: str) -> list[str]:
@@ -101,32 +113,79 @@ class _SudoState:
     aliases: dict[str, list[str]]
     rules: list[SudoRule]
     seen: set[str]
+    defined: set[str] = field(default_factory=set)  # "User_Alias:NAME": sudo refuses a second definition
 
 
-def _expand(items: list[str], aliases: dict[str, list[str]], depth: int = 0) -> tuple[str, ...]:
-    """Aliases replaced by their members; a negated alias ('!SHELLS') negates each member."""
+# What sudo's grammar refuses outright (its regress tests 4-8, 12, 13, 25 and 29), so that a file
+# sudo will not load is never read as granting anything: an empty quoted name, a group or
+# netgroup with no name, a quote left open at the end of a line, a run-as list with no command,
+# a regular expression with no closing $.
+_EMPTY_NAME = re.compile(r'(?:^|[\s,=(:])(?:""|"%:?"|"\+"|%:?(?=[\s,)]|$)|\+(?=[\s,)]|$))')
+_OPEN_QUOTE = re.compile(r'^(?:[^"\\]|\\.|"(?:[^"\\]|\\.)*")*"(?:[^"\\]|\\.)*$')
+_RUNAS_ALONE = re.compile(r"\)\s*$")
+# what may stand before a command in an item: a run-as list, tags, options
+_LEADING = re.compile(r"^(?:\s*\([^)]*\)|\s*[A-Z_]+:(?!/)|\s*[A-Z_]+=\S+)*\s*")
+
+
+def _refused_shapes(line: str, file: str, number: int) -> None:
+    def refuse(why: str) -> EvidenceError:
+        return EvidenceError(f"{file} line {number}: {why}; sudo refuses this file")
+
+    alias = _ALIAS.match(line)
+    # names: an alias of users, hosts or run-as users, or a rule's users and hosts (commands may
+    # hold quotes and "" freely: `/bin/ls ""` is "no arguments")
+    names = (line if alias and not alias.group(1).startswith("Cm") else "" if alias
+             else line.partition("=")[0])
+    if _OPEN_QUOTE.match(names):
+        raise refuse("a quote is left open at the end of the line")
+    if _EMPTY_NAME.search(names):
+        raise refuse("an empty name, group or netgroup")
+    if "=" in line and not _ALIAS.match(line) and _RUNAS_ALONE.search(_uncomment(line)):
+        raise refuse("a run-as list with no command after it")
+    if alias or "=" not in line:
+        return
+    for item in _split_unescaped(_uncomment(line).partition("=")[2], ","):
+        command = _LEADING.sub("", item.strip().rpartition(" = ")[2] if " = " in item else item.strip())
+        path, _sep, arguments = command.strip().partition(" ")
+        for regex in (path, arguments.strip()):
+            if regex.startswith("^") and not regex.endswith("$"):
+                raise refuse(f"the regular expression {shown(regex, 40)} has no closing $")
+
+
+def _expand(items: list[str], aliases: dict[str, list[str]],
+            active: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """Aliases replaced by their members, each once; a negated alias ('!SHELLS') negates each
+    member. An alias met again inside its own expansion (a cycle, which visudo warns of) adds
+    nothing more, as sudo reads it."""
     out: list[str] = []
     for item in items:
         negated = item.startswith("!")
         bare = item.lstrip("!").strip()
-        if _ALIAS_NAME.fullmatch(bare) and bare != "ALL" and bare in aliases and depth < 8:
-            for member in _expand(aliases[bare], aliases, depth + 1):
+        if _ALIAS_NAME.fullmatch(bare) and bare != "ALL" and bare in aliases:
+            if bare in active:
+                continue
+            for member in _expand(aliases[bare], aliases, active | {bare}):
                 flipped = member.startswith("!") != negated
                 out.append(("!" if flipped else "") + member.lstrip("!"))
         else:
             out.append(("!" if negated else "") + bare)
-    return tuple(out)
+    return tuple(dict.fromkeys(out))
 
 
 _OPTION = re.compile(r"^(TIMEOUT|NOTBEFORE|NOTAFTER|CWD|CHDIR|CHROOT|ROLE|TYPE|APPARMOR_PROFILE|PRIVS|LIMITPRIVS)"
                      r"=(\S+)\s*")
 _DIGEST = re.compile(r"^(?:sha224|sha256|sha384|sha512):[A-Za-z0-9+/=]+(?:,(?:sha224|sha256|sha384|sha512):"
                      r"[A-Za-z0-9+/=]+)*\s+")
-_SUDO_TIME = re.compile(r"^\d{10}(\d{2}){0,2}(\.\d+)?(Z|[+-]\d{4})?$")
-_SUDO_TIMEOUT = re.compile(r"^(\d+[dhms]?)+$")
+# words sudo's grammar keeps for itself: never alias names
+_RESERVED = frozenset({"ALL", "CHROOT", "CWD", "TIMEOUT", "NOTBEFORE", "NOTAFTER", "ROLE", "TYPE", "PRIVS",
+                       "LIMITPRIVS", "APPARMOR_PROFILE", "INTERCEPT_TYPE"})
+_SUDO_TIME = re.compile(r"^\d{10}(\d{2}){0,2}([.,]\d+)?(Z|[+-]\d{4})?$")  # ',' as the decimal mark too
+_SUDO_TIMEOUT = re.compile(r"^(\d+[dhms]?)+$", re.IGNORECASE)  # sudo reads 7D4H10M30S as 7d4h10m30s
+_ONE_DIGEST = re.compile(r"^(?:sha224|sha256|sha384|sha512):[A-Za-z0-9+/=]+(?:\s+|$)")
 
 
 def _option(name: str, value: str, file: str, number: int) -> None:
+    value = value.replace("\\,", ",")  # "20170214083000\,5Z": the comma escaped from the list
     if name in ("NOTBEFORE", "NOTAFTER") and not _SUDO_TIME.match(value):
         raise EvidenceError(f"{file} line {number}: {name}={shown(value, 40)} is not a time sudo reads "
                             "(YYYYMMDDHH[MM[SS]][Z]); sudo refuses this file")
@@ -135,17 +194,35 @@ def _option(name: str, value: str, file: str, number: int) -> None:
                             "this file")
 
 
+def _commands(members: tuple[str, ...]) -> tuple[str, ...]:
+    """Commands as sudo runs them: the digests a Cmnd_Alias member carries ("sha224:... /bin/ls")
+    are a check on the file, not part of the command; a member that is only a digest (one of a
+    list naming the next command) is no command."""
+    out = []
+    for member in members:
+        negated, command = member.startswith("!"), member.lstrip("!")
+        while (digest := _ONE_DIGEST.match(command)) is not None:
+            command = command[digest.end():]
+        if command:
+            out.append(("!" if negated else "") + command)
+    return tuple(dict.fromkeys(out))
+
+
 def _clauses(text: str) -> list[str]:
     """`hosts = commands` clauses: split at each unescaped ':' that is not part of a tag
     (NOPASSWD:), a digest (sha256:) or a run-as list ((root:wheel))."""
     clauses: list[str] = []
     current: list[str] = []
-    depth, escaped = 0, False
+    depth, escaped, quoted = 0, False, False
     for char in text:
         if escaped:
             escaped = False
         elif char == "\\":
             escaped = True
+        elif char == '"':
+            quoted = not quoted  # "foo:bar" is a name, not two clauses
+        elif quoted:
+            pass
         elif char == "(":
             depth += 1
         elif char == ")":
@@ -166,9 +243,13 @@ def _users_and_hosts(head: str) -> list[str]:
     """'alice, "%domain admins" web1, db1' -> the user list and the host list: each a comma list,
     the two apart at the first blank outside quotes that no comma joins."""
     joined = re.sub(r"\s*,\s*", ",", head.strip())
-    quoted = False
+    quoted = escaped = False
     for index, char in enumerate(joined):
-        if char == '"':
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True  # "foo\"" holds a quote
+        elif char == '"':
             quoted = not quoted
         elif char in " \t" and not quoted:
             return [joined[:index], joined[index:].strip()]
@@ -205,7 +286,8 @@ def _user_spec(line: str, number: int, state: _SudoState, file: str) -> None:
                 close = item.find(")")
                 if close < 0:
                     raise EvidenceError(f"{file} line {number}: unclosed '(' in the run-as list")
-                runas = _expand(_split_list(item[1:close].split(":", 1)[0]), state.aliases) or runas
+                # an empty user list, "()" or "( : wheel)", is the invoking user (with that group), not root
+                runas = tuple(_expand(_split_list(item[1:close].split(":", 1)[0]), state.aliases))
                 item = item[close + 1:].strip()
             while (option := _OPTION.match(item)) is not None:
                 _option(option.group(1), option.group(2), file, number)
@@ -220,7 +302,7 @@ def _user_spec(line: str, number: int, state: _SudoState, file: str) -> None:
             item = _DIGEST.sub("", item.lstrip("!").strip())
             if not item:
                 continue
-            expanded = _expand([("!" if negated else "") + _unescape(item)], state.aliases)
+            expanded = _commands(_expand([("!" if negated else "") + _command_text(item)], state.aliases))
             commands, without_password = granted.setdefault(runas, ([], []))
             commands.extend(expanded)
             if passwd_tag:
@@ -238,8 +320,11 @@ def _parse_file(path: str, file: str, load: SudoLoader, listdir: SudoLister, sta
     text = load(path)
     if text is None:
         return
-    for number, line in _logical_lines(text):
+    for number, line in _logical_lines(text, file):
         include = _INCLUDE.match(line)
+        if include is None and re.match(r"^[@#]include(dir)?\s", line):
+            raise EvidenceError(f"{file} line {number}: {shown(line.split()[0], 12)} takes one path; sudo refuses "
+                                "this file")
         if include:
             target = include.group(2)
             if not target.startswith("/"):
@@ -253,12 +338,21 @@ def _parse_file(path: str, file: str, load: SudoLoader, listdir: SudoLister, sta
             continue
         if line.startswith("Defaults"):
             continue
+        _refused_shapes(line, file, number)
         alias = _ALIAS.match(line)
         if alias:
             for definition in re.split(r"\s:\s", alias.group(2)):
                 name, sep, members = definition.partition("=")
                 if not sep or not _ALIAS_NAME.fullmatch(name.strip()):
                     raise EvidenceError(f"{file} line {number}: malformed {alias.group(1)}")
+                if name.strip() in _RESERVED:
+                    raise EvidenceError(f"{file} line {number}: {name.strip()} is a reserved word, not an alias "
+                                        "name; sudo refuses this file")
+                key = f"{alias.group(1).replace('Cmd_', 'Cmnd_')}:{name.strip()}"
+                if key in state.defined:
+                    raise EvidenceError(f"{file} line {number}: alias {name.strip()} is defined twice; "
+                                        "sudo refuses this file")
+                state.defined.add(key)
                 state.aliases[name.strip()] = _split_list(members)
             continue
         _user_spec(line, number, state, file)
@@ -267,7 +361,7 @@ def _parse_file(path: str, file: str, load: SudoLoader, listdir: SudoLister, sta
 def sudoers(load: SudoLoader, listdir: SudoLister, root: str = "/etc/sudoers") -> list[SudoRule]:
     """Every user specification reachable from /etc/sudoers, following @include, @includedir
     and their '#' spellings, with User, Runas and Cmnd aliases expanded."""
-    state = _SudoState(aliases={}, rules=[], seen=set())
+    state = _SudoState(aliases={}, rules=[], seen=set(), defined=set())
     _parse_file(root, root.lstrip("/"), load, listdir, state)
     return state.rules
 
