@@ -52,7 +52,8 @@ def tls_legacy_protocol(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
 
 @check("WA502", "configs", "tls-weak-cipher", scripts=("ssl-enum-ciphers",))
 def tls_weak_cipher(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
-    """TLS service offers weak cipher suites (NULL, export, anonymous, RC4, DES/3DES, MD5, CBC-SHA1).
+    """TLS service offers weak cipher suites (NULL, export, anonymous, RC4, DES/3DES, MD5, static
+    RSA key exchange without forward secrecy, CBC-SHA1).
 
     Why it matters: a weak suite lets an attacker read or alter traffic, or impersonate the server.
     Fix: offer only AEAD suites with forward secrecy (ECDHE with AES-GCM or ChaCha20-Poly1305),

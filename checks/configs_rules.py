@@ -22,6 +22,8 @@ WEAK_CIPHER_RULES: tuple[tuple[re.Pattern[str], str, Severity], ...] = (
     (re.compile(r"_WITH_DES_|_DES40_"), "single DES", Severity.HIGH),
     (re.compile(r"_MD5$"), "MD5 message authentication", Severity.HIGH),
     (re.compile(r"3DES_EDE"), "3DES (Sweet32)", Severity.MEDIUM),
+    # the server's RSA key carries the session key: one stolen key decrypts every recorded session
+    (re.compile(r"^TLS_RSA_WITH_"), "static RSA key exchange (no forward secrecy)", Severity.LOW),
     (re.compile(r"_CBC_SHA$"), "CBC mode with SHA-1", Severity.LOW),
 )
 

@@ -14,14 +14,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
-def self_signed_context(folder: Path, name: str = "stalled.test") -> ssl.SSLContext:
-    """A server context with a self-signed certificate for `name` (what WA504 reports)."""
+def self_signed_context(folder: Path, name: str = "stalled.test", ciphers: str = "") -> ssl.SSLContext:
+    """A server context with a self-signed certificate for `name` (what WA504 reports); with
+    `ciphers` (OpenSSL's names), an RSA key, TLS 1.2 at most and only those suites."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if ciphers else ec.generate_private_key(
+        ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
@@ -32,6 +36,9 @@ def self_signed_context(folder: Path, name: str = "stalled.test") -> ssl.SSLCont
                                                         serialization.NoEncryption()))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(folder / "self.pem", folder / "self.key")
+    if ciphers:  # TLS 1.3's suites all have forward secrecy: a server of these suites alone stops at 1.2
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers(ciphers)
     return context
 
 
@@ -70,10 +77,10 @@ class _Server(http.server.ThreadingHTTPServer):
 
 @contextmanager
 def serving(folder: Path, https: Sequence[tuple[str, int]], silent: Sequence[tuple[str, int]],
-            name: str = "stalled.test") -> Iterator[None]:
+            name: str = "stalled.test", ciphers: str = "") -> Iterator[None]:
     """HTTPS at each of `https`, the silent TLS service at each of `silent`, until the block ends;
     the certificate is self-signed for `name`."""
-    context = self_signed_context(folder, name)
+    context = self_signed_context(folder, name, ciphers)
     stop = threading.Event()
     servers: list[_Server] = []
     listeners: list[socket.socket] = []
