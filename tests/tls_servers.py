@@ -19,10 +19,8 @@ def self_signed_context(folder: Path, name: str = "stalled.test", ciphers: str =
     `ciphers` (OpenSSL's names), an RSA key, TLS 1.2 at most and only those suites."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
     from cryptography.x509.oid import NameOID
-
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if ciphers else ec.generate_private_key(
         ec.SECP256R1())
