@@ -54,6 +54,17 @@ def plant(db: SamDB, base: str, realm: str, reader_password: str, logon: str) ->
     db.add_remove_group_members("Administrators", ["it-admins"])
     db.newuser("nest.ed", PASSWORD)
     db.add_remove_group_members("it-admins", ["nest.ed"])
+    # an admin by primary group alone (issue 29): AD keeps that membership in the account's
+    # primaryGroupID, so the in-chain search of Domain Admins never returns it
+    db.newuser("prim.admin", PASSWORD)
+    db.add_remove_group_members("Domain Admins", ["prim.admin"])
+    _replace(db, f"CN=prim.admin,CN=Users,{base}", "primaryGroupID", "512")
+    try:  # as in AD, the group's member list no longer holds it (Samba may have dropped it already)
+        db.add_remove_group_members("Domain Admins", ["prim.admin"], add_members_operation=False)
+    except ldb.LdbError:
+        pass
+    assert not db.search(f"CN=Domain Admins,CN=Users,{base}", scope=ldb.SCOPE_BASE,
+                         expression=f"(member=CN=prim.admin,CN=Users,{base})")
     db.newuser("old.admin", PASSWORD)
     db.add_remove_group_members("Backup Operators", ["old.admin"])
     db.disable_account("(sAMAccountName=old.admin)")
@@ -89,7 +100,7 @@ def plant(db: SamDB, base: str, realm: str, reader_password: str, logon: str) ->
     reader_sid = str(db.schema_format_value("objectSid", reader["objectSid"][0]), "utf-8")
     SDUtils(db).dacl_add_ace(f"CN=Password Settings Container,CN=System,{base}", f"(A;CI;RPLCLORC;;;{reader_sid})")
     # the accounts in use when the tests' clock runs a year on: they logged on then
-    for name in ("hardy.admin", "carol.clerk", "svc-sql", "nest.ed", "warpagent-read",
+    for name in ("hardy.admin", "carol.clerk", "svc-sql", "nest.ed", "prim.admin", "warpagent-read",
                  *(f"staff{n:03d}" for n in range(1, STAFF + 1))):
         _replace(db, f"CN={name},CN=Users,{base}", "lastLogonTimestamp", logon, ["relax:0"])
     for name in ("app01", "xp-kiosk", "srv-2012", "srv-2025"):  # joined and in use (newcomputer makes them disabled)

@@ -15,7 +15,7 @@ from tests.conftest import run_cli
 from tests.samba_dc import BASE_DN, IDENTIFYING, REALM, SambaDC
 
 ASSET = "Active Directory"
-ENABLED_ADMINS = {"administrator", "svc-sql", "nest.ed", "stale.admin"}
+ENABLED_ADMINS = {"administrator", "svc-sql", "nest.ed", "stale.admin", "prim.admin"}  # prim.admin by primary group
 
 
 def _config(work: Path, dc: SambaDC, *, targets: str | None = None, url: str | None = None,

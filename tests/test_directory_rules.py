@@ -209,3 +209,25 @@ def test_policies_the_reader_may_not_see_are_said_so_not_taken_as_none() -> None
     assert [p.name for p in snapshot.policies] == ["domain policy"]
     (note,) = snapshot.notes
     assert "fine-grained password policies not judged: reader@example.test cannot see" in note
+
+
+def test_primary_group_members_count_through_nesting() -> None:
+    """Issue 29: an account whose primary group is Domain Admins, or a group nested in a
+    privileged one, is a member though no member list names it."""
+    from warpagent.evidence.parsers import directory as parse
+    from warpagent.model.directory import DirectoryAccount
+
+    def account(name: str, primary: int) -> DirectoryAccount:
+        return DirectoryAccount(name=name, dn=f"CN={name},CN=Users,DC=x", flags=parse.AccountFlag(0x200),
+                                computer=False, created=None, password_set=None, last_logon=None, spns=(),
+                                primary_group=primary)
+
+    accounts = {a.dn.casefold(): a for a in (account("plain", 513), account("da", 512), account("nested", 1105),
+                                              account("listed", 513))}
+    rid_of = {"cn=it-admins,cn=users,dc=x": 1105, "cn=domain admins,cn=users,dc=x": 512}
+    # Administrators' in-chain members: one listed account and the nested group it-admins
+    chain = ["CN=listed,CN=Users,DC=x", "CN=it-admins,CN=Users,DC=x"]
+    assert parse.account_members(chain, accounts, 544, rid_of) == ("CN=listed,CN=Users,DC=x",
+                                                                   "CN=nested,CN=Users,DC=x")
+    assert parse.account_members([], accounts, 512, rid_of) == ("CN=da,CN=Users,DC=x",)
+    assert parse.account_members(chain, accounts) == ("CN=listed,CN=Users,DC=x",)  # by member lists alone

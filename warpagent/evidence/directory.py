@@ -142,15 +142,19 @@ def _snapshot(connection: Any, settings: DirectorySettings) -> DirectorySnapshot
     # the groups are listed in full before their members are asked for: a DC allows only a few
     # paged searches open at once on one connection (Samba refuses the next one)
     listed = list(_entries(connection, base, "(objectClass=group)", parse.GROUP_ATTRIBUTES, page))
+    # an account's primaryGroupID is the RID of a group of its own domain (never a builtin one)
+    rid_of = {dn.casefold(): number for dn, attrs in listed if parse.sid(attrs).startswith(f"{domain_sid}-")
+              and (number := parse.rid(parse.sid(attrs))) is not None}
     for dn, attrs in listed:
         group_sid, name = parse.sid(attrs), parse.text(attrs, "sAMAccountName")
         role = parse.role_of(group_sid, name, domain_sid)
         if role is not None:
-            members = parse.account_members(_members(connection, base, dn, page), by_dn)
+            members = parse.account_members(_members(connection, base, dn, page), by_dn, rid_of.get(dn.casefold()),
+                                            rid_of)
             groups.append(PrivilegedGroup(role=role, name=name or dn, members=members))
         elif parse.is_protected_users(group_sid, domain_sid):
-            protected = frozenset(m.casefold() for m in
-                                  parse.account_members(_members(connection, base, dn, page), by_dn))
+            protected = frozenset(m.casefold() for m in parse.account_members(
+                _members(connection, base, dn, page), by_dn, rid_of.get(dn.casefold()), rid_of))
     policies = [parse.domain_policy(base, domain)]
     notes = []
     container = f"CN=Password Settings Container,CN=System,{base}"

@@ -161,6 +161,22 @@ def machine_account_quota(dn: str, attributes: RawAttributes) -> int | None:
         else None
 
 
-def account_members(member_dns: Iterable[str], accounts: Mapping[str, DirectoryAccount]) -> tuple[str, ...]:
-    """The accounts among a group's transitive members (nested groups are members too, and dropped)."""
-    return tuple(sorted({accounts[d.casefold()].dn for d in member_dns if d.casefold() in accounts}))
+def account_members(member_dns: Iterable[str], accounts: Mapping[str, DirectoryAccount],
+                    group_rid: int | None = None, rid_of: Mapping[str, int] | None = None) -> tuple[str, ...]:
+    """The accounts among a group's transitive members (nested groups are members too, and
+    dropped), and the accounts whose primary group is the group or a group nested in it: AD
+    keeps primary-group membership in the account's primaryGroupID, not in the group's member
+    list, so the in-chain search never returns them (an admin whose primary group is Domain
+    Admins is an admin all the same). `group_rid` is the group's RID, `rid_of` each group's by
+    DN (lower case)."""
+    dns = list(member_dns)
+    found = {accounts[d.casefold()].dn for d in dns if d.casefold() in accounts}
+    if group_rid is not None:
+        rids = {group_rid} | {rid_of[d.casefold()] for d in dns if rid_of and d.casefold() in rid_of}
+        found |= {a.dn for a in accounts.values() if a.primary_group in rids}
+    return tuple(sorted(found))
+
+
+def rid(group_sid: str) -> int | None:
+    """The relative id a SID ends in ("S-1-5-21-...-512" -> 512)."""
+    return whole_or_none(group_sid.rpartition("-")[2], "RID", digits=10)
