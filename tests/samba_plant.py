@@ -11,7 +11,6 @@ fixing the domain-wide findings would. Every object is what Samba's own tools wo
 from __future__ import annotations
 
 import contextlib
-
 import sys
 from collections.abc import Iterator
 
