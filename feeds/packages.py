@@ -35,6 +35,7 @@ SOURCE_PACKAGES: dict[str, tuple[str, ...]] = {
     "openssh": ("openssh",),  # not in endoflife.date; its lifecycle is feeds/vendor_policy.py's
 }
 _BY_SOURCE = {package: product for product, packages in SOURCE_PACKAGES.items() for package in packages}
+SOURCE_PACKAGES_ALL = frozenset(_BY_SOURCE)
 # Debian's supported releases and their package indexes (each suite's updates and security too)
 DEBIAN_SUITES = ("bookworm", "bookworm-updates", "bookworm-security", "trixie", "trixie-updates", "trixie-security")
 _RAW = re.compile(r"^(?P<distro>[a-z]+)_(?P<suite>[a-z0-9-]+)_(?P<component>[a-z0-9-]+)_Packages(\.xz|\.gz)?$")

@@ -1,6 +1,14 @@
 """Rebuild the intel snapshot bundled with warpagent (feeds/bundled/) from public data.
 
     python scripts/make_intel_snapshot.py KEV_JSON ENDOFLIFE_PRODUCTS_DIR ENDOFLIFE_DATE
+    python scripts/make_intel_snapshot.py --distributions APT_LISTS_DIR DISTRO_INFO_DIR INDEXES_DATE
+
+The second form adds what Debian's supported releases build: APT_LISTS_DIR holds the releases'
+Packages indexes as apt keeps them after `apt-get update` (signatures checked by apt; any
+compression apt uses, read back with apt-helper), DISTRO_INFO_DIR is /usr/share/distro-info
+(Debian's distro-info-data), INDEXES_DATE the day of the indexes. Only the stanzas of the
+source packages that build the tracked products are kept (Package, Source, Version): a table of
+a few hundred lines, in the indexes' own format, which the same feed loader reads.
 
 KEV_JSON is CISA's catalog exactly as it serves it (known_exploited_vulnerabilities.json);
 ENDOFLIFE_PRODUCTS_DIR is the `products/` folder of the endoflife.date repository, as of
@@ -14,7 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import io
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +32,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from feeds import endoflife  # noqa: E402
+from debian.deb822 import Packages  # noqa: E402
+
+from feeds import endoflife, packages  # noqa: E402
 from feeds.model import EolProduct  # noqa: E402
 
 OUT = ROOT / "feeds" / "bundled"
@@ -66,7 +78,53 @@ def main(kev_path: Path, products: Path, eol_date: dt.date) -> None:
     print(f"wrote {OUT}: {manifest['kev']['what']}; {manifest['endoflife']['what']}")
 
 
+def _index_text(path: Path) -> str:
+    """A Packages index as apt stored it, whatever its compression (apt-helper reads them all)."""
+    done = subprocess.run(["/usr/lib/apt/apt-helper", "cat-file", str(path)], capture_output=True, check=True)
+    return done.stdout.decode("utf-8")
+
+
+def _compact(text: str) -> str:
+    """The index's stanzas for the tracked products' source packages, with only what the loader reads."""
+    stanzas = []
+    for paragraph in Packages.iter_paragraphs(io.StringIO(text), use_apt_pkg=False):
+        source = paragraph.get("Source", paragraph.get("Package", "")).partition(" ")[0]
+        if source in packages.SOURCE_PACKAGES_ALL:
+            stanzas.append("".join(f"{key}: {paragraph[key]}\n" for key in ("Package", "Source", "Version")
+                                   if key in paragraph))
+    return "\n".join(sorted(set(stanzas)))
+
+
+def distributions(lists: Path, distro_info: Path, as_of: dt.date) -> None:
+    indexes: dict[str, str] = {}
+    for path in sorted(lists.glob("*_Packages*")):
+        name = packages.raw_name((path.name.removesuffix(".lz4"),))  # apt's own lz4 copy, read back by apt-helper
+        if name is None:
+            continue
+        name = name.removesuffix(".xz").removesuffix(".gz")
+        indexes[name] = _compact(_index_text(path))
+    csvs = {name: (distro_info / name).read_text(encoding="utf-8") for name in ("debian.csv", "ubuntu.csv")}
+    _write("distro-packages.json.gz", json.dumps(indexes, sort_keys=True).encode())
+    _write("distro-info.json.gz", json.dumps(csvs, sort_keys=True).encode())
+    manifest = json.loads((OUT / "MANIFEST.json").read_text(encoding="utf-8"))
+    suites = ", ".join(sorted(n.split("_")[1] for n in indexes))
+    lines = sum(text.count("Package: ") for text in indexes.values())
+    manifest["distro-packages"] = {
+        "file": "distro-packages.json.gz", "as_of": as_of.isoformat(),
+        "what": f"Debian package indexes ({suites}): {lines} builds of tracked products",
+        "origin": "deb.debian.org Packages indexes, signatures checked by apt (Debian's packages: free licences)"}
+    manifest["distro-info"] = {
+        "file": "distro-info.json.gz", "as_of": as_of.isoformat(),
+        "what": "Debian and Ubuntu releases and their support dates (distro-info-data)",
+        "origin": "Debian's distro-info-data package, /usr/share/distro-info (ISC)"}
+    (OUT / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {OUT}: {manifest['distro-packages']['what']}; {manifest['distro-info']['what']}")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 4:
+    if len(sys.argv) == 5 and sys.argv[1] == "--distributions":
+        distributions(Path(sys.argv[2]), Path(sys.argv[3]), dt.date.fromisoformat(sys.argv[4]))
+    elif len(sys.argv) == 4:
+        main(Path(sys.argv[1]), Path(sys.argv[2]), dt.date.fromisoformat(sys.argv[3]))
+    else:
         sys.exit(__doc__)
-    main(Path(sys.argv[1]), Path(sys.argv[2]), dt.date.fromisoformat(sys.argv[3]))

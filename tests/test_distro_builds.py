@@ -124,3 +124,19 @@ def test_debian_s_nginx_is_low_from_a_banner_and_debian_s_business_with_its_pack
     again = json.loads(run_cli("--config", str(config), "scan", "--json", cwd=tmp_path).stdout)
     assert not [f for f in again["findings"] if f["check_id"] == "WA201"]  # Debian's support decides (WA203)
     assert [f["status"] for f in again["findings"] if f["check_id"] == "WA203"]  # bookworm: LTS only, said so
+
+
+def test_with_only_the_bundled_snapshot_debians_own_nginx_is_never_high(nginx_banner: None, tmp_path: Path) -> None:
+    """Issue 29: with the bundled snapshot and no Debian indexes imported, Debian 12's own nginx
+    1.22.1 was "past end of life", high, from its banner. The snapshot now carries what Debian's
+    supported releases build (their real package indexes, compacted) and their support dates."""
+    config = tmp_path / "warpagent.yaml"
+    config.write_text(f"organisation: {{name: Test Council}}\nestates:\n"
+                      f"  - {{name: web, targets: [{NGINX}], ports: '8081', timeout: 5m}}\n")
+    scanned = run_cli("--config", str(config), "scan", "--json", cwd=tmp_path)
+    assert scanned.returncode in (0, 1), scanned.stderr
+    [nginx] = [f for f in json.loads(scanned.stdout)["findings"] if f["check_id"] == "WA201"]
+    assert nginx["severity"] == "low" and "Debian 12 (bookworm) still supports this version" in nginx["title"]
+    status = json.loads(run_cli("--config", str(config), "feeds", "status", "--json", cwd=tmp_path).stdout)
+    sources = {s["source"]: s for s in status["sources"]}
+    assert sources["distro-packages"]["bundled_snapshot"] and sources["distro-info"]["bundled_snapshot"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from feeds import baseline, endoflife
+from feeds import baseline, endoflife, packages
 from feeds.intel_store import IntelStore
 from feeds.sources import SOURCES as FEED_SOURCES
 from tests.conftest import ROOT, run_cli
@@ -42,13 +42,23 @@ def _closed_port() -> int:
 
 def test_bundled_snapshot_is_the_shared_public_data(tmp_path: Path) -> None:
     feeds = {f.source: f for f in baseline.bundled()}
-    assert set(feeds) == {"kev", "endoflife"}
+    assert set(feeds) == {"kev", "endoflife", "distro-packages", "distro-info"}
     assert gzip.decompress(feeds["kev"].file.read_bytes()) == KEV_FILE.read_bytes()  # CISA's bytes, unchanged
     (tmp_path / "full.json").write_bytes(gzip.decompress(feeds["endoflife"].file.read_bytes()))
     api = endoflife.load(tmp_path / "full.json")
     pages = [endoflife.product_from_page(p) for p in sorted(EOL_PRODUCTS.glob("*.md"))]
     assert api == pages  # the API-shaped copy reads back exactly as the repository's pages do
     assert str(feeds["kev"].as_of) == json.loads(KEV_FILE.read_text())["dateReleased"][:10]
+    # what Debian's releases build: their real indexes' stanzas for the tracked products, in the
+    # indexes' own format, read by the same loader; and distro-info-data's CSVs as Debian ships them
+    indexes = json.loads(gzip.decompress(feeds["distro-packages"].file.read_bytes()))
+    for name, text in indexes.items():
+        (tmp_path / name).write_text(text)
+    builds = [b for name in indexes for b in packages.load(tmp_path / name)]
+    assert {b.suite for b in builds} >= {"bookworm", "bookworm-security", "trixie"}
+    assert any(b.product == "nginx" and b.upstream == "1.22.1" and b.release == "bookworm" for b in builds)
+    releases = json.loads(gzip.decompress(feeds["distro-info"].file.read_bytes()))
+    assert set(releases) == {"debian.csv", "ubuntu.csv"} and "bookworm" in releases["debian.csv"]
 
 
 def test_first_scan_offline_uses_the_snapshot_and_says_what_it_still_needs(tmp_path: Path) -> None:
@@ -57,13 +67,15 @@ def test_first_scan_offline_uses_the_snapshot_and_says_what_it_still_needs(tmp_p
     assert scan.returncode == 0, scan.stderr
     (summary,) = json.loads(scan.stdout)["summary"]
     said = " ".join(summary["problems"])
-    assert "snapshot bundled with warpagent is in use for endoflife (as of 2026-08-22), kev (as of 2025-08-25)" in said
+    assert ("snapshot bundled with warpagent is in use for distro-info (as of 2026-12-05), distro-packages (as of "
+            "2026-12-05), endoflife (as of 2026-08-22), kev (as of 2025-08-25)") in said
     assert "patches: no NVD or OSV data" in said
     assert "patches" in summary["unmeasured"] and "unsupported" not in summary["unmeasured"]  # KEV alone: not green
     said_of = {c["category"]: c for c in summary["coverage"]}
     assert said_of["patches"]["detail"] == ("not measured: no NVD vulnerability database or distribution security "
                                             "advisories (OSV) (run 'warpagent feeds update')")
-    assert said_of["unsupported"]["measured"] and said_of["unsupported"]["intel"] == ["endoflife"]
+    assert said_of["unsupported"]["measured"] and said_of["unsupported"]["intel"] == [
+        "distro-info", "endoflife", "distro-packages"]
     assert said_of["configs"]["detail"] == "measured from scan results and host evidence"
     assert said_of["privileges"]["detail"].startswith("not measured: no host evidence")
     text = run_cli("--config", str(config), "scan", cwd=tmp_path).stdout
@@ -83,8 +95,8 @@ def test_first_scan_offline_uses_the_snapshot_and_says_what_it_still_needs(tmp_p
     technical = run_cli("--config", str(config), "report", "technical", cwd=tmp_path)
     assert technical.returncode == 0, technical.stderr
     assert re.search(r'data-measured="[^"/]+/backups" data-state="not-measured"', technical.stdout)
-    assert 'data-state="measured"><td></td><td>Unsupported software</td><td>measured with endoflife.date' in \
-        technical.stdout
+    assert ('data-state="measured"><td></td><td>Unsupported software</td><td>measured with Debian and Ubuntu '
+            'release dates, endoflife.date') in technical.stdout
     assert ("No open findings in what was measured. Not measured, so not known to be clean: Missing security "
             "patches, Inappropriate user privileges") in technical.stdout  # never a bare "No open findings"
 
