@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from checks.base import NCSC_DMARC_RUA, CheckContext, Weakness, check
-from warpagent.evidence.parsers import mail_records as mail
-from warpagent.model.domains import DomainRecords
+from warpagent.model.domains import NOT_FIRST, Dmarc, DomainRecords, policy_rank
 from warpagent.model.evidence import EvidenceKind
 from warpagent.model.findings import Host, Severity
 from warpagent.numbers import whole_or_none
@@ -59,12 +58,12 @@ def spf_weak(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                        "; ".join(_quote(r) for r in found.spf),
                        "Merge them into one record: with two, receivers treat the domain as having none.")
         return
-    record = found.spf[0]
-    qualifier = mail.spf_all(record)
+    record, facts = found.spf[0], found.spf_facts[0]
+    qualifier = facts.all_qualifier
     if qualifier == "+":
         yield _finding("spf:all", Severity.HIGH, f"SPF for {shown(where)} lets any server send its mail (+all)",
                        f"{_quote(record)} at {shown(where)}", "End the record in -all (or ~all), never +all.")
-    elif qualifier in ("?", None) and not mail.spf_redirects(record):
+    elif qualifier in ("?", None) and not facts.redirects:
         said = "?all (neutral)" if qualifier else "no all term"
         yield _finding("spf:all", Severity.MEDIUM, f"SPF for {shown(where)} does not refuse other senders ({said})",
                        f"{_quote(record)} at {shown(where)}", "End the record in -all (or ~all while reviewing).")
@@ -74,22 +73,21 @@ def spf_weak(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
         yield _finding("spf:permerror", Severity.MEDIUM, f"SPF for {shown(where)} is a permanent error: {why}",
                        f"{_quote(record)} at {shown(where)}",
                        "Remove or flatten includes so the record resolves in 10 lookups or fewer.")
-    if mail.spf_has_ptr(record):
+    if facts.has_ptr:
         yield _finding("spf:ptr", Severity.LOW, f"SPF for {shown(where)} uses the deprecated ptr mechanism",
                        f"{_quote(record)} at {shown(where)}", "Replace ptr with ip4:/ip6: or include: terms.")
 
 
-def _dmarc_problems(found: DomainRecords, record: str, report_to: str) -> Iterator[tuple[str, Severity, str]]:
-    parsed = mail.dmarc(record)
+def _dmarc_problems(parsed: Dmarc, report_to: str) -> Iterator[tuple[str, Severity, str]]:
     if parsed.problems:  # receivers ignore a record whose v= is not first: as good as none
-        severity = Severity.HIGH if mail.NOT_FIRST in parsed.problems else Severity.MEDIUM
+        severity = Severity.HIGH if NOT_FIRST in parsed.problems else Severity.MEDIUM
         said = "an error" if len(parsed.problems) == 1 else f"{len(parsed.problems)} errors"
         yield "syntax", severity, f"the DMARC record has {said}: {'; '.join(parsed.problems)}"
     policy = parsed.tags.get("p", "").lower()
     if policy == "none":
         yield "policy", Severity.MEDIUM, "DMARC only monitors (p=none): spoofed mail is still delivered"
     sub = parsed.tags.get("sp", "").lower()
-    if sub and mail.policy_rank(sub) < mail.policy_rank(policy):
+    if sub and policy_rank(sub) < policy_rank(policy):
         yield "subdomain-policy", Severity.MEDIUM, f"subdomains get a weaker DMARC policy (sp={sub}) than the domain"
     pct = parsed.tags.get("pct", "100")
     share = whole_or_none(pct, "pct", digits=3)
@@ -129,7 +127,7 @@ def dmarc_weak(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                        f"Publish one record: v=DMARC1; p=reject; rua={NCSC_DMARC_RUA}")
         return
     report_to = ctx.policy.dmarc_report_to
-    for aspect, severity, title in _dmarc_problems(found, found.dmarc[0], report_to):
+    for aspect, severity, title in _dmarc_problems(found.dmarc_parsed[0], report_to):
         yield _finding(f"dmarc:{aspect}", severity, f"{shown(found.domain)}: {title}",
                        f"{_quote(found.dmarc[0])} at {shown(where)}",
                        "Move to p=reject (sp no weaker, pct=100) with rua including "
@@ -151,7 +149,7 @@ def dkim_key_weak(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     for key in found.dkim if found else ():
         where = f"{key.selector}._domainkey.{found.domain}" if found else ""
         subject = f"dkim:{key.selector.lower()}"
-        facts = mail.dkim_key(key.records[0]) if key.records else None
+        facts = key.facts
         if facts is None or facts.revoked:
             said = "revoked (p= empty)" if facts else "not published"
             yield _finding(subject, Severity.MEDIUM, f"DKIM key for selector {shown(key.selector)} is {said}",

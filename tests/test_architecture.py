@@ -159,6 +159,15 @@ def test_function_level_imports_of_our_own_modules_are_only_the_justified_ones()
     assert sorted(set(LAZY_INTERNAL) - set(lazy)) == [], "remove the allowance: the import is no longer lazy"
 
 
+def test_checks_judge_parsed_evidence_and_never_parse_it() -> None:
+    """Checks are pure judgements of the model: parsing raw text (DNS records, files) is the
+    evidence stage's (issue 29: checks/domains.py parsed DNS records itself)."""
+    parsing = sorted({(i.importer, i.imported) for i in imports()
+                      if i.importer.startswith("checks") and i.imported.startswith(("warpagent.evidence",
+                                                                                     "warpagent.collect"))})
+    assert parsing == []
+
+
 def test_no_module_over_the_size_limit() -> None:
     sizes = {name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in modules().items()}
     assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}

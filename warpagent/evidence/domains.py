@@ -139,11 +139,14 @@ def read(domain: str, selectors: Sequence[str], resolver: dns.resolver.Resolver)
     spf = tuple(r for r in _txt(resolver, domain, apex=True) if records.is_spf(r))
     lookups, unresolved = _spf_lookups(resolver, spf[0]) if len(spf) == 1 else (0, ())
     dmarc = tuple(r for r in _txt(resolver, f"_dmarc.{domain}") if records.claims_dmarc(r))
-    dkim = tuple(DkimKey(selector=s, records=_txt(resolver, f"{s}._domainkey.{domain}")) for s in selectors)
+    dkim = tuple(DkimKey(selector=s, records=keys, facts=records.dkim_key(keys[0]) if keys else None)
+                 for s in selectors for keys in [_txt(resolver, f"{s}._domainkey.{domain}")])
     mta_sts = tuple(r for r in _txt(resolver, f"_mta-sts.{domain}") if records.starts_with_version(r, "STSv1"))
     tls_rpt = tuple(r for r in _txt(resolver, f"_smtp._tls.{domain}") if records.starts_with_version(r, "TLSRPTv1"))
     return DomainRecords(domain=domain, spf=spf, spf_lookups=lookups, spf_unresolved=unresolved, dmarc=dmarc,
-                         dkim=dkim, mta_sts=mta_sts, tls_rpt=tls_rpt, mx=_mx(resolver, domain))
+                         dkim=dkim, mta_sts=mta_sts, tls_rpt=tls_rpt, mx=_mx(resolver, domain),
+                         spf_facts=tuple(records.spf_facts(r) for r in spf),
+                         dmarc_parsed=tuple(records.dmarc(r) for r in dmarc))
 
 
 def connected(found: DomainRecords, resolver: dns.resolver.Resolver, transport: Transport) -> DomainRecords:

@@ -9,20 +9,17 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from warpagent.model.domains import MtaStsPolicy
+from warpagent.model.domains import DMARC_POLICIES, NOT_FIRST, DkimKeyFacts, Dmarc, MtaStsPolicy, SpfFacts
 from warpagent.numbers import whole_or_none
 
 # mechanisms and modifiers that cost a DNS lookup (RFC 7208 4.6.4)
 SPF_LOOKUP_TERMS = ("include", "a", "mx", "ptr", "exists", "redirect")
 DMARC_TAGS = frozenset({"v", "p", "sp", "pct", "rua", "ruf", "adkim", "aspf", "fo", "rf", "ri",
                         "np", "psd", "t"})  # RFC 7489, and DMARCbis's np, psd and t
-DMARC_POLICIES = ("none", "quarantine", "reject")  # weakest first
-NOT_FIRST = "v=DMARC1 is not the first tag"
 MAX_URIS = 2  # the NCSC's Mail Check: more than two report addresses in a tag is an error
 
 
@@ -72,13 +69,8 @@ def spf_redirects(record: str) -> bool:
     return any(_name(term) == "redirect" for term in spf_terms(record))
 
 
-@dataclass(frozen=True)
-class Dmarc:
-    tags: dict[str, str]
-    problems: tuple[str, ...]  # syntax errors, in the words of the tag at fault
-
-    def uris(self, tag: str) -> list[str]:
-        return [u.strip() for u in self.tags.get(tag, "").split(",") if u.strip()]
+def spf_facts(record: str) -> SpfFacts:
+    return SpfFacts(all_qualifier=spf_all(record), redirects=spf_redirects(record), has_ptr=spf_has_ptr(record))
 
 
 def _version_tag(part: str) -> str:
@@ -128,10 +120,6 @@ def dmarc(record: str) -> Dmarc:
     return Dmarc(tags=tags, problems=tuple(dict.fromkeys(problems)))
 
 
-def policy_rank(value: str) -> int:
-    lowered = value.lower()
-    return DMARC_POLICIES.index(lowered) if lowered in DMARC_POLICIES else -1
-
 
 def mta_sts_policy(text: str) -> MtaStsPolicy:
     """An MTA-STS policy file: `key: value` lines, `mx` repeatable (RFC 8461 3.2)."""
@@ -162,14 +150,6 @@ def mta_sts_policy(text: str) -> MtaStsPolicy:
     if mode in ("enforce", "testing") and not mx:
         problems.append("no mx lines")
     return MtaStsPolicy(mode=mode, max_age=max_age, mx=tuple(mx), problems=tuple(problems))
-
-
-@dataclass(frozen=True)
-class DkimKeyFacts:
-    revoked: bool  # p= is empty: the key was withdrawn
-    key_type: str
-    bits: int | None  # RSA modulus size; None when not RSA or unreadable
-    problem: str = ""
 
 
 def dkim_key(record: str) -> DkimKeyFacts:
