@@ -13,6 +13,7 @@ from feeds.update import FeedSettings
 from warpagent.config import settings as typed
 from warpagent.config import strict_yaml
 from warpagent.config.defaults import completed, duration_seconds, schema
+from warpagent.config.schedule_rules import OFF
 from warpagent.config.validate import validate
 from warpagent.errors import ConfigError
 from warpagent.model.findings import Severity
@@ -63,12 +64,12 @@ def _schedules_off(document: Any) -> Any:
         crons = {key for key, spec in keys.items() if spec.get("format") == "warpagent-cron"}
         for key, value in list(schedule.items()):
             if value is False and key in crons:
-                schedule[key] = "off"
+                schedule[key] = OFF
         estates = schedule.get("estates")
         if isinstance(estates, dict):
             for name, value in list(estates.items()):
                 if value is False:
-                    estates[name] = "off"
+                    estates[name] = OFF
     return document
 
 

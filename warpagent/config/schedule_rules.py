@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from apscheduler.triggers.cron import CronTrigger
 
+OFF = "off"  # a schedule that never fires: the job is run by hand only
+
 
 def cron_trigger(expression: str, timezone: str) -> CronTrigger:
     fields = expression.split()

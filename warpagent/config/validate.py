@@ -12,7 +12,7 @@ import jsonschema
 
 from warpagent.collect import ports, scope
 from warpagent.config.defaults import DURATION, UNIT_SECONDS, completed, schema
-from warpagent.config.schedule_rules import cron_trigger
+from warpagent.config.schedule_rules import OFF, cron_trigger
 from warpagent.store.database import url_has_credentials, url_password
 from warpagent.text import capped, shown
 
@@ -52,7 +52,7 @@ def _is_ports(value: object) -> bool:
 
 @_FORMAT_CHECKER.checks("warpagent-cron")
 def _is_cron(value: object) -> bool:
-    return not isinstance(value, str) or value == "off" or cron_problem(value) is None
+    return not isinstance(value, str) or value == OFF or cron_problem(value) is None
 
 
 def cron_problem(expression: str) -> str | None:

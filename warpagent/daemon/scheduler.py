@@ -34,7 +34,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from warpagent import config
-from warpagent.config.schedule_rules import cron_trigger
+from warpagent.config.schedule_rules import OFF, cron_trigger
 from warpagent.errors import WarpagentError
 from warpagent.store import database
 from warpagent.store.database import StoreLocation
@@ -104,18 +104,14 @@ def holder(store: StoreLocation) -> str | None:
     return None
 
 
-OFF = "off"
-
-
 def desired_jobs(settings: config.Settings, config_path: str | None) -> list[JobSpec]:
     jobs = [JobSpec(id=f"scan:{e.name}", func="warpagent.daemon.jobs:scan_job", args=(config_path, e.name),
                     cron=settings.schedule.scan_for(e.name),
                     what=f"scan estate {e.name}" + (" and share" if settings.schedule.share_after_scan
                                                     and settings.sharing.peers else ""))
             for e in settings.estates]
-    if settings.schedule.feeds != OFF:
-        jobs.insert(0, JobSpec(id="feeds", func="warpagent.daemon.jobs:feeds_job", args=(config_path,),
-                               cron=settings.schedule.feeds, what="update the intel feeds"))
+    jobs.insert(0, JobSpec(id="feeds", func="warpagent.daemon.jobs:feeds_job", args=(config_path,),
+                           cron=settings.schedule.feeds, what="update the intel feeds"))
     if settings.sharing.peers:
         jobs.append(JobSpec(id="pull", func="warpagent.daemon.jobs:pull_job", args=(config_path,),
                             cron=settings.schedule.pull, what="pull peers' new objects"))
