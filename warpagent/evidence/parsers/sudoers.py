@@ -140,7 +140,7 @@ def _refused_shapes(line: str, file: str, number: int) -> None:
         raise refuse("a quote is left open at the end of the line")
     if _EMPTY_NAME.search(names):
         raise refuse("an empty name, group or netgroup")
-    if "=" in line and not _ALIAS.match(line) and _RUNAS_ALONE.search(_uncomment(line)):
+    if "=" in line and not alias and _RUNAS_ALONE.search(_uncomment(line)):
         raise refuse("a run-as list with no command after it")
     if alias or "=" not in line:
         return
@@ -174,8 +174,6 @@ def _expand(items: list[str], aliases: dict[str, list[str]],
 
 _OPTION = re.compile(r"^(TIMEOUT|NOTBEFORE|NOTAFTER|CWD|CHDIR|CHROOT|ROLE|TYPE|APPARMOR_PROFILE|PRIVS|LIMITPRIVS)"
                      r"=(\S+)\s*")
-_DIGEST = re.compile(r"^(?:sha224|sha256|sha384|sha512):[A-Za-z0-9+/=]+(?:,(?:sha224|sha256|sha384|sha512):"
-                     r"[A-Za-z0-9+/=]+)*\s+")
 # words sudo's grammar keeps for itself: never alias names
 _RESERVED = frozenset({"ALL", "CHROOT", "CWD", "TIMEOUT", "NOTBEFORE", "NOTAFTER", "ROLE", "TYPE", "PRIVS",
                        "LIMITPRIVS", "APPARMOR_PROFILE", "INTERCEPT_TYPE"})
@@ -194,15 +192,20 @@ def _option(name: str, value: str, file: str, number: int) -> None:
                             "this file")
 
 
+def _without_digests(command: str) -> str:
+    """The command with the digests before it taken off ("sha224:... sha256:... /bin/ls" -> "/bin/ls")."""
+    while (digest := _ONE_DIGEST.match(command)) is not None:
+        command = command[digest.end():]
+    return command
+
+
 def _commands(members: tuple[str, ...]) -> tuple[str, ...]:
     """Commands as sudo runs them: the digests a Cmnd_Alias member carries ("sha224:... /bin/ls")
     are a check on the file, not part of the command; a member that is only a digest (one of a
     list naming the next command) is no command."""
     out = []
     for member in members:
-        negated, command = member.startswith("!"), member.lstrip("!")
-        while (digest := _ONE_DIGEST.match(command)) is not None:
-            command = command[digest.end():]
+        negated, command = member.startswith("!"), _without_digests(member.lstrip("!"))
         if command:
             out.append(("!" if negated else "") + command)
     return tuple(dict.fromkeys(out))
@@ -280,8 +283,6 @@ def _user_spec(line: str, number: int, state: _SudoState, file: str) -> None:
         passwd_tag = False
         for item in _split_unescaped(text, ","):
             item = item.strip()
-            if _DIGEST.match(item + " ") and " " not in item:
-                continue  # one digest of a list: the command follows the last of them
             if item.startswith("("):
                 close = item.find(")")
                 if close < 0:
@@ -299,7 +300,9 @@ def _user_spec(line: str, number: int, state: _SudoState, file: str) -> None:
                     passwd_tag = False
                 item = item[tag.end():]
             negated = item.startswith("!")
-            item = _DIGEST.sub("", item.lstrip("!").strip())
+            # digests before a command check the file, they are not the command; an item that is only
+            # a digest (one of a list: the command follows the last of them) grants nothing
+            item = _without_digests(item.lstrip("!").strip())
             if not item:
                 continue
             expanded = _commands(_expand([("!" if negated else "") + _command_text(item)], state.aliases))
