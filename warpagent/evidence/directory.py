@@ -143,10 +143,11 @@ def _snapshot(connection: Any, settings: DirectorySettings) -> DirectorySnapshot
     # paged searches open at once on one connection (Samba refuses the next one)
     listed = list(_entries(connection, base, "(objectClass=group)", parse.GROUP_ATTRIBUTES, page))
     # an account's primaryGroupID is the RID of a group of its own domain (never a builtin one)
-    rid_of = {dn.casefold(): number for dn, attrs in listed if parse.sid(attrs).startswith(f"{domain_sid}-")
-              and (number := parse.rid(parse.sid(attrs))) is not None}
+    sids = {dn: parse.sid(attrs) for dn, attrs in listed}
+    rid_of = {dn.casefold(): number for dn, group_sid in sids.items() if group_sid.startswith(f"{domain_sid}-")
+              and (number := parse.rid(group_sid)) is not None}
     for dn, attrs in listed:
-        group_sid, name = parse.sid(attrs), parse.text(attrs, "sAMAccountName")
+        group_sid, name = sids[dn], parse.text(attrs, "sAMAccountName")
         role = parse.role_of(group_sid, name, domain_sid)
         if role is not None:
             members = parse.account_members(_members(connection, base, dn, page), by_dn, rid_of.get(dn.casefold()),

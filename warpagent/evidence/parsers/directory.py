@@ -120,9 +120,8 @@ def role_of(group_sid: str, name: str, domain_sid: str) -> PrivilegedRole | None
     """Which privileged group this is, by its SID (names change with the directory's language)."""
     if group_sid in BUILTIN_SIDS:
         return BUILTIN_SIDS[group_sid]
-    prefix, _, rid = group_sid.rpartition("-")
-    number = whole_or_none(rid, "RID", digits=10)
-    if domain_sid and prefix == domain_sid and number in DOMAIN_RIDS:
+    number = rid(group_sid)
+    if domain_sid and group_sid.rpartition("-")[0] == domain_sid and number in DOMAIN_RIDS:
         return DOMAIN_RIDS[number]
     if name.casefold() == DNS_ADMINS_NAME:
         return PrivilegedRole.DNS_ADMINS
