@@ -18,7 +18,7 @@ from warpagent.cli.common import EXIT_FINDINGS, EXIT_INCOMPLETE, EXIT_OK, EXIT_U
 from warpagent.cli.progress import TerminalProgress
 from warpagent.collect import scope
 from warpagent.collect.nmap_runner import Interrupted
-from warpagent.config import EstateConfig, present, strict_yaml
+from warpagent.config import EstateConfig, defaults, present, strict_yaml
 from warpagent.errors import CollectError, ConfigError, DecisionError, ScopeError, StoreError
 from warpagent.files import write_atomically
 from warpagent.model.findings import FindingId, FindingStatus, RunStatus, Severity, TrackedFinding
@@ -96,7 +96,7 @@ def _raw_scopes(path: str | None) -> list[Scope]:
     except Exception:  # noqa: BLE001 - a file that does not parse has had its one line already
         return []
     estates = document.get("estates") if isinstance(document, dict) else None
-    limit = config.schema()["properties"]["estates"]["items"]["properties"]["max_addresses"]["default"]
+    limit = defaults.default("estates[].max_addresses")
     scopes: list[Scope] = []
     for estate in estates if isinstance(estates, list) else []:
         if not isinstance(estate, dict):
