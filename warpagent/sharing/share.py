@@ -10,7 +10,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,7 @@ from checks import ALL_CHECKS
 from warpagent import clock
 from warpagent.config import PeerConfig, Settings, SharingSettings
 from warpagent.errors import ConfigError
-from warpagent.model.findings import FindingStatus
+from warpagent.model.findings import FindingStatus, TrackedFinding
 from warpagent.sharing import anonymise, guard, identifying, stix_bundle
 from warpagent.sharing.outbox import Outbox
 from warpagent.sharing.stix_bundle import ShareError
@@ -44,7 +44,7 @@ def public_text() -> str:
     return "\n".join(c.doc for c in ALL_CHECKS)
 
 
-def identifying_strings(settings: Settings, store: Store) -> set[str]:
+def identifying_strings(settings: Settings, findings: Sequence[TrackedFinding]) -> set[str]:
     """Everything that would name the council, an estate, a host or a person if it were shared:
     the config's names and targets, every asset, and the host names and addresses the evidence
     holds (banners, certificates, the directory, evidence folders)."""
@@ -52,7 +52,7 @@ def identifying_strings(settings: Settings, store: Store) -> set[str]:
     for estate in settings.estates:
         strings |= {estate.name, *estate.targets, *estate.exclude}
     texts = []
-    for tracked in store.findings():
+    for tracked in findings:
         finding = tracked.finding
         strings.add(finding.asset)
         texts += [finding.asset, finding.title, finding.evidence, finding.subject, finding.product, finding.version]
@@ -66,18 +66,19 @@ def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.d
     member = anonymise.pseudonym(settings.pseudonym_key(), settings.organisation.name)
     region_versions = intel.region_versions(stix_bundle.member_identity_id(member))
     end_of_day = dt.datetime.combine(today, dt.time.max, dt.UTC)
+    every = store.findings()  # read once: the open ones are shared, the decided counted, all screened for
     posture = anonymise.anonymise(
-        store.findings(status=FindingStatus.OPEN.value), member=member, sector=settings.organisation.sector,
+        [t for t in every if t.status is FindingStatus.OPEN], member=member, sector=settings.organisation.sector,
         region=settings.organisation.region, as_of=today, k=settings.sharing.k,
         measured=store.measured_categories(), region_versions=region_versions,
         past_due=lambda tracked: settings.reports.rag.past_due(tracked, end_of_day),
-        decided=[t for t in store.findings() if t.status.decided])
+        decided=[t for t in every if t.status.decided])
     bundle = stix_bundle.build(posture, settings.sharing.tlp)
     text = stix_bundle.to_json(bundle)
     errors = stix_bundle.validate(text)
     if errors:
         raise ShareError(f"the bundle failed STIX 2.1 validation ({errors[0]}); nothing was shared")
-    if identifying.leaks(text, identifying_strings(settings, store), public_text()):
+    if identifying.leaks(text, identifying_strings(settings, every), public_text()):
         # The anonymiser let something identifying through: refuse, and never echo the value.
         raise ShareError("refusing to share: the bundle contains an identifying string from the config or "
                          "the findings (organisation, estate, target, asset, or a host name or address the "
