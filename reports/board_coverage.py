@@ -37,7 +37,6 @@ def not_scanned(run: ScanRun) -> str:
     return "nothing"
 
 
-
 @dataclass(frozen=True)
 class IntelCoverage:
     """One intelligence source the checks used, in the board's words."""

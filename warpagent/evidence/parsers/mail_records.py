@@ -120,7 +120,6 @@ def dmarc(record: str) -> Dmarc:
     return Dmarc(tags=tags, problems=tuple(dict.fromkeys(problems)))
 
 
-
 def mta_sts_policy(text: str) -> MtaStsPolicy:
     """An MTA-STS policy file: `key: value` lines, `mx` repeatable (RFC 8461 3.2)."""
     values: dict[str, str] = {}
