@@ -59,8 +59,8 @@ def age_words(then: dt.date, today: dt.date) -> str:
 
 
 def intel_coverage(statuses: Sequence[SourceStatus], wanted: Sequence[str],
-                   today: dt.date | None = None) -> tuple[IntelCoverage, ...]:
-    """Each source the checks want: its date and, given `today`, its age in words."""
+                   today: dt.date) -> tuple[IntelCoverage, ...]:
+    """Each source the checks want: its date and its age on `today`, in words."""
     by_source = {s.source: s for s in statuses}
     lines = []
     for source in wanted:
@@ -68,5 +68,5 @@ def intel_coverage(statuses: Sequence[SourceStatus], wanted: Sequence[str],
         when = (status.bundled or (status.updated.date() if status.updated else None)) if status else None
         lines.append(IntelCoverage(name=INTEL_NAMES.get(source, source), as_of=f"{when:%d %b %Y}" if when else "",
                                    bundled=bool(status and status.bundled),
-                                   age=age_words(when, today) if when and today else ""))
+                                   age=age_words(when, today) if when else ""))
     return tuple(lines)
