@@ -19,11 +19,12 @@ from checks import (
     supply_chain,
     unsupported,
     web,
+    windows_updates,
 )
 from checks.base import REGISTERED, Check, CheckContext, Weakness
 
 CATEGORY_MODULES = (patches, unsupported, privileges, passwords, configs, supply_chain, backups,
-                    directory_unsupported, directory_privileges, directory_passwords, domains, web)
+                    directory_unsupported, directory_privileges, directory_passwords, domains, web, windows_updates)
 
 ALL_CHECKS: tuple[Check, ...] = tuple(REGISTERED[check_id] for check_id in sorted(REGISTERED))
 

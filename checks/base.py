@@ -32,6 +32,7 @@ class EstatePolicy:
     restore_test_within: dt.timedelta = dt.timedelta(days=90)
     supplier_review: dt.timedelta = dt.timedelta(days=365)
     dmarc_report_to: str = NCSC_DMARC_RUA  # every DMARC rua must include it ("": none)
+    patch_deadline: dt.timedelta = dt.timedelta(days=14)  # Cyber Essentials: high and critical fixes in 14 days
 
     def backup_max_age_for(self, tool: str, job: str) -> dt.timedelta:
         """The job's own max age: tool:job, then the job, then the tool, then the estate's."""

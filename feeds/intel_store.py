@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from feeds import aliases, applicability, cpe, versions
+from feeds import aliases, applicability, cpe, eol_store, versions, windows_store
 from feeds.model import (
     CveFacts,
     CveMatch,
@@ -34,9 +34,10 @@ from feeds.model import (
     OsRelease,
     SourceStatus,
     SupportEnded,
+    WindowsUpdate,
 )
 
-FORMAT = 3  # 2: sources say when the bundled snapshot is in use; 3: distribution builds
+FORMAT = 4  # 2: sources say when the bundled snapshot is in use; 3: distribution builds; 4: Windows updates
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -87,16 +88,13 @@ class LoadedIntel:
     os_releases: list[OsRelease] = field(default_factory=list)
     support_ended: list[SupportEnded] = field(default_factory=list)
     distro_builds: list[DistroBuild] = field(default_factory=list)
+    windows_updates: list[WindowsUpdate] = field(default_factory=list)
     sources: list[SourceStatus] = field(default_factory=list)
 
     def absorb(self, other: LoadedIntel) -> None:
         """Add everything another load read (one source's, proven whole) to this one."""
         for item in fields(self):
             getattr(self, item.name).extend(getattr(other, item.name))
-
-
-def _eol_text(value: dt.date | bool) -> str:
-    return value.isoformat() if isinstance(value, dt.date) else ("true" if value else "false")
 
 
 def _iso(value: dt.date | None) -> str | None:
@@ -112,7 +110,7 @@ def compile_store(intel: LoadedIntel, path: Path, built: dt.datetime) -> None:
         db = sqlite3.connect(str(temporary))
         db.execute("PRAGMA journal_mode=OFF")
         db.execute("PRAGMA synchronous=OFF")
-        db.executescript(_SCHEMA)
+        db.executescript(_SCHEMA + windows_store.SCHEMA)
         db.executemany("INSERT INTO meta VALUES (?, ?)", [("format", str(FORMAT)), ("built", built.isoformat())])
         db.executemany("INSERT INTO sources VALUES (?, ?, ?, ?, ?)",
                        [(s.source, (s.updated or built).isoformat(), s.records, s.detail,
@@ -128,7 +126,7 @@ def compile_store(intel: LoadedIntel, path: Path, built: dt.datetime) -> None:
         db.executemany("INSERT OR REPLACE INTO epss VALUES (?, ?, ?)",
                        ((e.cve, e.score, e.percentile) for e in intel.epss))
         _compile_distro(db, intel.distro_fixes)
-        _compile_eol(db, intel.eol)
+        eol_store.write(db, intel.eol)
         db.executemany("INSERT INTO os_release VALUES (?, ?, ?, ?, ?, ?, ?)",
                        ((r.distro, r.version, r.codename, r.series, _iso(r.released), _iso(r.eol),
                          _iso(r.eol_extended)) for r in intel.os_releases))
@@ -137,6 +135,7 @@ def compile_store(intel: LoadedIntel, path: Path, built: dt.datetime) -> None:
                         for s in intel.support_ended))
         db.executemany("INSERT INTO distro_build VALUES (?, ?, ?, ?, ?, ?)",
                        ((b.product, b.upstream, b.distro, b.suite, b.package, b.version) for b in intel.distro_builds))
+        windows_store.insert(db, intel.windows_updates)
         db.executescript(_INDEXES)
         db.commit()
         db.close()
@@ -164,43 +163,8 @@ def _compile_distro(db: sqlite3.Connection, fixes: Sequence[DistroFix]) -> None:
                          rank.get(f.fixed), f.cvss) for f in items))
 
 
-def _compile_eol(db: sqlite3.Connection, products: Sequence[EolProduct]) -> None:
-    for product in products:
-        db.execute("INSERT OR REPLACE INTO eol_product VALUES (?, ?, ?, ?, ?)",
-                   (product.name, product.title, product.category, json.dumps(product.cpes),
-                    json.dumps(product.purls)))
-        db.executemany("INSERT INTO eol_cycle VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       ((product.name, c.cycle, _iso(c.release_date), _eol_text(c.eol), c.latest, int(c.lts),
-                         c.codename) for c in product.cycles))
-        keys = set()
-        for text in product.cpes:
-            try:
-                keys.add(cpe.parse(text).key)
-            except ValueError:
-                continue
-        keys |= {key for key, name in aliases.EOL_PRODUCTS_BY_CPE.items() if name == product.name}
-        db.executemany("INSERT INTO eol_key VALUES (?, ?, ?)", ((v, p, product.name) for v, p in keys))
-
-
 def _date(text: str | None) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
-
-
-def _eol_value(text: str) -> dt.date | bool:
-    if text in ("true", "false"):
-        return text == "true"
-    return dt.date.fromisoformat(text)
-
-
-def cycle_of(version: str, cycles: Sequence[EolCycle]) -> EolCycle | None:
-    """The release cycle a version belongs to: the longest cycle that is a dotted prefix of it."""
-    best: EolCycle | None = None
-    for cycle in cycles:
-        name = cycle.cycle
-        if (version == name or version.startswith(name + ".") or version.startswith(name + "p")) and (
-                best is None or len(name) > len(best.cycle)):
-            best = cycle
-    return best
 
 
 class IntelStore:
@@ -221,6 +185,8 @@ class IntelStore:
         # an estate repeats the same package versions on every host: match each distinct one once
         self._distro_cache: dict[tuple[str, str, str], list[DistroMatch]] = {}
         self._facts_cache: dict[str, CveFacts] = {}
+        self._windows_cache: dict[tuple[int, bool], tuple[WindowsUpdate, ...]] = {}
+        self._months: tuple[str, ...] | None = None
 
     def close(self) -> None:
         self._db.close()
@@ -342,7 +308,8 @@ class IntelStore:
         row = self._db.execute("SELECT * FROM eol_product WHERE name = ?", (name,)).fetchone()
         if row is None:
             return None
-        cycles = tuple(EolCycle(cycle=c["cycle"], release_date=_date(c["release_date"]), eol=_eol_value(c["eol"]),
+        cycles = tuple(EolCycle(cycle=c["cycle"], release_date=_date(c["release_date"]),
+                                eol=eol_store.eol_value(c["eol"]),
                                 latest=c["latest"], lts=bool(c["lts"]), codename=c["codename"])
                        for c in self._db.execute("SELECT * FROM eol_cycle WHERE product = ?", (name,)))
         return EolProduct(name=row["name"], title=row["title"], category=row["category"],
@@ -363,7 +330,7 @@ class IntelStore:
             product = self.eol_product(row[0])
             if product is None:
                 continue
-            cycle = cycle_of(version, product.cycles)
+            cycle = eol_store.cycle_of(version, product.cycles)
             if cycle is not None:
                 return EolVerdict(product=product, cycle=cycle)
         return None
@@ -398,3 +365,14 @@ class IntelStore:
             return None
         return SupportEnded(release=row["release"], package=row["package"], last_version=row["last_version"],
                             ended=dt.date.fromisoformat(row["ended"]), note=row["note"])
+
+    def windows_updates(self, build: int, server: bool) -> tuple[WindowsUpdate, ...]:
+        """Every fix the loaded MSRC documents give one Windows line (build, client or server)."""
+        if (build, server) not in self._windows_cache:
+            self._windows_cache[(build, server)] = windows_store.line(self._db, build, server)
+        return self._windows_cache[(build, server)]
+
+    def windows_months(self) -> tuple[str, ...]:
+        """The months ("2026-03") whose MSRC documents are loaded, oldest first."""
+        self._months = windows_store.months(self._db) if self._months is None else self._months
+        return self._months

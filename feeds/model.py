@@ -167,6 +167,24 @@ class SupportEnded(Shaped):
     note: str = ""
 
 
+@dataclass(frozen=True)
+class WindowsUpdate(Shaped):
+    """One fix in a month's MSRC document for one Windows line: a (build, client or server) pair,
+    since build 26100 is both Windows 11 24H2 and Server 2025, on UBR sequences ~8000 apart."""
+
+    month: str  # "2026-03"
+    released: dt.date  # Patch Tuesday (the document's InitialReleaseDate)
+    build: int  # 26100
+    server: bool
+    ubr: int  # the update build revision the fix brings: 10.0.26100.8037 -> 8037
+    kb: str  # "5079473"
+    kind: str  # "cumulative" (Security Update, Monthly Rollup) or "partial" (hotpatch, security only)
+    esu: bool  # only in the ESU product family: updates need Extended Security Updates
+    product: str  # one of Microsoft's names for the line, e.g. "Windows Server 2025"
+    cves: tuple[str, ...]  # fixed by it
+    exploited: tuple[str, ...]  # of those, marked "Exploited:Yes"
+
+
 # --- what matching returns ------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -238,5 +256,9 @@ class Intel(Protocol):
     def support_ended(self, release: str, package: str) -> SupportEnded | None: ...
 
     def distro_builds(self, product: str, upstream: str) -> list[DistroBuild]: ...
+
+    def windows_updates(self, build: int, server: bool) -> Sequence[WindowsUpdate]: ...
+
+    def windows_months(self) -> Sequence[str]: ...
 
     def has(self, source: str) -> bool: ...

@@ -11,6 +11,7 @@ share one layout, so a council can copy an online agent's raw cache to an air-ga
     distro-info/debian.csv, ubuntu.csv             distro-info-data
     security-support/security-support-ended.debNN  debian-security-support
     distro-packages/debian_<suite>_main_Packages.xz Debian's package indexes of its supported releases
+    msrc/cvrfDocument-YYYY-Mon.xml (or .json)      Microsoft's monthly security update documents (CVRF)
 
 An import folder need not keep that layout: `recognise` finds each feed's files by their own
 names wherever they sit under it (/usr/share/distro-info and /usr/share/debian-security-support
@@ -33,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from feeds import baseline, distro, endoflife, epss, kev, nvd, osv, packages
+from feeds import baseline, distro, endoflife, epss, kev, msrc, nvd, osv, packages
 from feeds.intel_store import LoadedIntel
 from feeds.model import FeedError, SourceStatus
 
@@ -46,7 +47,7 @@ class Download:
 
 
 def downloads(source: str, mirror: str, nvd_first_year: int, osv_ecosystems: tuple[str, ...],
-              today: dt.date) -> list[Download]:
+              today: dt.date, msrc_months: int = 24) -> list[Download]:
     """What to fetch for a source: from the public feeds, or the same layout under a mirror URL."""
     if source == "nvd":
         years = range(nvd_first_year, today.year + 1)
@@ -56,6 +57,10 @@ def downloads(source: str, mirror: str, nvd_first_year: int, osv_ecosystems: tup
     if source == "osv":
         base = f"{mirror}/osv" if mirror else "https://osv-vulnerabilities.storage.googleapis.com"
         return [Download(f"{base}/{e}/all.zip", f"{e}/all.zip") for e in osv_ecosystems]
+    if source == "msrc":
+        base = f"{mirror}/msrc" if mirror else "https://api.msrc.microsoft.com/cvrf/v3.0/cvrf"
+        return [Download(f"{base}/cvrfDocument-{m}.xml" if mirror else f"{base}/{m}", f"cvrfDocument-{m}.xml")
+                for m in msrc.month_ids(today, msrc_months)]
     if source == "distro-packages":
         if mirror:
             return [Download(f"{mirror}/distro-packages/debian_{s}_main_Packages.xz", f"debian_{s}_main_Packages.xz")
@@ -79,7 +84,7 @@ def downloads(source: str, mirror: str, nvd_first_year: int, osv_ecosystems: tup
     return [Download(url, name) for url, name in public]
 
 
-SOURCES = ("kev", "epss", "nvd", "osv", "endoflife", "distro-info", "security-support", "distro-packages")
+SOURCES = ("kev", "epss", "nvd", "osv", "endoflife", "distro-info", "security-support", "distro-packages", "msrc")
 
 
 def _files(folder: Path, *patterns: str) -> list[Path]:
@@ -129,6 +134,8 @@ FORMATS: dict[str, _Format] = {
                                 "support_ended", "packages"),
     "distro-packages": _Format(("*_Packages", "*_Packages.xz", "*_Packages.gz"), _plain(packages.load),
                                "distro_builds", "builds of tracked products"),
+    "msrc": _Format(("cvrfDocument-*.xml", "cvrfDocument-*.json"), _plain(msrc.load), "windows_updates",
+                    "Windows update fixes"),
 }
 
 
@@ -185,6 +192,7 @@ _OWN_NAMES = (
     ("nvd", "nvdcve-2.0-*.json.gz"), ("nvd", "nvdcve-2.0-*.json"),
     ("distro-info", "debian.csv"), ("distro-info", "ubuntu.csv"),
     ("security-support", "security-support-ended.deb*"),
+    ("msrc", "cvrfDocument-????-???.xml"), ("msrc", "cvrfDocument-????-???.json"),
 )
 MAX_IMPORT_FILES = 200_000  # an import folder is walked once; past this it is the wrong folder
 

@@ -40,6 +40,7 @@ class FeedSettings:
     sources: tuple[str, ...] = sources.SOURCES
     mirror: str = ""
     nvd_first_year: int = 2002
+    msrc_months: int = 24
     osv_ecosystems: tuple[str, ...] = ("Debian", "Ubuntu")
     stale_after_days: int = 3
     timeout_s: float = 60.0
@@ -161,7 +162,7 @@ def _stage_download(source: str, settings: FeedSettings, staging: Path, today: d
     validators = json.loads(validator_file.read_text()) if validator_file.exists() else {}
     changed = False
     for item in sources.downloads(source, settings.mirror.rstrip("/"), settings.nvd_first_year,
-                                  settings.osv_ecosystems, today):
+                                  settings.osv_ecosystems, today, settings.msrc_months):
         staged = staging / item.file
         staged.parent.mkdir(parents=True, exist_ok=True)
         changed |= _fetch(session, settings, item, current_folder / item.file, staged, validators)
@@ -182,7 +183,7 @@ def _stage_import(files: dict[str, Path], staging: Path) -> list[str]:
 
 def _host(source: str, settings: FeedSettings, today: dt.date) -> str:
     items = sources.downloads(source, settings.mirror.rstrip("/"), settings.nvd_first_year,
-                              settings.osv_ecosystems, today)
+                              settings.osv_ecosystems, today, settings.msrc_months)
     return urllib.parse.urlsplit(items[0].url).netloc if items else ""
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import lzma
 import os
 import shutil
 from pathlib import Path
@@ -36,6 +37,7 @@ EOL_PRODUCTS = SHARED / "endoflife-date" / "products"
 DISTRO_INFO = Path("/usr/share/distro-info")
 SECURITY_SUPPORT = Path("/usr/share/debian-security-support")
 DEBIAN_PACKAGES = ASSETS.parent / "corpus" / "debian"  # real extracts of Debian 12's package indexes (SOURCES.md there)
+MSRC = ASSETS.parent / "msrc"  # Microsoft's real monthly documents (SOURCES.md there)
 
 
 def import_folder(target: Path) -> Path:
@@ -55,6 +57,10 @@ def import_folder(target: Path) -> Path:
     for path in SECURITY_SUPPORT.glob("security-support-ended.deb*"):
         shutil.copy(path, target / "security-support")
     shutil.copytree(DEBIAN_PACKAGES, target / "distro-packages", ignore=shutil.ignore_patterns("*.md", "*.sources"))
+    (target / "msrc").mkdir()
+    for month in ("2026-Feb", "2026-Mar"):
+        document = f"cvrfDocument-{month}.xml"
+        (target / "msrc" / document).write_bytes(lzma.decompress((MSRC / f"{document}.xz").read_bytes()))
     return target
 
 

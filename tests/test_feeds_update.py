@@ -211,7 +211,7 @@ def test_cli_import_status_and_stale_warning(tmp_path: Path) -> None:
                        "--json", cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
     assert sorted(json.loads(imported.stdout)["updated"]) == sorted(
-        ["kev", "epss", "nvd", "osv", "endoflife", "distro-info", "security-support", "distro-packages"])
+        ["kev", "epss", "nvd", "osv", "endoflife", "distro-info", "security-support", "distro-packages", "msrc"])
     status = run_cli("--config", str(config), "feeds", "status", "--json", cwd=tmp_path)
     assert status.returncode == 0, status.stderr
     records = {s["source"]: s["records"] for s in json.loads(status.stdout)["sources"]}

@@ -72,14 +72,15 @@ def test_first_scan_offline_uses_the_snapshot_and_says_what_it_still_needs(tmp_p
     assert "patches: no NVD or OSV data" in said
     assert "patches" in summary["unmeasured"] and "unsupported" not in summary["unmeasured"]  # KEV alone: not green
     said_of = {c["category"]: c for c in summary["coverage"]}
-    assert said_of["patches"]["detail"] == ("not measured: no NVD vulnerability database or distribution security "
-                                            "advisories (OSV) (run 'warpagent feeds update')")
+    assert said_of["patches"]["detail"] == (
+        "not measured: no Microsoft security update documents or NVD vulnerability database or distribution "
+        "security advisories (OSV) (run 'warpagent feeds update')")
     assert said_of["unsupported"]["measured"] and said_of["unsupported"]["intel"] == [
         "distro-info", "endoflife", "distro-packages"]
     assert said_of["configs"]["detail"] == "measured from scan results and host evidence"
     assert said_of["privileges"]["detail"].startswith("not measured: no host evidence")
     text = run_cli("--config", str(config), "scan", cwd=tmp_path).stdout
-    assert "    patches       not measured: no NVD vulnerability database or" in text
+    assert "    patches       not measured: no Microsoft security update documents or NVD" in text
     status = run_cli("--config", str(config), "feeds", "status", "--json", cwd=tmp_path)
     sources = {s["source"]: s for s in json.loads(status.stdout)["sources"]}
     assert sources["kev"]["bundled_snapshot"] == "2025-08-25" and sources["kev"]["records"] == 1404
@@ -91,7 +92,7 @@ def test_first_scan_offline_uses_the_snapshot_and_says_what_it_still_needs(tmp_p
     assert re.search(r'NVD vulnerability database <span data-intel="missing">\(not available\)', board.stdout)
     assert 'data-metric="rag-patches">N/A' in board.stdout and 'data-metric="rag-unsupported">Green' in board.stdout
     assert re.search(r'data-measured="[^"/]+/patches" class="muted"><td>[^<]*</td><td>Missing security patches</td>'
-                     r'<td>not measured: no NVD vulnerability database or', board.stdout)
+                     r'<td>not measured: no Microsoft security update documents or NVD', board.stdout)
     technical = run_cli("--config", str(config), "report", "technical", cwd=tmp_path)
     assert technical.returncode == 0, technical.stderr
     assert re.search(r'data-measured="[^"/]+/backups" data-state="not-measured"', technical.stdout)
@@ -172,14 +173,14 @@ def test_update_offline_gives_up_at_once_and_says_what_was_kept(tmp_path: Path) 
     lines = result.stderr.strip().splitlines()
     assert "Retrying" not in result.stderr and "Traceback" not in result.stderr and "WARNING" not in result.stderr
     per_feed = [line for line in lines if line.startswith("warpagent: feed ")]
-    assert len(per_feed) == len(FEED_SOURCES) == 8  # one line per feed
+    assert len(per_feed) == len(FEED_SOURCES) == 9  # one line per feed
     assert any(line.startswith("warpagent: feed kev not updated: ") and line.endswith(
         "the bundled snapshot of 2025-08-25 kept") for line in per_feed)
     assert any(line.startswith("warpagent: feed nvd not updated: ") and line.endswith("no data yet")
                for line in per_feed)
     # only the first feed was tried: the others share its unreachable server and are not retried for each file
     assert sum("cannot reach the server" in line for line in per_feed) == 1
-    assert sum(f"not tried: 127.0.0.1:{port} could not be reached" in line for line in per_feed) == 7
+    assert sum(f"not tried: 127.0.0.1:{port} could not be reached" in line for line in per_feed) == 8
     assert "feeds update --from DIR" in lines[-1]
 
 

@@ -24,6 +24,8 @@ def _file_keys(settings: Settings) -> Iterator[tuple[str, Path, str]]:
             yield f"{at}.evidence", Path(folder), "folder"
         if estate.suppliers:
             yield f"{at}.suppliers", estate.suppliers, "file"
+        for path in estate.windows_updates:
+            yield f"{at}.windows_updates", path, "file or folder"
         if estate.directory and estate.directory.ca_bundle:
             yield f"{at}.directory.ca_bundle", estate.directory.ca_bundle, "file"
         if estate.mail.ca_bundle:
@@ -52,7 +54,7 @@ def missing(settings: Settings) -> list[str]:
     """One line for each file or folder the config names that is not there (or not of its kind)."""
     problems = []
     for key, path, kind in _file_keys(settings):
-        there = path.is_dir() if kind == "folder" else path.is_file()
+        there = {"folder": path.is_dir(), "file": path.is_file()}.get(kind, path.exists())
         if not there:
             why = f"is not a {kind}" if path.exists() else "does not exist"
             problems.append(f"{settings.source}: At '{key}': {kind} {path} {why}; create it or correct the path "

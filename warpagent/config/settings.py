@@ -113,6 +113,9 @@ class EstateConfig:
     evidence: tuple[str, ...] = ()
     ssh: tuple[SshSource, ...] = ()
     suppliers: Path | None = None
+    windows_updates: tuple[Path, ...] = ()  # files or folders of Windows update-level exports
+    windows_updates_max_age_s: int = seconds("estates[].windows_updates_max_age")
+    patch_deadline_s: int = seconds("estates[].patch_deadline")
     directory: DirectorySettings | None = None
     domains: tuple[str, ...] = ()
     mail: MailSettings = MailSettings()

@@ -171,9 +171,10 @@ def _consistency(document: dict[str, Any], source: str) -> list[str]:
             problems.append(f"{source}: At 'estates[{index}].name': estate name '{name}' is used twice; "
                             "give each estate its own name")
         seen.add(name)
-        if not (estate.get("targets") or estate.get("evidence") or estate.get("domains") or "directory" in estate):
+        if not (estate.get("targets") or estate.get("evidence") or estate.get("domains") or "directory" in estate
+                or estate.get("windows_updates")):
             problems.append(f"{source}: At 'estates[{index}]': estate '{name}' has nothing to audit; give it targets, "
-                            "evidence folders, domains or a directory")
+                            "evidence folders, domains, a directory or Windows update exports")
         directory = estate.get("directory")
         if directory and not _port_ok(directory["url"]):
             problems.append(f"{source}: At 'estates[{index}].directory.url': the port is not 1-65535; "

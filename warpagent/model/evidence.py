@@ -34,6 +34,7 @@ class EvidenceKind(enum.StrEnum):
     CREDENTIAL = "credential"
     DIRECTORY = "directory"  # Active Directory, read over LDAP
     DOMAIN = "domain"  # a mail and web domain's DNS records
+    WINDOWS = "windows"  # a Windows computer's build and update revision, from an export
 
 
 # The categories host evidence measures: each is measured by a run only when at least one of
@@ -193,6 +194,27 @@ class Assurance:
 
 
 @dataclass(frozen=True)
+class WindowsBuild:
+    """A Windows computer's update level as an export reported it. Client or server comes from
+    InstallationType, the release from the build number: never from ProductName, which Windows 11
+    still gives as "Windows 10 Pro"."""
+
+    name: str  # ComputerName or Intune's deviceName
+    build: int  # CurrentBuild: 26100
+    ubr: int  # UBR: 8037
+    server: bool  # InstallationType Server, Server Core or Nano Server
+    collected: dt.datetime  # CollectedAt, or Intune's lastSyncDateTime
+    where: Where
+    product_name: str = ""
+    edition: str = ""
+    display_version: str = ""  # "24H2"
+
+    @property
+    def version(self) -> str:
+        return f"10.0.{self.build}.{self.ubr}"
+
+
+@dataclass(frozen=True)
 class Supplier:
     name: str
     service: str
@@ -243,6 +265,7 @@ class HostEvidence:
     directory: DirectorySnapshot | None = None  # the estate's Active Directory, on its own record host
     domain: DomainRecords | None = None  # one of the estate's domains, on its own record host
     web: tuple[WebPage, ...] = ()  # the front page of each web service the scan found
+    windows: WindowsBuild | None = None  # a Windows computer's update level, on its own record host
     read: frozenset[EvidenceKind] = field(default_factory=frozenset)  # evidence kinds read for this host
 
     def account(self, name: str) -> Account | None:

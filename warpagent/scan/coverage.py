@@ -18,7 +18,8 @@ INTEL_NAMES = {"kev": "CISA known exploited vulnerabilities", "nvd": "NVD vulner
                "osv": "distribution security advisories (OSV)", "epss": "FIRST exploit prediction (EPSS)",
                "endoflife": "endoflife.date support dates", "distro-info": "Debian and Ubuntu release dates",
                "security-support": "Debian security support limits",
-               "distro-packages": "Debian package indexes (what each release builds)"}
+               "distro-packages": "Debian package indexes (what each release builds)",
+               "msrc": "Microsoft security update documents"}
 EVIDENCE_HINT = "host evidence (estates[].evidence or SSH collection)"
 DIRECTORY_HINT = "host evidence (estates[].evidence or SSH collection) or directory (estates[].directory)"
 # Sources that sharpen what a category's checks find (exploited, likely to be; a version the

@@ -19,7 +19,7 @@ from pathlib import Path
 from checks.base import EstatePolicy
 from warpagent.collect.scope import Scope, canonical_address
 from warpagent.config import DirectorySettings, EstateConfig
-from warpagent.evidence import directory, restore_test, web
+from warpagent.evidence import directory, restore_test, web, windows_exports
 from warpagent.evidence import domains as domain_records
 from warpagent.evidence import folders as evidence
 from warpagent.evidence import probes as credential_probe
@@ -71,7 +71,8 @@ def policy_of(estate: EstateConfig) -> EstatePolicy:
                                                     for key, s in estate.backups.max_age_by_job_s),
                         restore_test_within=dt.timedelta(seconds=estate.backups.restore_test_within_s),
                         supplier_review=dt.timedelta(seconds=estate.supplier_review_s),
-                        dmarc_report_to=estate.mail.dmarc_report_to)
+                        dmarc_report_to=estate.mail.dmarc_report_to,
+                        patch_deadline=dt.timedelta(seconds=estate.patch_deadline_s))
 
 
 def _probe(inventory: Inventory, estate: EstateConfig) -> Inventory:
@@ -154,6 +155,17 @@ def _records(estate: EstateConfig, scope: Scope, now: dt.datetime,
         hosts.append(host)
         problems += [problem] if problem else []
         notes += host.evidence.directory.notes if host.evidence.directory else ()
+    if estate.windows_updates:
+        windows = windows_exports.read(estate.windows_updates, now,
+                                       dt.timedelta(seconds=estate.windows_updates_max_age_s))
+        problems += windows.problems
+        notes += windows.notes
+        hosts += [Host(address="", asset=build.name, state=RECORD_STATE,
+                       evidence=HostEvidence(windows=build, read=frozenset({EvidenceKind.WINDOWS})))
+                  for build in windows.builds]
+        snapshot = next((h.evidence.directory for h in hosts if h.evidence.directory), None)
+        unreported = windows_exports.unreported(snapshot, windows.builds, now) if snapshot else ""
+        notes += [unreported] if unreported else []
     inside = frozenset(scope.addresses)
     transport = domain_records.Transport(in_scope=lambda address: canonical_address(address) in inside,
                                          ca_bundle=estate.mail.ca_bundle, timeout_s=estate.mail.timeout_s)
