@@ -10,10 +10,12 @@ they get no second finding here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass
 
 from checks.base import CheckContext, Weakness, check
-from checks.priority import prioritise
+from checks.priority import Priority, prioritise
 from feeds import windows
 from feeds.model import Intel
 from warpagent.model.evidence import EvidenceKind, WindowsBuild
@@ -29,17 +31,47 @@ def _serviced(intel: Intel, months: tuple[windows.Month, ...]) -> bool:
     return bool(months and loaded) and months[-1].month == loaded[-1] and not months[-1].esu
 
 
-def _listed(cves: list[str]) -> str:
+def _listed(cves: tuple[str, ...]) -> str:
     more = len(cves) - CVES_LISTED
     return ", ".join(cves[:CVES_LISTED]) + (f" and {more} more" if more > 0 else "")
 
 
-def standing_of(intel: Intel, build: WindowsBuild) -> tuple[tuple[windows.Month, ...], windows.Standing] | None:
-    """The host's line and its place on it, or None when the line is not judged here."""
-    months = windows.ladder(intel.windows_updates(build.build, build.server))
+@dataclass(frozen=True)
+class Level:
+    """What a build and update revision lacks on its line: the same for every computer at it."""
+
+    months: tuple[windows.Month, ...]
+    standing: windows.Standing
+    cves: tuple[str, ...]
+    priority: Priority
+    kev: tuple[str, ...]
+    exploited: tuple[str, ...]
+
+
+# A council runs thousands of computers at a few dozen levels: each level is judged once per
+# intel store (held weakly, so a store closed and dropped takes its levels with it).
+_LEVELS: MutableMapping[Intel, dict[tuple[int, bool, int], Level | None]] = weakref.WeakKeyDictionary()
+
+
+def _judged(intel: Intel, build: WindowsBuild) -> Level | None:
+    months = intel.windows_ladder(build.build, build.server)
     if not _serviced(intel, months):
         return None
-    return months, windows.standing(months, build.ubr)
+    standing = windows.standing(months, build.ubr)
+    cves = standing.cves_missing(build.ubr)
+    facts = intel.cve_facts(cves)
+    return Level(months=months, standing=standing, cves=cves, priority=prioritise(cves, facts),
+                 kev=tuple(sorted(c for c in cves if facts.get(c) and facts[c].kev)),
+                 exploited=tuple(sorted(standing.exploited & set(cves))))
+
+
+def level_of(intel: Intel, build: WindowsBuild) -> Level | None:
+    """The computer's place on its line, or None when the line is not judged here."""
+    levels = _LEVELS.setdefault(intel, {})
+    key = (build.build, build.server, build.ubr)
+    if key not in levels:
+        levels[key] = _judged(intel, build)
+    return levels[key]
 
 
 @check("WA104", "patches", "Windows computer missing security updates (Microsoft's data)", needs_intel=("msrc",),
@@ -53,7 +85,8 @@ def windows_missing_update(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     the missing updates fix is in CISA KEV or marked exploited by Microsoft. A computer older
     than the oldest month loaded is "missing since at least" that month, never clean.
 
-    Board: some council computers are missing Microsoft's monthly security updates.
+    Board: some council Windows computers have gone past the patching deadline without Microsoft's
+    monthly security updates.
 
     Why it matters: Microsoft's monthly fixes are reverse-engineered within days, and ransomware
     crews use unpatched Windows to get in and to spread.
@@ -64,18 +97,13 @@ def windows_missing_update(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     if build is None:
         return
     intel = ctx.require_intel()
-    found = standing_of(intel, build)
-    if found is None or not found[1].missing:
+    level = level_of(intel, build)
+    if level is None or not level.standing.missing:
         return
-    months, standing = found
-    first, latest = standing.missing[0], months[-1]
+    standing, cves, priority, kev, exploited = level.standing, level.cves, level.priority, level.kev, level.exploited
+    first, latest = standing.missing[0], level.months[-1]
     if build.collected.date() - first.released <= ctx.policy.patch_deadline:
         return
-    cves = standing.cves_missing(build.ubr)
-    facts = intel.cve_facts(cves)
-    priority = prioritise(cves, facts)
-    kev = sorted(c for c in cves if facts.get(c) and facts[c].kev)
-    exploited = sorted(standing.exploited & set(cves))
     severity = Severity.CRITICAL if kev or exploited else Severity.HIGH
     since = f"since at least {first.name}" if standing.level is None else f"since {first.name}"
     latest_kb = f"KB{latest.cumulative_kb}" if latest.cumulative_kb else "the latest cumulative update"

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from feeds import aliases, applicability, cpe, eol_store, versions, windows_store
+from feeds import aliases, applicability, cpe, eol_store, versions, windows, windows_store
 from feeds.model import (
     CveFacts,
     CveMatch,
@@ -185,7 +185,7 @@ class IntelStore:
         # an estate repeats the same package versions on every host: match each distinct one once
         self._distro_cache: dict[tuple[str, str, str], list[DistroMatch]] = {}
         self._facts_cache: dict[str, CveFacts] = {}
-        self._windows_cache: dict[tuple[int, bool], tuple[WindowsUpdate, ...]] = {}
+        self._windows_cache: dict[tuple[int, bool], tuple[windows.Month, ...]] = {}
         self._months: tuple[str, ...] | None = None
 
     def close(self) -> None:
@@ -366,10 +366,10 @@ class IntelStore:
         return SupportEnded(release=row["release"], package=row["package"], last_version=row["last_version"],
                             ended=dt.date.fromisoformat(row["ended"]), note=row["note"])
 
-    def windows_updates(self, build: int, server: bool) -> tuple[WindowsUpdate, ...]:
-        """Every fix the loaded MSRC documents give one Windows line (build, client or server)."""
+    def windows_ladder(self, build: int, server: bool) -> tuple[windows.Month, ...]:
+        """One Windows line's (build, client or server) monthly ladder from the MSRC documents."""
         if (build, server) not in self._windows_cache:
-            self._windows_cache[(build, server)] = windows_store.line(self._db, build, server)
+            self._windows_cache[(build, server)] = windows.ladder(windows_store.line(self._db, build, server))
         return self._windows_cache[(build, server)]
 
     def windows_months(self) -> tuple[str, ...]:

@@ -15,6 +15,9 @@ from typing import Any, Protocol
 
 from feeds import cpe
 
+if typing.TYPE_CHECKING:
+    from feeds.windows import Month
+
 
 class FeedError(Exception):
     """A feed file that cannot be used: the message names the file and what is wrong."""
@@ -257,7 +260,7 @@ class Intel(Protocol):
 
     def distro_builds(self, product: str, upstream: str) -> list[DistroBuild]: ...
 
-    def windows_updates(self, build: int, server: bool) -> Sequence[WindowsUpdate]: ...
+    def windows_ladder(self, build: int, server: bool) -> tuple[Month, ...]: ...
 
     def windows_months(self) -> Sequence[str]: ...
 

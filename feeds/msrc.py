@@ -211,10 +211,10 @@ def read(data: bytes) -> list[WindowsUpdate]:
     """One document's Windows updates, from its XML or JSON form."""
     if len(data) > MAX_DOCUMENT_BYTES:
         raise FeedError(f"larger than {MAX_DOCUMENT_BYTES // (1024 * 1024)} MB: not a monthly document")
-    start = data.lstrip()[:1]
-    if start in (b"{", b"\xef"):
+    data = data.removeprefix(b"\xef\xbb\xbf")  # some months' XML (2023-Jan, Feb, Mar) and JSON begin with a BOM
+    if data.lstrip()[:1] == b"{":
         try:
-            doc = _from_json(json.loads(data.decode("utf-8-sig")))
+            doc = _from_json(json.loads(data.decode("utf-8")))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise FeedError(f"not JSON ({exc.__class__.__name__})") from None
     else:

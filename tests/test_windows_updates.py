@@ -228,6 +228,12 @@ def test_the_json_form_reads_like_the_xml(updates: list[WindowsUpdate]) -> None:
         (19045, 7058, "5078885", True, ("CVE-2026-21510",)), (26100, 8037, "5079473", False, ("CVE-2026-21510",))]
 
 
+def test_a_document_with_a_byte_order_mark_reads_the_same(documents: Path) -> None:
+    """Microsoft's 2023-Jan to 2023-Mar XML documents begin with a UTF-8 BOM."""
+    plain = (documents / "cvrfDocument-2026-Feb.xml").read_bytes()
+    assert msrc.read(b"\xef\xbb\xbf" + plain) == msrc.read(plain) != []
+
+
 def test_month_ids_wait_for_patch_tuesday() -> None:
     assert msrc.month_ids(dt.date(2026, 3, 9), 3) == ["2025-Dec", "2026-Jan", "2026-Feb"]
     assert msrc.month_ids(dt.date(2026, 3, 15), 2) == ["2026-Feb", "2026-Mar"]
