@@ -1,31 +1,36 @@
-"""patches on Windows (WA104): a computer's build and update revision (from an export) against
-Microsoft's own monthly security update documents (MSRC CVRF).
+"""Windows computers from update-level exports against Microsoft's own monthly security update
+documents (MSRC CVRF): missing updates (WA104, patches) and releases no longer updated (WA206,
+unsupported).
 
 Each host is placed on its line's ladder (feeds.windows: the build, client or server); the
 first month whose update it lacks is a finding once that month's release is older than the
 estate's patch deadline (Cyber Essentials' 14 days) on the evidence's own date. Releases that
-Microsoft no longer updates, or updates only under Extended Security Updates, are WA205's:
-they get no second finding here.
+Microsoft no longer updates, or updates only under Extended Security Updates, are not WA104's:
+WA206 reports them for computers the directory does not list, WA205 for those it does, so no
+computer is counted twice.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import weakref
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 
 from checks.base import CheckContext, Weakness, check
+from checks.directory_unsupported import windows_release
 from checks.priority import Priority, prioritise
 from feeds import windows
-from feeds.model import Intel
+from feeds.model import Intel, Month
 from warpagent.model.evidence import EvidenceKind, WindowsBuild
 from warpagent.model.findings import Host, Severity
+from warpagent.text import shown
 
 SUBJECT = "windows-update"
 CVES_LISTED = 5
 
 
-def _serviced(intel: Intel, months: tuple[windows.Month, ...]) -> bool:
+def _serviced(intel: Intel, months: tuple[Month, ...]) -> bool:
     """Whether Microsoft still updates the line outside ESU in the latest month loaded."""
     loaded = intel.windows_months()
     return bool(months and loaded) and months[-1].month == loaded[-1] and not months[-1].esu
@@ -40,7 +45,7 @@ def _listed(cves: tuple[str, ...]) -> str:
 class Level:
     """What a build and update revision lacks on its line: the same for every computer at it."""
 
-    months: tuple[windows.Month, ...]
+    months: tuple[Month, ...]
     standing: windows.Standing
     cves: tuple[str, ...]
     priority: Priority
@@ -121,3 +126,64 @@ def windows_missing_update(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                     "stopped updating.",
         cves=priority.cves, product="Microsoft Windows", version=build.version, kev_due=priority.kev_due,
         ransomware=priority.ransomware, epss=priority.epss, cvss=priority.cvss)
+
+
+def _release_words(build: WindowsBuild, month: Month | None) -> str:
+    named = month.product if month else (build.product_name or "Windows")
+    return f"{shown(named, 60)} (build {build.build})"
+
+
+@check("WA206", "unsupported", "Windows computer on a release Microsoft no longer updates (export)",
+       needs_intel=("msrc", "endoflife"), evidence=(EvidenceKind.WINDOWS,))
+def windows_release_unserviced(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
+    """A Windows computer from an export, not in the estate's Active Directory (WA205 judges
+    those), whose release Microsoft's latest monthly document no longer updates (high), or
+    updates only under Extended Security Updates: high when the computer lacks them, low when it
+    has them (it relies on paid ESU, which ends). A release absent from the documents is judged
+    by endoflife.date's support dates.
+
+    Board: some council Windows computers run a release that Microsoft no longer updates, or
+    updates only for a fee.
+
+    Why it matters: without updates every new flaw in Windows stays open on that computer for
+    good; ransomware crews look for exactly these.
+    Fix: upgrade the computer to a supported Windows release (or replace it); until then keep it
+    enrolled in Extended Security Updates and installing them."""
+    build = host.evidence.windows
+    if build is None or build.in_directory:
+        return
+    intel = ctx.require_intel()
+    months = intel.windows_ladder(build.build, build.server) if intel.has("msrc") else ()
+    loaded = intel.windows_months() if intel.has("msrc") else ()
+    last = months[-1] if months else None
+    if last is not None and loaded and last.month == loaded[-1]:
+        if not last.esu:
+            return
+        current = not windows.standing(months, build.ubr).missing
+        yield Weakness(
+            subject="windows-release", severity=Severity.LOW if current else Severity.HIGH,
+            title=f"Windows computer '{build.name}' relies on Extended Security Updates" if current else
+                  f"Windows computer '{build.name}' runs a release updated only under Extended Security Updates, "
+                  "and lacks them",
+            evidence=f"{build.name}: {_release_words(build, last)} at {build.version} ({build.where}); Microsoft's "
+                     f"{last.name} update for it (KB{last.cumulative_kb}) is in the Extended Security Updates "
+                     "family only",
+            remediation=f"Upgrade '{build.name}' to a supported Windows release"
+                        + ("" if current else "; until then enrol it in Extended Security Updates and install them")
+                        + ".",
+            product="Microsoft Windows", version=build.version)
+        return
+    if last is not None:
+        ended = f"its last security update in the documents loaded is KB{last.cumulative_kb} (listed {last.name})"
+    else:
+        found = windows_release(intel, build.product_name or ("Windows Server" if build.server else "Windows"),
+                                f"10.0 ({build.build})") if intel.has("endoflife") else None
+        if found is None or not isinstance(found[1].eol, dt.date) or found[1].eol > ctx.now.date():
+            return
+        ended = f"support ended {found[1].eol:%Y-%m-%d} (endoflife.date: {found[0]} {found[1].cycle})"
+    yield Weakness(
+        subject="windows-release", severity=Severity.HIGH,
+        title=f"Windows computer '{build.name}' runs a Windows release Microsoft no longer updates",
+        evidence=f"{build.name}: {_release_words(build, last)} at {build.version} ({build.where}); {ended}",
+        remediation=f"Upgrade '{build.name}' to a supported Windows release, or replace it.",
+        product="Microsoft Windows", version=build.version)

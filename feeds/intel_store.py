@@ -31,6 +31,7 @@ from feeds.model import (
     EpssScore,
     FeedError,
     KevEntry,
+    Month,
     OsRelease,
     SourceStatus,
     SupportEnded,
@@ -185,7 +186,7 @@ class IntelStore:
         # an estate repeats the same package versions on every host: match each distinct one once
         self._distro_cache: dict[tuple[str, str, str], list[DistroMatch]] = {}
         self._facts_cache: dict[str, CveFacts] = {}
-        self._windows_cache: dict[tuple[int, bool], tuple[windows.Month, ...]] = {}
+        self._windows_cache: dict[tuple[int, bool], tuple[Month, ...]] = {}
         self._months: tuple[str, ...] | None = None
 
     def close(self) -> None:
@@ -366,7 +367,7 @@ class IntelStore:
         return SupportEnded(release=row["release"], package=row["package"], last_version=row["last_version"],
                             ended=dt.date.fromisoformat(row["ended"]), note=row["note"])
 
-    def windows_ladder(self, build: int, server: bool) -> tuple[windows.Month, ...]:
+    def windows_ladder(self, build: int, server: bool) -> tuple[Month, ...]:
         """One Windows line's (build, client or server) monthly ladder from the MSRC documents."""
         if (build, server) not in self._windows_cache:
             self._windows_cache[(build, server)] = windows.ladder(windows_store.line(self._db, build, server))

@@ -15,9 +15,6 @@ from typing import Any, Protocol
 
 from feeds import cpe
 
-if typing.TYPE_CHECKING:
-    from feeds.windows import Month
-
 
 class FeedError(Exception):
     """A feed file that cannot be used: the message names the file and what is wrong."""
@@ -186,6 +183,27 @@ class WindowsUpdate(Shaped):
     product: str  # one of Microsoft's names for the line, e.g. "Windows Server 2025"
     cves: tuple[str, ...]  # fixed by it
     exploited: tuple[str, ...]  # of those, marked "Exploited:Yes"
+
+
+@dataclass(frozen=True)
+class Month:
+    """What one month's update brings a Windows line (feeds.windows builds them)."""
+
+    month: str  # "2026-03"
+    released: dt.date
+    product: str
+    cumulative: int | None  # the UBR of the month's cumulative update (None: none for this line)
+    cumulative_kb: str
+    partial: int | None  # the UBR of its hotpatch or security-only update, if any
+    partial_kb: str
+    esu: bool  # every fix this month is in the ESU family: updates need Extended Security Updates
+    fixed_at: tuple[tuple[str, int], ...]  # (CVE, the lowest UBR of this month that fixes it)
+    exploited: frozenset[str]
+
+    @property
+    def name(self) -> str:
+        """"2026-03" -> "March 2026"."""
+        return dt.date.fromisoformat(f"{self.month}-01").strftime("%B %Y")
 
 
 # --- what matching returns ------------------------------------------------------------------

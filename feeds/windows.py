@@ -5,7 +5,9 @@ Server 2025 near 32000, so keying by build alone would call a Server 2025 host p
 
 What a month brings a line is read from the fixes the month's document gives for it. The
 documents repeat older fixes for revised CVEs (December's lists October's and November's KBs),
-so the month's own update is the one that fixes most of its CVEs, not simply the highest build.
+so the month's own update is the one that fixes most of its CVEs, not simply the highest build,
+and a month that only repeats older KBs is no update month for the line (a release whose support
+ended stays listed for months after its last update).
 A hotpatch (or security-only) update reaches a lower UBR than the same month's cumulative
 update (26100.7979 against 8037): a host at or above it has the month only when it is also
 beyond the previous month's cumulative update, or a host on February's cumulative 7840 would
@@ -14,31 +16,11 @@ pass for March's hotpatch track.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from feeds.model import WindowsUpdate
-
-
-@dataclass(frozen=True)
-class Month:
-    month: str  # "2026-03"
-    released: dt.date
-    product: str
-    cumulative: int | None  # the UBR of the month's cumulative update (None: none for this line)
-    cumulative_kb: str
-    partial: int | None  # the UBR of its hotpatch or security-only update, if any
-    partial_kb: str
-    esu: bool  # every fix this month is in the ESU family: updates need Extended Security Updates
-    fixed_at: tuple[tuple[str, int], ...]  # (CVE, the lowest UBR of this month that fixes it)
-    exploited: frozenset[str]
-
-    @property
-    def name(self) -> str:
-        """"2026-03" -> "March 2026"."""
-        return dt.date.fromisoformat(f"{self.month}-01").strftime("%B %Y")
+from feeds.model import Month, WindowsUpdate
 
 
 @dataclass(frozen=True)
@@ -67,8 +49,12 @@ def ladder(updates: Iterable[WindowsUpdate]) -> tuple[Month, ...]:
     by_month: dict[str, list[WindowsUpdate]] = defaultdict(list)
     for update in updates:
         by_month[update.month].append(update)
-    months = []
+    months: list[Month] = []
+    highest = 0
     for month, found in sorted(by_month.items()):
+        if max(u.ubr for u in found) <= highest:
+            continue  # only older KBs repeated for revised CVEs: no update for this line that month
+        highest = max(highest, *(u.ubr for u in found if u.kind == "cumulative"), 0)
         cumulative = _most_fixing([u for u in found if u.kind == "cumulative"])
         partial = _most_fixing([u for u in found if u.kind == "partial"
                                 and (cumulative is None or u.ubr < cumulative.ubr)])

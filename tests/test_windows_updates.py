@@ -10,16 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import lzma
+import shutil
 from pathlib import Path
 
 import pytest
 
-from checks.base import CheckContext, EstatePolicy
-from checks.windows_updates import windows_missing_update
+from checks.base import Check, CheckContext, EstatePolicy
+from checks.windows_updates import windows_missing_update, windows_release_unserviced
 from feeds import msrc, sources, windows
 from feeds.intel_store import IntelStore, LoadedIntel, compile_store
-from feeds.model import FeedError, WindowsUpdate
+from feeds.model import FeedError, Month, WindowsUpdate
 from tests.conftest import run_cli
+from tests.intel_data import EOL_PRODUCTS
 from warpagent.evidence.formats import EvidenceError
 from warpagent.evidence.parsers.windows import exports
 from warpagent.model.evidence import EvidenceKind, HostEvidence, Where, WindowsBuild
@@ -47,13 +49,16 @@ def updates(documents: Path) -> list[WindowsUpdate]:
 @pytest.fixture(scope="module")
 def intel(documents: Path, tmp_path_factory: pytest.TempPathFactory) -> IntelStore:
     loaded = LoadedIntel()
-    sources.load_source("msrc", documents, loaded)
+    loaded.sources.append(sources.load_source("msrc", documents, loaded))
+    endoflife = tmp_path_factory.mktemp("endoflife")
+    shutil.copytree(EOL_PRODUCTS, endoflife / "products")
+    loaded.sources.append(sources.load_source("endoflife", endoflife, loaded))
     path = tmp_path_factory.mktemp("intel") / "intel.db"
     compile_store(loaded, path, dt.datetime(2026, 3, 31, tzinfo=dt.UTC))
     return IntelStore(path)
 
 
-def line(updates: list[WindowsUpdate], build: int, server: bool) -> tuple[windows.Month, ...]:
+def line(updates: list[WindowsUpdate], build: int, server: bool) -> tuple[Month, ...]:
     return windows.ladder(u for u in updates if (u.build, u.server) == (build, server))
 
 
@@ -121,18 +126,20 @@ def msrc_months() -> list[str]:
     return ["2025-11", "2025-12", "2026-01", "2026-02", "2026-03"]
 
 
-def host(name: str, build: int, ubr: int, *, server: bool = False, collected: str = "2026-03-31") -> Host:
+def host(name: str, build: int, ubr: int, *, server: bool = False, collected: str = "2026-03-31",
+         in_directory: bool = False, product: str = "") -> Host:
     windows_build = WindowsBuild(name=name, build=build, ubr=ubr, server=server,
                                  collected=dt.datetime.fromisoformat(collected + "T09:00:00+00:00"),
-                                 where=Where("exports/builds.csv", 2))
+                                 where=Where("exports/builds.csv", 2), in_directory=in_directory,
+                                 product_name=product)
     return Host(address="", asset=name, state=RECORD_STATE,
                 evidence=HostEvidence(windows=windows_build, read=frozenset({EvidenceKind.WINDOWS})))
 
 
-def judged(intel: IntelStore, item: Host, deadline_days: int = 14) -> list[str]:
+def judged(intel: IntelStore, item: Host, deadline_days: int = 14, check: Check = windows_missing_update) -> list[str]:
     ctx = CheckContext(now=dt.datetime(2026, 4, 1, tzinfo=dt.UTC), intel=intel,
                        policy=EstatePolicy(patch_deadline=dt.timedelta(days=deadline_days)))
-    return [f"{w.severity.name} {w.title} | {w.evidence}" for w in windows_missing_update.run(item, ctx)]
+    return [f"{w.severity.name} {w.title} | {w.evidence}" for w in check.run(item, ctx)]
 
 
 def test_the_check_names_the_month_the_kb_and_the_cves(intel: IntelStore) -> None:
@@ -165,6 +172,26 @@ def test_releases_that_need_esu_or_are_no_longer_updated_are_left_to_wa205(intel
     assert judged(intel, host("PC-LTSC", 19044, 6809)) != []
     # Windows 11 22H2 (22621) got its last update in November 2025: not judged here
     assert judged(intel, host("PC-22H2", 22621, 5000)) == []
+
+
+def test_releases_no_longer_updated_or_only_under_esu_are_wa206s(intel: IntelStore) -> None:
+    def said(item: Host) -> list[str]:
+        return judged(intel, item, check=windows_release_unserviced)
+    assert said(host("PC-CURRENT", 26100, 8037)) == []
+    assert said(host("PC-BEHIND", 22631, 6649)) == []  # behind, but on a release still updated: WA104's
+    esu_current = said(host("PC-WIN10", 19045, 7058))
+    assert len(esu_current) == 1 and esu_current[0].startswith("LOW")
+    assert "relies on Extended Security" in esu_current[0]
+    esu_behind = said(host("PC-WIN10", 19045, 6809))
+    assert esu_behind[0].startswith("HIGH") and "KB5078885" in esu_behind[0] and "lacks them" in esu_behind[0]
+    ended = said(host("PC-22H2", 22621, 6060))
+    assert ended[0].startswith("HIGH")
+    assert "last security update in the documents loaded is KB5066793 (listed November 2025)" in ended[0]
+    # Windows 10 1909 is in no document loaded: endoflife.date's dates decide
+    ancient = said(host("PC-1909", 18363, 2274, product="Windows 10 Enterprise"))
+    assert ancient[0].startswith("HIGH") and "support ended 2022-05-10" in ancient[0]
+    # the directory lists it: WA205 judges its support there, and it is not counted twice
+    assert said(host("PC-22H2", 22621, 6060, in_directory=True)) == []
 
 
 def test_registry_and_intune_exports_are_read(tmp_path: Path) -> None:
@@ -288,6 +315,16 @@ def test_a_council_imports_the_documents_and_scans_its_exports(documents: Path, 
     assert by_asset["SRV-FILES"]["kev_due"] == "2026-03-03"
     assert by_asset["LT-0042"]["severity"] == "high"
     assert "older than 30 days" in scanned.stdout + scanned.stderr and "LT-OLD" in scanned.stdout + scanned.stderr
+
+    # shared: the weakness and its CVEs, never a computer's name, the council or the export's path
+    env = {"WARPAGENT_PSEUDONYM_KEY": "4b" * 32}
+    shared = run_cli("--config", str(config), "share", "--dry-run", "--out", "bundle.json", cwd=tmp_path, env=env,
+                     now=now)
+    assert shared.returncode == 0, shared.stderr
+    bundle = (tmp_path / "bundle.json").read_text().casefold()
+    assert "wa104" in bundle and "cve-2026-21510" in bundle
+    for needle in ("PC-FIN-01", "SRV-FILES", "LT-0042", "LT-OLD", "Fenwick Vale", "corporate", str(shares)):
+        assert needle.casefold() not in bundle, needle
 
 
 def test_a_directory_computer_with_no_export_row_is_named_not_measured() -> None:

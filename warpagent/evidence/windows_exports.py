@@ -7,6 +7,7 @@ what the council's own tooling wrote.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -86,6 +87,16 @@ def read(paths: Iterable[Path], now: dt.datetime, max_age: dt.timedelta) -> Wind
                      f"{len(stale)} computer(s): {_names(stale)}")
     return WindowsEvidence(builds=tuple(sorted(newest.values(), key=lambda b: b.name.casefold())),
                            problems=tuple(problems), notes=tuple(notes))
+
+
+def _computer_names(snapshot: DirectorySnapshot) -> set[str]:
+    return {c.name.removesuffix("$").casefold() for c in snapshot.computers}
+
+
+def in_directory(builds: Iterable[WindowsBuild], snapshot: DirectorySnapshot) -> tuple[WindowsBuild, ...]:
+    """The builds, each marked when the directory lists its computer (whose support WA205 judges)."""
+    listed = _computer_names(snapshot)
+    return tuple(dataclasses.replace(b, in_directory=b.name.casefold() in listed) for b in builds)
 
 
 def unreported(snapshot: DirectorySnapshot, builds: Iterable[WindowsBuild], now: dt.datetime) -> str:

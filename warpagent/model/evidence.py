@@ -208,6 +208,7 @@ class WindowsBuild:
     product_name: str = ""
     edition: str = ""
     display_version: str = ""  # "24H2"
+    in_directory: bool = False  # the estate's Active Directory lists it: WA205 judges its support there
 
     @property
     def version(self) -> str:

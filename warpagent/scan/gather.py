@@ -160,11 +160,12 @@ def _records(estate: EstateConfig, scope: Scope, now: dt.datetime,
                                        dt.timedelta(seconds=estate.windows_updates_max_age_s))
         problems += windows.problems
         notes += windows.notes
+        snapshot = next((h.evidence.directory for h in hosts if h.evidence.directory), None)
+        builds = windows_exports.in_directory(windows.builds, snapshot) if snapshot else windows.builds
         hosts += [Host(address="", asset=build.name, state=RECORD_STATE,
                        evidence=HostEvidence(windows=build, read=frozenset({EvidenceKind.WINDOWS})))
-                  for build in windows.builds]
-        snapshot = next((h.evidence.directory for h in hosts if h.evidence.directory), None)
-        unreported = windows_exports.unreported(snapshot, windows.builds, now) if snapshot else ""
+                  for build in builds]
+        unreported = windows_exports.unreported(snapshot, builds, now) if snapshot else ""
         notes += [unreported] if unreported else []
     inside = frozenset(scope.addresses)
     transport = domain_records.Transport(in_scope=lambda address: canonical_address(address) in inside,
