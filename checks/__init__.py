@@ -17,6 +17,7 @@ from checks import (
     patches,
     privileges,
     supply_chain,
+    tenant,
     unsupported,
     web,
     windows_updates,
@@ -24,7 +25,8 @@ from checks import (
 from checks.base import REGISTERED, Check, CheckContext, Weakness
 
 CATEGORY_MODULES = (patches, unsupported, privileges, passwords, configs, supply_chain, backups,
-                    directory_unsupported, directory_privileges, directory_passwords, domains, web, windows_updates)
+                    directory_unsupported, directory_privileges, directory_passwords, domains, web, windows_updates,
+                    tenant)
 
 ALL_CHECKS: tuple[Check, ...] = tuple(REGISTERED[check_id] for check_id in sorted(REGISTERED))
 

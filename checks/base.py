@@ -33,6 +33,7 @@ class EstatePolicy:
     supplier_review: dt.timedelta = dt.timedelta(days=365)
     dmarc_report_to: str = NCSC_DMARC_RUA  # every DMARC rua must include it ("": none)
     patch_deadline: dt.timedelta = dt.timedelta(days=14)  # Cyber Essentials: high and critical fixes in 14 days
+    has_domains: bool = False  # the estate's domains are checked from DNS (tenant mail controls defer to that)
 
     def backup_max_age_for(self, tool: str, job: str) -> dt.timedelta:
         """The job's own max age: tool:job, then the job, then the tool, then the estate's."""

@@ -267,19 +267,20 @@ def build(findings: Sequence[TrackedFinding], runs: Sequence[ScanRun], *, organi
 
     by_check: dict[str, list[TrackedFinding]] = defaultdict(list)
     for tracked in open_now:
-        by_check[tracked.finding.check_id].append(tracked)
+        by_check[board_words.risk_key(tracked.finding)].append(tracked)
     ranked = sorted(by_check.items(), key=lambda item: (
         -max(t.finding.severity for t in item[1]), -len({t.finding.asset for t in item[1]}),
         min(t.first_seen for t in item[1])))
     risks = []
-    for check_id, items in ranked[:5]:
-        fixed = sum(1 for t in findings if t.finding.check_id == check_id and t.resolved_at
+    for key, items in ranked[:5]:
+        check_id = items[0].finding.check_id
+        fixed = sum(1 for t in findings if board_words.risk_key(t.finding) == key and t.resolved_at
                     and start <= t.resolved_at <= end)
         assets = len({t.finding.asset for t in items})
         oldest = max((end - t.first_seen).days for t in items)
         risks.append(Risk(
             check_id=check_id, category=items[0].finding.category,
-            severity=max(t.finding.severity for t in items).label, what=board_words.what(check_id),
+            severity=max(t.finding.severity for t in items).label, what=board_words.what_of(items[0].finding),
             why=board_words.why(check_id),
             action=f"{board_words.action(items[0].finding.category)} {fixed} fixed this month; {assets} "
                    f"system{'s' if assets != 1 else ''} still affected, the oldest for {oldest} days.",

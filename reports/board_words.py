@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 
 from checks import by_id
+from warpagent.model.evidence import EvidenceKind
+from warpagent.model.findings import Finding
 
 _ASIDE = re.compile(r"\s*\([^()]*\)")
 _SENTENCE_END = re.compile(r"(?<=[a-z0-9)])[.:;]\s")
@@ -42,6 +44,18 @@ def _capital(text: str) -> str:
 def what(check_id: str) -> str:
     doc = by_id(check_id).doc.replace("`", "")
     return _capital(_part(doc, "Board").rstrip(".") or _first_sentence(doc.split("\n\n")[0]))
+
+
+def risk_key(finding: Finding) -> str:
+    """What the board counts as one risk: a check, or for a tenant's controls each control (one
+    check stands for dozens of ScubaGear's controls, each its own risk in the board's eyes)."""
+    return f"{finding.check_id}:{finding.subject}" if finding.evidence_kind is EvidenceKind.TENANT else finding.check_id
+
+
+def what_of(finding: Finding) -> str:
+    """The risk in board words: a tenant control's own (its title, with ScubaGear's figure where
+    it gives one), else the check's."""
+    return finding.title if finding.evidence_kind is EvidenceKind.TENANT else what(finding.check_id)
 
 
 def why(check_id: str) -> str:

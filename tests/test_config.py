@@ -66,7 +66,7 @@ def test_issue_example_message_names_file_and_key_path() -> None:
      "is not an IP address, CIDR or host name"),
     (("targets: [198.18.0.0/28, intranet.example.test]", "targets: []"),
      "At 'estates[0]': estate 'corporate' has nothing to audit; give it targets, evidence folders, domains, a "
-     "directory or Windows update exports"),
+     "directory, Windows update exports or Microsoft 365 results"),
     (("timing: T3}", "timing: T3, dns_servers: ['198.18.0.53:ab']}"),
      "At 'scan.dns_servers[0]': '198.18.0.53:ab' has port 'ab', not 1-65535; write an address, optionally with :port"),
     (("timing: T3}", "timing: T3, dns_servers: [ns1.example.test]}"),

@@ -125,6 +125,8 @@ def _estate(e: dict[str, Any], base_dir: Path) -> typed.EstateConfig:
         windows_updates=tuple(_relative(item, base_dir) for item in e["windows_updates"]),
         windows_updates_max_age_s=duration_seconds(e["windows_updates_max_age"]),
         patch_deadline_s=duration_seconds(e["patch_deadline"]),
+        m365=tuple(_relative(item, base_dir) for item in e["m365"]),
+        m365_max_age_s=duration_seconds(e["m365_max_age"]),
         directory=_directory(e["directory"], base_dir) if "directory" in e else None,
         domains=tuple(e["domains"]),
         mail=typed.MailSettings(dkim_selectors=tuple(e["mail"]["dkim_selectors"]),

@@ -26,6 +26,8 @@ def _file_keys(settings: Settings) -> Iterator[tuple[str, Path, str]]:
             yield f"{at}.suppliers", estate.suppliers, "file"
         for path in estate.windows_updates:
             yield f"{at}.windows_updates", path, "file or folder"
+        for path in estate.m365:
+            yield f"{at}.m365", path, "file or folder"
         if estate.directory and estate.directory.ca_bundle:
             yield f"{at}.directory.ca_bundle", estate.directory.ca_bundle, "file"
         if estate.mail.ca_bundle:

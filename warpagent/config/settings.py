@@ -116,6 +116,8 @@ class EstateConfig:
     windows_updates: tuple[Path, ...] = ()  # files or folders of Windows update-level exports
     windows_updates_max_age_s: int = seconds("estates[].windows_updates_max_age")
     patch_deadline_s: int = seconds("estates[].patch_deadline")
+    m365: tuple[Path, ...] = ()  # ScubaGear output folders or results files
+    m365_max_age_s: int = seconds("estates[].m365_max_age")
     directory: DirectorySettings | None = None
     domains: tuple[str, ...] = ()
     mail: MailSettings = MailSettings()

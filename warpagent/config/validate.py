@@ -172,9 +172,9 @@ def _consistency(document: dict[str, Any], source: str) -> list[str]:
                             "give each estate its own name")
         seen.add(name)
         if not (estate.get("targets") or estate.get("evidence") or estate.get("domains") or "directory" in estate
-                or estate.get("windows_updates")):
+                or estate.get("windows_updates") or estate.get("m365")):
             problems.append(f"{source}: At 'estates[{index}]': estate '{name}' has nothing to audit; give it targets, "
-                            "evidence folders, domains, a directory or Windows update exports")
+                            "evidence folders, domains, a directory, Windows update exports or Microsoft 365 results")
         directory = estate.get("directory")
         if directory and not _port_ok(directory["url"]):
             problems.append(f"{source}: At 'estates[{index}].directory.url': the port is not 1-65535; "

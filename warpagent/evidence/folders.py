@@ -51,6 +51,18 @@ RPM_EXPORT = "var/lib/rpm-qa.txt"  # `rpm -qa --queryformat` output (formats.RPM
 T = TypeVar("T")
 
 
+def read_file(path: Path, read: Callable[[Path], T], what: str, problems: list[str]) -> T | None:
+    """One evidence file read whole: its records, or None with one line naming the file and why
+    in `problems` (malformed, unreadable, or tripping a parser on input it did not foresee)."""
+    try:
+        return read(path)
+    except EvidenceError as exc:
+        problems.append(capped(f"{path}: skipped: {exc}"))
+    except (OSError, *UNFORESEEN) as exc:
+        problems.append(capped(f"{path}: skipped: not {what} ({exc.__class__.__name__}: {shown(str(exc), 120)})"))
+    return None
+
+
 @dataclass(frozen=True)
 class Attached:
     inventory: Inventory

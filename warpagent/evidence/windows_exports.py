@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from warpagent.evidence.folders import UNFORESEEN
+from warpagent.evidence.folders import read_file
 from warpagent.evidence.formats import EvidenceError
 from warpagent.evidence.parsers.windows import exports
 from warpagent.model.directory import DirectorySnapshot
 from warpagent.model.evidence import WindowsBuild
-from warpagent.text import capped, shown
+from warpagent.text import shown
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_FILES = 100_000
@@ -67,16 +67,8 @@ def read(paths: Iterable[Path], now: dt.datetime, max_age: dt.timedelta) -> Wind
     files, problems = _files(paths)
     newest: dict[str, WindowsBuild] = {}
     for path in files:
-        try:
-            builds = exports(_text(path), str(path))
-        except EvidenceError as exc:
-            problems.append(capped(f"{path}: skipped: {exc}"))
-            continue
-        except (OSError, *UNFORESEEN) as exc:
-            problems.append(capped(f"{path}: skipped: not a Windows update export ({exc.__class__.__name__}: "
-                                   f"{shown(str(exc), 120)})"))
-            continue
-        for build in builds:
+        builds = read_file(path, lambda p: exports(_text(p), str(p)), "a Windows update export", problems)
+        for build in builds or ():
             key = build.name.casefold()
             if key not in newest or build.collected > newest[key].collected:
                 newest[key] = build

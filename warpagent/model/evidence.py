@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from warpagent.model.directory import DirectorySnapshot
 from warpagent.model.domains import DomainRecords
+from warpagent.model.tenant import TenantResults
 
 
 class EvidenceKind(enum.StrEnum):
@@ -35,15 +36,16 @@ class EvidenceKind(enum.StrEnum):
     DIRECTORY = "directory"  # Active Directory, read over LDAP
     DOMAIN = "domain"  # a mail and web domain's DNS records
     WINDOWS = "windows"  # a Windows computer's build and update revision, from an export
+    TENANT = "tenant"  # a Microsoft 365 tenant's assessment (ScubaGear's results)
 
 
 # The categories host evidence measures: each is measured by a run only when at least one of
 # these kinds was read for some asset (a network scan alone says nothing about sudo rules or
 # backups, so those categories show as not measured rather than clean).
 CATEGORY_EVIDENCE: dict[str, frozenset[str]] = {
-    "privileges": frozenset({"account", "shadow", "sudo", "directory"}),
-    "passwords": frozenset({"shadow", "policy", "sshd", "credential", "directory"}),
-    "supply_chain": frozenset({"sbom", "supplier", "source"}),
+    "privileges": frozenset({"account", "shadow", "sudo", "directory", "tenant"}),
+    "passwords": frozenset({"shadow", "policy", "sshd", "credential", "directory", "tenant"}),
+    "supply_chain": frozenset({"sbom", "supplier", "source", "tenant"}),
     "backups": frozenset({"backup"}),
 }
 
@@ -267,6 +269,7 @@ class HostEvidence:
     domain: DomainRecords | None = None  # one of the estate's domains, on its own record host
     web: tuple[WebPage, ...] = ()  # the front page of each web service the scan found
     windows: WindowsBuild | None = None  # a Windows computer's update level, on its own record host
+    tenant: TenantResults | None = None  # a Microsoft 365 tenant's assessment, on its own record host
     read: frozenset[EvidenceKind] = field(default_factory=frozenset)  # evidence kinds read for this host
 
     def account(self, name: str) -> Account | None:

@@ -228,6 +228,18 @@ class Inventory:
 
 
 @dataclass(frozen=True)
+class SourceDecision:
+    """A decision the council took in the tool the evidence came from (a control omitted in
+    ScubaGear's config, a result it marked incorrect), recorded on the finding like `accept` or
+    `false-positive`."""
+
+    accepted: bool  # True: an accepted risk; False: a false positive
+    reason: str
+    until: dt.date | None
+    by: str
+
+
+@dataclass(frozen=True)
 class Weakness:
     """What a check reports about one host; `Finding.of` adds the estate, asset and check."""
 
@@ -249,6 +261,7 @@ class Weakness:
     # the kind of host evidence it came from (None: the network scan); a check that reads one
     # kind need not say, Finding.of takes the check's declaration
     evidence_kind: EvidenceKind | None = None
+    source_decision: SourceDecision | None = None  # not stored: applied to the finding after the run
 
     @classmethod
     def on(cls, service: Service, *, title: str, severity: Severity, evidence: str,

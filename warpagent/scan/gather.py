@@ -16,10 +16,11 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from checks import tenant as tenant_checks
 from checks.base import EstatePolicy
 from warpagent.collect.scope import Scope, canonical_address
 from warpagent.config import DirectorySettings, EstateConfig
-from warpagent.evidence import directory, restore_test, web, windows_exports
+from warpagent.evidence import directory, restore_test, tenants, web, windows_exports
 from warpagent.evidence import domains as domain_records
 from warpagent.evidence import folders as evidence
 from warpagent.evidence import probes as credential_probe
@@ -72,7 +73,8 @@ def policy_of(estate: EstateConfig) -> EstatePolicy:
                         restore_test_within=dt.timedelta(seconds=estate.backups.restore_test_within_s),
                         supplier_review=dt.timedelta(seconds=estate.supplier_review_s),
                         dmarc_report_to=estate.mail.dmarc_report_to,
-                        patch_deadline=dt.timedelta(seconds=estate.patch_deadline_s))
+                        patch_deadline=dt.timedelta(seconds=estate.patch_deadline_s),
+                        has_domains=bool(estate.domains))
 
 
 def _probe(inventory: Inventory, estate: EstateConfig) -> Inventory:
@@ -167,6 +169,14 @@ def _records(estate: EstateConfig, scope: Scope, now: dt.datetime,
                   for build in builds]
         unreported = windows_exports.unreported(snapshot, builds, now) if snapshot else ""
         notes += [unreported] if unreported else []
+    if estate.m365:
+        assessed = tenants.read(estate.m365, now, dt.timedelta(seconds=estate.m365_max_age_s),
+                                tenant_checks.policies())
+        problems += assessed.problems
+        notes += assessed.notes
+        hosts += [Host(address="", asset=tenants.tenant_asset(t), state=RECORD_STATE,
+                       evidence=HostEvidence(tenant=t, read=frozenset({EvidenceKind.TENANT})))
+                  for t in assessed.tenants]
     inside = frozenset(scope.addresses)
     transport = domain_records.Transport(in_scope=lambda address: canonical_address(address) in inside,
                                          ca_bundle=estate.mail.ca_bundle, timeout_s=estate.mail.timeout_s)

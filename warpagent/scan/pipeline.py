@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -20,11 +20,12 @@ from warpagent import clock as wall_clock
 from warpagent.collect import chunks, nmap_runner, nmap_xml, scope
 from warpagent.config import EstateConfig, Settings
 from warpagent.errors import CollectError
-from warpagent.model.evidence import unmeasured_by_evidence
-from warpagent.model.findings import FindingId, Host, Inventory, RunDelta
+from warpagent.model.evidence import EvidenceKind, unmeasured_by_evidence
+from warpagent.model.findings import Finding, FindingId, Host, Inventory, RunDelta
 from warpagent.scan import engine, gather
 from warpagent.scan.celery_executor import CeleryExecutor
 from warpagent.scan.plan import plan_for, resolve_scope
+from warpagent.store.decisions import FindingDecisions
 from warpagent.store.findings import Store
 from warpagent.store.lifecycle import RunReport
 
@@ -185,6 +186,17 @@ def describe_run(delta: RunDelta) -> str:
             f"{run.hosts_up} hosts up")
 
 
+def _follow_source_decisions(store: Store, findings: Sequence[Finding], now: dt.datetime) -> None:
+    """Decisions the council took in an evidence's own tool (ScubaGear's omissions and
+    incorrect-result annotations), kept on tonight's findings from that evidence."""
+    from_tools = {f.id: f.source_decision for f in findings if f.evidence_kind is EvidenceKind.TENANT}
+    if not from_tools:
+        return
+    decisions = FindingDecisions(store)
+    for tracked in store.findings(ids=list(from_tools)):
+        decisions.follow_source(tracked, from_tools[tracked.id], now)
+
+
 def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
                 progress: ScanProgress | None = None, clock: Callable[[], dt.datetime] = wall_clock.now,
                 resolver: scope.Resolver = scope.system_resolver, estate_scope: scope.Scope | None = None,
@@ -234,6 +246,7 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
     except BaseException as exc:
         store.fail_run(run_id, clock(), [str(exc) or exc.__class__.__name__])
         raise
+    _follow_source_decisions(store, evaluation.findings, clock())
     for error in evaluation.errors:
         log.warning("estate %s: check %s failed on %s: %s", estate.name, error.check_id, error.asset,
                     error.message)

@@ -13,12 +13,21 @@ import datetime as dt
 import sqlalchemy as sa
 
 from warpagent.errors import DecisionError
-from warpagent.model.findings import DECIDED, EventKind, FindingEvent, FindingId, FindingStatus, TrackedFinding
+from warpagent.model.findings import (
+    DECIDED,
+    EventKind,
+    FindingEvent,
+    FindingId,
+    FindingStatus,
+    SourceDecision,
+    TrackedFinding,
+)
 from warpagent.store.findings import Store
 from warpagent.store.lifecycle import lapsed_on
 from warpagent.store.tables import UNDECIDED, finding_events, findings_table, parse_stamp, stamp
 
 MIN_ID_PREFIX = 6
+SOURCE_SUFFIX = "(decided there, recorded by warpagent)"  # how follow_source signs what it records
 
 
 class FindingDecisions:
@@ -78,6 +87,34 @@ class FindingDecisions:
                                                       kind=EventKind.REOPENED.value, detail="re-opened by hand",
                                                       by=by))
         return self.store.findings(ids=[tracked.id])[0]
+
+    def follow_source(self, tracked: TrackedFinding, decision: SourceDecision | None, now: dt.datetime) -> bool:
+        """Keep a finding in step with a decision taken in the tool its evidence came from (a
+        ScubaGear omission or incorrect-result annotation): recorded like `accept` or
+        `false-positive` with its reason, date and source; undone when the source drops it or its
+        date passes. A decision taken in warpagent itself is never overridden. True if changed."""
+        by_source = tracked.status.decided and tracked.decided_by.endswith(SOURCE_SUFFIX)
+        live = decision is not None and (decision.until is None or decision.until > now.date())
+        if not live:
+            if not by_source:
+                return False
+            with self.store.transaction() as db:
+                db.execute(findings_table.update().where(findings_table.c.id == tracked.id).values(**UNDECIDED))
+                db.execute(finding_events.insert().values(
+                    finding_id=tracked.id, at=stamp(now), kind=EventKind.REOPENED.value, by=tracked.decided_by,
+                    detail="the decision in the evidence's own tool was withdrawn or has lapsed"))
+            return True
+        if decision is None:  # for mypy: `live` implies it
+            return False
+        status = FindingStatus.ACCEPTED_RISK if decision.accepted else FindingStatus.FALSE_POSITIVE
+        if tracked.status.decided and not by_source:
+            return False
+        if (tracked.status, tracked.status_reason, tracked.decided_until) == (status, decision.reason, decision.until):
+            return False
+        kind = EventKind.ACCEPTED if decision.accepted else EventKind.FALSE_POSITIVE
+        self._decide(tracked, status, kind, reason=decision.reason, until=decision.until,
+                     by=f"{decision.by} {SOURCE_SUFFIX}", now=now)
+        return True
 
     def expire_lapsed(self, now: dt.datetime) -> int:
         """Decisions whose date has passed, lapsed now rather than at the next run: the finding is
