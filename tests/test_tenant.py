@@ -16,7 +16,7 @@ from checks.base import CheckContext, EstatePolicy
 from checks.tenant import policies, policy_for, tenant_configs, tenant_passwords, tenant_privileges
 from tests.conftest import run_cli
 from warpagent.evidence.formats import EvidenceError
-from warpagent.evidence.parsers import scuba
+from warpagent.evidence.parsers import maester, scuba
 from warpagent.evidence.tenants import read as read_tenants
 from warpagent.model.evidence import EvidenceKind, HostEvidence
 from warpagent.model.findings import RECORD_STATE, Host, Severity
@@ -111,6 +111,28 @@ def test_every_control_of_every_release_is_mapped_or_named() -> None:
         scuba._control({"Control ID": "MS.COPILOT.1.1v1", "Result": "Fail", "Criticality": "Shall"}, "Copilot",
                        "x"),)})
     assert scuba.with_unknown(odd, policies()).unknown == ("MS.COPILOT.1.1v1",)
+
+
+def test_maesters_cisa_tests_are_read_as_the_same_controls(tmp_path: Path) -> None:
+    """Maester's own results from a real tenant (tests/assets/maester, SOURCES.md): its CISA tests,
+    zero-padded ids included, are ScubaGear's controls through the same mapping."""
+    assert maester.control_id("CISA.MS.EXO.03.1") == "MS.EXO.3.1" and maester.control_id("MT.1001") == ""
+    folder = tmp_path / "test-results"
+    folder.mkdir()
+    (folder / "TestResults-2025-04-30-082907.json").write_bytes(
+        lzma.decompress((ASSETS.parent / "maester" / "test-results.json.xz").read_bytes()))
+    [tenant] = read_tenants([folder], dt.datetime(2025, 5, 1, tzinfo=dt.UTC), dt.timedelta(days=30),
+                            policies()).tenants
+    assert tenant.domain == "Entra.Chat" and tenant.unknown == () and len(tenant.controls) == 73
+    by_id = {c.control_id: c for c in tenant.controls}
+    assert by_id["MS.EXO.3.1"].result is ControlResult.WARNING  # a failed SHOULD
+    assert by_id["MS.AAD.7.1"].result is ControlResult.PASS and "Global Administrators" in by_id["MS.AAD.7.1"].details
+    assert by_id["MS.AAD.5.4"].result is ControlResult.NOT_MEASURED  # Skipped: never green
+    failing = {f"m365:{c.policy}" for c in tenant.controls
+               if c.result in (ControlResult.FAIL, ControlResult.WARNING) and policy_for(c) is not None
+               and policy_for(c).category in ("privileges", "passwords", "configs")  # type: ignore[union-attr]
+               and policy_for(c).drop != "always"}  # type: ignore[union-attr]
+    assert failing and set(judged(tenant)) == failing
 
 
 def test_board_words_carry_scubagears_figure() -> None:

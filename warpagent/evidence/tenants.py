@@ -1,4 +1,5 @@
-"""Reading an estate's Microsoft 365 evidence: ScubaGear's output folders or result files.
+"""Reading an estate's Microsoft 365 evidence: ScubaGear's output folders or result files
+(or Maester's, whose CISA tests are the same controls).
 
 A configured path is a results file, a ScubaGear output folder (`M365BaselineConformance_<stamp>`)
 or a folder of them: the newest results in it are read (ScubaResults_*.json, or ScubaResults.csv
@@ -16,11 +17,12 @@ from pathlib import Path
 
 from warpagent.evidence.folders import read_file
 from warpagent.evidence.formats import EvidenceError
-from warpagent.evidence.parsers import scuba
+from warpagent.evidence.parsers import maester, scuba
 from warpagent.model.tenant import ControlResult, TenantResults
 from warpagent.text import capped
 
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a whole tenant's results with its raw export are ~2 MB
+MAESTER_RESULTS = "TestResults-*.json"  # Invoke-Maester's (ScubaGear's own TestResults.json has no dash)
 _RUN_FOLDER = re.compile(r"(\d{4})_(\d{2})_(\d{2})_(\d{2})_(\d{2})_(\d{2})$")
 
 
@@ -39,10 +41,11 @@ def _results_file(path: Path) -> Path | None:
     """The newest ScubaGear results under a path (a file, a run folder, or a folder of runs)."""
     if path.is_file():
         return path
-    found = [p for p in path.rglob("ScubaResults*.json") if p.is_file() and not p.is_symlink()]
-    if not found:
-        found = [p for p in path.rglob("ScubaResults.csv") if p.is_file() and not p.is_symlink()]
-    return max(found, key=lambda p: (p.stat().st_mtime, str(p)), default=None)
+    for pattern in ("ScubaResults*.json", "ScubaResults.csv", MAESTER_RESULTS):
+        found = [p for p in path.rglob(pattern) if p.is_file() and not p.is_symlink()]
+        if found:
+            return max(found, key=lambda p: (p.stat().st_mtime, str(p)))
+    return None
 
 
 def _assessed(path: Path) -> dt.datetime:
@@ -58,6 +61,8 @@ def _read(path: Path, *, configured: Path, known: tuple[str, ...]) -> TenantResu
     if path.stat().st_size > MAX_FILE_BYTES:
         raise EvidenceError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MB: not ScubaGear's results")
     text = path.read_bytes().decode("utf-8-sig")
+    if path.match(MAESTER_RESULTS):
+        return scuba.with_unknown(maester.from_json(text, str(path)), known)
     if path.suffix.casefold() == ".json":
         results = scuba.from_json(text, str(path))
         if not results.domain:
@@ -80,8 +85,8 @@ def read(paths: Iterable[Path], now: dt.datetime, max_age: dt.timedelta,
             continue
         path = _results_file(configured)
         if path is None:
-            problems.append(f"{configured}: holds no ScubaResults*.json or ScubaResults.csv; point 'm365' at "
-                            "ScubaGear's output folder")
+            problems.append(f"{configured}: holds no ScubaResults*.json, ScubaResults.csv or Maester "
+                            "TestResults-*.json; point 'm365' at ScubaGear's output folder")
             continue
         results = read_file(path, functools.partial(_read, configured=configured, known=prefixes),
                             "ScubaGear's results", problems)
