@@ -39,7 +39,8 @@ SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, with Samba's bindings
 # every name the planted domain holds: none may leave in a shared bundle
 IDENTIFYING = ("warp-council", "WARPCOUNCIL", "dc1", "hardy.admin", "carol.clerk", "svc-sql", "it-admins", "nest.ed",
                "old.admin", "stale.admin", "nopw.user", "asrep.user", "rev.user", "never.user", "app01", "xp-kiosk",
-               "srv-2012", "old-pc", "srv-2025", "weak-pso", "warpagent-read", "MSSQLSvc", "staff001")
+               "srv-2012", "old-pc", "srv-2025", "weak-pso", "warpagent-read", "MSSQLSvc", "staff001",
+               "deleg.svc", "web01", "hist.user", "partner-open", "partner-safe", "ex.admin", "svc-web")
 
 
 def filetime(moment: dt.datetime) -> int:

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 
 import ldb
 from samba.auth import system_session
+from samba.dcerpc import security
+from samba.ndr import ndr_pack
 from samba.param import LoadParm
 from samba.samdb import SamDB
 from samba.sd_utils import SDUtils
@@ -94,6 +96,7 @@ def plant(db: SamDB, base: str, realm: str, reader_password: str, logon: str) ->
                 "msDS-LockoutThreshold: 0\nmsDS-LockoutObservationWindow: -18000000000\n"
                 "msDS-LockoutDuration: -18000000000\n"
                 f"msDS-PSOAppliesTo: CN=carol.clerk,CN=Users,{base}\n")
+    _plant_paths(db, base, realm)
     # as in AD, only admins may read fine-grained policies: the council delegates read to the reader
     reader = db.search(base, expression="(sAMAccountName=warpagent-read)", attrs=["objectSid"])[0]
     reader_sid = str(db.schema_format_value("objectSid", reader["objectSid"][0]), "utf-8")
@@ -107,13 +110,63 @@ def plant(db: SamDB, base: str, realm: str, reader_password: str, logon: str) ->
         _replace(db, f"CN={name},CN=Computers,{base}", "lastLogonTimestamp", logon, ["relax:0"])
 
 
+def _plant_paths(db: SamDB, base: str, realm: str) -> None:
+    """The paths PingCastle finds (issue 33), each beside a control that must stay clean."""
+    domain_sid = str(db.get_domain_sid())
+    # constrained delegation to the DC with protocol transition; to an ordinary service (low)
+    db.newuser("deleg.svc", PASSWORD)
+    _replace(db, f"CN=deleg.svc,CN=Users,{base}", "msDS-AllowedToDelegateTo", f"ldap/dc1.{realm}")
+    _uac(db, base, "deleg.svc", add=0x1000000)  # TRUSTED_TO_AUTH_FOR_DELEGATION
+    db.newcomputer("web01")
+    _replace(db, f"CN=web01,CN=Computers,{base}", "msDS-AllowedToDelegateTo", f"http/intranet.{realm}")
+    _uac(db, base, "web01", remove=0x2, folder="CN=Computers")
+    # resource-based delegation set on the domain controller itself
+    dc = db.search(base, expression="(userAccountControl:1.2.840.113556.1.4.803:=8192)", attrs=["dn"])[0].dn
+    rbcd = security.descriptor.from_sddl(f"O:BAD:(A;;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;{domain_sid}-1105)",
+                                         security.dom_sid(domain_sid))
+    db.modify(ldb.Message.from_dict(db, {"dn": str(dc), "msDS-AllowedToActOnBehalfOfOtherIdentity": ldb.MessageElement(
+        ndr_pack(rbcd), ldb.FLAG_MOD_REPLACE, "msDS-AllowedToActOnBehalfOfOtherIdentity")}))
+    # a Domain Admins SID in an ordinary account's history
+    db.newuser("hist.user", PASSWORD)
+    db.modify_ldif(f"dn: CN=hist.user,CN=Users,{base}\nchangetype: modify\nadd: sIDHistory\n"
+                   f"sIDHistory: {domain_sid}-512\n", ["relax:0"])
+    # an external trust without SID filtering; a quarantined one stays clean
+    for name, attributes, number in (("partner-open.test", 0, 7001), ("partner-safe.test", 4, 7002)):
+        db.add({"dn": f"CN={name},CN=System,{base}", "objectClass": "trustedDomain", "trustPartner": name,
+                "flatName": name.split(".")[0].replace("-", "").upper()[:15], "trustDirection": "3",
+                "trustType": "2", "trustAttributes": str(attributes),
+                "securityIdentifier": ndr_pack(security.dom_sid(f"S-1-5-21-1-2-{number}"))}, ["relax:0"])
+    # a former admin that kept adminCount
+    db.newuser("ex.admin", PASSWORD)
+    _replace(db, f"CN=ex.admin,CN=Users,{base}", "adminCount", "1", ["relax:0"])
+    # Guest enabled; Anonymous Logon in Pre-Windows 2000 Compatible Access; anonymous LDAP in dSHeuristics
+    _uac(db, base, "Guest", remove=0x2)
+    anonymous = f"CN=Anonymous Logon,CN=WellKnown Security Principals,{db.get_config_basedn()}"
+    db.modify_ldif(f"dn: CN=Pre-Windows 2000 Compatible Access,CN=Builtin,{base}\nchangetype: modify\n"
+                   f"add: member\nmember: {anonymous}\n")
+    _replace(db, f"CN=Directory Service,CN=Windows NT,CN=Services,{db.get_config_basedn()}", "dSHeuristics",
+             "0000002")
+    # a service account with RC4 keys only; one with AES stays clean
+    _replace(db, f"CN=svc-sql,CN=Users,{base}", "msDS-SupportedEncryptionTypes", "4")
+    db.newuser("svc-web", PASSWORD)
+    _replace(db, f"CN=svc-web,CN=Users,{base}", "servicePrincipalName", f"HTTP/web.{realm}")
+    _replace(db, f"CN=svc-web,CN=Users,{base}", "msDS-SupportedEncryptionTypes", "24")
+
+
 def harden(db: SamDB, base: str) -> None:
-    """Fix the domain-wide findings: policy, quota, the weak PSO, and AS-REP roasting."""
+    """Fix the domain-wide findings: policy, quota, the weak PSO, AS-REP roasting, Guest and
+    anonymous access."""
     _replace(db, base, "minPwdLength", "14")
     _replace(db, base, "lockoutThreshold", "5")
     _replace(db, base, "ms-DS-MachineAccountQuota", "0")
     db.delete(f"CN=weak-pso,CN=Password Settings Container,CN=System,{base}")
     _uac(db, base, "asrep.user", remove=0x400000)
+    _uac(db, base, "Guest", add=0x2)
+    anonymous = f"CN=Anonymous Logon,CN=WellKnown Security Principals,{db.get_config_basedn()}"
+    db.modify_ldif(f"dn: CN=Pre-Windows 2000 Compatible Access,CN=Builtin,{base}\nchangetype: modify\n"
+                   f"delete: member\nmember: {anonymous}\n")
+    _replace(db, f"CN=Directory Service,CN=Windows NT,CN=Services,{db.get_config_basedn()}", "dSHeuristics",
+             "0000000")
 
 
 def bulk(db: SamDB, base: str, users: int, computers: int, groups: int) -> None:

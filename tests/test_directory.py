@@ -15,6 +15,7 @@ from tests.conftest import run_cli
 from tests.samba_dc import BASE_DN, IDENTIFYING, REALM, SambaDC
 
 ASSET = "Active Directory"
+PATH_CHECKS = ("WA321", "WA322", "WA323", "WA324", "WA415", "WA416", "WA541", "WA705")
 ENABLED_ADMINS = {"administrator", "svc-sql", "nest.ed", "stale.admin", "prim.admin"}  # prim.admin by primary group
 
 
@@ -90,15 +91,25 @@ def test_the_planted_weaknesses_are_found_exactly(first_night: dict[str, Any]) -
     assert _accounts(found, "WA318") == {"app01$"}  # not the DC, which is trusted for delegation by design
     assert {s for c, s, _ in found if c == "WA411"} == {
         "ad-account:nopw.user:passwd_notreqd", "ad-account:asrep.user:dont_req_preauth",
-        "ad-account:rev.user:encrypted_text_pwd_allowed"}
+        "ad-account:rev.user:encrypted_text_pwd_allowed",
+        "ad-account:guest:passwd_notreqd"}  # Samba's Guest needs no password: planted enabled (issue 33)
     assert {(s, sev) for c, s, sev in found if c == "WA205"} == {
         ("ad-account:xp-kiosk$", "high"), ("ad-account:srv-2012$", "high"),
         ("ad-computers:unsupported-idle", "low")}  # old-pc is disabled: counted apart
     assert ("WA412", "ad-accounts:password-never-expires", "low") in found
     # nothing about time yet: every password was set a day ago, nobody is stale, 5 admins of 120 users
     assert not {c for c, _, _ in found} & {"WA310", "WA315", "WA317", "WA414"}
+    # the paths PingCastle finds (issue 33), each beside a control that stays clean: a quarantined
+    # trust, an AES-only service account, a disabled Guest's siblings
+    assert sorted(f for f in found if f[0] in PATH_CHECKS) == [
+        ("WA321", "ad-account:dc1$:rbcd", "high"), ("WA321", "ad-account:deleg.svc:delegation", "high"),
+        ("WA321", "ad-account:web01$:delegation", "low"), ("WA322", "ad-account:hist.user:sid-history", "high"),
+        ("WA323", "ad-trust:partner-open.test", "high"), ("WA324", "ad-accounts:leftover-admincount", "low"),
+        ("WA415", "ad-account:guest:guest-enabled", "high"), ("WA416", "ad-account:svc-sql:weak-etypes", "medium"),
+        ("WA541", "ad-domain:dsheuristics-anonymous", "high"), ("WA541", "ad-domain:functional-level", "medium"),
+        ("WA541", "ad-domain:pre2000-anonymous", "high"), ("WA705", "ad-domain:recycle-bin", "medium")]
     assert {c for c, _, _ in found} == {"WA205", "WA311", "WA312", "WA313", "WA314", "WA316", "WA318", "WA319",
-                                        "WA410", "WA411", "WA412", "WA413"}
+                                        "WA410", "WA411", "WA412", "WA413", *PATH_CHECKS}
 
 
 def test_a_finding_names_the_attribute_and_value_behind_it(first_night: dict[str, Any]) -> None:
@@ -114,6 +125,15 @@ def test_a_finding_names_the_attribute_and_value_behind_it(first_night: dict[str
     assert "operatingSystemVersion '5.1 (2600)'" in xp["evidence"] and "2014-04-08" in xp["evidence"]
     assert rows[("WA316", "ad-account:nest.ed")]["evidence"].startswith("nest.ed in Administrators: ")
     assert first_night["summary"]["summary"][0]["status"] == "complete"
+    # the exact object, attribute and right behind each path (the read-only account saw them all)
+    assert rows[("WA324", "ad-accounts:leftover-admincount")]["evidence"] == (
+        "adminCount 1, in no privileged group: ex.admin")
+    assert "msDS-AllowedToDelegateTo ldap/dc1.warp-council.test; TRUSTED_TO_AUTH_FOR_DELEGATION (0x1000000)" in rows[
+        ("WA321", "ad-account:deleg.svc:delegation")]["evidence"]
+    assert rows[("WA322", "ad-account:hist.user:sid-history")]["evidence"].endswith("-512")
+    assert "trustAttributes 0x0" in rows[("WA323", "ad-trust:partner-open.test")]["evidence"]
+    assert "S-1-5-7 (Anonymous Logon)" in rows[("WA541", "ad-domain:pre2000-anonymous")]["evidence"]
+    assert "msDS-SupportedEncryptionTypes 4" in rows[("WA416", "ad-account:svc-sql:weak-etypes")]["evidence"]
 
 
 def test_a_year_on_the_clock_ages_passwords_krbtgt_and_idle_accounts(samba_dc: SambaDC, tmp_path: Path) -> None:
@@ -207,6 +227,8 @@ def test_hardening_resolves_what_it_fixed_and_nothing_else(samba_dc: SambaDC, fi
     fixed = {("WA410", "ad-policy:domain policy:min-length"), ("WA410", "ad-policy:domain policy:lockout"),
              ("WA410", "ad-policy:weak-pso:min-length"), ("WA410", "ad-policy:weak-pso:lockout"),
              ("WA410", "ad-policy:weak-pso:reversible"), ("WA319", "ad-domain:machine-account-quota"),
-             ("WA411", "ad-account:asrep.user:dont_req_preauth")}
+             ("WA411", "ad-account:asrep.user:dont_req_preauth"), ("WA411", "ad-account:guest:passwd_notreqd"),
+             ("WA415", "ad-account:guest:guest-enabled"), ("WA541", "ad-domain:pre2000-anonymous"),
+             ("WA541", "ad-domain:dsheuristics-anonymous")}
     assert {(c, s) for c, s, _ in first_night["open"]} - {(c, s) for c, s, _ in after} == fixed
     assert {(c, s) for c, s, _ in after} <= {(c, s) for c, s, _ in first_night["open"]}

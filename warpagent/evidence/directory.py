@@ -126,8 +126,11 @@ def _members(connection: Any, base: str, group_dn: str, page_size: int) -> list[
     return [dn for dn, _ in _entries(connection, base, query, (), page_size)]
 
 
+PRE2000_SID = "S-1-5-32-554"  # BUILTIN\\Pre-Windows 2000 Compatible Access
+
+
 def _snapshot(connection: Any, settings: DirectorySettings) -> DirectorySnapshot:
-    root = _one(connection, "", ("defaultNamingContext", "schemaNamingContext"))
+    root = _one(connection, "", ("defaultNamingContext", "schemaNamingContext", "configurationNamingContext"))
     base = settings.base_dn or parse.text(root, "defaultNamingContext")
     if not base:
         raise DirectoryError("the rootDSE names no defaultNamingContext; set directory.base_dn")
@@ -172,10 +175,47 @@ def _snapshot(connection: Any, settings: DirectorySettings) -> DirectorySnapshot
     laps = tuple(sorted(parse.text(attrs, "lDAPDisplayName") for _, attrs in
                         _entries(connection, schema_base, laps_filter, ("lDAPDisplayName",), page,
                                  scope=ldap3.LEVEL)))
+    configuration = parse.text(root, "configurationNamingContext") or f"CN=Configuration,{base}"
+    pre2000 = next((dn for dn, group_sid in sids.items() if group_sid == PRE2000_SID), "")
+    forest = _forest(connection, settings, base, configuration, pre2000, page, notes)
     return DirectorySnapshot(base_dn=base, accounts=tuple(accounts), groups=tuple(groups),
                              policies=tuple(policies), protected_users=protected,
                              machine_account_quota=parse.machine_account_quota(base, domain),
-                             laps_in_schema=laps, notes=tuple(notes))
+                             laps_in_schema=laps, notes=tuple(notes), domain_sid=domain_sid,
+                             functional_level=parse.integer(domain, "msDS-Behavior-Version", base, default=-1)
+                             if domain.get("msDS-Behavior-Version") else None, **forest)
+
+
+def _forest(connection: Any, settings: DirectorySettings, base: str, configuration: str, pre2000: str,
+            page: int, notes: list[str]) -> dict[str, Any]:
+    """What the domain-wide rules read beyond accounts and groups: trusts, the Recycle Bin,
+    dSHeuristics, and who is in Pre-Windows 2000 Compatible Access (by objectSid: Anonymous
+    Logon is CN=Anonymous Logon under WellKnown Security Principals, not CN=S-1-5-7)."""
+    found: dict[str, Any] = {}
+    try:
+        found["trusts"] = tuple(parse.trust(dn, attrs) for dn, attrs in _entries(
+            connection, f"CN=System,{base}", "(objectClass=trustedDomain)", parse.TRUST_ATTRIBUTES, page,
+            scope=ldap3.LEVEL))
+    except ldap_errors.LDAPNoSuchObjectResult:
+        notes.append(f"directory {settings.url}: trusts not judged: CN=System is not visible to {settings.bind_dn}")
+    services = f"CN=Directory Service,CN=Windows NT,CN=Services,{configuration}"
+    try:
+        found["ds_heuristics"] = parse.text(_one(connection, services, ("dSHeuristics",)), "dSHeuristics")
+        enabled = parse.texts(_one(connection, f"CN=Partitions,{configuration}", ("msDS-EnabledFeature",)),
+                              "msDS-EnabledFeature")
+        found["recycle_bin"] = any(dn.casefold().startswith("cn=recycle bin feature,") for dn in enabled)
+    except (DirectoryError, ldap_errors.LDAPNoSuchObjectResult):
+        notes.append(f"directory {settings.url}: the Recycle Bin and dSHeuristics not judged: the configuration "
+                     f"partition is not visible to {settings.bind_dn}")
+    if pre2000:
+        sids = []
+        for dn in parse.texts(_one(connection, pre2000, ("member",)), "member"):
+            try:
+                sids.append(parse.sid(_one(connection, dn, ("objectSid",))) or dn)
+            except (DirectoryError, ldap_errors.LDAPNoSuchObjectResult):
+                sids.append(dn)  # unreadable: kept by DN, never taken as harmless
+        found["pre2000_members"] = tuple(sids)
+    return found
 
 
 def password_from(settings: DirectorySettings, environ: dict[str, str] | Any) -> str:

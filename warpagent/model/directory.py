@@ -26,7 +26,9 @@ class AccountFlag(enum.IntFlag):
     DONT_EXPIRE_PASSWORD = 0x10000
     TRUSTED_FOR_DELEGATION = 0x80000
     NOT_DELEGATED = 0x100000
+    USE_DES_KEY_ONLY = 0x200000
     DONT_REQ_PREAUTH = 0x400000
+    TRUSTED_TO_AUTH_FOR_DELEGATION = 0x1000000  # protocol transition: may act as anyone to its services
     PARTIAL_SECRETS_ACCOUNT = 0x4000000  # a read-only domain controller
 
 
@@ -48,6 +50,17 @@ class DirectoryAccount:
     primary_group: int = 513
     operating_system: str = ""
     os_version: str = ""  # "10.0 (19045)"
+    sid: str = ""  # objectSid
+    delegate_to: tuple[str, ...] = ()  # msDS-AllowedToDelegateTo: the SPNs it may delegate to
+    resource_delegation: bool = False  # msDS-AllowedToActOnBehalfOfOtherIdentity is set on it
+    sid_history: tuple[str, ...] = ()  # sIDHistory
+    admin_count: int = 0  # adminCount: 1 once AdminSDHolder protected it (it stays after it leaves)
+    encryption_types: int | None = None  # msDS-SupportedEncryptionTypes; None when not set
+
+    @property
+    def rid(self) -> int | None:
+        number = self.sid.rpartition("-")[2]
+        return int(number) if self.sid and number.isdigit() and len(number) <= 10 else None
 
     @property
     def enabled(self) -> bool:
@@ -112,6 +125,29 @@ class PasswordSettings:
 
 
 @dataclass(frozen=True)
+class Trust:
+    """A trustedDomain object: a domain this one trusts, or that trusts it ([MS-ADTS] 6.1.6.7)."""
+
+    name: str  # trustPartner
+    direction: int  # trustDirection: 1 inbound, 2 outbound, 3 both
+    trust_type: int  # trustType: 1 downlevel (NT4), 2 uplevel (AD), 3 MIT Kerberos
+    attributes: int  # trustAttributes
+
+    @property
+    def sid_filtering_off(self) -> bool:
+        """This domain trusts the other (outbound) and lets its SIDs through unfiltered: an
+        external trust without QUARANTINED_DOMAIN (0x4), or a forest trust with
+        TREAT_AS_EXTERNAL (0x40, SID history enabled)."""
+        if not self.direction & 0x2 or self.trust_type not in (1, 2):
+            return False
+        if self.attributes & 0x8:  # FOREST_TRANSITIVE
+            return bool(self.attributes & 0x40)
+        if self.attributes & 0x20:  # WITHIN_FOREST: a parent or child domain, filtered by design
+            return False
+        return not self.attributes & 0x4
+
+
+@dataclass(frozen=True)
 class DirectorySnapshot:
     """One night's read of the directory."""
 
@@ -123,6 +159,12 @@ class DirectorySnapshot:
     machine_account_quota: int | None  # ms-DS-MachineAccountQuota; None when not read
     laps_in_schema: tuple[str, ...]  # the LAPS password attributes the schema has
     notes: tuple[str, ...] = ()  # what the read could not see, for the run summary
+    domain_sid: str = ""
+    functional_level: int | None = None  # the domain's msDS-Behavior-Version (7: Windows Server 2016)
+    recycle_bin: bool | None = None  # the AD Recycle Bin optional feature is on; None: not read
+    ds_heuristics: str = ""  # dSHeuristics of CN=Directory Service
+    trusts: tuple[Trust, ...] = ()
+    pre2000_members: tuple[str, ...] = ()  # the SIDs of Pre-Windows 2000 Compatible Access's members
 
     def account(self, dn: str) -> DirectoryAccount | None:
         return self.by_dn.get(dn.casefold())

@@ -14,15 +14,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from ldap3.protocol.formatters.formatters import format_ad_timestamp, format_sid, format_time
 
 from warpagent.evidence.formats import EvidenceError
-from warpagent.model.directory import AccountFlag, DirectoryAccount, PasswordSettings, PrivilegedRole
+from warpagent.model.directory import AccountFlag, DirectoryAccount, PasswordSettings, PrivilegedRole, Trust
 from warpagent.numbers import NotANumber, whole, whole_or_none
 
 RawAttributes = Mapping[str, Sequence[bytes]]
 
 ACCOUNT_ATTRIBUTES = ("sAMAccountName", "userAccountControl", "whenCreated", "pwdLastSet", "lastLogonTimestamp",
-                      "servicePrincipalName", "primaryGroupID", "operatingSystem", "operatingSystemVersion")
+                      "servicePrincipalName", "primaryGroupID", "operatingSystem", "operatingSystemVersion",
+                      "objectSid", "msDS-AllowedToDelegateTo", "msDS-AllowedToActOnBehalfOfOtherIdentity",
+                      "sIDHistory", "adminCount", "msDS-SupportedEncryptionTypes")
 DOMAIN_ATTRIBUTES = ("objectSid", "minPwdLength", "lockoutThreshold", "pwdProperties", "maxPwdAge",
-                     "ms-DS-MachineAccountQuota")
+                     "ms-DS-MachineAccountQuota", "msDS-Behavior-Version")
+TRUST_ATTRIBUTES = ("trustPartner", "trustDirection", "trustType", "trustAttributes")
 PSO_ATTRIBUTES = ("cn", "msDS-MinimumPasswordLength", "msDS-LockoutThreshold",
                   "msDS-PasswordReversibleEncryptionEnabled", "msDS-PasswordComplexityEnabled",
                   "msDS-MaximumPasswordAge", "msDS-PSOAppliesTo")
@@ -103,17 +106,31 @@ def account(dn: str, attributes: RawAttributes) -> DirectoryAccount:
         last_logon=filetime(attributes, "lastLogonTimestamp", dn),
         spns=texts(attributes, "servicePrincipalName"),
         primary_group=integer(attributes, "primaryGroupID", dn, default=513),
-        operating_system=text(attributes, "operatingSystem"), os_version=text(attributes, "operatingSystemVersion"))
+        operating_system=text(attributes, "operatingSystem"), os_version=text(attributes, "operatingSystemVersion"),
+        sid=sid(attributes), delegate_to=texts(attributes, "msDS-AllowedToDelegateTo"),
+        resource_delegation=bool(attributes.get("msDS-AllowedToActOnBehalfOfOtherIdentity")),
+        sid_history=tuple(s for s in (_sid(v) for v in attributes.get("sIDHistory") or ()) if s),
+        admin_count=integer(attributes, "adminCount", dn),
+        encryption_types=integer(attributes, "msDS-SupportedEncryptionTypes", dn)
+        if attributes.get("msDS-SupportedEncryptionTypes") else None)
 
 
-def sid(attributes: RawAttributes) -> str:
-    raw = (attributes.get("objectSid") or (b"",))[0]
+def _sid(raw: bytes) -> str:
     if not raw:
         return ""
     try:
         return str(format_sid(raw))
     except (ValueError, IndexError, TypeError):
         return ""
+
+
+def sid(attributes: RawAttributes) -> str:
+    return _sid((attributes.get("objectSid") or (b"",))[0])
+
+
+def trust(dn: str, attributes: RawAttributes) -> Trust:
+    return Trust(name=text(attributes, "trustPartner") or dn, direction=integer(attributes, "trustDirection", dn),
+                 trust_type=integer(attributes, "trustType", dn), attributes=integer(attributes, "trustAttributes", dn))
 
 
 def role_of(group_sid: str, name: str, domain_sid: str) -> PrivilegedRole | None:
