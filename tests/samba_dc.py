@@ -155,6 +155,9 @@ def build(bulk: tuple[int, int, int] | None = None) -> SambaDC:
         _run("samba-tool", "domain", "provision", f"--realm={REALM}", f"--domain={DOMAIN}", "--server-role=dc",
              "--dns-backend=NONE", f"--adminpass={dc.admin_password}", f"--targetdir={dc.workdir / 'dc'}",
              f"--host-name={HOST_NAME}", f"--option=interfaces={dc.address}", "--option=bind interfaces only=yes",
+             # its own pid and lock folders: two test DCs (the suite's and a benchmark's) run side by side
+             f"--option=pid directory={dc.workdir / 'dc' / 'run'}",
+             f"--option=lock directory={dc.workdir / 'dc' / 'lock'}",
              timeout=120)
         _plant(dc, "plant")
         if bulk:
