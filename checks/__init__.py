@@ -9,6 +9,7 @@ from __future__ import annotations
 from checks import (
     backups,
     configs,
+    directory_acl,
     directory_passwords,
     directory_paths,
     directory_privileges,
@@ -26,8 +27,8 @@ from checks import (
 from checks.base import REGISTERED, Check, CheckContext, Weakness
 
 CATEGORY_MODULES = (patches, unsupported, privileges, passwords, configs, supply_chain, backups,
-                    directory_unsupported, directory_privileges, directory_passwords, directory_paths, domains, web,
-                    windows_updates, tenant)
+                    directory_unsupported, directory_privileges, directory_passwords, directory_paths, directory_acl,
+                    domains, web, windows_updates, tenant)
 
 ALL_CHECKS: tuple[Check, ...] = tuple(REGISTERED[check_id] for check_id in sorted(REGISTERED))
 

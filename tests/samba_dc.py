@@ -40,7 +40,8 @@ SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, with Samba's bindings
 IDENTIFYING = ("warp-council", "WARPCOUNCIL", "dc1", "hardy.admin", "carol.clerk", "svc-sql", "it-admins", "nest.ed",
                "old.admin", "stale.admin", "nopw.user", "asrep.user", "rev.user", "never.user", "app01", "xp-kiosk",
                "srv-2012", "old-pc", "srv-2025", "weak-pso", "warpagent-read", "MSSQLSvc", "staff001",
-               "deleg.svc", "web01", "hist.user", "partner-open", "partner-safe", "ex.admin", "svc-web")
+               "deleg.svc", "web01", "hist.user", "partner-open", "partner-safe", "ex.admin", "svc-web", "sync.svc",
+               "MSOL_1a2b3c4d5e6f")
 
 
 def filetime(moment: dt.datetime) -> int:

@@ -102,10 +102,12 @@ def plant(db: SamDB, base: str, realm: str, reader_password: str, logon: str) ->
     reader_sid = str(db.schema_format_value("objectSid", reader["objectSid"][0]), "utf-8")
     SDUtils(db).dacl_add_ace(f"CN=Password Settings Container,CN=System,{base}", f"(A;CI;RPLCLORC;;;{reader_sid})")
     # the accounts in use when the tests' clock runs a year on: they logged on then
-    for name in ("hardy.admin", "carol.clerk", "svc-sql", "nest.ed", "prim.admin", "warpagent-read",
+    for name in ("hardy.admin", "carol.clerk", "svc-sql", "nest.ed", "prim.admin", "warpagent-read", "deleg.svc",
+                 "hist.user", "ex.admin", "sync.svc", "MSOL_1a2b3c4d5e6f", "svc-web",
                  *(f"staff{n:03d}" for n in range(1, STAFF + 1))):
         _replace(db, f"CN={name},CN=Users,{base}", "lastLogonTimestamp", logon, ["relax:0"])
-    for name in ("app01", "xp-kiosk", "srv-2012", "srv-2025"):  # joined and in use (newcomputer makes them disabled)
+    # joined and in use (newcomputer makes them disabled)
+    for name in ("app01", "xp-kiosk", "srv-2012", "srv-2025", "web01"):
         _uac(db, base, name, remove=0x2, folder="CN=Computers")
         _replace(db, f"CN={name},CN=Computers,{base}", "lastLogonTimestamp", logon, ["relax:0"])
 
@@ -119,7 +121,6 @@ def _plant_paths(db: SamDB, base: str, realm: str) -> None:
     _uac(db, base, "deleg.svc", add=0x1000000)  # TRUSTED_TO_AUTH_FOR_DELEGATION
     db.newcomputer("web01")
     _replace(db, f"CN=web01,CN=Computers,{base}", "msDS-AllowedToDelegateTo", f"http/intranet.{realm}")
-    _uac(db, base, "web01", remove=0x2, folder="CN=Computers")
     # resource-based delegation set on the domain controller itself
     dc = db.search(base, expression="(userAccountControl:1.2.840.113556.1.4.803:=8192)", attrs=["dn"])[0].dn
     rbcd = security.descriptor.from_sddl(f"O:BAD:(A;;CCDCLCSWRPWPDTLOCRSDRCWDWO;;;{domain_sid}-1105)",
@@ -146,6 +147,18 @@ def _plant_paths(db: SamDB, base: str, realm: str) -> None:
                    f"add: member\nmember: {anonymous}\n")
     _replace(db, f"CN=Directory Service,CN=Windows NT,CN=Services,{db.get_config_basedn()}", "dSHeuristics",
              "0000002")
+    # DCSync rights for an ordinary service account, and for Entra Connect's (expected, info)
+    sd = SDUtils(db)
+    for name in ("sync.svc", "MSOL_1a2b3c4d5e6f"):
+        db.newuser(name, PASSWORD)
+        account_sid = str(db.schema_format_value("objectSid", db.search(
+            base, expression=f"(sAMAccountName={name})", attrs=["objectSid"])[0]["objectSid"][0]), "utf-8")
+        sd.dacl_add_ace(base, f"(OA;;CR;1131f6aa-9c07-11d1-f79f-00c04fc2dcd2;;{account_sid})"
+                              f"(OA;;CR;1131f6ad-9c07-11d1-f79f-00c04fc2dcd2;;{account_sid})")
+    # Tier-0 write for broad principals: Authenticated Users may rewrite AdminSDHolder's permissions,
+    # Domain Users may write Backup Operators' members
+    sd.dacl_add_ace(f"CN=AdminSDHolder,CN=System,{base}", "(A;;WD;;;AU)")
+    sd.dacl_add_ace(f"CN=Backup Operators,CN=Builtin,{base}", "(OA;;WP;bf9679c0-0de6-11d0-a285-00aa003049e2;;DU)")
     # a service account with RC4 keys only; one with AES stays clean
     _replace(db, f"CN=svc-sql,CN=Users,{base}", "msDS-SupportedEncryptionTypes", "4")
     db.newuser("svc-web", PASSWORD)

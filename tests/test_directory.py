@@ -15,7 +15,7 @@ from tests.conftest import run_cli
 from tests.samba_dc import BASE_DN, IDENTIFYING, REALM, SambaDC
 
 ASSET = "Active Directory"
-PATH_CHECKS = ("WA321", "WA322", "WA323", "WA324", "WA415", "WA416", "WA541", "WA705")
+PATH_CHECKS = ("WA321", "WA322", "WA323", "WA324", "WA325", "WA326", "WA415", "WA416", "WA541", "WA705")
 ENABLED_ADMINS = {"administrator", "svc-sql", "nest.ed", "stale.admin", "prim.admin"}  # prim.admin by primary group
 
 
@@ -101,7 +101,13 @@ def test_the_planted_weaknesses_are_found_exactly(first_night: dict[str, Any]) -
     assert not {c for c, _, _ in found} & {"WA310", "WA315", "WA317", "WA414"}
     # the paths PingCastle finds (issue 33), each beside a control that stays clean: a quarantined
     # trust, an AES-only service account, a disabled Guest's siblings
-    assert sorted(f for f in found if f[0] in PATH_CHECKS) == [
+    # permissions (issue 33 items 2-3): only the planted entries, none of Samba's own defaults
+    acl = sorted((c, s.rpartition(":")[0] if c == "WA326" else "dcsync", sev) for c, s, sev in found
+                 if c in ("WA325", "WA326"))
+    assert acl == [("WA325", "dcsync", "high"), ("WA325", "dcsync", "info"),
+                   ("WA326", f"ad-acl:write:cn=adminsdholder,cn=system,{BASE_DN.casefold()}", "critical"),
+                   ("WA326", f"ad-acl:write:cn=backup operators,cn=builtin,{BASE_DN.casefold()}", "critical")]
+    assert sorted(f for f in found if f[0] in PATH_CHECKS and f[0] not in ("WA325", "WA326")) == [
         ("WA321", "ad-account:dc1$:rbcd", "high"), ("WA321", "ad-account:deleg.svc:delegation", "high"),
         ("WA321", "ad-account:web01$:delegation", "low"), ("WA322", "ad-account:hist.user:sid-history", "high"),
         ("WA323", "ad-trust:partner-open.test", "high"), ("WA324", "ad-accounts:leftover-admincount", "low"),
@@ -134,6 +140,12 @@ def test_a_finding_names_the_attribute_and_value_behind_it(first_night: dict[str
     assert "trustAttributes 0x0" in rows[("WA323", "ad-trust:partner-open.test")]["evidence"]
     assert "S-1-5-7 (Anonymous Logon)" in rows[("WA541", "ad-domain:pre2000-anonymous")]["evidence"]
     assert "msDS-SupportedEncryptionTypes 4" in rows[("WA416", "ad-account:svc-sql:weak-etypes")]["evidence"]
+    dcsync = {f["severity"]: f for (c, _s), f in rows.items() if c == "WA325"}
+    assert "sync.svc" in dcsync["high"]["title"] and "DS-Replication-Get-Changes-All" in dcsync["high"]["evidence"]
+    assert dcsync["info"]["title"].endswith("Entra Connect's account, expected")
+    writes = [f["evidence"] for (c, _s), f in rows.items() if c == "WA326"]
+    assert any("Authenticated Users (S-1-5-11) WriteDacl" in e for e in writes)
+    assert any("Domain Users" in e and "write member" in e for e in writes)
 
 
 def test_a_year_on_the_clock_ages_passwords_krbtgt_and_idle_accounts(samba_dc: SambaDC, tmp_path: Path) -> None:

@@ -16,12 +16,14 @@ from typing import Any
 
 import ldap3
 from ldap3.core import exceptions as ldap_errors
+from ldap3.protocol.microsoft import security_descriptor_control
 from ldap3.utils.conv import escape_filter_chars
 
 from warpagent.config import DirectorySettings
 from warpagent.evidence.formats import EvidenceError
+from warpagent.evidence.parsers import descriptor
 from warpagent.evidence.parsers import directory as parse
-from warpagent.model.directory import DirectoryAccount, DirectorySnapshot, PrivilegedGroup
+from warpagent.model.directory import DirectoryAccount, DirectorySnapshot, PrivilegedGroup, Tier0Object
 from warpagent.text import capped
 
 IN_CHAIN = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN: transitive membership, resolved by the DC
@@ -126,6 +128,7 @@ def _members(connection: Any, base: str, group_dn: str, page_size: int) -> list[
     return [dn for dn, _ in _entries(connection, base, query, (), page_size)]
 
 
+SD_FLAGS = security_descriptor_control(sdflags=0x05)  # owner and DACL
 PRE2000_SID = "S-1-5-32-554"  # BUILTIN\\Pre-Windows 2000 Compatible Access
 
 
@@ -175,15 +178,41 @@ def _snapshot(connection: Any, settings: DirectorySettings) -> DirectorySnapshot
     laps = tuple(sorted(parse.text(attrs, "lDAPDisplayName") for _, attrs in
                         _entries(connection, schema_base, laps_filter, ("lDAPDisplayName",), page,
                                  scope=ldap3.LEVEL)))
+    tier0 = [(base, "domain"), (f"CN=AdminSDHolder,CN=System,{base}", "adminsdholder"),
+             (f"OU=Domain Controllers,{base}", "domain-controllers-ou"),
+             *((dn, "group") for dn, attrs in listed if parse.role_of(sids[dn], parse.text(attrs, "sAMAccountName"),
+                                                                       domain_sid) is not None),
+             *((a.dn, "domain-controller") for a in accounts if a.domain_controller)]
+    names = tuple((a.sid, a.name) for a in accounts if a.sid) + tuple(
+        (sids[dn], parse.text(attrs, "sAMAccountName") or dn) for dn, attrs in listed if sids[dn])
     configuration = parse.text(root, "configurationNamingContext") or f"CN=Configuration,{base}"
     pre2000 = next((dn for dn, group_sid in sids.items() if group_sid == PRE2000_SID), "")
     forest = _forest(connection, settings, base, configuration, pre2000, page, notes)
+    forest["tier0"] = _tier0(connection, settings, tier0, notes)
     return DirectorySnapshot(base_dn=base, accounts=tuple(accounts), groups=tuple(groups),
                              policies=tuple(policies), protected_users=protected,
                              machine_account_quota=parse.machine_account_quota(base, domain),
                              laps_in_schema=laps, notes=tuple(notes), domain_sid=domain_sid,
                              functional_level=parse.integer(domain, "msDS-Behavior-Version", base, default=-1)
-                             if domain.get("msDS-Behavior-Version") else None, **forest)
+                             if domain.get("msDS-Behavior-Version") else None, names=names, **forest)
+
+
+def _tier0(connection: Any, settings: DirectorySettings, objects: Sequence[tuple[str, str]],
+           notes: list[str]) -> tuple[Tier0Object, ...]:
+    """The Tier-0 objects' owners and DACLs, asked for with the SD-flags control (owner and
+    DACL only: a plain user gets nothing without it, and may not read the SACL)."""
+    read = []
+    for dn, kind in objects:
+        connection.search(dn, "(objectClass=*)", search_scope=ldap3.BASE, attributes=["nTSecurityDescriptor"],
+                          controls=SD_FLAGS)
+        found = [e for e in connection.response or () if e.get("type") == "searchResEntry"]
+        values = found[0].get("raw_attributes", {}).get("nTSecurityDescriptor") if found else None
+        if not values:
+            notes.append(f"directory {settings.url}: Tier-0 permissions not judged: {settings.bind_dn} cannot read "
+                         f"the security descriptor of {dn}")
+            return ()
+        read.append(Tier0Object(dn=dn, kind=kind, descriptor=descriptor.parse(values[0], dn)))
+    return tuple(read)
 
 
 def _forest(connection: Any, settings: DirectorySettings, base: str, configuration: str, pre2000: str,

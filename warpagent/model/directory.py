@@ -125,6 +125,33 @@ class PasswordSettings:
 
 
 @dataclass(frozen=True)
+class Ace:
+    """One access-control entry of a DACL."""
+
+    allow: bool
+    trustee: str  # SID
+    mask: int  # access mask
+    object_type: str = ""  # the extended right, property or class GUID it is limited to ("" for all)
+    inherit_only: bool = False  # applies to children only, not to this object
+    inherited: bool = False
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    owner: str  # SID
+    aces: tuple[Ace, ...]
+
+
+@dataclass(frozen=True)
+class Tier0Object:
+    """An object whose control is control of the domain, with its security descriptor."""
+
+    dn: str
+    kind: str  # "domain", "adminsdholder", "domain-controllers-ou", "group", "domain-controller"
+    descriptor: Descriptor
+
+
+@dataclass(frozen=True)
 class Trust:
     """A trustedDomain object: a domain this one trusts, or that trusts it ([MS-ADTS] 6.1.6.7)."""
 
@@ -165,6 +192,8 @@ class DirectorySnapshot:
     ds_heuristics: str = ""  # dSHeuristics of CN=Directory Service
     trusts: tuple[Trust, ...] = ()
     pre2000_members: tuple[str, ...] = ()  # the SIDs of Pre-Windows 2000 Compatible Access's members
+    tier0: tuple[Tier0Object, ...] = ()  # read with the SD-flags control; () when not readable
+    names: tuple[tuple[str, str], ...] = ()  # (SID, name) of the accounts and groups read
 
     def account(self, dn: str) -> DirectoryAccount | None:
         return self.by_dn.get(dn.casefold())
