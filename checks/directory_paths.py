@@ -189,6 +189,32 @@ def builtin_accounts(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                                 "password and keep it for emergencies only.")
 
 
+@check("WA417", "passwords", "directory-gpp-password", evidence=(EvidenceKind.SYSVOL,))
+def gpp_passwords(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
+    """A Group Policy Preferences file in SYSVOL with a cpassword (a password set through Group
+    Policy: a local administrator, a service, a scheduled task, a mapped drive), in any GPO,
+    disabled ones included (critical). Read over SMB; the value is never decrypted or kept.
+
+    Board: a password is stored where every member of staff can read and decrypt it.
+
+    Why it matters: Microsoft published the key (MS14-025): every domain user can read SYSVOL
+    and decrypt these passwords in seconds, often a local administrator's on every PC.
+    Fix: delete the preference item (or the file), then change the password it held everywhere
+    it is used; use LAPS for local administrator passwords."""
+    snapshot = rules.directory_of(host)
+    if snapshot is None or not snapshot.gpp_passwords:
+        return
+    for item in snapshot.gpp_passwords:
+        yield Weakness(subject=f"ad-gpp:{item.file.casefold()}:{item.element.casefold()}:{item.name.casefold()}",
+                       severity=Severity.CRITICAL,
+                       title=f"A Group Policy Preferences password in GPO {rules.shown(item.gpo, 40)}",
+                       evidence=f"SYSVOL {rules.shown(item.file, 160)}: <{rules.shown(item.element, 40)}"
+                                + (f" name='{rules.shown(item.name, 60)}'" if item.name else "")
+                                + "> carries a cpassword (not read further)",
+                       remediation=f"Remove the preference item from GPO {rules.shown(item.gpo, 40)}, then change "
+                                   "the password it held wherever it is used.", evidence_kind=EvidenceKind.SYSVOL)
+
+
 @check("WA416", "passwords", "directory-weak-kerberos-and-stale-computer-passwords", evidence=DIRECTORY)
 def kerberos_hygiene(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """Enabled accounts with a servicePrincipalName whose Kerberos keys are DES or RC4 only

@@ -163,15 +163,22 @@ def build(bulk: tuple[int, int, int] | None = None) -> SambaDC:
         _plant(dc, "plant")
         if bulk:
             _plant(dc, "bulk:" + ":".join(str(n) for n in bulk))
+        # the planted Group Policy files get SYSVOL's permissions, as on a real DC
+        _run("samba-tool", "ntacl", "sysvolreset", "-s", str(dc.workdir / "dc/etc/smb.conf"), timeout=300)
+        # smbd opens SYSVOL's files as the connecting user's own uid: it must be able to pass through
+        # the test's folder (0700 from mkdtemp) to reach them; nothing else in it is opened up
+        dc.workdir.chmod(0o711)
+        (dc.workdir / "dc").chmod(0o711)
         with open(dc.workdir / "samba.log", "wb") as log:
             proc = subprocess.Popen(
                 ["ip", "netns", "exec", dc.namespace, "samba", "-F", "--debug-stdout",
-                 "-s", str(dc.workdir / "dc/etc/smb.conf"), "--option=server services = ldap",
+                 "-s", str(dc.workdir / "dc/etc/smb.conf"), "--option=server services = ldap s3fs winbindd rpc",
                  f"--option=tls keyfile={dc.workdir / 'key.pem'}", f"--option=tls certfile={dc.workdir / 'cert.pem'}",
                  f"--option=tls cafile={dc.ca}"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         dc.pids.append(proc.pid)
         _wait(dc.address, 636, time.monotonic() + 30)
+        _wait(dc.address, 445, time.monotonic() + 60)
     except BaseException:
         dc.teardown()
         raise

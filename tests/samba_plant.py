@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import ldb
 from samba.auth import system_session
@@ -24,6 +25,10 @@ from samba.sd_utils import SDUtils
 
 STAFF = 110  # over 100 active users, so the "too many admins" rule is judged
 PASSWORD = "Planted-Passw0rd-Long!"  # noqa: S105 - a test domain's planted users
+# a GPP cpassword as Windows writes one (AES-256 of a made-up password under Microsoft's published
+# key): warpagent must name the file and never show this value anywhere
+GPP_CPASSWORD = "j1Uyj3Vx8TY9LtLZil2uAuZkFQA/4latT76ZwgdHdhw"
+SYSVOL: list[Path] = []  # the DC's sysvol share folder, from its smb.conf (set by main)
 
 
 def _uac(db: SamDB, base: str, name: str, add: int = 0, remove: int = 0, folder: str = "CN=Users") -> None:
@@ -159,6 +164,25 @@ def _plant_paths(db: SamDB, base: str, realm: str) -> None:
     # Domain Users may write Backup Operators' members
     sd.dacl_add_ace(f"CN=AdminSDHolder,CN=System,{base}", "(A;;WD;;;AU)")
     sd.dacl_add_ace(f"CN=Backup Operators,CN=Builtin,{base}", "(OA;;WP;bf9679c0-0de6-11d0-a285-00aa003049e2;;DU)")
+    # a password in Group Policy Preferences (Default Domain Policy's local groups); the DC policy's
+    # Services.xml has an empty cpassword and stays clean
+    policies = SYSVOL[0] / realm / "Policies"
+    gpo = {p.name.casefold(): p for p in policies.iterdir()}  # provision's folders, in their own case
+    groups = gpo["{31b2f340-016d-11d2-945f-00c04fb984f9}"] / "Machine" / "Preferences" / "Groups"
+    groups.mkdir(parents=True, exist_ok=True)
+    (groups / "Groups.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<Groups clsid="{3125E937-EB16-4b4c-9934-544FC6D24D26}">'
+        '<User clsid="{DF5F1855-51E5-4d24-8B1A-D9BDE98BA1D1}" name="Administrator (built-in)" '
+        'uid="{A1B2C3D4-0000-0000-0000-000000000001}"><Properties action="U" newName="" fullName="" '
+        f'description="" cpassword="{GPP_CPASSWORD}" changeLogon="0" noChange="0" neverExpires="1" '
+        'acctDisabled="0" subAuthority="RID_ADMIN" userName="Administrator (built-in)"/></User></Groups>\n')
+    services = gpo["{6ac1786c-016f-11d2-945f-00c04fb984f9}"] / "Machine" / "Preferences" / "Services"
+    services.mkdir(parents=True, exist_ok=True)
+    (services / "Services.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<NTServices clsid="{2CFB484A-4E96-4b5d-A0B6-093D2F91E6AE}">'
+        '<NTService clsid="{AB6F0B67-341F-4e51-92F9-005FBFBA1A43}" name="Spooler"><Properties '
+        'startupType="DISABLED" serviceName="Spooler" serviceAction="STOP" accountName="" cpassword=""/>'
+        '</NTService></NTServices>\n')
     # a service account with RC4 keys only; one with AES stays clean
     _replace(db, f"CN=svc-sql,CN=Users,{base}", "msDS-SupportedEncryptionTypes", "4")
     db.newuser("svc-web", PASSWORD)
@@ -229,6 +253,7 @@ def main() -> None:
     conf, sam, action, realm, reader_password, logon = sys.argv[1:7]
     settings = LoadParm()
     settings.load(conf)
+    SYSVOL.append(Path(settings.get("path", "sysvol")))
     db = SamDB(url=sam, session_info=system_session(), lp=settings)
     base = str(db.domain_dn())
     if action == "plant":

@@ -15,7 +15,7 @@ from tests.conftest import run_cli
 from tests.samba_dc import BASE_DN, IDENTIFYING, REALM, SambaDC
 
 ASSET = "Active Directory"
-PATH_CHECKS = ("WA321", "WA322", "WA323", "WA324", "WA325", "WA326", "WA415", "WA416", "WA541", "WA705")
+PATH_CHECKS = ("WA321", "WA322", "WA323", "WA324", "WA325", "WA326", "WA415", "WA416", "WA417", "WA541", "WA705")
 ENABLED_ADMINS = {"administrator", "svc-sql", "nest.ed", "stale.admin", "prim.admin"}  # prim.admin by primary group
 
 
@@ -70,7 +70,9 @@ def first_night(samba_dc: SambaDC, tmp_path_factory: pytest.TempPathFactory) -> 
     now = samba_dc.provisioned + dt.timedelta(days=1)
     code, summary, stderr = _scan(work, samba_dc, now)
     assert code == 0, stderr
-    return {"work": work, "now": now, "summary": summary, "open": _open(work, now)}
+    print("STDERR", stderr[-3000:])
+    return {"work": work, "now": now, "summary": summary, "open": _open(work, now), "stderr": stderr,
+            "summary_text": json.dumps(summary)}
 
 
 def test_the_planted_weaknesses_are_found_exactly(first_night: dict[str, Any]) -> None:
@@ -112,6 +114,8 @@ def test_the_planted_weaknesses_are_found_exactly(first_night: dict[str, Any]) -
         ("WA321", "ad-account:web01$:delegation", "low"), ("WA322", "ad-account:hist.user:sid-history", "high"),
         ("WA323", "ad-trust:partner-open.test", "high"), ("WA324", "ad-accounts:leftover-admincount", "low"),
         ("WA415", "ad-account:guest:guest-enabled", "high"), ("WA416", "ad-account:svc-sql:weak-etypes", "medium"),
+        ("WA417", "ad-gpp:policies/{31b2f340-016d-11d2-945f-00c04fb984f9}/machine/preferences/groups/groups.xml"
+                  ":user:administrator (built-in)", "critical"),
         ("WA541", "ad-domain:dsheuristics-anonymous", "high"), ("WA541", "ad-domain:functional-level", "medium"),
         ("WA541", "ad-domain:pre2000-anonymous", "high"), ("WA705", "ad-domain:recycle-bin", "medium")]
     assert {c for c, _, _ in found} == {"WA205", "WA311", "WA312", "WA313", "WA314", "WA316", "WA318", "WA319",
@@ -208,6 +212,28 @@ def test_ldap_with_starttls_reads_the_same_directory(samba_dc: SambaDC, tmp_path
     code, summary, stderr = _scan(tmp_path, samba_dc, now, config=config)
     assert code == 0 and summary["summary"][0]["status"] == "complete", stderr
     assert ("WA411", "ad-account:nopw.user:passwd_notreqd", "high") in _open(tmp_path, now)
+
+
+def test_a_group_policy_password_is_named_by_gpo_and_file_and_never_kept(samba_dc: SambaDC,
+                                                                          first_night: dict[str, Any]) -> None:
+    """Read over SMB from SYSVOL by the read-only account: the finding names the GPO and the file;
+    the cpassword is in no finding, log line, report or byte of the store."""
+    work = first_night["work"]
+    [planted] = samba_dc.workdir.glob("dc/state/sysvol/*/Policies/*/Machine/Preferences/Groups/Groups.xml")
+    cpassword = planted.read_text().split('cpassword="')[1].split('"')[0]
+    assert len(cpassword) > 20
+    listed = json.loads(run_cli("--config", str(work / "warpagent.yaml"), "findings", "--format", "json",
+                                cwd=work, now=first_night["now"]).stdout)["findings"]
+    [gpp] = [f for f in listed if f["check_id"] == "WA417"]
+    assert gpp["title"] == "A Group Policy Preferences password in GPO {31B2F340-016D-11D2-945F-00C04FB984F9}"
+    assert "Machine/Preferences/Groups/Groups.xml" in gpp["evidence"] and "not read further" in gpp["evidence"]
+    technical = run_cli("--config", str(work / "warpagent.yaml"), "report", "technical", cwd=work,
+                        now=first_night["now"])
+    for text in (json.dumps(listed), technical.stdout, first_night["stderr"], first_night["summary_text"]):
+        assert cpassword not in text
+    for path in work.rglob("*"):
+        if path.is_file():
+            assert cpassword.encode() not in path.read_bytes(), path
 
 
 def test_nothing_of_the_directory_leaves_in_a_shared_bundle(samba_dc: SambaDC, first_night: dict[str, Any]) -> None:

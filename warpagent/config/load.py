@@ -188,7 +188,8 @@ def _directory(doc: dict[str, Any], base_dir: Path) -> typed.DirectorySettings:
     return typed.DirectorySettings(url=doc["url"], bind_dn=doc["bind_dn"], password_env=doc["password_env"],
                                    start_tls=doc["start_tls"], base_dn=doc["base_dn"],
                                    ca_bundle=_optional_path(doc, "ca_bundle", base_dir),
-                                   timeout_s=duration_seconds(doc["timeout"]), page_size=doc["page_size"])
+                                   timeout_s=duration_seconds(doc["timeout"]), page_size=doc["page_size"],
+                                   sysvol=doc["sysvol"])
 
 
 def _ssh_source(doc: dict[str, Any], base_dir: Path) -> typed.SshSource:

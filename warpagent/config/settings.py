@@ -77,6 +77,7 @@ class DirectorySettings:
     ca_bundle: Path | None = None  # None: the system's CAs
     timeout_s: int = seconds("estates[].directory.timeout")
     page_size: int = default("estates[].directory.page_size")
+    sysvol: bool = default("estates[].directory.sysvol")
 
     @property
     def host(self) -> str:

@@ -125,6 +125,16 @@ class PasswordSettings:
 
 
 @dataclass(frozen=True)
+class GppPassword:
+    """A Group Policy Preferences item carrying a cpassword (never the value)."""
+
+    gpo: str  # the GPO's folder name: "{31B2F340-016D-11D2-945F-00C04FB984F9}"
+    file: str  # "Policies/{GUID}/Machine/Preferences/Groups/Groups.xml"
+    element: str  # "User", "NTService", ...
+    name: str  # the item's name or userName attribute
+
+
+@dataclass(frozen=True)
 class Ace:
     """One access-control entry of a DACL."""
 
@@ -194,6 +204,7 @@ class DirectorySnapshot:
     pre2000_members: tuple[str, ...] = ()  # the SIDs of Pre-Windows 2000 Compatible Access's members
     tier0: tuple[Tier0Object, ...] = ()  # read with the SD-flags control; () when not readable
     names: tuple[tuple[str, str], ...] = ()  # (SID, name) of the accounts and groups read
+    gpp_passwords: tuple[GppPassword, ...] | None = None  # None: SYSVOL not read
 
     def account(self, dn: str) -> DirectoryAccount | None:
         return self.by_dn.get(dn.casefold())

@@ -34,6 +34,7 @@ class EvidenceKind(enum.StrEnum):
     SUPPLIER = "supplier"
     CREDENTIAL = "credential"
     DIRECTORY = "directory"  # Active Directory, read over LDAP
+    SYSVOL = "sysvol"  # the domain's Group Policy files, read over SMB
     DOMAIN = "domain"  # a mail and web domain's DNS records
     WINDOWS = "windows"  # a Windows computer's build and update revision, from an export
     TENANT = "tenant"  # a Microsoft 365 tenant's assessment (ScubaGear's results)
@@ -44,7 +45,7 @@ class EvidenceKind(enum.StrEnum):
 # backups, so those categories show as not measured rather than clean).
 CATEGORY_EVIDENCE: dict[str, frozenset[str]] = {
     "privileges": frozenset({"account", "shadow", "sudo", "directory", "tenant"}),
-    "passwords": frozenset({"shadow", "policy", "sshd", "credential", "directory", "tenant"}),
+    "passwords": frozenset({"shadow", "policy", "sshd", "credential", "directory", "tenant", "sysvol"}),
     "supply_chain": frozenset({"sbom", "supplier", "source", "tenant"}),
     "backups": frozenset({"backup"}),
 }

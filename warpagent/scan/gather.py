@@ -20,7 +20,7 @@ from checks import tenant as tenant_checks
 from checks.base import EstatePolicy
 from warpagent.collect.scope import Scope, canonical_address
 from warpagent.config import DirectorySettings, EstateConfig
-from warpagent.evidence import directory, restore_test, tenants, web, windows_exports
+from warpagent.evidence import directory, restore_test, sysvol, tenants, web, windows_exports
 from warpagent.evidence import domains as domain_records
 from warpagent.evidence import folders as evidence
 from warpagent.evidence import probes as credential_probe
@@ -128,6 +128,15 @@ def _directory(estate: EstateConfig, settings: DirectorySettings, scope: Scope) 
         except directory.DirectoryError as exc:
             problem = str(exc)
     read = frozenset({EvidenceKind.DIRECTORY}) if snapshot is not None else frozenset()
+    if snapshot is not None and settings.sysvol and address is not None:
+        try:
+            found = sysvol.read(settings, address, directory.password_from(settings, os.environ))
+            snapshot = dataclasses.replace(snapshot, gpp_passwords=found.passwords)
+            read |= {EvidenceKind.SYSVOL}
+            log.info("estate %s: SYSVOL read: %d GPOs", estate.name, found.gpos)
+        except sysvol.SysvolError as exc:
+            # its findings stay as they were: not read is not fixed
+            snapshot = dataclasses.replace(snapshot, notes=(*snapshot.notes, str(exc)))
     return Host(address="", asset=DIRECTORY, state=RECORD_STATE,
                 evidence=HostEvidence(directory=snapshot, read=read)), problem
 
