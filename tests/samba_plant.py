@@ -117,6 +117,13 @@ def plant(db: SamDB, base: str, realm: str, reader_password: str, logon: str) ->
         _replace(db, f"CN={name},CN=Computers,{base}", "lastLogonTimestamp", logon, ["relax:0"])
 
 
+def _preference(gpo: Path, kind: str, xml: str) -> None:
+    """A Group Policy Preferences file (Machine side) in a GPO's SYSVOL folder."""
+    folder = gpo / "Machine" / "Preferences" / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{kind}.xml").write_text(xml)
+
+
 def _plant_paths(db: SamDB, base: str, realm: str) -> None:
     """The paths PingCastle finds (issue 33), each beside a control that must stay clean."""
     domain_sid = str(db.get_domain_sid())
@@ -168,21 +175,17 @@ def _plant_paths(db: SamDB, base: str, realm: str) -> None:
     # Services.xml has an empty cpassword and stays clean
     policies = SYSVOL[0] / realm / "Policies"
     gpo = {p.name.casefold(): p for p in policies.iterdir()}  # provision's folders, in their own case
-    groups = gpo["{31b2f340-016d-11d2-945f-00c04fb984f9}"] / "Machine" / "Preferences" / "Groups"
-    groups.mkdir(parents=True, exist_ok=True)
-    (groups / "Groups.xml").write_text(
-        '<?xml version="1.0" encoding="utf-8"?>\n<Groups clsid="{3125E937-EB16-4b4c-9934-544FC6D24D26}">'
-        '<User clsid="{DF5F1855-51E5-4d24-8B1A-D9BDE98BA1D1}" name="Administrator (built-in)" '
-        'uid="{A1B2C3D4-0000-0000-0000-000000000001}"><Properties action="U" newName="" fullName="" '
-        f'description="" cpassword="{GPP_CPASSWORD}" changeLogon="0" noChange="0" neverExpires="1" '
-        'acctDisabled="0" subAuthority="RID_ADMIN" userName="Administrator (built-in)"/></User></Groups>\n')
-    services = gpo["{6ac1786c-016f-11d2-945f-00c04fb984f9}"] / "Machine" / "Preferences" / "Services"
-    services.mkdir(parents=True, exist_ok=True)
-    (services / "Services.xml").write_text(
-        '<?xml version="1.0" encoding="utf-8"?>\n<NTServices clsid="{2CFB484A-4E96-4b5d-A0B6-093D2F91E6AE}">'
-        '<NTService clsid="{AB6F0B67-341F-4e51-92F9-005FBFBA1A43}" name="Spooler"><Properties '
-        'startupType="DISABLED" serviceName="Spooler" serviceAction="STOP" accountName="" cpassword=""/>'
-        '</NTService></NTServices>\n')
+    gpp = '<?xml version="1.0" encoding="utf-8"?>\n'
+    _preference(gpo["{31b2f340-016d-11d2-945f-00c04fb984f9}"], "Groups", gpp + (
+        '<Groups clsid="{3125E937-EB16-4b4c-9934-544FC6D24D26}"><User clsid="{DF5F1855-51E5-4d24-8B1A-D9BDE98BA1D1}" '
+        'name="Administrator (built-in)" uid="{A1B2C3D4-0000-0000-0000-000000000001}"><Properties action="U" '
+        f'newName="" fullName="" description="" cpassword="{GPP_CPASSWORD}" changeLogon="0" noChange="0" '
+        'neverExpires="1" acctDisabled="0" subAuthority="RID_ADMIN" userName="Administrator (built-in)"/></User>'
+        '</Groups>\n'))
+    _preference(gpo["{6ac1786c-016f-11d2-945f-00c04fb984f9}"], "Services", gpp + (
+        '<NTServices clsid="{2CFB484A-4E96-4b5d-A0B6-093D2F91E6AE}"><NTService '
+        'clsid="{AB6F0B67-341F-4e51-92F9-005FBFBA1A43}" name="Spooler"><Properties startupType="DISABLED" '
+        'serviceName="Spooler" serviceAction="STOP" accountName="" cpassword=""/></NTService></NTServices>\n'))
     # a service account with RC4 keys only; one with AES stays clean
     _replace(db, f"CN=svc-sql,CN=Users,{base}", "msDS-SupportedEncryptionTypes", "4")
     db.newuser("svc-web", PASSWORD)
