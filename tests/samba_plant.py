@@ -124,6 +124,14 @@ def _preference(gpo: Path, kind: str, xml: str) -> None:
     (folder / f"{kind}.xml").write_text(xml)
 
 
+def _template(gpo: Path, sections: str) -> None:
+    """A GPO's security template (GptTmpl.inf) as the Group Policy editor writes it."""
+    folder = gpo / "Machine" / "Microsoft" / "Windows NT" / "SecEdit"
+    folder.mkdir(parents=True, exist_ok=True)
+    text = '[Unicode]\r\nUnicode=yes\r\n' + sections + '[Version]\r\nsignature="$CHICAGO$"\r\nRevision=1\r\n'
+    (folder / "GptTmpl.inf").write_bytes(text.encode("utf-16"))
+
+
 def _plant_paths(db: SamDB, base: str, realm: str) -> None:
     """The paths PingCastle finds (issue 33), each beside a control that must stay clean."""
     domain_sid = str(db.get_domain_sid())
@@ -176,12 +184,24 @@ def _plant_paths(db: SamDB, base: str, realm: str) -> None:
     policies = SYSVOL[0] / realm / "Policies"
     gpo = {p.name.casefold(): p for p in policies.iterdir()}  # provision's folders, in their own case
     gpp = '<?xml version="1.0" encoding="utf-8"?>\n'
+    domain_sid = str(db.get_domain_sid())
     _preference(gpo["{31b2f340-016d-11d2-945f-00c04fb984f9}"], "Groups", gpp + (
         '<Groups clsid="{3125E937-EB16-4b4c-9934-544FC6D24D26}"><User clsid="{DF5F1855-51E5-4d24-8B1A-D9BDE98BA1D1}" '
         'name="Administrator (built-in)" uid="{A1B2C3D4-0000-0000-0000-000000000001}"><Properties action="U" '
         f'newName="" fullName="" description="" cpassword="{GPP_CPASSWORD}" changeLogon="0" noChange="0" '
         'neverExpires="1" acctDisabled="0" subAuthority="RID_ADMIN" userName="Administrator (built-in)"/></User>'
-        '</Groups>\n'))
+        # Domain Users made local administrators, by a GPO linked at the domain root (so on the DCs too)
+        '<Group clsid="{6D4A79E4-529C-4481-ABD0-F5BD7EA93BA7}" name="Administrators (built-in)" '
+        'uid="{A1B2C3D4-0000-0000-0000-000000000002}"><Properties action="U" groupSid="S-1-5-32-544" '
+        'groupName="Administrators (built-in)"><Members><Member name="WARPCOUNCIL\\Domain Users" action="ADD" '
+        f'sid="{domain_sid}-513"/></Members></Properties></Group></Groups>\n'))
+    # security templates as Windows writes them (UTF-16 with a BOM): LM/NTLMv1 accepted domain-wide;
+    # Authenticated Users may log on locally to the DCs (network logon for Everyone is the default: clean)
+    _template(gpo["{31b2f340-016d-11d2-945f-00c04fb984f9}"],
+              "[Registry Values]\r\nMACHINE\\System\\CurrentControlSet\\Control\\Lsa\\LmCompatibilityLevel=4,1\r\n")
+    _template(gpo["{6ac1786c-016f-11d2-945f-00c04fb984f9}"],
+              "[Privilege Rights]\r\nSeInteractiveLogonRight = *S-1-5-32-544,*S-1-5-11\r\n"
+              "SeNetworkLogonRight = *S-1-1-0,*S-1-5-32-544\r\n")
     _preference(gpo["{6ac1786c-016f-11d2-945f-00c04fb984f9}"], "Services", gpp + (
         '<NTServices clsid="{2CFB484A-4E96-4b5d-A0B6-093D2F91E6AE}"><NTService '
         'clsid="{AB6F0B67-341F-4e51-92F9-005FBFBA1A43}" name="Spooler"><Properties startupType="DISABLED" '

@@ -77,3 +77,16 @@ def test_any_bytes_are_a_descriptor_or_an_evidence_error(data: bytes) -> None:
 def test_a_descriptor_with_a_missing_owner_sid_is_refused(raw: bytes) -> None:
     with pytest.raises(EvidenceError, match="SID"):
         parse(raw, "CN=x")
+
+
+def test_gpo_files_give_sids_not_names_and_read_utf16() -> None:
+    from warpagent.evidence.parsers import directory as parse
+    from warpagent.evidence.parsers.gpo import security_template
+    template = ("[Unicode]\r\nUnicode=yes\r\n[Privilege Rights]\r\nSeInteractiveLogonRight = *S-1-5-11,Guest\r\n"
+                "[Group Membership]\r\n*S-1-5-32-544__Members = *S-1-1-0\r\n[Registry Values]\r\n"
+                "MACHINE\\System\\CurrentControlSet\\Control\\Lsa\\LmCompatibilityLevel=4,2\r\n").encode("utf-16")
+    assert security_template(template) == ((("SeInteractiveLogonRight", "S-1-5-11"),), ("S-1-1-0",), 2)
+    assert security_template(b"\xff\xfe[broken") == ((), (), None)
+    assert parse.gp_links("[LDAP://cn={31b2f340-016d-11d2-945f-00c04fb984f9},cn=policies;0]"
+                          "[LDAP://cn={6AC1786C-016F-11D2-945F-00C04FB984F9},cn=policies;1]") == (
+        "{31B2F340-016D-11D2-945F-00C04FB984F9}",)

@@ -15,7 +15,8 @@ from tests.conftest import run_cli
 from tests.samba_dc import BASE_DN, IDENTIFYING, REALM, SambaDC
 
 ASSET = "Active Directory"
-PATH_CHECKS = ("WA321", "WA322", "WA323", "WA324", "WA325", "WA326", "WA415", "WA416", "WA417", "WA541", "WA705")
+PATH_CHECKS = ("WA321", "WA322", "WA323", "WA324", "WA325", "WA326", "WA327", "WA415", "WA416", "WA417", "WA418",
+               "WA541", "WA705")
 ENABLED_ADMINS = {"administrator", "svc-sql", "nest.ed", "stale.admin", "prim.admin"}  # prim.admin by primary group
 
 
@@ -109,7 +110,12 @@ def test_the_planted_weaknesses_are_found_exactly(first_night: dict[str, Any]) -
     assert acl == [("WA325", "dcsync", "high"), ("WA325", "dcsync", "info"),
                    ("WA326", f"ad-acl:write:cn=adminsdholder,cn=system,{BASE_DN.casefold()}", "critical"),
                    ("WA326", f"ad-acl:write:cn=backup operators,cn=builtin,{BASE_DN.casefold()}", "critical")]
-    assert sorted(f for f in found if f[0] in PATH_CHECKS and f[0] not in ("WA325", "WA326")) == [
+    # what Group Policy grants (SYSVOL): Domain Users local admins through a GPO on the domain (and so
+    # the DCs), Authenticated Users' local logon on the DCs, LM/NTLMv1 accepted; not Everyone's network logon
+    gpo = sorted((c, s.split(":")[2], sev) for c, s, sev in found if c in ("WA327", "WA418"))
+    assert gpo == [("WA327", "local-admin", "critical"), ("WA327", "seinteractivelogonright", "high"),
+                   ("WA418", "lmcompatibilitylevel", "high")]
+    assert sorted(f for f in found if f[0] in PATH_CHECKS and f[0] not in ("WA325", "WA326", "WA327", "WA418")) == [
         ("WA321", "ad-account:dc1$:rbcd", "high"), ("WA321", "ad-account:deleg.svc:delegation", "high"),
         ("WA321", "ad-account:web01$:delegation", "low"), ("WA322", "ad-account:hist.user:sid-history", "high"),
         ("WA323", "ad-trust:partner-open.test", "high"), ("WA324", "ad-accounts:leftover-admincount", "low"),

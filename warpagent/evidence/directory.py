@@ -189,12 +189,22 @@ def _snapshot(connection: Any, settings: DirectorySettings) -> DirectorySnapshot
     pre2000 = next((dn for dn, group_sid in sids.items() if group_sid == PRE2000_SID), "")
     forest = _forest(connection, settings, base, configuration, pre2000, page, notes)
     forest["tier0"] = _tier0(connection, settings, tier0, notes)
+    # the GPOs that apply to the domain controllers: linked at the domain root or at their OU
+    forest["dc_gpos"] = tuple(dict.fromkeys(guid for dn in (base, f"OU=Domain Controllers,{base}")
+                                            for guid in _gp_links(connection, dn)))
     return DirectorySnapshot(base_dn=base, accounts=tuple(accounts), groups=tuple(groups),
                              policies=tuple(policies), protected_users=protected,
                              machine_account_quota=parse.machine_account_quota(base, domain),
                              laps_in_schema=laps, notes=tuple(notes), domain_sid=domain_sid,
                              functional_level=parse.integer(domain, "msDS-Behavior-Version", base, default=-1)
                              if domain.get("msDS-Behavior-Version") else None, names=names, **forest)
+
+
+def _gp_links(connection: Any, dn: str) -> tuple[str, ...]:
+    try:
+        return parse.gp_links(parse.text(_one(connection, dn, ("gPLink",)), "gPLink"))
+    except (DirectoryError, ldap_errors.LDAPNoSuchObjectResult):
+        return ()
 
 
 def _tier0(connection: Any, settings: DirectorySettings, objects: Sequence[tuple[str, str]],

@@ -20,7 +20,8 @@ from smbprotocol.exceptions import SMBException
 from spnego.exceptions import SpnegoError
 
 from warpagent.config import DirectorySettings
-from warpagent.model.directory import GppPassword
+from warpagent.evidence.parsers import gpo as gpo_files
+from warpagent.model.directory import GpoGrants, GppPassword
 
 PREFERENCES = ("Groups/Groups.xml", "Services/Services.xml", "ScheduledTasks/ScheduledTasks.xml",
                "DataSources/DataSources.xml", "Printers/Printers.xml", "Drives/Drives.xml",
@@ -38,6 +39,7 @@ class SysvolError(Exception):
 class SysvolRead:
     passwords: tuple[GppPassword, ...]
     gpos: int  # how many GPO folders were looked through
+    grants: tuple[GpoGrants, ...] = ()
 
 
 def _cpasswords(data: bytes, gpo: str, relative: str) -> Iterator[GppPassword]:
@@ -52,6 +54,16 @@ def _cpasswords(data: bytes, gpo: str, relative: str) -> Iterator[GppPassword]:
             if properties.get("cpassword"):
                 yield GppPassword(gpo=gpo, file=relative, element=item.tag[:40],
                                   name=(item.get("name") or properties.get("userName") or "")[:80])
+
+
+def _read_file(path: str) -> bytes | None:
+    """A file's bytes, or None when it is not there (the usual case) or too large to be a policy."""
+    try:
+        with smbclient.open_file(path, mode="rb") as handle:
+            data: bytes = handle.read(MAX_FILE_BYTES + 1)
+    except (SMBException, OSError):
+        return None
+    return data if len(data) <= MAX_FILE_BYTES else None
 
 
 def _gpo_folders(root: str) -> Iterator[tuple[str, str]]:
@@ -84,25 +96,27 @@ def read(settings: DirectorySettings, address: str, password: str) -> SysvolRead
                           f"read ({exc.__class__.__name__}: {str(exc)[:120]}); open port {SMB_PORT} from this "
                           "machine to the DC, or Group Policy passwords are not judged") from None
     found: list[GppPassword] = []
+    grants: list[GpoGrants] = []
     gpos = 0
     root = rf"\\{address}\SYSVOL"
     try:
         for gpo, path in _gpo_folders(root):
             gpos += 1
+            groups = None
             for scope in ("Machine", "User"):
                 for relative in PREFERENCES:
-                    file = rf"{path}\{scope}\Preferences\{relative.replace('/', chr(92))}"
-                    try:
-                        with smbclient.open_file(file, mode="rb") as handle:
-                            data = handle.read(MAX_FILE_BYTES + 1)
-                    except (SMBException, OSError):
-                        continue  # not there: the usual case
-                    if len(data) <= MAX_FILE_BYTES:
+                    data = _read_file(rf"{path}\{scope}\Preferences\{relative.replace('/', chr(92))}")
+                    if data is not None:
                         found += _cpasswords(data, gpo, f"Policies/{gpo}/{scope}/Preferences/{relative}")
+                        groups = data if (scope, relative) == ("Machine", PREFERENCES[0]) else groups
+            template = _read_file(rf"{path}\Machine\Microsoft\Windows NT\SecEdit\GptTmpl.inf")
+            granted = gpo_files.grants(gpo, template, groups)
+            if granted.logon_rights or granted.local_admins or granted.lm_compatibility is not None:
+                grants.append(granted)
     except (SMBException, OSError) as exc:
         raise SysvolError(f"directory {settings.url}: SYSVOL at {address} could not be listed "
                           f"({exc.__class__.__name__}); give {settings.bind_dn} read access to SYSVOL") from None
     finally:
         with contextlib.suppress(SMBException, SpnegoError, OSError):  # the share is read: a failed logoff is no loss
             smbclient.delete_session(address, port=SMB_PORT)
-    return SysvolRead(passwords=tuple(found), gpos=gpos)
+    return SysvolRead(passwords=tuple(found), gpos=gpos, grants=tuple(grants))

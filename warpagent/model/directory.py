@@ -135,6 +135,16 @@ class GppPassword:
 
 
 @dataclass(frozen=True)
+class GpoGrants:
+    """What a GPO's files grant: logon rights, local Administrators members, the LM level."""
+
+    gpo: str  # the GPO's folder name, "{GUID}"
+    logon_rights: tuple[tuple[str, str], ...] = ()  # (SeInteractiveLogonRight, SID)
+    local_admins: tuple[str, ...] = ()  # SIDs made members of the computers' local Administrators
+    lm_compatibility: int | None = None  # LmCompatibilityLevel it sets (below 3: LM/NTLMv1 accepted)
+
+
+@dataclass(frozen=True)
 class Ace:
     """One access-control entry of a DACL."""
 
@@ -205,6 +215,8 @@ class DirectorySnapshot:
     tier0: tuple[Tier0Object, ...] = ()  # read with the SD-flags control; () when not readable
     names: tuple[tuple[str, str], ...] = ()  # (SID, name) of the accounts and groups read
     gpp_passwords: tuple[GppPassword, ...] | None = None  # None: SYSVOL not read
+    gpo_grants: tuple[GpoGrants, ...] = ()  # from SYSVOL, for the GPOs that grant anything judged
+    dc_gpos: tuple[str, ...] = ()  # GPO GUIDs linked (and not disabled) at the domain root or the DC OU
 
     def account(self, dn: str) -> DirectoryAccount | None:
         return self.by_dn.get(dn.casefold())

@@ -131,7 +131,7 @@ def _directory(estate: EstateConfig, settings: DirectorySettings, scope: Scope) 
     if snapshot is not None and settings.sysvol and address is not None:
         try:
             found = sysvol.read(settings, address, directory.password_from(settings, os.environ))
-            snapshot = dataclasses.replace(snapshot, gpp_passwords=found.passwords)
+            snapshot = dataclasses.replace(snapshot, gpp_passwords=found.passwords, gpo_grants=found.grants)
             read |= {EvidenceKind.SYSVOL}
             log.info("estate %s: SYSVOL read: %d GPOs", estate.name, found.gpos)
         except sysvol.SysvolError as exc:

@@ -9,6 +9,7 @@ naming the object and the attribute.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from ldap3.protocol.formatters.formatters import format_ad_timestamp, format_sid, format_time
@@ -196,3 +197,12 @@ def account_members(member_dns: Iterable[str], accounts: Mapping[str, DirectoryA
 def rid(group_sid: str) -> int | None:
     """The relative id a SID ends in ("S-1-5-21-...-512" -> 512)."""
     return whole_or_none(group_sid.rpartition("-")[2], "RID", digits=10)
+
+
+_GP_LINK = re.compile(r"\[LDAP://cn=(\{[0-9A-Fa-f-]{36}\}),[^;\]]*;(\d+)\]", re.IGNORECASE)
+
+
+def gp_links(value: str) -> tuple[str, ...]:
+    """The GPOs a gPLink value links ("[LDAP://cn={GUID},cn=policies,...;0]..."), those whose link
+    is disabled (flag 1) left out; GUIDs in upper case as SYSVOL's folders name them."""
+    return tuple(guid.upper() for guid, flags in _GP_LINK.findall(value) if not int(flags) & 1)
