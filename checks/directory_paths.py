@@ -294,6 +294,28 @@ def anonymous_access(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                                    "functional levels to 2016.")
 
 
+@check("WA542", "configs", "directory-ldap-signing-not-required", evidence=DIRECTORY)
+def ldap_signing(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
+    """The domain controller accepts unsigned simple binds on plain LDAP (port 389): probed
+    with one bind of a made-up name, nothing of the council's sent (high).
+
+    Board: the domain controller accepts unprotected directory sign-ins that attackers can relay.
+
+    Why it matters: without LDAP signing, credentials relayed from any PC (NTLM relay) can
+    change the directory: add an admin, grant delegation.
+    Fix: set "Domain controller: LDAP server signing requirements" to "Require signing"
+    (ldap server require strong auth = yes on Samba)."""
+    snapshot = rules.directory_of(host)
+    if snapshot is None or snapshot.ldap_signing_required is not False:
+        return
+    yield Weakness(subject="ad-domain:ldap-signing", severity=Severity.HIGH,
+                   title="The domain controller does not require LDAP signing",
+                   evidence="a simple bind with a made-up name on port 389 was checked against the directory "
+                            "(result 49, invalidCredentials) rather than refused (result 8, strongerAuthRequired)",
+                   remediation="Require LDAP signing on every domain controller (Group Policy: Domain controller: "
+                               "LDAP server signing requirements = Require signing).")
+
+
 @check("WA705", "backups", "directory-recycle-bin-off", evidence=DIRECTORY)
 def recycle_bin(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """The AD Recycle Bin is off: a deleted user, group or OU cannot be restored with its

@@ -173,6 +173,7 @@ def build(bulk: tuple[int, int, int] | None = None) -> SambaDC:
             proc = subprocess.Popen(
                 ["ip", "netns", "exec", dc.namespace, "samba", "-F", "--debug-stdout",
                  "-s", str(dc.workdir / "dc/etc/smb.conf"), "--option=server services = ldap s3fs winbindd rpc",
+                 "--option=ldap server require strong auth = no",  # planted: LDAP signing not required
                  f"--option=tls keyfile={dc.workdir / 'key.pem'}", f"--option=tls certfile={dc.workdir / 'cert.pem'}",
                  f"--option=tls cafile={dc.ca}"],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)

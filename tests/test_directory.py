@@ -16,7 +16,7 @@ from tests.samba_dc import BASE_DN, IDENTIFYING, REALM, SambaDC
 
 ASSET = "Active Directory"
 PATH_CHECKS = ("WA321", "WA322", "WA323", "WA324", "WA325", "WA326", "WA327", "WA415", "WA416", "WA417", "WA418",
-               "WA541", "WA705")
+               "WA541", "WA542", "WA705")
 ENABLED_ADMINS = {"administrator", "svc-sql", "nest.ed", "stale.admin", "prim.admin"}  # prim.admin by primary group
 
 
@@ -123,7 +123,8 @@ def test_the_planted_weaknesses_are_found_exactly(first_night: dict[str, Any]) -
         ("WA417", "ad-gpp:policies/{31b2f340-016d-11d2-945f-00c04fb984f9}/machine/preferences/groups/groups.xml"
                   ":user:administrator (built-in)", "critical"),
         ("WA541", "ad-domain:dsheuristics-anonymous", "high"), ("WA541", "ad-domain:functional-level", "medium"),
-        ("WA541", "ad-domain:pre2000-anonymous", "high"), ("WA705", "ad-domain:recycle-bin", "medium")]
+        ("WA541", "ad-domain:pre2000-anonymous", "high"), ("WA542", "ad-domain:ldap-signing", "high"),
+        ("WA705", "ad-domain:recycle-bin", "medium")]
     assert {c for c, _, _ in found} == {"WA205", "WA311", "WA312", "WA313", "WA314", "WA316", "WA318", "WA319",
                                         "WA410", "WA411", "WA412", "WA413", *PATH_CHECKS}
 

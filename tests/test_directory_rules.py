@@ -232,3 +232,41 @@ def test_primary_group_members_count_through_nesting() -> None:
                                                                    "CN=nested,CN=Users,DC=x")
     assert parse.account_members([], accounts, 512, rid_of) == ("CN=da,CN=Users,DC=x",)
     assert parse.account_members(chain, accounts) == ("CN=listed,CN=Users,DC=x",)  # by member lists alone
+
+
+def _bind_answer(code: int) -> tuple[str, int, Any]:
+    """A listener on loopback that answers any LDAP bind with `code` (what a DC requiring
+    signing says, 8, without a second Samba DC): its address, port and the thread."""
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.53", 0))
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            request = conn.recv(4096)
+            message_id = request[4] if len(request) > 4 and request[2] == 0x02 else 1
+            conn.sendall(bytes([0x30, 0x0C, 0x02, 0x01, message_id, 0x61, 0x07, 0x0A, 0x01, code, 0x04, 0x00, 0x04,
+                                0x00]))
+            conn.recv(4096)
+        listener.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return "127.0.0.53", listener.getsockname()[1], thread
+
+
+@pytest.mark.parametrize(("code", "required"), [(8, True), (49, False), (1, None)])
+def test_the_signing_probe_reads_the_dcs_answer(code: int, required: bool | None) -> None:
+    address, port, thread = _bind_answer(code)
+    assert directory.signing_required(address, 5, port=port) is required
+    thread.join(5)
+
+
+def test_a_dc_that_does_not_answer_is_not_judged() -> None:
+    import socket
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.53", 0))
+        port = closed.getsockname()[1]
+    assert directory.signing_required("127.0.0.53", 2, port=port) is None

@@ -10,6 +10,7 @@ it (nor in any log line).
 from __future__ import annotations
 
 import contextlib
+import secrets
 import ssl
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -255,6 +256,30 @@ def _forest(connection: Any, settings: DirectorySettings, base: str, configurati
                 sids.append(dn)  # unreadable: kept by DN, never taken as harmless
         found["pre2000_members"] = tuple(sids)
     return found
+
+
+PLAIN_LDAP = 389
+STRONGER_AUTH_REQUIRED, INVALID_CREDENTIALS = 8, 49
+
+
+def signing_required(address: str, timeout_s: int, port: int = PLAIN_LDAP) -> bool | None:
+    """Whether the DC refuses unsigned LDAP: one simple bind, on plain LDAP at its in-scope
+    address, with a made-up name and password (nothing of the council's is sent). Result 8
+    (strongerAuthRequired) means signing is required, 49 (invalidCredentials) that the DC went on
+    to check them; anything else is None, not judged."""
+    server = ldap3.Server(address, port=port, use_ssl=False, get_info=ldap3.NONE, connect_timeout=timeout_s)
+    probe = ldap3.Connection(server, user=f"cn=warpagent-signing-probe-{secrets.token_hex(4)}",
+                             password=secrets.token_urlsafe(16), receive_timeout=timeout_s, raise_exceptions=False)
+    try:
+        probe.open()
+        probe.bind()
+        result = probe.result.get("result") if isinstance(probe.result, dict) else None
+    except (ldap_errors.LDAPException, OSError):
+        return None
+    finally:
+        with contextlib.suppress(ldap_errors.LDAPException, OSError):
+            probe.unbind()
+    return {STRONGER_AUTH_REQUIRED: True, INVALID_CREDENTIALS: False}.get(result) if isinstance(result, int) else None
 
 
 def password_from(settings: DirectorySettings, environ: dict[str, str] | Any) -> str:

@@ -217,6 +217,7 @@ class DirectorySnapshot:
     gpp_passwords: tuple[GppPassword, ...] | None = None  # None: SYSVOL not read
     gpo_grants: tuple[GpoGrants, ...] = ()  # from SYSVOL, for the GPOs that grant anything judged
     dc_gpos: tuple[str, ...] = ()  # GPO GUIDs linked (and not disabled) at the domain root or the DC OU
+    ldap_signing_required: bool | None = None  # the DC refuses unsigned simple binds on 389; None: not probed
 
     def account(self, dn: str) -> DirectoryAccount | None:
         return self.by_dn.get(dn.casefold())

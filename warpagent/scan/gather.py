@@ -128,6 +128,9 @@ def _directory(estate: EstateConfig, settings: DirectorySettings, scope: Scope) 
         except directory.DirectoryError as exc:
             problem = str(exc)
     read = frozenset({EvidenceKind.DIRECTORY}) if snapshot is not None else frozenset()
+    if snapshot is not None and address is not None:
+        snapshot = dataclasses.replace(snapshot, ldap_signing_required=directory.signing_required(
+            address, settings.timeout_s))
     if snapshot is not None and settings.sysvol and address is not None:
         try:
             found = sysvol.read(settings, address, directory.password_from(settings, os.environ))
