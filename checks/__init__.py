@@ -10,6 +10,7 @@ from checks import (
     backups,
     configs,
     directory_acl,
+    directory_adcs,
     directory_gpo,
     directory_passwords,
     directory_paths,
@@ -29,7 +30,7 @@ from checks.base import REGISTERED, Check, CheckContext, Weakness
 
 CATEGORY_MODULES = (patches, unsupported, privileges, passwords, configs, supply_chain, backups,
                     directory_unsupported, directory_privileges, directory_passwords, directory_paths, directory_acl,
-                    directory_gpo, domains, web, windows_updates, tenant)
+                    directory_gpo, directory_adcs, domains, web, windows_updates, tenant)
 
 ALL_CHECKS: tuple[Check, ...] = tuple(REGISTERED[check_id] for check_id in sorted(REGISTERED))
 

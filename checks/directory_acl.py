@@ -47,7 +47,7 @@ def _expected(sid: str, snapshot: DirectorySnapshot) -> bool:
     return sid in EXPECTED or _rid(sid, snapshot) in EXPECTED_RIDS
 
 
-def _broad(sid: str, snapshot: DirectorySnapshot) -> str:
+def broad_name(sid: str, snapshot: DirectorySnapshot) -> str:
     """The broad principal's name, or ""."""
     rid = _rid(sid, snapshot)
     return BROAD.get(sid) or (BROAD_RIDS.get(rid, "") if rid is not None else "")
@@ -72,7 +72,7 @@ def _replication_rights(ace: Ace) -> list[str]:
     return rights
 
 
-def _write_rights(ace: Ace, kind: str) -> list[str]:
+def write_rights(ace: Ace, kind: str) -> list[str]:
     """What in this entry lets its trustee change the object."""
     rights = []
     if ace.mask & GENERIC_ALL or ace.mask & FULL_CONTROL == FULL_CONTROL:
@@ -122,7 +122,7 @@ def dcsync_rights(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
             continue
         name = dict(snapshot.names).get(trustee, "")
         sync_account = name.upper().startswith("MSOL_")
-        broad = _broad(trustee, snapshot)
+        broad = broad_name(trustee, snapshot)
         yield Weakness(
             subject=f"ad-acl:dcsync:{trustee}",
             severity=Severity.INFO if sync_account else Severity.CRITICAL if broad else Severity.HIGH,
@@ -154,10 +154,10 @@ def tier0_write(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     for item in snapshot.tier0:
         rights: dict[str, list[str]] = {}
         for ace in item.descriptor.aces:
-            broad = _broad(ace.trustee, snapshot)
+            broad = broad_name(ace.trustee, snapshot)
             if broad and _applies(ace):
-                rights.setdefault(ace.trustee, []).extend(_write_rights(ace, item.kind))
-        owner_broad = _broad(item.descriptor.owner, snapshot)
+                rights.setdefault(ace.trustee, []).extend(write_rights(ace, item.kind))
+        owner_broad = broad_name(item.descriptor.owner, snapshot)
         if owner_broad:
             rights.setdefault(item.descriptor.owner, []).append("owner")
         for trustee, granted in sorted(rights.items()):
@@ -165,9 +165,9 @@ def tier0_write(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                 continue
             yield Weakness(
                 subject=f"ad-acl:write:{item.dn.casefold()}:{trustee}", severity=Severity.CRITICAL,
-                title=f"{_broad(trustee, snapshot)} can change {item.kind.replace('-', ' ')} "
+                title=f"{broad_name(trustee, snapshot)} can change {item.kind.replace('-', ' ')} "
                       f"'{rules.shown(item.dn.split(',')[0].partition('=')[2], 64)}'",
                 evidence=f"{rules.shown(item.dn, 160)}: nTSecurityDescriptor grants {_named(trustee, snapshot)} "
                          f"{', '.join(dict.fromkeys(granted))}",
-                remediation=f"Remove {_broad(trustee, snapshot)}'s entry (and ownership) from the permissions of "
+                remediation=f"Remove {broad_name(trustee, snapshot)}'s entry (and ownership) from the permissions of "
                             f"{rules.shown(item.dn, 160)}.")

@@ -9,20 +9,12 @@ from collections.abc import Iterator
 
 from checks import directory_rules as rules
 from checks.base import CheckContext, Weakness, check
-from checks.directory_acl import BROAD, BROAD_RIDS
-from warpagent.model.directory import DirectorySnapshot
+from checks.directory_acl import broad_name
 from warpagent.model.evidence import EvidenceKind
 from warpagent.model.findings import Host, Severity
 
 SYSVOL = (EvidenceKind.SYSVOL,)
 NTLMV2_ONLY = 3  # LmCompatibilityLevel 3 and up: clients send NTLMv2 only; 5: DCs refuse LM and NTLMv1
-
-
-def _broad(sid: str, snapshot: DirectorySnapshot) -> str:
-    head, _sep, tail = sid.rpartition("-")
-    if snapshot.domain_sid and head == snapshot.domain_sid and tail.isdigit():
-        return BROAD_RIDS.get(int(tail), "")
-    return BROAD.get(sid, "")
 
 
 @check("WA327", "privileges", "directory-gpo-grants-to-everyone", evidence=SYSVOL)
@@ -44,7 +36,7 @@ def gpo_broad_grants(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     for grants in snapshot.gpo_grants:
         dcs = grants.gpo.upper() in on_dcs
         for sid in grants.local_admins:
-            name = _broad(sid, snapshot)
+            name = broad_name(sid, snapshot)
             if name:
                 yield Weakness(subject=f"ad-gpo:{grants.gpo.casefold()}:local-admin:{sid}",
                                severity=Severity.CRITICAL if dcs else Severity.HIGH,
@@ -57,7 +49,7 @@ def gpo_broad_grants(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
         if not dcs:
             continue
         for right, sid in grants.logon_rights:
-            name = _broad(sid, snapshot)
+            name = broad_name(sid, snapshot)
             if name and right != "SeNetworkLogonRight":  # network logon to a DC is every user's by design
                 yield Weakness(subject=f"ad-gpo:{grants.gpo.casefold()}:{right.casefold()}:{sid}",
                                severity=Severity.HIGH,

@@ -132,6 +132,31 @@ def _template(gpo: Path, sections: str) -> None:
     (folder / "GptTmpl.inf").write_bytes(text.encode("utf-16"))
 
 
+def _plant_adcs(db: SamDB, sd: SDUtils) -> None:
+    """AD CS, as LDIF (Samba has the schema, not a CA): a CA trusted for logon publishing ESC1,
+    ESC3 and ESC4 templates; a template with manager approval and an unpublished one stay clean."""
+    pks = f"CN=Public Key Services,CN=Services,{db.get_config_basedn()}"
+    ca = b"0\x82warpagent-test-ca-certificate"  # compared byte for byte: any DER would do
+    client, server, agent = "1.3.6.1.5.5.7.3.2", "1.3.6.1.5.5.7.3.1", "1.3.6.1.4.1.311.20.2.1"
+    for name, name_flag, enrollment_flag, eku, enrol, extra in (
+            ("WarpUser-ESC1", 1, 0, client, "DU", ""), ("WarpAgent-ESC3", 0, 0, agent, "AU", ""),
+            ("WarpWeb-ESC4", 0, 0, server, "", "(A;;WP;;;DU)"), ("WarpSafe", 1, 2, client, "DU", ""),
+            ("WarpUnpublished", 1, 0, client, "DU", "")):
+        dn = f"CN={name},CN=Certificate Templates,{pks}"
+        db.add({"dn": dn, "objectClass": "pKICertificateTemplate", "displayName": name, "flags": "131642",
+                "revision": "100", "pKIDefaultKeySpec": "1", "msPKI-Certificate-Name-Flag": str(name_flag),
+                "msPKI-Enrollment-Flag": str(enrollment_flag), "msPKI-RA-Signature": "0",
+                "msPKI-Template-Schema-Version": "2", "pKIExtendedKeyUsage": [eku]})
+        aces = (f"(OA;;CR;0e10c968-78fb-11d2-90d4-00c04f79dc55;;{enrol})" if enrol else "") + extra
+        if aces:
+            sd.dacl_add_ace(dn, aces)
+    db.add({"dn": f"CN=Warp-CA,CN=Enrollment Services,{pks}", "objectClass": "pKIEnrollmentService",
+            "cACertificate": ca, "dNSHostName": "ca.warp-council.test",
+            "certificateTemplates": ["WarpUser-ESC1", "WarpAgent-ESC3", "WarpWeb-ESC4", "WarpSafe"]})
+    db.add({"dn": f"CN=NTAuthCertificates,{pks}", "objectClass": "certificationAuthority", "cACertificate": ca,
+            "authorityRevocationList": b"\x00", "certificateRevocationList": b"\x00"})
+
+
 def _plant_paths(db: SamDB, base: str, realm: str) -> None:
     """The paths PingCastle finds (issue 33), each beside a control that must stay clean."""
     domain_sid = str(db.get_domain_sid())
@@ -206,6 +231,7 @@ def _plant_paths(db: SamDB, base: str, realm: str) -> None:
         '<NTServices clsid="{2CFB484A-4E96-4b5d-A0B6-093D2F91E6AE}"><NTService '
         'clsid="{AB6F0B67-341F-4e51-92F9-005FBFBA1A43}" name="Spooler"><Properties startupType="DISABLED" '
         'serviceName="Spooler" serviceAction="STOP" accountName="" cpassword=""/></NTService></NTServices>\n'))
+    _plant_adcs(db, sd)
     # a service account with RC4 keys only; one with AES stays clean
     _replace(db, f"CN=svc-sql,CN=Users,{base}", "msDS-SupportedEncryptionTypes", "4")
     db.newuser("svc-web", PASSWORD)

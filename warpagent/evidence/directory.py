@@ -24,7 +24,7 @@ from warpagent.config import DirectorySettings
 from warpagent.evidence.formats import EvidenceError
 from warpagent.evidence.parsers import descriptor
 from warpagent.evidence.parsers import directory as parse
-from warpagent.model.directory import DirectoryAccount, DirectorySnapshot, PrivilegedGroup, Tier0Object
+from warpagent.model.directory import CertTemplate, DirectoryAccount, DirectorySnapshot, PrivilegedGroup, Tier0Object
 from warpagent.text import capped
 
 IN_CHAIN = "1.2.840.113556.1.4.1941"  # LDAP_MATCHING_RULE_IN_CHAIN: transitive membership, resolved by the DC
@@ -107,11 +107,11 @@ def _explain(exc: ldap_errors.LDAPException, settings: DirectorySettings) -> str
 
 
 def _entries(connection: Any, base: str, search_filter: str, attributes: Sequence[str], page_size: int,
-             scope: str = ldap3.SUBTREE) -> Iterator[tuple[str, parse.RawAttributes]]:
+             scope: str = ldap3.SUBTREE, controls: Any = None) -> Iterator[tuple[str, parse.RawAttributes]]:
     """Every entry a paged search returns (continuation references to other partitions skipped)."""
     for entry in connection.extend.standard.paged_search(base, search_filter, search_scope=scope,
                                                          attributes=list(attributes), paged_size=page_size,
-                                                         generator=True):
+                                                         generator=True, controls=controls):
         if entry.get("type") == "searchResEntry":
             yield entry["dn"], entry.get("raw_attributes", {})
 
@@ -201,6 +201,29 @@ def _snapshot(connection: Any, settings: DirectorySettings) -> DirectorySnapshot
                              if domain.get("msDS-Behavior-Version") else None, names=names, **forest)
 
 
+def _templates(connection: Any, configuration: str, page: int) -> tuple[CertTemplate, ...]:
+    """AD CS's certificate templates, each marked published when an enrollment service whose CA
+    certificate is in NTAuthCertificates offers it (what makes its certificates log on to AD)."""
+    services = f"CN=Public Key Services,CN=Services,{configuration}"
+    try:
+        trusted = set(_one(connection, f"CN=NTAuthCertificates,{services}", ("cACertificate",)).get(
+            "cACertificate") or ())
+    except (DirectoryError, ldap_errors.LDAPNoSuchObjectResult):
+        trusted = set()
+    try:
+        offered = {name.casefold() for _dn, attrs in _entries(
+            connection, f"CN=Enrollment Services,{services}", "(objectClass=pKIEnrollmentService)",
+            parse.SERVICE_ATTRIBUTES, page, scope=ldap3.LEVEL)
+                   if set(attrs.get("cACertificate") or ()) & trusted
+                   for name in parse.texts(attrs, "certificateTemplates")}
+        return tuple(parse.template(dn, attrs, parse.text(attrs, "cn").casefold() in offered, descriptor.parse)
+                     for dn, attrs in _entries(connection, f"CN=Certificate Templates,{services}",
+                                               "(objectClass=pKICertificateTemplate)", parse.TEMPLATE_ATTRIBUTES,
+                                               page, scope=ldap3.LEVEL, controls=SD_FLAGS))
+    except ldap_errors.LDAPNoSuchObjectResult:
+        return ()  # no AD CS in this forest
+
+
 def _gp_links(connection: Any, dn: str) -> tuple[str, ...]:
     try:
         return parse.gp_links(parse.text(_one(connection, dn, ("gPLink",)), "gPLink"))
@@ -247,6 +270,7 @@ def _forest(connection: Any, settings: DirectorySettings, base: str, configurati
     except (DirectoryError, ldap_errors.LDAPNoSuchObjectResult):
         notes.append(f"directory {settings.url}: the Recycle Bin and dSHeuristics not judged: the configuration "
                      f"partition is not visible to {settings.bind_dn}")
+    found["cert_templates"] = _templates(connection, configuration, page)
     if pre2000:
         sids = []
         for dn in parse.texts(_one(connection, pre2000, ("member",)), "member"):

@@ -11,6 +11,7 @@ and the file.
 from __future__ import annotations
 
 import contextlib
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,12 +86,26 @@ def _gpo_folders(root: str) -> Iterator[tuple[str, str]]:
                 yield entry.name, rf"{policies}\{entry.name}"
 
 
+def _session(settings: DirectorySettings, address: str, password: str) -> None:
+    """Log on to the DC's SMB server. NTLM: the scanner holds no Kerberos ticket, and the DC is
+    reached by address. A connection that drops is tried once more; a refused logon is not (no
+    second guess against the account's lockout)."""
+    for attempt in (1, 2):
+        try:
+            smbclient.register_session(address, username=settings.bind_dn, password=password, port=SMB_PORT,
+                                       require_signing=True, connection_timeout=settings.timeout_s,
+                                       auth_protocol="ntlm")
+            return
+        except (ConnectionError, TimeoutError):
+            if attempt == 2:
+                raise
+            time.sleep(2)
+
+
 def read(settings: DirectorySettings, address: str, password: str) -> SysvolRead:
     """Every GPP password attribute in the DC's SYSVOL (SysvolError when SYSVOL cannot be read)."""
     try:
-        # NTLM: the scanner holds no Kerberos ticket, and the DC is reached by address, not by name
-        smbclient.register_session(address, username=settings.bind_dn, password=password, port=SMB_PORT,
-                                   require_signing=True, connection_timeout=settings.timeout_s, auth_protocol="ntlm")
+        _session(settings, address, password)
     except (SMBException, SpnegoError, OSError, ValueError) as exc:
         raise SysvolError(f"directory {settings.url}: SYSVOL over SMB (port {SMB_PORT}) at {address} could not be "
                           f"read ({exc.__class__.__name__}: {str(exc)[:120]}); open port {SMB_PORT} from this "

@@ -172,6 +172,19 @@ class Tier0Object:
 
 
 @dataclass(frozen=True)
+class CertTemplate:
+    """An AD CS certificate template (pKICertificateTemplate) and who may enrol or change it."""
+
+    name: str  # cn
+    name_flag: int  # msPKI-Certificate-Name-Flag (0x1: the enrollee supplies the subject)
+    enrollment_flag: int  # msPKI-Enrollment-Flag (0x2: manager approval; 0x80000: no security extension)
+    ra_signatures: int  # msPKI-RA-Signature: authorised signatures required
+    ekus: tuple[str, ...]  # pKIExtendedKeyUsage (and msPKI-Certificate-Application-Policy)
+    descriptor: Descriptor | None = None
+    published: bool = False  # offered by an enrollment service whose CA is in NTAuthCertificates
+
+
+@dataclass(frozen=True)
 class Trust:
     """A trustedDomain object: a domain this one trusts, or that trusts it ([MS-ADTS] 6.1.6.7)."""
 
@@ -217,6 +230,7 @@ class DirectorySnapshot:
     gpp_passwords: tuple[GppPassword, ...] | None = None  # None: SYSVOL not read
     gpo_grants: tuple[GpoGrants, ...] = ()  # from SYSVOL, for the GPOs that grant anything judged
     dc_gpos: tuple[str, ...] = ()  # GPO GUIDs linked (and not disabled) at the domain root or the DC OU
+    cert_templates: tuple[CertTemplate, ...] = ()
     ldap_signing_required: bool | None = None  # the DC refuses unsigned simple binds on 389; None: not probed
 
     def account(self, dn: str) -> DirectoryAccount | None:

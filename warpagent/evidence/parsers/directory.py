@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ldap3.protocol.formatters.formatters import format_ad_timestamp, format_sid, format_time
 
 from warpagent.evidence.formats import EvidenceError
-from warpagent.model.directory import AccountFlag, DirectoryAccount, PasswordSettings, PrivilegedRole, Trust
+from warpagent.model.directory import (
+    AccountFlag,
+    CertTemplate,
+    Descriptor,
+    DirectoryAccount,
+    PasswordSettings,
+    PrivilegedRole,
+    Trust,
+)
 from warpagent.numbers import NotANumber, whole, whole_or_none
 
 RawAttributes = Mapping[str, Sequence[bytes]]
@@ -27,6 +35,9 @@ ACCOUNT_ATTRIBUTES = ("sAMAccountName", "userAccountControl", "whenCreated", "pw
 DOMAIN_ATTRIBUTES = ("objectSid", "minPwdLength", "lockoutThreshold", "pwdProperties", "maxPwdAge",
                      "ms-DS-MachineAccountQuota", "msDS-Behavior-Version")
 TRUST_ATTRIBUTES = ("trustPartner", "trustDirection", "trustType", "trustAttributes")
+TEMPLATE_ATTRIBUTES = ("cn", "msPKI-Certificate-Name-Flag", "msPKI-Enrollment-Flag", "msPKI-RA-Signature",
+                       "pKIExtendedKeyUsage", "msPKI-Certificate-Application-Policy", "nTSecurityDescriptor")
+SERVICE_ATTRIBUTES = ("cn", "certificateTemplates", "cACertificate")
 PSO_ATTRIBUTES = ("cn", "msDS-MinimumPasswordLength", "msDS-LockoutThreshold",
                   "msDS-PasswordReversibleEncryptionEnabled", "msDS-PasswordComplexityEnabled",
                   "msDS-MaximumPasswordAge", "msDS-PSOAppliesTo")
@@ -127,6 +138,19 @@ def _sid(raw: bytes) -> str:
 
 def sid(attributes: RawAttributes) -> str:
     return _sid((attributes.get("objectSid") or (b"",))[0])
+
+
+def template(dn: str, attributes: RawAttributes, published: bool, read_descriptor: Callable[[bytes, str], Descriptor]
+             ) -> CertTemplate:
+    raw = attributes.get("nTSecurityDescriptor") or ()
+    return CertTemplate(
+        name=text(attributes, "cn") or dn,
+        name_flag=integer(attributes, "msPKI-Certificate-Name-Flag", dn) & 0xFFFFFFFF,
+        enrollment_flag=integer(attributes, "msPKI-Enrollment-Flag", dn) & 0xFFFFFFFF,
+        ra_signatures=integer(attributes, "msPKI-RA-Signature", dn),
+        ekus=tuple(dict.fromkeys(texts(attributes, "pKIExtendedKeyUsage")
+                                 + texts(attributes, "msPKI-Certificate-Application-Policy"))),
+        descriptor=read_descriptor(raw[0], dn) if raw else None, published=published)
 
 
 def trust(dn: str, attributes: RawAttributes) -> Trust:
