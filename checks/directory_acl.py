@@ -140,7 +140,8 @@ def tier0_write(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     """Everyone, Anonymous Logon, Authenticated Users, Users, Domain Users or Domain Computers
     able to change a Tier-0 object: the domain root, AdminSDHolder, the Domain Controllers OU,
     a privileged group (writing its members, or adding itself), a domain controller's computer
-    object; or such a principal owning one of them (critical).
+    object, a GPO linked to the domain or the DC OU (its groupPolicyContainer); or such a
+    principal owning one of them (critical).
 
     Board: every member of staff could make themselves a domain administrator.
 

@@ -204,6 +204,8 @@ def _plant_paths(db: SamDB, base: str, realm: str) -> None:
     # Domain Users may write Backup Operators' members
     sd.dacl_add_ace(f"CN=AdminSDHolder,CN=System,{base}", "(A;;WD;;;AU)")
     sd.dacl_add_ace(f"CN=Backup Operators,CN=Builtin,{base}", "(OA;;WP;bf9679c0-0de6-11d0-a285-00aa003049e2;;DU)")
+    # and Domain Computers may edit the Default Domain Controllers Policy's container
+    sd.dacl_add_ace(f"CN={{6AC1786C-016F-11D2-945F-00C04fB984F9}},CN=Policies,CN=System,{base}", "(A;;WP;;;DC)")
     # a password in Group Policy Preferences (Default Domain Policy's local groups); the DC policy's
     # Services.xml has an empty cpassword and stays clean
     policies = SYSVOL[0] / realm / "Policies"

@@ -109,7 +109,9 @@ def test_the_planted_weaknesses_are_found_exactly(first_night: dict[str, Any]) -
                  if c in ("WA325", "WA326"))
     assert acl == [("WA325", "dcsync", "high"), ("WA325", "dcsync", "info"),
                    ("WA326", f"ad-acl:write:cn=adminsdholder,cn=system,{BASE_DN.casefold()}", "critical"),
-                   ("WA326", f"ad-acl:write:cn=backup operators,cn=builtin,{BASE_DN.casefold()}", "critical")]
+                   ("WA326", f"ad-acl:write:cn=backup operators,cn=builtin,{BASE_DN.casefold()}", "critical"),
+                   ("WA326", "ad-acl:write:cn={6ac1786c-016f-11d2-945f-00c04fb984f9},cn=policies,cn=system,"
+                             f"{BASE_DN.casefold()}", "critical")]
     # what Group Policy grants (SYSVOL): Domain Users local admins through a GPO on the domain (and so
     # the DCs), Authenticated Users' local logon on the DCs, LM/NTLMv1 accepted; not Everyone's network logon
     gpo = sorted((c, s.split(":")[2], sev) for c, s, sev in found if c in ("WA327", "WA418"))

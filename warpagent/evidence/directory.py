@@ -189,10 +189,12 @@ def _snapshot(connection: Any, settings: DirectorySettings) -> DirectorySnapshot
     configuration = parse.text(root, "configurationNamingContext") or f"CN=Configuration,{base}"
     pre2000 = next((dn for dn, group_sid in sids.items() if group_sid == PRE2000_SID), "")
     forest = _forest(connection, settings, base, configuration, pre2000, page, notes)
-    forest["tier0"] = _tier0(connection, settings, tier0, notes)
-    # the GPOs that apply to the domain controllers: linked at the domain root or at their OU
+    # the GPOs that apply to the domain controllers: linked at the domain root or at their OU; their
+    # containers are Tier-0 too (whoever edits them runs code on every DC)
     forest["dc_gpos"] = tuple(dict.fromkeys(guid for dn in (base, f"OU=Domain Controllers,{base}")
                                             for guid in _gp_links(connection, dn)))
+    tier0 += [(f"CN={guid},CN=Policies,CN=System,{base}", "gpo") for guid in forest["dc_gpos"]]
+    forest["tier0"] = _tier0(connection, settings, tier0, notes)
     return DirectorySnapshot(base_dn=base, accounts=tuple(accounts), groups=tuple(groups),
                              policies=tuple(policies), protected_users=protected,
                              machine_account_quota=parse.machine_account_quota(base, domain),
