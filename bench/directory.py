@@ -1,5 +1,5 @@
 """Active Directory at council scale: read and judge a directory of 20,000 users, 5,000
-computers and 1,000 groups.
+computers, 1,000 groups and 300 GPOs (their Tier-0 permissions and SYSVOL files included).
 
 Provisions the tests' Samba AD DC (tests/samba_dc.py: a namespace of its own in 198.19.0.0/16,
 torn down by PID at the end), bulk-loads the objects in one transaction, then, alternating,
@@ -7,7 +7,8 @@ times in child processes:
 - the reference: OpenLDAP's ldapsearch over LDAPS asking the same searches for the same
   attributes (accounts, groups, each privileged group's transitive members, the policies),
   paged at 1000, output to /dev/null;
-- warpagent: `evidence.directory.read` and every directory check, as a scan runs them.
+- warpagent: `evidence.directory.read`, the SYSVOL read over SMB (`evidence.sysvol.read`) and
+  every directory check, as a scan runs them.
 Peak memory is each child's own maximum resident set (wait4).
 
     sudo .venv/bin/python bench/directory.py [--users 20000 --computers 5000 --groups 1000 --rounds 3]
@@ -37,7 +38,8 @@ sys.path.insert(0, {root!r})
 from checks import ALL_CHECKS, CheckContext
 from feeds.intel_store import IntelStore
 from warpagent.config import DirectorySettings
-from warpagent.evidence import directory
+import dataclasses
+from warpagent.evidence import directory, sysvol
 from warpagent.model.evidence import EvidenceKind, HostEvidence
 from warpagent.model.findings import RECORD_STATE, Host, Inventory
 from warpagent.scan import engine
@@ -45,12 +47,17 @@ started = time.perf_counter()
 settings = DirectorySettings(url={url!r}, bind_dn={bind!r}, password_env="X", ca_bundle=Path({ca!r}))
 snapshot = directory.read(settings, {address!r}, {password!r})
 read = time.perf_counter() - started
-host = Host(address="", asset="Active Directory", state=RECORD_STATE,
-            evidence=HostEvidence(directory=snapshot, read=frozenset({{EvidenceKind.DIRECTORY}})))
-checks = [c for c in ALL_CHECKS if EvidenceKind.DIRECTORY in c.evidence and not c.needs_intel]
+files = sysvol.read(settings, {address!r}, {password!r})
+snapshot = dataclasses.replace(snapshot, gpp_passwords=files.passwords, gpo_grants=files.grants)
+sysvol_s = time.perf_counter() - started - read
+host = Host(address="", asset="Active Directory", state=RECORD_STATE, evidence=HostEvidence(
+    directory=snapshot, read=frozenset({{EvidenceKind.DIRECTORY, EvidenceKind.SYSVOL}})))
+checks = [c for c in ALL_CHECKS if set(c.evidence) & {{EvidenceKind.DIRECTORY, EvidenceKind.SYSVOL}}
+          and not c.needs_intel]
 evaluation = engine.evaluate(Inventory(estate="bench", hosts=(host,), scanned=(), unscanned=()),
                              CheckContext(now=dt.datetime.now(dt.UTC)), checks)
-print(json.dumps({{"read": read, "total": time.perf_counter() - started, "accounts": len(snapshot.accounts),
+print(json.dumps({{"read": read, "sysvol": sysvol_s, "gpos": files.gpos, "tier0": len(snapshot.tier0),
+                  "total": time.perf_counter() - started, "accounts": len(snapshot.accounts),
                   "groups": len(snapshot.groups), "findings": len(evaluation.findings),
                   "errors": len(evaluation.errors)}}))
 """
@@ -90,10 +97,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=20000)
     parser.add_argument("--computers", type=int, default=5000)
     parser.add_argument("--groups", type=int, default=1000)
+    parser.add_argument("--gpos", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     started = time.perf_counter()
-    dc = samba_dc.build(bulk=(args.users, args.computers, args.groups))
+    dc = samba_dc.build(bulk=(args.users, args.computers, args.groups, args.gpos))
     print(f"provisioned and bulk-loaded in {time.perf_counter() - started:.1f} s", flush=True)
     try:
         env = {**os.environ, "LDAPTLS_CACERT": str(dc.ca)}
@@ -116,6 +124,7 @@ def main() -> None:
             ours.append(result["total"])
             peaks.append(peak)
             print(f"round {round_ + 1}: ldapsearch {references[-1]:.2f} s; warpagent read {result['read']:.2f} s, "
+                  f"SYSVOL {result['sysvol']:.2f} s ({result['gpos']} GPOs), {result['tier0']} Tier-0 descriptors, "
                   f"read and checks {result['total']:.2f} s, peak {peak:.0f} MiB; {result['accounts']} accounts, "
                   f"{result['groups']} privileged groups, {result['findings']} findings, {result['errors']} errors",
                   flush=True)

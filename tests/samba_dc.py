@@ -129,8 +129,8 @@ def _wait(address: str, port: int, deadline: float) -> None:
     raise RuntimeError(f"samba: {address}:{port} did not start listening")
 
 
-def build(bulk: tuple[int, int, int] | None = None) -> SambaDC:
-    """`bulk`: (users, computers, groups) to load besides the planted ones (the benchmark's)."""
+def build(bulk: tuple[int, int, int, int] | None = None) -> SambaDC:
+    """`bulk`: (users, computers, groups, GPO folders) to load besides the planted ones (the benchmark's)."""
     if os.geteuid() != 0:
         raise PermissionError("the test domain controller needs root (a network namespace)")
     if not shutil.which("samba-tool") or not Path(SYSTEM_PYTHON).exists():

@@ -300,6 +300,20 @@ def bulk(db: SamDB, base: str, users: int, computers: int, groups: int) -> None:
         db.add_remove_group_members("Administrators" if n % 20 else "Domain Admins", [f"bulk-group-{n:04d}"])
 
 
+def bulk_gpos(policies: Path, count: int) -> None:
+    """GPO folders in SYSVOL as a council's would look: each a security template, a third with
+    Preferences local groups (no passwords), for the benchmark's SYSVOL read."""
+    for n in range(count):
+        gpo = policies / f"{{B0000000-0000-0000-0000-{n:012d}}}"
+        (gpo / "Machine").mkdir(parents=True, exist_ok=True)
+        (gpo / "GPT.INI").write_text("[General]\r\nVersion=1\r\n")
+        _template(gpo, "[Privilege Rights]\r\nSeInteractiveLogonRight = *S-1-5-32-544\r\n")
+        if n % 3 == 0:
+            _preference(gpo, "Groups", '<?xml version="1.0" encoding="utf-8"?>\n<Groups clsid="{3125E937-EB16-4b4c-'
+                                       '9934-544FC6D24D26}"><Group name="Administrators (built-in)"><Properties '
+                                       'groupSid="S-1-5-32-544"><Members/></Properties></Group></Groups>\n')
+
+
 def main() -> None:
     conf, sam, action, realm, reader_password, logon = sys.argv[1:7]
     settings = LoadParm()
@@ -309,9 +323,10 @@ def main() -> None:
     base = str(db.domain_dn())
     if action == "plant":
         plant(db, base, realm, reader_password, logon)
-    elif action.startswith("bulk:"):  # bulk:USERS:COMPUTERS:GROUPS
-        users, computers, groups = (int(n) for n in action.split(":")[1:])
+    elif action.startswith("bulk:"):  # bulk:USERS:COMPUTERS:GROUPS:GPOS
+        users, computers, groups, gpos = (int(n) for n in action.split(":")[1:])
         bulk(db, base, users, computers, groups)
+        bulk_gpos(SYSVOL[0] / realm.lower() / "Policies", gpos)
     else:
         harden(db, base)
 
