@@ -178,6 +178,8 @@ def test_a_year_on_the_clock_ages_passwords_krbtgt_and_idle_accounts(samba_dc: S
     assert {s for c, s, _ in found if c == "WA312"} == {"ad-account:old.admin", "ad-account:stale.admin",
                                                          "ad-account:administrator"}
     assert ("WA414", "ad-accounts:stale", "low") in found
+    # the built-in Administrator (RID 500) on a password over a year old (issue 33)
+    assert ("WA415", "ad-account:administrator:builtin-admin", "medium") in found
     half = samba_dc.provisioned + dt.timedelta(days=200)
     (tmp_path / "half").mkdir()
     code, _summary, stderr = _scan(tmp_path / "half", samba_dc, half)

@@ -270,3 +270,36 @@ def test_a_dc_that_does_not_answer_is_not_judged() -> None:
         closed.bind(("127.0.0.53", 0))
         port = closed.getsockname()[1]
     assert directory.signing_required("127.0.0.53", 2, port=port) is None
+
+
+def _template_findings(**changes: Any) -> list[tuple[str, str]]:
+    """WA328 on one published template Domain Users may enrol in, changed as given."""
+    from checks.directory_adcs import ENROLL, adcs_templates
+    from warpagent.model.directory import Ace, CertTemplate, Descriptor, DirectorySnapshot
+    domain = "S-1-5-21-1-2-3"
+    enrol = Ace(allow=True, trustee=f"{domain}-513", mask=0x100, object_type=ENROLL)
+    fields: dict[str, Any] = {"name": "T", "name_flag": 0, "enrollment_flag": 0, "ra_signatures": 0,
+                              "ekus": ("1.3.6.1.5.5.7.3.1",), "descriptor": Descriptor(owner=f"{domain}-512",
+                                                                                    aces=(enrol,)),
+                              "published": True}
+    fields.update(changes)
+    snapshot = DirectorySnapshot(base_dn="DC=x", accounts=(), groups=(), policies=(), protected_users=frozenset(),
+                                 machine_account_quota=None, laps_in_schema=(), domain_sid=domain,
+                                 cert_templates=(CertTemplate(**fields),))
+    host = Host(address="", asset="Active Directory", state=RECORD_STATE, evidence=HostEvidence(directory=snapshot))
+    ctx = CheckContext(now=dt.datetime(2026, 12, 5, tzinfo=dt.UTC))
+    return [(w.subject.rpartition(":")[2], w.severity.name) for w in adcs_templates.run(host, ctx)]
+
+
+def test_each_certificate_template_escalation_needs_all_its_conditions() -> None:
+    client = ("1.3.6.1.5.5.7.3.2",)
+    assert _template_findings() == []  # a server-auth template Domain Users enrol in: fine
+    assert _template_findings(name_flag=1, ekus=client) == [("esc1", "CRITICAL")]
+    assert _template_findings(ekus=()) == [("esc2", "CRITICAL")]  # no EKU: any purpose
+    assert _template_findings(ekus=("2.5.29.37.0",), name_flag=1) == [("esc1", "CRITICAL"), ("esc2", "CRITICAL")]
+    assert _template_findings(ekus=("1.3.6.1.4.1.311.20.2.1",)) == [("esc3", "CRITICAL")]
+    assert _template_findings(ekus=client, enrollment_flag=0x80000) == [("esc9", "CRITICAL")]
+    # manager approval, an authorised signature, or not published: none of ESC1-3, 9
+    assert _template_findings(name_flag=1, ekus=client, enrollment_flag=0x2) == []
+    assert _template_findings(name_flag=1, ekus=client, ra_signatures=1) == []
+    assert _template_findings(name_flag=1, ekus=client, published=False) == []
