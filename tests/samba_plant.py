@@ -28,7 +28,6 @@ PASSWORD = "Planted-Passw0rd-Long!"  # noqa: S105 - a test domain's planted user
 # a GPP cpassword as Windows writes one (AES-256 of a made-up password under Microsoft's published
 # key): warpagent must name the file and never show this value anywhere
 GPP_CPASSWORD = "j1Uyj3Vx8TY9LtLZil2uAuZkFQA/4latT76ZwgdHdhw"
-SYSVOL: list[Path] = []  # the DC's sysvol share folder, from its smb.conf (set by main)
 
 
 def _uac(db: SamDB, base: str, name: str, add: int = 0, remove: int = 0, folder: str = "CN=Users") -> None:
@@ -42,7 +41,7 @@ def _replace(db: SamDB, dn: str, attribute: str, value: str, controls: list[str]
     db.modify_ldif(f"dn: {dn}\nchangetype: modify\nreplace: {attribute}\n{attribute}: {value}\n", controls or [])
 
 
-def plant(db: SamDB, base: str, realm: str, reader_password: str, logon: str) -> None:
+def plant(db: SamDB, base: str, realm: str, reader_password: str, logon: str, policies: Path) -> None:
     db.newuser("warpagent-read", reader_password)  # the read-only account warpagent binds as
     # the hardened baseline: an admin done right, a clerk, a current server
     db.newuser("hardy.admin", PASSWORD)
@@ -101,7 +100,7 @@ def plant(db: SamDB, base: str, realm: str, reader_password: str, logon: str) ->
                 "msDS-LockoutThreshold: 0\nmsDS-LockoutObservationWindow: -18000000000\n"
                 "msDS-LockoutDuration: -18000000000\n"
                 f"msDS-PSOAppliesTo: CN=carol.clerk,CN=Users,{base}\n")
-    _plant_paths(db, base, realm)
+    _plant_paths(db, base, realm, policies)
     # as in AD, only admins may read fine-grained policies: the council delegates read to the reader
     reader = db.search(base, expression="(sAMAccountName=warpagent-read)", attrs=["objectSid"])[0]
     reader_sid = str(db.schema_format_value("objectSid", reader["objectSid"][0]), "utf-8")
@@ -157,7 +156,7 @@ def _plant_adcs(db: SamDB, sd: SDUtils) -> None:
             "authorityRevocationList": b"\x00", "certificateRevocationList": b"\x00"})
 
 
-def _plant_paths(db: SamDB, base: str, realm: str) -> None:
+def _plant_paths(db: SamDB, base: str, realm: str, policies: Path) -> None:
     """The paths PingCastle finds (issue 33), each beside a control that must stay clean."""
     domain_sid = str(db.get_domain_sid())
     # constrained delegation to the DC with protocol transition; to an ordinary service (low)
@@ -208,7 +207,6 @@ def _plant_paths(db: SamDB, base: str, realm: str) -> None:
     sd.dacl_add_ace(f"CN={{6AC1786C-016F-11D2-945F-00C04fB984F9}},CN=Policies,CN=System,{base}", "(A;;WP;;;DC)")
     # a password in Group Policy Preferences (Default Domain Policy's local groups); the DC policy's
     # Services.xml has an empty cpassword and stays clean
-    policies = SYSVOL[0] / realm / "Policies"
     gpo = {p.name.casefold(): p for p in policies.iterdir()}  # provision's folders, in their own case
     gpp = '<?xml version="1.0" encoding="utf-8"?>\n'
     domain_sid = str(db.get_domain_sid())
@@ -318,15 +316,15 @@ def main() -> None:
     conf, sam, action, realm, reader_password, logon = sys.argv[1:7]
     settings = LoadParm()
     settings.load(conf)
-    SYSVOL.append(Path(settings.get("path", "sysvol")))
+    policies = Path(settings.get("path", "sysvol")) / realm.lower() / "Policies"  # the sysvol share's GPOs
     db = SamDB(url=sam, session_info=system_session(), lp=settings)
     base = str(db.domain_dn())
     if action == "plant":
-        plant(db, base, realm, reader_password, logon)
+        plant(db, base, realm, reader_password, logon, policies)
     elif action.startswith("bulk:"):  # bulk:USERS:COMPUTERS:GROUPS:GPOS
         users, computers, groups, gpos = (int(n) for n in action.split(":")[1:])
         bulk(db, base, users, computers, groups)
-        bulk_gpos(SYSVOL[0] / realm.lower() / "Policies", gpos)
+        bulk_gpos(policies, gpos)
     else:
         harden(db, base)
 
