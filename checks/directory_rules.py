@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from warpagent.model.directory import AccountFlag, DirectoryAccount, DirectorySnapshot, PrivilegedRole
 from warpagent.model.findings import Host
-from warpagent.text import shown
+from warpagent.text import first_few, shown
 
 # Privileged accounts: PingCastle's and Microsoft's "few, and always the same few" rule.
 ADMIN_SHARE = 0.10  # more than 10% of active users hold a privileged group...
@@ -75,9 +75,7 @@ def age_days(age: dt.timedelta) -> str:
 
 def listed(accounts: Iterable[DirectoryAccount]) -> str:
     """Names for a count finding's evidence, the first NAMES_SHOWN and how many more."""
-    names = sorted(name(a) for a in accounts)
-    more = len(names) - NAMES_SHOWN
-    return ", ".join(names[:NAMES_SHOWN]) + (f" and {more} more" if more > 0 else "")
+    return first_few(sorted(name(a) for a in accounts), NAMES_SHOWN)
 
 
 def when(stamp: dt.datetime | None) -> str:

@@ -24,7 +24,7 @@ from feeds import windows
 from feeds.model import Intel, Month
 from warpagent.model.evidence import EvidenceKind, WindowsBuild
 from warpagent.model.findings import Host, Severity
-from warpagent.text import shown
+from warpagent.text import first_few, shown
 
 SUBJECT = "windows-update"
 CVES_LISTED = 5
@@ -34,11 +34,6 @@ def _serviced(intel: Intel, months: tuple[Month, ...]) -> bool:
     """Whether Microsoft still updates the line outside ESU in the latest month loaded."""
     loaded = intel.windows_months()
     return bool(months and loaded) and months[-1].month == loaded[-1] and not months[-1].esu
-
-
-def _listed(cves: tuple[str, ...]) -> str:
-    more = len(cves) - CVES_LISTED
-    return ", ".join(cves[:CVES_LISTED]) + (f" and {more} more" if more > 0 else "")
 
 
 @dataclass(frozen=True)
@@ -120,8 +115,8 @@ def windows_missing_update(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
                   f"{first.released:%Y-%m-%d}: KB{first.cumulative_kb or first.partial_kb}); the latest, "
                   f"{latest.name}, is {latest_kb} (10.0.{build.build}.{latest.cumulative}); {len(cves)} CVE(s) "
                   f"fixed since"
-                  + (f"; in CISA KEV: {_listed(kev)}" if kev else "")
-                  + (f"; marked exploited by Microsoft: {_listed(exploited)}" if exploited else "")),
+                  + (f"; in CISA KEV: {first_few(kev, CVES_LISTED)}" if kev else "")
+                  + (f"; marked exploited by Microsoft: {first_few(exploited, CVES_LISTED)}" if exploited else "")),
         remediation=f"Install {latest_kb} (or a later cumulative update) on '{build.name}' and find out why it "
                     "stopped updating.",
         cves=priority.cves, product="Microsoft Windows", version=build.version, kev_due=priority.kev_due,

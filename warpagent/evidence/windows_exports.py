@@ -18,7 +18,7 @@ from warpagent.evidence.formats import EvidenceError
 from warpagent.evidence.parsers.windows import exports
 from warpagent.model.directory import DirectorySnapshot
 from warpagent.model.evidence import WindowsBuild
-from warpagent.text import shown
+from warpagent.text import first_few, shown
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_FILES = 100_000
@@ -58,9 +58,7 @@ def _text(path: Path) -> str:
 
 
 def _names(names: Iterable[str]) -> str:
-    listed = sorted(shown(n, 64) for n in names)
-    more = len(listed) - NAMES_SHOWN
-    return ", ".join(listed[:NAMES_SHOWN]) + (f" and {more} more" if more > 0 else "")
+    return first_few(sorted(shown(n, 64) for n in names), NAMES_SHOWN)
 
 
 def read(paths: Iterable[Path], now: dt.datetime, max_age: dt.timedelta) -> WindowsEvidence:
