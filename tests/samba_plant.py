@@ -131,6 +131,16 @@ def _template(gpo: Path, sections: str) -> None:
     (folder / "GptTmpl.inf").write_bytes(text.encode("utf-16"))
 
 
+def _anonymous_access(db: SamDB, base: str, allowed: bool) -> None:
+    """Anonymous Logon in (or out of) Pre-Windows 2000 Compatible Access, and dSHeuristics' anonymous
+    LDAP bit set (or cleared)."""
+    anonymous = f"CN=Anonymous Logon,CN=WellKnown Security Principals,{db.get_config_basedn()}"
+    db.modify_ldif(f"dn: CN=Pre-Windows 2000 Compatible Access,CN=Builtin,{base}\nchangetype: modify\n"
+                   f"{'add' if allowed else 'delete'}: member\nmember: {anonymous}\n")
+    _replace(db, f"CN=Directory Service,CN=Windows NT,CN=Services,{db.get_config_basedn()}", "dSHeuristics",
+             "0000002" if allowed else "0000000")
+
+
 def _plant_adcs(db: SamDB, sd: SDUtils) -> None:
     """AD CS, as LDIF (Samba has the schema, not a CA): a CA trusted for logon publishing ESC1,
     ESC3 and ESC4 templates; a template with manager approval and an unpublished one stay clean."""
@@ -186,11 +196,7 @@ def _plant_paths(db: SamDB, base: str, realm: str, policies: Path) -> None:
     _replace(db, f"CN=ex.admin,CN=Users,{base}", "adminCount", "1", ["relax:0"])
     # Guest enabled; Anonymous Logon in Pre-Windows 2000 Compatible Access; anonymous LDAP in dSHeuristics
     _uac(db, base, "Guest", remove=0x2)
-    anonymous = f"CN=Anonymous Logon,CN=WellKnown Security Principals,{db.get_config_basedn()}"
-    db.modify_ldif(f"dn: CN=Pre-Windows 2000 Compatible Access,CN=Builtin,{base}\nchangetype: modify\n"
-                   f"add: member\nmember: {anonymous}\n")
-    _replace(db, f"CN=Directory Service,CN=Windows NT,CN=Services,{db.get_config_basedn()}", "dSHeuristics",
-             "0000002")
+    _anonymous_access(db, base, allowed=True)
     # DCSync rights for an ordinary service account, and for Entra Connect's (expected, info)
     sd = SDUtils(db)
     for name in ("sync.svc", "MSOL_1a2b3c4d5e6f"):
@@ -248,11 +254,7 @@ def harden(db: SamDB, base: str) -> None:
     db.delete(f"CN=weak-pso,CN=Password Settings Container,CN=System,{base}")
     _uac(db, base, "asrep.user", remove=0x400000)
     _uac(db, base, "Guest", add=0x2)
-    anonymous = f"CN=Anonymous Logon,CN=WellKnown Security Principals,{db.get_config_basedn()}"
-    db.modify_ldif(f"dn: CN=Pre-Windows 2000 Compatible Access,CN=Builtin,{base}\nchangetype: modify\n"
-                   f"delete: member\nmember: {anonymous}\n")
-    _replace(db, f"CN=Directory Service,CN=Windows NT,CN=Services,{db.get_config_basedn()}", "dSHeuristics",
-             "0000000")
+    _anonymous_access(db, base, allowed=False)
 
 
 def bulk(db: SamDB, base: str, users: int, computers: int, groups: int) -> None:
