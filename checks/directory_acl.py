@@ -54,7 +54,7 @@ def broad_name(sid: str, snapshot: DirectorySnapshot) -> str:
 
 
 def _named(sid: str, snapshot: DirectorySnapshot) -> str:
-    name = dict(snapshot.names).get(sid) or BROAD.get(sid) or ""
+    name = snapshot.name_of.get(sid) or BROAD.get(sid) or ""
     return f"{rules.shown(name, 64)} ({sid})" if name else sid
 
 
@@ -120,7 +120,7 @@ def dcsync_rights(host: Host, ctx: CheckContext) -> Iterator[Weakness]:
     for trustee, rights in sorted(held.items()):
         if not rights:
             continue
-        name = dict(snapshot.names).get(trustee, "")
+        name = snapshot.name_of.get(trustee, "")
         sync_account = name.upper().startswith("MSOL_")
         broad = broad_name(trustee, snapshot)
         yield Weakness(

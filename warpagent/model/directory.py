@@ -241,6 +241,11 @@ class DirectorySnapshot:
         """Accounts by casefolded DN (AD compares DNs without case)."""
         return {a.dn.casefold(): a for a in self.accounts}
 
+    @functools.cached_property
+    def name_of(self) -> dict[str, str]:
+        """Account and group names by SID."""
+        return dict(self.names)
+
     @property
     def users(self) -> tuple[DirectoryAccount, ...]:
         return tuple(a for a in self.accounts if not a.computer)

@@ -27,6 +27,7 @@ from warpagent.evidence import probes as credential_probe
 from warpagent.evidence import ssh as ssh_collect
 from warpagent.evidence.formats import EvidenceError
 from warpagent.evidence.parsers.supply import suppliers as parse_suppliers
+from warpagent.model.directory import DirectorySnapshot
 from warpagent.model.evidence import EvidenceKind, HostEvidence, Supplier
 from warpagent.model.findings import RECORD_STATE, Host, Inventory
 from warpagent.text import capped
@@ -115,33 +116,35 @@ def _ssh(estate: EstateConfig, scope: Scope, into: Path) -> tuple[list[str], lis
 
 def _directory(estate: EstateConfig, settings: DirectorySettings, scope: Scope) -> tuple[Host, str]:
     """The directory's record host (read tonight, or empty with the reason it was not)."""
-    snapshot, problem = None, ""
     address = scope.address_for(settings.host)
     if address is None:
-        problem = (f"directory {settings.url}: {settings.host} is not in estate '{estate.name}''s scope (or is "
-                   "excluded); not contacted: add the domain controller to targets")
-    else:
+        return _directory_host(None, frozenset()), (
+            f"directory {settings.url}: {settings.host} is not in estate '{estate.name}''s scope (or is excluded); "
+            "not contacted: add the domain controller to targets")
+    try:
+        password = directory.password_from(settings, os.environ)
+        snapshot = directory.read(settings, address, password)
+    except directory.DirectoryError as exc:
+        return _directory_host(None, frozenset()), str(exc)
+    log.info("estate %s: directory read: %d accounts, %d privileged groups, %d password policies",
+             estate.name, len(snapshot.accounts), len(snapshot.groups), len(snapshot.policies))
+    read = frozenset({EvidenceKind.DIRECTORY})
+    snapshot = dataclasses.replace(snapshot, ldap_signing_required=directory.signing_required(
+        address, settings.timeout_s))
+    if settings.sysvol:
         try:
-            snapshot = directory.read(settings, address, directory.password_from(settings, os.environ))
-            log.info("estate %s: directory read: %d accounts, %d privileged groups, %d password policies",
-                     estate.name, len(snapshot.accounts), len(snapshot.groups), len(snapshot.policies))
-        except directory.DirectoryError as exc:
-            problem = str(exc)
-    read = frozenset({EvidenceKind.DIRECTORY}) if snapshot is not None else frozenset()
-    if snapshot is not None and address is not None:
-        snapshot = dataclasses.replace(snapshot, ldap_signing_required=directory.signing_required(
-            address, settings.timeout_s))
-    if snapshot is not None and settings.sysvol and address is not None:
-        try:
-            found = sysvol.read(settings, address, directory.password_from(settings, os.environ))
+            found = sysvol.read(settings, address, password)
             snapshot = dataclasses.replace(snapshot, gpp_passwords=found.passwords, gpo_grants=found.grants)
             read |= {EvidenceKind.SYSVOL}
             log.info("estate %s: SYSVOL read: %d GPOs", estate.name, found.gpos)
         except sysvol.SysvolError as exc:
             # its findings stay as they were: not read is not fixed
             snapshot = dataclasses.replace(snapshot, notes=(*snapshot.notes, str(exc)))
-    return Host(address="", asset=DIRECTORY, state=RECORD_STATE,
-                evidence=HostEvidence(directory=snapshot, read=read)), problem
+    return _directory_host(snapshot, read), ""
+
+
+def _directory_host(snapshot: DirectorySnapshot | None, read: frozenset[EvidenceKind]) -> Host:
+    return Host(address="", asset=DIRECTORY, state=RECORD_STATE, evidence=HostEvidence(directory=snapshot, read=read))
 
 
 def _records(estate: EstateConfig, scope: Scope, now: dt.datetime,
