@@ -194,18 +194,25 @@ schedule: {{timezone: UTC, feeds: "off", scan: "{start.second} {start.minute} {s
     daemon = Daemon(tmp_path / "w.yaml", tmp_path)
     daemons.append(daemon)
 
-    def nmap_child() -> int | None:
-        for task in Path(f"/proc/{daemon.proc.pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                if "nmap" in Path(f"/proc/{child}/cmdline").read_text():
-                    return int(child)
-        return None
+    seen: set[int] = set()  # every nmap the scan started: the stages run one after another
 
-    wait_for(lambda: nmap_child() is not None, 60, "the scheduled scan's nmap")
-    nmap_pid = nmap_child()
+    def nmap_children() -> set[int]:
+        found = set()
+        try:
+            for task in Path(f"/proc/{daemon.proc.pid}/task").iterdir():
+                for child in (task / "children").read_text().split():
+                    if "nmap" in Path(f"/proc/{child}/cmdline").read_text():
+                        found.add(int(child))
+        except OSError:  # a stage's nmap ended while we looked: the next poll sees the next one
+            pass
+        seen.update(found)
+        return found
+
+    wait_for(lambda: bool(nmap_children()), 60, "the scheduled scan's nmap")
     time.sleep(1.5)
+    nmap_children()
     assert daemon.stop() < 15  # exits within seconds
-    assert nmap_pid is not None and not Path(f"/proc/{nmap_pid}").exists()
+    assert seen and not [pid for pid in seen if Path(f"/proc/{pid}").exists()]
     with Store(tmp_path / "w.db") as store:
         (run,) = store.runs()
         assert run.status is RunStatus.PARTIAL
