@@ -35,10 +35,12 @@ def _as_json(settings: config.Settings) -> object:
 def test_settings_are_those_pinned_before_defaults_moved_to_the_schema(text: str | None, pinned: str) -> None:
     """The pinned files were written by the release before the move (dataclass, _build and schema
     each holding the defaults); the settings built from the schema alone are the same. Changed
-    since only where a default was meant to change (Cyber Essentials' 14-day deadlines) and by new
+    since only where a default was meant to change (Cyber Essentials' 14-day deadlines; the
+    per-service estates[].service_timeout, 90 s per host before version detection ran per port with
+    quick waits) and by new
     keys (reports.alerts, schedule.alerts, estates[].directory, estates[].domains and mail, scan.dns_*,
     estates[].backups.max_age_by_job, estates[].windows_updates and patch_deadline, estates[].m365,
-    feeds.msrc_months)."""
+    feeds.msrc_months, estates[].fallback_timeout)."""
     source = config.EMBEDDED if text is None else text
     document = config.example_text() if text is None else (ASSETS / text).read_text(encoding="utf-8")
     built = config.parse_text(document, source, BASE)

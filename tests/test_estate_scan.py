@@ -132,14 +132,16 @@ def test_lifecycle_with_real_services(estate: TestEstate, tmp_path: Path) -> Non
                                    "no"], "redis-lifecycle", 6380)
     estate.start_service("infra", ["memcached", "-u", "nobody", "-l", infra, "-p", "11300", "-U", "0"],
                          "memcached-lifecycle", 11300)
-    # web's 8443 (TLS cipher enumeration takes seconds) makes a 2-second budget run out for sure
+    # the cut-short night scans web's 8443 in one nmap pass (service_timeout 0s: nmap's own
+    # version probes wait 12 s on an nginx over TLS), so a 2-second budget runs out for sure
     estates = f"""
   - name: lifecycle
     targets: [{infra}, {web}]
     ports: "6380,11300,8443"
     timeout: {{timeout}}
+    service_timeout: {{service_timeout}}
 """
-    config = write_config(tmp_path / "w.yaml", estates.format(timeout="3m"))
+    config = write_config(tmp_path / "w.yaml", estates.format(timeout="3m", service_timeout="5s"))
     code, first = _scan(config, tmp_path)
     assert code == 0
     ids = {(f["asset"], f["port"]): f["id"] for f in first["findings"] if f["check_id"] == "WA514"}
@@ -154,7 +156,7 @@ def test_lifecycle_with_real_services(estate: TestEstate, tmp_path: Path) -> Non
         assert store.findings(ids=[redis])[0].status is FindingStatus.OPEN
 
     estate.stop_service("redis-lifecycle")  # fixed too, but tonight's scan is cut short
-    write_config(config, estates.format(timeout="2s"))
+    write_config(config, estates.format(timeout="2s", service_timeout="0s"))
     code, partial = _scan(config, tmp_path)
     assert code == 3
     assert partial["summary"][0]["status"] == "partial" and partial["summary"][0]["resolved"] == 0
@@ -162,7 +164,7 @@ def test_lifecycle_with_real_services(estate: TestEstate, tmp_path: Path) -> Non
     with Store(tmp_path / "warpagent.db") as store:
         assert store.findings(ids=[redis])[0].status is FindingStatus.OPEN
 
-    write_config(config, estates.format(timeout="3m"))
+    write_config(config, estates.format(timeout="3m", service_timeout="5s"))
     code, complete = _scan(config, tmp_path)
     assert code == 0 and complete["summary"][0]["resolved"] == 1
     assert redis not in {f["id"] for f in complete["findings"]}

@@ -66,7 +66,7 @@ class Recorder:
         self.done = 0
         self.targets: list[list[str]] = []  # each chunk's addresses, from its first (port-finding) stage
         self.stages: list[str] = []
-        self.max_rates: list[str] = []
+        self.max_rates: list[tuple[str, str]] = []
         self.pids: list[int] = []
         self.most_at_once = 0
         self._stop = threading.Event()
@@ -89,8 +89,8 @@ class Recorder:
         self.stages.append(targets.stem)
         if targets.stem in ("ports", "chunk"):
             self.targets.append(targets.read_text().split())
-        if "--max-rate" in argv:
-            self.max_rates.append(argv[argv.index("--max-rate") + 1])
+        if "--max-rate" in argv:  # one append: chunks start their nmaps from several threads
+            self.max_rates.append((targets.stem, argv[argv.index("--max-rate") + 1]))
 
     def _count(self) -> None:
         me = os.getpid()
@@ -133,11 +133,18 @@ def test_parallel_chunks_find_what_one_nmap_finds_and_merge_into_one_run(address
     handed = [a for chunk in recorder.targets for a in chunk]
     assert sorted(handed) == sorted(scope.addresses) and len(recorder.targets) == 11
     assert address_range.network.replace(".0/24", ".254") not in handed
-    assert 2 <= recorder.most_at_once <= 3  # concurrent, and never more than estate.parallel
-    assert set(recorder.max_rates) == {"200"}  # 600 packets/s shared by three, in every stage
-    # each chunk: its ports, then service detection on its live hosts (none overran service_timeout)
-    assert recorder.stages.count("ports") == 11 and len(recorder.max_rates) == len(recorder.stages)
-    assert 1 <= recorder.stages.count("services") <= 11 and "light" not in recorder.stages
+    # concurrent, never more than estate.parallel chunks, each with at most its scripts pass and one
+    # version pass per open port number (here only 80) at once
+    assert 2 <= recorder.most_at_once <= 3 * 2
+    # 600 packets/s shared by three chunks; a chunk's share split again between its two passes
+    assert len(recorder.max_rates) == len(recorder.stages)
+    assert {rate for stage, rate in recorder.max_rates if stage == "ports"} == {"200"}
+    assert {rate for stage, rate in recorder.max_rates if stage != "ports"} == {"100"}
+    # each chunk: its ports, then scripts and version detection on its live hosts' port 80 (no
+    # service overran service_timeout, none answered unidentified, none was renamed)
+    assert recorder.stages.count("ports") == 11
+    assert 1 <= recorder.stages.count("scripts") == recorder.stages.count("versions-tcp-80") <= 11
+    assert set(recorder.stages) == {"ports", "scripts", "versions-tcp-80"}
     assert recorder.done == recorder.total == len(scope.addresses)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from warpagent.collect import stages as staged_scan
+from warpagent.collect import versiondb
 from warpagent.collect.nmap_runner import Interrupted, NmapOutput, NmapPlan
 
 log = logging.getLogger(__name__)
@@ -57,12 +58,13 @@ def run_chunk(job: ChunkJob, plan: NmapPlan, nmap_path: str, deadline: float,
               on_host_done: Callable[[int], None] = lambda n: None,
               on_start: Callable[[int], None] = lambda pid: None,
               cancelled: Callable[[], bool] = lambda: False) -> NmapOutput:
-    """One chunk: one nmap, or three stages when services have a budget of their own (staged_scan)."""
+    """One chunk: one nmap, or stages when services have a budget of their own (staged_scan)."""
     with tempfile.TemporaryDirectory(prefix="warpagent-chunk-") as work:
         nmap = staged_scan.runner(nmap_path, Path(work), deadline, on_start, cancelled)
         log.info("estate %s: nmap on chunk %d (%d addresses)", job.estate, job.index + 1, len(job.addresses))
         if 0 < plan.service_timeout_s < plan.host_timeout_s:
-            return staged_scan.run(job.addresses, plan, nmap, on_host_done)
+            quick = versiondb.write_quick(nmap_path, Path(work))
+            return staged_scan.run(job.addresses, dataclasses.replace(plan, versiondb=quick), nmap, on_host_done)
         return nmap("chunk", job.addresses, plan, on_host_done)
 
 

@@ -42,11 +42,14 @@ class NmapPlan:
     privileged: bool
     udp: bool
     max_rate: int | None = None  # packets per second for this nmap process (--max-rate)
-    # Per-host budget for service detection and scripts once the open ports are known; a host
-    # that overruns it gets a light second look (warpagent.collect.stages). 0: one nmap pass.
+    # Budget for one service's version detection once the open ports are known; a service that
+    # overruns it keeps the name its port number gives (warpagent.collect.stages). 0: one nmap pass.
     service_timeout_s: int = 0
-    services: bool = True  # False: find open ports only (no -sV, no scripts)
-    version_intensity: int | None = None  # None: nmap's default (7)
+    # Budget for the stock probes on a service that answered the quick ones but was not identified.
+    fallback_timeout_s: int = 90
+    services: bool = True  # version detection (-sV)
+    run_scripts: bool = True  # the checks' NSE scripts
+    versiondb: Path | None = None  # a service-probe file of warpagent's own (None: nmap's)
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ class NmapOutput:
     returncode: int | None
     timed_out: bool = False
     interrupted: bool = False
-    light: tuple[str, ...] = ()  # addresses whose services overran service_timeout_s: identified lightly
+    # "address proto/port" of services whose version detection overran its budget: named by port number
+    overran: tuple[str, ...] = ()
 
 
 def find_nmap(configured: str) -> str:
@@ -74,8 +78,8 @@ def build_args(nmap_path: str, plan: NmapPlan) -> list[str]:
             "--host-timeout", f"{plan.host_timeout_s}s", "--stats-every", "2s"]
     if plan.services:
         args.append("-sV")
-        if plan.version_intensity is not None:
-            args += ["--version-intensity", str(plan.version_intensity)]
+        if plan.versiondb is not None:
+            args += ["--versiondb", str(plan.versiondb)]
     args.append("-sS" if plan.privileged else "-sT")
     if plan.udp:
         args.append("-sU")
@@ -84,9 +88,9 @@ def build_args(nmap_path: str, plan: NmapPlan) -> list[str]:
     if plan.max_rate:
         args += ["--max-rate", str(plan.max_rate)]
     args += ["-p", plan.port_argument]
-    if plan.services and plan.scripts:
+    if plan.run_scripts and plan.scripts:
         args += ["--script", ",".join(plan.scripts)]
-    if plan.services and plan.script_args:
+    if plan.run_scripts and plan.scripts and plan.script_args:
         args += ["--script-args", ",".join(plan.script_args)]
     args += ["-iL", str(plan.targets_file)]
     return args

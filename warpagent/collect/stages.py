@@ -1,25 +1,39 @@
-"""One chunk in three stages, so one odd service costs itself and not the hosts beside it.
+"""One chunk in stages, so one odd service costs itself and not the services beside it.
 
 nmap probes every service of a host group together and writes no host until the slowest is
 done: one TLS service that answers the handshake and then nothing makes nmap wait out each of
-its ~30 version probes (about 160 s), while the rest of the chunk finished in 13. So a chunk is:
+its ~30 version probes, while the rest of the chunk finished in seconds. So a chunk is:
 
 1. ports: which ports are open on which hosts (no version probes, no scripts). This is the part
    a packet rate limit stretches, so it has no budget of its own beyond the host timeout.
-2. services: version detection and the checks' scripts on those hosts' open ports, each host
-   given `service_timeout_s` (nmap --host-timeout, which now counts only this work).
-3. a light look: hosts that overran stage 2 again, at version intensity 0 (the NULL probe, the
-   TLS handshake and the probes for their port numbers) with the scripts, so their
-   certificates, ciphers and banners are still judged; the run names them.
+2. at once:
+   - scripts: the checks' NSE scripts but the TLS ones on every live host's open ports, without
+     version detection (the scripts choose their ports by number and nmap's service table),
+     each host given the host timeout.
+   - versions: version detection with warpagent's quick probe file (warpagent.collect.versiondb),
+     one nmap per port number over the hosts with it open, a few at once; nmap --host-timeout is
+     then a budget per service (`service_timeout_s`). A service that overruns it keeps the name
+     its port number gives and its scripts' results; the run names it. Each port number's
+     version pass is followed at once by the TLS scripts on the hosts where it found TLS or
+     overran (see tls_script for why they wait for it).
+3. at once, only where needed:
+   - stock: nmap's own probes and waits (`fallback_timeout_s`) for services that answered the
+     quick probes but were not identified (a banner paused on purpose, a rarer protocol).
+   - renamed: version detection with the scripts on services that version detection named
+     differently from their port number and no script looked at (SSH on an unusual port: nmap's
+     scripts choose those by service).
 
-The three outputs merge into one nmaprun document that warpagent.collect.nmap_xml reads as before.
+Each port's service comes from the latest version pass that identified it, its scripts from every
+scripts pass; the result is one nmaprun document that warpagent.collect.nmap_xml reads as before.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from warpagent.collect import nmap_runner, ports, scope
@@ -71,32 +85,152 @@ def timed_out(xml: str) -> list[str]:
     return [host_key(h) for h in root.findall("host") if h.get("timedout") == "true"] if root is not None else []
 
 
-def merge(stages: Sequence[NmapOutput]) -> str:
-    """One nmaprun document from the stages in order, each host from the latest stage that
-    reported on it. It ends with nmap's runstats only when every stage finished, so a stage cut
-    short leaves the run partial and its unfinished hosts unscanned, as one nmap cut short would."""
-    complete = all(repair(o.xml)[1] for o in stages)
-    roots = [root for root in map(_root, (o.xml for o in stages)) if root is not None]
-    if not roots:
+@dataclasses.dataclass(frozen=True)
+class Pass:
+    """One nmap run of a chunk's stage 2 or 3, and the service it was about (version passes)."""
+
+    output: NmapOutput
+    service: str = ""  # "tcp/8443" for a version pass over one port number
+
+
+def _ports(root: ET.Element | None) -> dict[tuple[str, str, str], ET.Element]:
+    """Every reported port of every host that finished, keyed (address, protocol, port)."""
+    found: dict[tuple[str, str, str], ET.Element] = {}
+    for host in root.findall("host") if root is not None else ():
+        if host.get("timedout") == "true":
+            continue
+        address = host_key(host)
+        for port in host.findall("ports/port"):
+            found[(address, port.get("protocol", "tcp"), port.get("portid", ""))] = port
+    return found
+
+
+def _identified(port: ET.Element | None) -> ET.Element | None:
+    """The port's service when version detection matched it (a probe's answer, not the table)."""
+    service = port.find("service") if port is not None else None
+    return service if service is not None and service.get("method") == "probed" else None
+
+
+def answered_unidentified(port: ET.Element) -> bool:
+    """Version detection got an answer it could not match: nmap's stock probes may still."""
+    service = port.find("service")
+    return service is not None and service.get("method") != "probed" and bool(service.get("servicefp"))
+
+
+# No script the checks run is an HTTP one (the web checks fetch the page themselves from every
+# service version detection calls HTTP), so a web server on an unusual port needs no second look.
+_WEB = {"http", "https", "http-alt", "https-alt", "http-proxy"}
+
+
+def renamed(version_port: ET.Element, scripts_port: ET.Element | None) -> bool:
+    """Version detection named the service otherwise than its port number did, and no script
+    looked at it: scripts that choose by service name (SSH, FTP, Redis on an unusual port) need
+    another go. (TLS needs none: the TLS scripts follow version detection port by port.)"""
+    service = _identified(version_port)
+    if service is None or scripts_port is None or scripts_port.find("script") is not None:
+        return False
+    table = scripts_port.find("service")
+    named, numbered = service.get("name"), table.get("name") if table is not None else None
+    return named != numbered and named not in _WEB
+
+
+def in_tls(port: ET.Element | None) -> bool:
+    service = port.find("service") if port is not None else None
+    return service is not None and service.get("tunnel") == "ssl"
+
+
+def tls_script(name: str) -> bool:
+    """nmap's TLS scripts choose their ports with shortport.ssl, which, on a port version
+    detection has not named, tries two TLS handshakes itself and waits 7 s for each answer: a
+    Redis or memcached says nothing to a ClientHello, so these scripts run only where version
+    detection found TLS (or could not finish)."""
+    return name.startswith(("ssl", "tls"))
+
+
+def _place_service(port: ET.Element, service: ET.Element) -> None:
+    old = port.find("service")
+    children = list(port)
+    index = children.index(old) if old is not None else len([c for c in children if c.tag == "state"])
+    if old is not None:
+        port.remove(old)
+    port.insert(index, copy.deepcopy(service))
+
+
+def merge(discovery: NmapOutput, scripts: NmapOutput | None, versions: Sequence[Pass] = (),
+          later: Sequence[Pass] = ()) -> str:
+    """One nmaprun document: each host as the scripts pass reported it (as discovery did when it
+    had nothing open), each port's service from the latest version pass that identified it, and
+    the scripts of every pass. It ends with nmap's runstats only when every pass finished, so a
+    pass cut short leaves the run partial and its unfinished hosts unscanned, as one nmap would."""
+    outputs = [discovery, *([scripts] if scripts else []), *(p.output for p in (*versions, *later))]
+    complete = all(repair(o.xml)[1] for o in outputs)
+    first = _root(discovery.xml)
+    script_root = _root(scripts.xml) if scripts else None
+    if first is None:
         return ""
-    chosen: dict[str, ET.Element] = {}
-    for root in roots:
-        for host in root.findall("host"):
-            chosen[host_key(host)] = host  # the first stage's order, the latest stage's report
-    base = roots[1] if len(roots) > 1 else roots[0]  # the service stage's header: its scaninfo and args
+    reported = {host_key(h): h for h in script_root.findall("host")} if script_root is not None else {}
+    live = set(open_ports(discovery.xml))
+    services: dict[tuple[str, str, str], ET.Element] = {}
+    extra_scripts: dict[tuple[str, str, str], list[ET.Element]] = {}
+    for one in (*versions, *later):
+        for key, port in _ports(_root(one.output.xml)).items():
+            service = _identified(port)
+            if service is not None:
+                services[key] = service
+            extra_scripts.setdefault(key, []).extend(port.findall("script"))
+    base = script_root if script_root is not None else first
     runstats = base.find("runstats")
     for element in [*base.findall("host"), *([runstats] if runstats is not None else [])]:
         base.remove(element)
-    base.extend(chosen.values())
+    for host in first.findall("host"):
+        address = host_key(host)
+        chosen = reported.get(address)
+        if chosen is None:
+            if address in live and scripts is not None:
+                continue  # the scripts pass stopped before this host: not scanned
+            chosen = host
+        for port in chosen.findall("ports/port"):
+            key = (address, port.get("protocol", "tcp"), port.get("portid", ""))
+            present = {script.get("id") for script in port.findall("script")}
+            port.extend(copy.deepcopy(s) for s in extra_scripts.get(key, ()) if s.get("id") not in present)
+            if key in services:
+                _place_service(port, services[key])
+            elif any(tls_script(s.get("id", "")) for s in port.findall("script")):
+                table = port.find("service")
+                if table is not None:  # a TLS script completed a handshake: the service is in TLS
+                    table.set("tunnel", "ssl")
+        base.append(chosen)
     if complete and runstats is not None:
         base.append(runstats)
     text = ET.tostring(base, encoding="unicode")
     return text if complete else text.removesuffix("</nmaprun>")
 
 
+_VERSION_PROCESSES = 4  # version passes of one chunk at once, beside its scripts pass
+
+
+def _by_service(found: dict[str, ports.PortSet], wanted: Callable[[str, str, int], bool]) -> dict[str, list[str]]:
+    """The hosts with each open port number ("tcp/443": [addresses]) that `wanted` keeps."""
+    grouped: dict[str, list[str]] = {}
+    for address, port_set in found.items():
+        for protocol, numbers in (("tcp", port_set.tcp), ("udp", port_set.udp)):
+            for number in numbers:
+                if wanted(address, protocol, number):
+                    grouped.setdefault(f"{protocol}/{number}", []).append(address)
+    return grouped
+
+
+def _port_plan(plan: NmapPlan, service: str, budget_s: int, versiondb: Path | None) -> NmapPlan:
+    protocol, number = service.split("/")
+    return dataclasses.replace(plan, port_argument=f"{protocol[0].upper()}:{number}", udp=protocol == "udp",
+                               assume_up=True, run_scripts=False, services=True, versiondb=versiondb,
+                               host_timeout_s=min(budget_s, plan.host_timeout_s))
+
+
 def run(addresses: Sequence[str], plan: NmapPlan, nmap: Runner, on_host_done: Callable[[int], None]) -> NmapOutput:
-    """The three stages over one chunk's addresses; `nmap(stage, addresses, plan, on_host_done)` runs one."""
-    discovery = nmap("ports", addresses, dataclasses.replace(plan, services=False), lambda n: None)
+    """The stages over one chunk's addresses; `nmap(stage, addresses, plan, on_host_done)` runs one.
+    `plan.versiondb` is the quick probe file (None: nmap's own probes throughout)."""
+    discovery = nmap("ports", addresses, dataclasses.replace(plan, services=False, run_scripts=False), lambda n: None)
     found = open_ports(discovery.xml)
     stopped = discovery.timed_out or discovery.interrupted or not repair(discovery.xml)[1]
     if stopped or not found:
@@ -105,21 +239,86 @@ def run(addresses: Sequence[str], plan: NmapPlan, nmap: Runner, on_host_done: Ca
     on_host_done(max(0, discovery.xml.count("</host>") - len(found)))  # hosts with nothing open are done
     live = [a for a in addresses if a in found]
     probed = union([found[a] for a in live])
-    services = nmap("services", live, dataclasses.replace(
-        plan, port_argument=probed.nmap_argument(), udp=bool(probed.udp), assume_up=True,
-        host_timeout_s=min(plan.service_timeout_s, plan.host_timeout_s)), on_host_done)
-    cut = [a for a in live if a in set(timed_out(services.xml))]
-    light = None
-    if cut and not (services.timed_out or services.interrupted):
-        again = union([found[a] for a in cut])
-        light = nmap("light", cut, dataclasses.replace(
-            plan, port_argument=again.nmap_argument(), udp=bool(again.udp), assume_up=True,
-            version_intensity=0), lambda n: None)
-    stages = [discovery, services] + ([light] if light else [])
+    by_service = _by_service(found, lambda a, p, n: True)
+    at_once = 1 + min(_VERSION_PROCESSES, len(by_service))
+    rate = max(1, plan.max_rate // at_once) if plan.max_rate else None  # the chunk's rate, shared
+    shared = dataclasses.replace(plan, max_rate=rate, assume_up=True)
+
+    def versions_then_tls(service: str, hosts: list[str]) -> list[Pass]:
+        """One port number's version pass, then the TLS scripts where it found TLS or overran."""
+        slug = service.replace("/", "-")
+        versions = Pass(nmap(f"versions-{slug}", hosts, _port_plan(shared, service, plan.service_timeout_s,
+                                                                   plan.versiondb), lambda n: None), service)
+        tls_scripts = tuple(s for s in plan.scripts if tls_script(s))
+        if _stopped(versions.output) or not tls_scripts or service.startswith("udp/"):
+            return [versions]
+        cut = set(timed_out(versions.output.xml))
+        named = _ports(_root(versions.output.xml))
+        number = service.split("/")[1]
+        tls_hosts = [a for a in hosts if a in cut or in_tls(named.get((a, "tcp", number)))]
+        if not tls_hosts:
+            return [versions]
+        tls = nmap(f"tls-{slug}", tls_hosts, dataclasses.replace(
+            shared, port_argument=f"T:{number}", udp=False, services=False, run_scripts=True, scripts=tls_scripts),
+            lambda n: None)
+        return [versions, Pass(tls)]
+
+    with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="nmap-pass") as pool:
+        scripts_future = pool.submit(nmap, "scripts", live, dataclasses.replace(
+            shared, port_argument=probed.nmap_argument(), udp=bool(probed.udp), services=False, run_scripts=True,
+            scripts=tuple(s for s in plan.scripts if not tls_script(s))), on_host_done)
+        chains = [pool.submit(versions_then_tls, service, hosts) for service, hosts in by_service.items()]
+        scripts = scripts_future.result()
+        versions = [one for chain in chains for one in chain.result()]
+        if _stopped(scripts) or any(_stopped(p.output) for p in versions):
+            return _combined(discovery, scripts, versions, ())
+        later = _second_look(live, found, shared, nmap, pool, scripts, [p for p in versions if p.service])
+    return _combined(discovery, scripts, versions, later)
+
+
+def _stopped(output: NmapOutput) -> bool:
+    return output.interrupted or output.timed_out
+
+
+def _second_look(live: Sequence[str], found: dict[str, ports.PortSet], plan: NmapPlan, nmap: Runner,
+                 pool: ThreadPoolExecutor, scripts: NmapOutput, versions: Sequence[Pass]) -> list[Pass]:
+    """Stage 3: the stock probes where the quick ones got an unmatched answer, and the scripts
+    again where version detection renamed a service (both only when the quick probe file was used
+    or a service was renamed; usually neither runs)."""
+    version_ports: dict[tuple[str, str, str], ET.Element] = {}
+    for one in versions:
+        version_ports.update(_ports(_root(one.output.xml)))
+    script_ports = _ports(_root(scripts.xml))
+
+    def unidentified(address: str, protocol: str, number: int) -> bool:
+        port = version_ports.get((address, protocol, str(number)))
+        return plan.versiondb is not None and port is not None and answered_unidentified(port)
+
+    futures: list[tuple[str, Future[NmapOutput]]] = [
+        (service, pool.submit(nmap, f"stock-{service.replace('/', '-')}", hosts,
+                              _port_plan(plan, service, plan.fallback_timeout_s, None), lambda n: None))
+        for service, hosts in _by_service(found, unidentified).items()]
+    again = {key for key, port in version_ports.items() if renamed(port, script_ports.get(key))}
+    if again:
+        hosts = [a for a in live if any(key[0] == a for key in again)]
+        ports_again = union([ports.PortSet(tcp=tuple(int(k[2]) for k in again if k[0] == a and k[1] == "tcp"),
+                                           udp=tuple(int(k[2]) for k in again if k[0] == a and k[1] == "udp"))
+                             for a in hosts])
+        futures.append(("", pool.submit(nmap, "renamed", hosts, dataclasses.replace(
+            plan, port_argument=ports_again.nmap_argument(), udp=bool(ports_again.udp), services=True,
+            run_scripts=True), lambda n: None)))
+    return [Pass(future.result(), service) for service, future in futures]
+
+
+def _combined(discovery: NmapOutput, scripts: NmapOutput, versions: Sequence[Pass],
+              later: Sequence[Pass]) -> NmapOutput:
+    outputs = [discovery, scripts, *(p.output for p in (*versions, *later))]
+    overran = tuple(f"{address} {p.service}" for p in (*versions, *later) if p.service
+                    for address in timed_out(p.output.xml))
     return NmapOutput(
-        xml=merge(stages), stderr="".join(o.stderr for o in stages), returncode=stages[-1].returncode,
-        timed_out=any(o.timed_out for o in stages), interrupted=any(o.interrupted for o in stages),
-        light=tuple(cut) if light else ())
+        xml=merge(discovery, scripts, versions, later), stderr="".join(o.stderr for o in outputs),
+        returncode=scripts.returncode, timed_out=any(o.timed_out for o in outputs),
+        interrupted=any(o.interrupted for o in outputs), overran=overran)
 
 
 def runner(nmap_path: str, work: Path, deadline: float, on_start: Callable[[int], None],

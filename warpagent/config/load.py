@@ -147,7 +147,8 @@ def _estate(e: dict[str, Any], base_dir: Path) -> typed.EstateConfig:
                                              pause_s=duration_seconds(probes["pause"]),
                                              services=tuple(probes["services"])),
         timeout_s=duration_seconds(e["timeout"]), host_timeout_s=duration_seconds(e["host_timeout"]),
-        service_timeout_s=duration_seconds(e["service_timeout"]), chunk_size=e["chunk_size"],
+        service_timeout_s=duration_seconds(e["service_timeout"]),
+        fallback_timeout_s=duration_seconds(e["fallback_timeout"]), chunk_size=e["chunk_size"],
         parallel=e["parallel"], max_rate=e.get("max_rate"), max_addresses=e["max_addresses"],
         assume_up=e["assume_up"])
 

@@ -128,6 +128,7 @@ class EstateConfig:
     timeout_s: int = seconds("estates[].timeout")
     host_timeout_s: int = seconds("estates[].host_timeout")
     service_timeout_s: int = seconds("estates[].service_timeout")
+    fallback_timeout_s: int = seconds("estates[].fallback_timeout")
     chunk_size: int = default("estates[].chunk_size")
     parallel: int = default("estates[].parallel")
     max_rate: int | None = None  # packets per second across the estate's concurrent nmap processes

@@ -86,9 +86,10 @@ def cms_services(pages: tuple[WebPage, ...]) -> tuple[Service, ...]:
     return tuple(found)
 
 
-def probe(host: Host, timeout_s: float = TIMEOUT_S) -> Host:
-    """The host with its web pages read and the CMS they name added as services."""
-    pages = tuple(page for service in host.open_services() if is_web(service)
+def probe(host: Host, timeout_s: float = TIMEOUT_S, silent: frozenset[int] = frozenset()) -> Host:
+    """The host with its web pages read and the CMS they name added as services. `silent`: ports
+    whose version detection overran its budget; a GET there would only wait out its timeout too."""
+    pages = tuple(page for service in host.open_services() if is_web(service) and service.port not in silent
                   if (page := fetch(host.address, service, host.asset, timeout_s)) is not None)
     if not pages:
         return host

@@ -13,18 +13,18 @@ import datetime as dt
 import logging
 import os
 import tempfile
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from checks import tenant as tenant_checks
+import urllib3
+
 from checks.base import EstatePolicy
 from warpagent.collect.scope import Scope, canonical_address
 from warpagent.config import DirectorySettings, EstateConfig
-from warpagent.evidence import directory, restore_test, sysvol, tenants, web, windows_exports
-from warpagent.evidence import domains as domain_records
 from warpagent.evidence import folders as evidence
-from warpagent.evidence import probes as credential_probe
-from warpagent.evidence import ssh as ssh_collect
+from warpagent.evidence import restore_test, web, windows_exports
 from warpagent.evidence.formats import EvidenceError
 from warpagent.evidence.parsers.supply import suppliers as parse_suppliers
 from warpagent.model.directory import DirectorySnapshot
@@ -78,7 +78,14 @@ def policy_of(estate: EstateConfig) -> EstatePolicy:
                         has_domains=bool(estate.domains))
 
 
+# The readers below that pull in a protocol library (paramiko, ldap3, smbprotocol, dnspython)
+# are imported where used: a scan that reads no directory, domain or SSH host does not pay for
+# them at start-up.
+
+
 def _probe(inventory: Inventory, estate: EstateConfig) -> Inventory:
+    from warpagent.evidence import probes as credential_probe
+
     hosts = []
     for host in inventory.hosts:
         if host.state != "up":
@@ -98,6 +105,8 @@ def _probe(inventory: Inventory, estate: EstateConfig) -> Inventory:
 
 def _ssh(estate: EstateConfig, scope: Scope, into: Path) -> tuple[list[str], list[str]]:
     """Collect from every SSH source's hosts that are in scope; (problems, notes)."""
+    from warpagent.evidence import ssh as ssh_collect
+
     problems: list[str] = []
     notes: list[str] = []
     for source in estate.ssh:
@@ -116,6 +125,8 @@ def _ssh(estate: EstateConfig, scope: Scope, into: Path) -> tuple[list[str], lis
 
 def _directory(estate: EstateConfig, settings: DirectorySettings, scope: Scope) -> tuple[Host, str]:
     """The directory's record host (read tonight, or empty with the reason it was not)."""
+    from warpagent.evidence import directory, sysvol
+
     address = scope.address_for(settings.host)
     if address is None:
         return _directory_host(None, frozenset()), (
@@ -185,6 +196,9 @@ def _records(estate: EstateConfig, scope: Scope, now: dt.datetime,
         unreported = windows_exports.unreported(snapshot, builds, now) if snapshot else ""
         notes += [unreported] if unreported else []
     if estate.m365:
+        from checks import tenant as tenant_checks
+        from warpagent.evidence import tenants
+
         assessed = tenants.read(estate.m365, now, dt.timedelta(seconds=estate.m365_max_age_s),
                                 tenant_checks.policies())
         problems += assessed.problems
@@ -192,6 +206,45 @@ def _records(estate: EstateConfig, scope: Scope, now: dt.datetime,
         hosts += [Host(address="", asset=tenants.tenant_asset(t), state=RECORD_STATE,
                        evidence=HostEvidence(tenant=t, read=frozenset({EvidenceKind.TENANT})))
                   for t in assessed.tenants]
+    if estate.domains:
+        domain_hosts, domain_problems, domain_notes = _domains(estate, scope, dns)
+        hosts += domain_hosts
+        problems += domain_problems
+        notes += domain_notes
+    for repo in estate.backups.restic:
+        tested = restore_test.run_restore_test(repo, now)
+        problems += tested.problems
+        hosts.append(Host(address="", asset=repository_asset(repo.name), state=RECORD_STATE,
+                          evidence=HostEvidence(backups=tested.records,
+                                                read=frozenset({EvidenceKind.BACKUP} if tested.records else ()))))
+    return hosts, problems, notes, suppliers
+
+
+_WEB_AT_ONCE = 16  # front pages read at once: one slow server must not hold up the estate's others
+
+
+def _web_pages(inventory: Inventory, silent: frozenset[tuple[str, int]]) -> Inventory:
+    """Each web service's front page, for the web checks (the hosts nmap just scanned: in scope)."""
+    def one(host: Host) -> Host:
+        if host.state != "up":
+            return host
+        return web.probe(host, silent=frozenset(port for address, port in silent if address == host.address))
+
+    # warnings' filters are one process-wide list that catch_warnings saves and restores: set
+    # here, once, so the readers' threads cannot restore each other's out from under them
+    with warnings.catch_warnings(), ThreadPoolExecutor(max_workers=_WEB_AT_ONCE,
+                                                        thread_name_prefix="web-page") as pool:
+        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+        return dataclasses.replace(inventory, hosts=tuple(pool.map(one, inventory.hosts)))
+
+
+def _domains(estate: EstateConfig, scope: Scope, dns: DnsSettings) -> tuple[list[Host], list[str], list[str]]:
+    """Each of the estate's domains as a record host: (hosts, problems, notes)."""
+    from warpagent.evidence import domains as domain_records
+
+    hosts: list[Host] = []
+    problems: list[str] = []
+    notes: list[str] = []
     inside = frozenset(scope.addresses)
     transport = domain_records.Transport(in_scope=lambda address: canonical_address(address) in inside,
                                          ca_bundle=estate.mail.ca_bundle, timeout_s=estate.mail.timeout_s)
@@ -204,22 +257,16 @@ def _records(estate: EstateConfig, scope: Scope, now: dt.datetime,
         whole = found is not None and not found.problems  # a partial domain resolves nothing tonight
         hosts.append(Host(address="", asset=domain_asset(name), state=RECORD_STATE, evidence=HostEvidence(
             domain=found, read=frozenset({EvidenceKind.DOMAIN}) if whole else frozenset())))
-    for repo in estate.backups.restic:
-        tested = restore_test.run_restore_test(repo, now)
-        problems += tested.problems
-        hosts.append(Host(address="", asset=repository_asset(repo.name), state=RECORD_STATE,
-                          evidence=HostEvidence(backups=tested.records,
-                                                read=frozenset({EvidenceKind.BACKUP} if tested.records else ()))))
-    return hosts, problems, notes, suppliers
+    return hosts, problems, notes
 
 
 def gather(estate: EstateConfig, inventory: Inventory, scope: Scope, now: dt.datetime,
-           dns: DnsSettings = DnsSettings()) -> Gathered:
+           dns: DnsSettings = DnsSettings(), silent: frozenset[tuple[str, int]] = frozenset()) -> Gathered:
+    """Everything beyond nmap's own view; `silent`: (address, port) of services whose version
+    detection overran its budget (not asked for a web page)."""
     if estate.default_credentials.enabled:
         inventory = _probe(inventory, estate)
-    # each web service's front page, for the web checks (the hosts nmap just scanned: in scope)
-    inventory = dataclasses.replace(inventory, hosts=tuple(web.probe(h) if h.state == "up" else h
-                                                           for h in inventory.hosts))
+    inventory = _web_pages(inventory, silent)
     with tempfile.TemporaryDirectory(prefix="warpagent-ssh-") as collected:
         ssh_problems, ssh_notes = _ssh(estate, scope, Path(collected)) if estate.ssh else ([], [])
         folders = estate.evidence + ((collected,) if estate.ssh else ())

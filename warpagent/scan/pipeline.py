@@ -65,6 +65,8 @@ class Collection:
     notes: tuple[str, ...]  # coverage given up by design (UDP without root): recorded, not partial
     interrupted: bool
     scanned_ports: frozenset[tuple[str, int]]
+    # (address, port) of services whose version detection overran estates[].service_timeout
+    overran: frozenset[tuple[str, int]] = frozenset()
 
 
 def collect(estate: EstateConfig, timing: str, estate_scope: scope.Scope, nmap_path: str,
@@ -88,6 +90,7 @@ def collect(estate: EstateConfig, timing: str, estate_scope: scope.Scope, nmap_p
                             cancelled=cancelled)
     hosts: list[Host] = []
     finished: list[str] = []
+    overran: set[tuple[str, int]] = set()
     interrupted = timed_out = False
     for outcome in outcomes:
         output = outcome.output
@@ -106,10 +109,8 @@ def collect(estate: EstateConfig, timing: str, estate_scope: scope.Scope, nmap_p
         finished += [a for a in done if a not in late]
         problems += [f"{estate_scope.asset(a)}: nmap host timeout ({estate.host_timeout_s}s); "
                      "not fully scanned" for a in parsed.timed_out]
-        notes += [f"{estate_scope.asset(a)}: version detection overran estates[].service_timeout "
-                  f"({estate.service_timeout_s}s); its services were looked at again lightly (version intensity 0, "
-                  "with the scripts), so a product nmap names only after rarer probes may be missing"
-                  for a in output.light]
+        notes += [overran_note(estate_scope, entry, estate.service_timeout_s) for entry in output.overran]
+        overran |= {(entry.split(" ")[0], int(entry.rsplit("/", 1)[1])) for entry in output.overran}
         interrupted |= output.interrupted
         timed_out |= output.timed_out
         if parsed.complete:  # down hosts write no <host>: count them done now
@@ -126,7 +127,15 @@ def collect(estate: EstateConfig, timing: str, estate_scope: scope.Scope, nmap_p
     inventory = Inventory(estate=estate.name, hosts=tuple(hosts), scanned=tuple(finished), unscanned=unscanned)
     scanned_ports = frozenset([("tcp", p) for p in port_set.tcp] + [("udp", p) for p in port_set.udp])
     return Collection(inventory=inventory, problems=tuple(problems), notes=tuple(notes), interrupted=interrupted,
-                      scanned_ports=scanned_ports)
+                      scanned_ports=scanned_ports, overran=frozenset(overran))
+
+
+def overran_note(estate_scope: scope.Scope, entry: str, budget_s: int) -> str:
+    """The run's note for one service whose version detection overran its budget ("address tcp/8443")."""
+    address, _, service = entry.partition(" ")
+    return (f"{estate_scope.asset(address)} {service}: version detection overran estates[].service_timeout "
+            f"({budget_s}s); the service is named from its port number and its scripts still ran, so its "
+            "product and version are not known")
 
 
 def executor_for(settings: Settings, estate: EstateConfig) -> chunks.ChunkExecutor | None:
@@ -216,7 +225,8 @@ def scan_estate(settings: Settings, estate: EstateConfig, store: Store, *,
         collection = collect(estate, settings.scan.timing, estate_scope, nmap_path, progress, on_nmap_start, cancelled,
                              executor=executor)
         gathered = gather.gather(estate, collection.inventory, estate_scope, clock(),
-                                 gather.DnsSettings(settings.scan.dns_servers, settings.scan.dns_timeout_s))
+                                 gather.DnsSettings(settings.scan.dns_servers, settings.scan.dns_timeout_s),
+                                 silent=collection.overran)
         inventory = gathered.inventory
         for note in gathered.problems + gathered.notes:
             log.warning("estate %s: %s", estate.name, note)

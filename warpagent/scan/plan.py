@@ -32,6 +32,6 @@ def plan_for(estate: EstateConfig, timing: str, targets_file: Path,
     plan = nmap_runner.NmapPlan(
         targets_file=targets_file, port_argument=port_set.nmap_argument(), scripts=scripts,
         script_args=script_args, host_timeout_s=estate.host_timeout_s, timing=timing,
-        service_timeout_s=estate.service_timeout_s,
+        service_timeout_s=estate.service_timeout_s, fallback_timeout_s=estate.fallback_timeout_s,
         assume_up=estate.assume_up, privileged=privileged, udp=bool(port_set.udp))
     return plan, port_set, notes
