@@ -20,6 +20,7 @@ from pathlib import Path
 
 import urllib3
 
+from checks import tenant as tenant_checks
 from checks.base import EstatePolicy
 from warpagent.collect.scope import Scope, canonical_address
 from warpagent.config import DirectorySettings, EstateConfig
@@ -196,7 +197,6 @@ def _records(estate: EstateConfig, scope: Scope, now: dt.datetime,
         unreported = windows_exports.unreported(snapshot, builds, now) if snapshot else ""
         notes += [unreported] if unreported else []
     if estate.m365:
-        from checks import tenant as tenant_checks
         from warpagent.evidence import tenants
 
         assessed = tenants.read(estate.m365, now, dt.timedelta(seconds=estate.m365_max_age_s),
