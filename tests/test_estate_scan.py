@@ -46,7 +46,7 @@ def scanned(estate: TestEstate, tmp_path_factory: pytest.TempPathFactory) -> Ite
 """)
     result = run_cli("--config", str(config), "scan", "--json", cwd=work, timeout=400)
     assert result.returncode == 0, result.stderr
-    yield {"work": work, "config": config, "result": result, "json": json.loads(result.stdout)}
+    yield {"work": work, "config": config, "result": result, "json": json.loads(result.stdout), "estate": estate}
 
 
 def test_every_planted_weakness_is_found_on_its_port(estate: TestEstate, scanned: dict[str, Any]) -> None:
@@ -69,7 +69,13 @@ def test_summary_counts_match_the_store(scanned: dict[str, Any]) -> None:
     assert summary["status"] == "complete"
     # no intel fetched in this estate's work folder: said plainly, and nothing else went wrong
     assert summary["unmeasured"] == ["backups", "passwords", "patches", "privileges", "supply_chain", "unsupported"]
-    assert [p for p in summary["problems"] if "patches and unsupported not measured" not in p] == []
+    # the test estate's inetutils telnetd takes seconds over each probe (27 s with the quick
+    # waits, 46 s with nmap's): its version detection overruns the 3 s budget and the run says
+    # so; given the 46 s, nmap named it no better than its port number does ("telnet", no product)
+    web = scanned["estate"].hosts["web"].address
+    assert [p for p in summary["problems"] if "patches and unsupported not measured" not in p] == [
+        f"{web} tcp/23: version detection overran estates[].service_timeout (3s); the service is named from "
+        "its port number and its scripts still ran, so its product and version are not known"]
     assert summary["addresses_in_scope"] == 253 and summary["addresses_excluded"] == 1
     with Store(scanned["work"] / "warpagent.db") as store:
         stored = store.findings(status="open")
