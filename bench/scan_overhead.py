@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from tests import estate as test_estate  # noqa: E402
 from warpagent import config  # noqa: E402
 from warpagent.collect import nmap_runner  # noqa: E402
+from warpagent.collect.scope import Scope  # noqa: E402
 from warpagent.scan.pipeline import scan_estate  # noqa: E402
 from warpagent.scan.plan import plan_for, resolve_scope  # noqa: E402
 from warpagent.store.findings import Store  # noqa: E402
@@ -33,6 +34,31 @@ from warpagent.store.lifecycle import RunReport  # noqa: E402
 # Every planted service but telnet: nmap spends ~46 s fingerprinting inetutils telnetd, which
 # would only stretch every round by the same constant.
 DEFAULT_PORTS = "21,22,443,6379,8443,11211,U:161"
+
+
+Finding = tuple[str, str, int | None]
+
+
+def _same_view(xml: str, settings: config.Settings, estate: config.EstateConfig,
+               scope: Scope) -> tuple[set[Finding], set[Finding]]:
+    """The checks' findings on the one-pass XML and on a staged collection of the same estate
+    (nmap's view only: no web pages, no evidence), as (asset, check, port)."""
+    import datetime as dt
+
+    from checks import CheckContext
+    from warpagent.collect import nmap_xml
+    from warpagent.model.findings import Inventory
+    from warpagent.scan import engine, pipeline
+
+    def view(inventory: Inventory) -> set[Finding]:
+        evaluation = engine.evaluate(inventory, CheckContext(now=dt.datetime.now(dt.UTC)))
+        return {(f.asset, f.check_id, f.port) for f in evaluation.findings}
+
+    parsed = nmap_xml.parse(xml, scope.names)
+    one_pass = view(Inventory(estate=estate.name, hosts=parsed.hosts, scanned=parsed.finished))
+    collection = pipeline.collect(estate, settings.scan.timing, scope, nmap_runner.find_nmap("nmap"),
+                                  pipeline.NoProgress())
+    return one_pass, view(collection.inventory)
 
 
 def _own_cost(xml: str, names: dict[str, str], store: Store, estate: str, repeats: int = 20) -> float:
@@ -97,8 +123,15 @@ def main() -> None:
                             findings = len(outcome.delta.new) + len(outcome.delta.still_open)
                     print(f"round {round_no + 1}: plain nmap {plain[-1]:.2f} s, warpagent scan {agent[-1]:.2f} s")
                 own = _own_cost(xml.decode(), scope.names, store, estate.name)
+                one_pass, staged = _same_view(xml.decode(), settings, estate, scope)
             plain_median, agent_median = statistics.median(plain), statistics.median(agent)
             print(f"hosts {len(scope.addresses)}, findings per run {findings}, rounds {options.rounds}")
+            print(f"findings from nmap's view alone: one pass {len(one_pass)}, staged {len(staged)}, "
+                  f"equal: {one_pass == staged}")
+            for missing in sorted(one_pass - staged):
+                print(f"  only in one pass: {missing}")
+            for extra in sorted(staged - one_pass):
+                print(f"  only staged: {extra}")
             print(f"plain nmap median      {plain_median:.3f} s")
             print(f"warpagent scan median  {agent_median:.3f} s")
             print(f"overhead ratio         {agent_median / plain_median:.3f} (target <= 1.10)")

@@ -1,11 +1,13 @@
 """One odd service in a chunk: ten loopback hosts with HTTPS, one of which completes the TLS
 handshake and then never answers (nmap's version detection waits out every probe on it).
 
-    .venv/bin/python bench/stalled_service.py [--hosts 10] [--service-timeout 60s]
+    .venv/bin/python bench/stalled_service.py [--hosts 10] [--service-timeout 3s]
 
 Four scans of the same chunk, by `pipeline.collect` with the real nmap, in one process:
-  one pass (service_timeout 0s, what warpagent did before), without and with the odd host;
-  staged (ports, then services with a per-host budget, then a light look), without and with it.
+  one pass (service_timeout 0s), without and with the odd host;
+  staged (ports; then the scripts beside one version pass per port number with quick waits and
+  a budget per service, the TLS scripts after it; stock probes and renamed services only where
+  needed: warpagent.collect.stages), without and with it.
 The reference is the one-pass scan of the hosts without the odd one. Each scan's findings (the
 checks run on its inventory) must equal the one-pass scan's of the same hosts, or the benchmark
 stops: the budget may cost the odd host time, never a finding. Loopback only; the servers are
@@ -60,7 +62,7 @@ estates:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hosts", type=int, default=10, help="hosts in the chunk, the odd one included")
-    parser.add_argument("--service-timeout", default="60s", help="estates[].service_timeout for the staged scans")
+    parser.add_argument("--service-timeout", default="3s", help="estates[].service_timeout for the staged scans")
     options = parser.parse_args()
     fine = [f"127.0.1.{n}" for n in range(1, options.hosts)]
     odd = f"127.0.1.{options.hosts}"
