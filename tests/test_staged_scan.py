@@ -17,7 +17,7 @@ from pathlib import Path
 
 from checks import CheckContext
 from tests.conftest import needs_root
-from tests.tls_servers import serving
+from tests.tls_servers import accept_each, serving
 from warpagent import config
 from warpagent.collect import nmap_runner, nmap_xml, versiondb
 from warpagent.collect import stages as staged_scan
@@ -166,15 +166,7 @@ def _paused_banner(address: str, port: int, pause_s: float = 1.0) -> Iterator[No
             except OSError:
                 pass
 
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _peer = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
+    thread = threading.Thread(target=accept_each, args=(listener, serve, stop), daemon=True)
     thread.start()
     try:
         yield

@@ -9,7 +9,7 @@ import http.server
 import socket
 import ssl
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,6 +40,16 @@ def self_signed_context(folder: Path, name: str = "stalled.test", ciphers: str =
     return context
 
 
+def accept_each(listener: socket.socket, serve: Callable[[socket.socket], None], stop: threading.Event) -> None:
+    """Serve each connection on a thread of its own until `stop` is set or the listener closes."""
+    while not stop.is_set():
+        try:
+            conn, _peer = listener.accept()
+        except OSError:
+            return
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
 def _silent(listener: socket.socket, context: ssl.SSLContext, stop: threading.Event) -> None:
     def hold(conn: socket.socket) -> None:
         try:
@@ -49,12 +59,7 @@ def _silent(listener: socket.socket, context: ssl.SSLContext, stop: threading.Ev
         except OSError:
             pass
 
-    while not stop.is_set():
-        try:
-            conn, _peer = listener.accept()
-        except OSError:
-            return
-        threading.Thread(target=hold, args=(conn,), daemon=True).start()
+    accept_each(listener, hold, stop)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):

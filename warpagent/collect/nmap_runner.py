@@ -59,8 +59,8 @@ class NmapOutput:
     returncode: int | None
     timed_out: bool = False
     interrupted: bool = False
-    # "address proto/port" of services whose version detection overran its budget: named by port number
-    overran: tuple[str, ...] = ()
+    # (address, protocol, port) of services whose version detection overran its budget: named by port number
+    overran: tuple[tuple[str, str, int], ...] = ()
 
 
 def find_nmap(configured: str) -> str:

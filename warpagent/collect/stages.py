@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -80,17 +81,27 @@ def union(sets: Sequence[ports.PortSet]) -> ports.PortSet:
                          udp=tuple(sorted({p for s in sets for p in s.udp})))
 
 
-def timed_out(xml: str) -> list[str]:
-    root = _root(xml)
-    return [host_key(h) for h in root.findall("host") if h.get("timedout") == "true"] if root is not None else []
-
-
 @dataclasses.dataclass(frozen=True)
 class Pass:
-    """One nmap run of a chunk's stage 2 or 3, and the service it was about (version passes)."""
+    """One nmap run of a chunk's stage 2 or 3, and the service it was about (version passes);
+    its document is read once, however many of the stages' rules look at it."""
 
     output: NmapOutput
     service: str = ""  # "tcp/8443" for a version pass over one port number
+
+    @functools.cached_property
+    def _document(self) -> ET.Element | None:
+        return _root(self.output.xml)
+
+    @functools.cached_property
+    def ports(self) -> dict[tuple[str, str, str], ET.Element]:
+        return _ports(self._document)
+
+    @functools.cached_property
+    def cut(self) -> list[str]:
+        """The hosts nmap gave up on in this pass (its --host-timeout)."""
+        root = self._document
+        return [host_key(h) for h in root.findall("host") if h.get("timedout") == "true"] if root is not None else []
 
 
 def _ports(root: ET.Element | None) -> dict[tuple[str, str, str], ET.Element]:
@@ -156,16 +167,16 @@ def _place_service(port: ET.Element, service: ET.Element) -> None:
     port.insert(index, copy.deepcopy(service))
 
 
-def merge(discovery: NmapOutput, scripts: NmapOutput | None, versions: Sequence[Pass] = (),
+def merge(discovery: NmapOutput, scripts: NmapOutput, versions: Sequence[Pass] = (),
           later: Sequence[Pass] = ()) -> str:
     """One nmaprun document: each host as the scripts pass reported it (as discovery did when it
     had nothing open), each port's service from the latest version pass that identified it, and
     the scripts of every pass. It ends with nmap's runstats only when every pass finished, so a
     pass cut short leaves the run partial and its unfinished hosts unscanned, as one nmap would."""
-    outputs = [discovery, *([scripts] if scripts else []), *(p.output for p in (*versions, *later))]
+    outputs = [discovery, scripts, *(p.output for p in (*versions, *later))]
     complete = all(repair(o.xml)[1] for o in outputs)
     first = _root(discovery.xml)
-    script_root = _root(scripts.xml) if scripts else None
+    script_root = _root(scripts.xml)
     if first is None:
         return ""
     reported = {host_key(h): h for h in script_root.findall("host")} if script_root is not None else {}
@@ -173,7 +184,7 @@ def merge(discovery: NmapOutput, scripts: NmapOutput | None, versions: Sequence[
     services: dict[tuple[str, str, str], ET.Element] = {}
     extra_scripts: dict[tuple[str, str, str], list[ET.Element]] = {}
     for one in (*versions, *later):
-        for key, port in _ports(_root(one.output.xml)).items():
+        for key, port in one.ports.items():
             service = _identified(port)
             if service is not None:
                 services[key] = service
@@ -186,7 +197,7 @@ def merge(discovery: NmapOutput, scripts: NmapOutput | None, versions: Sequence[
         address = host_key(host)
         chosen = reported.get(address)
         if chosen is None:
-            if address in live and scripts is not None:
+            if address in live:
                 continue  # the scripts pass stopped before this host: not scanned
             chosen = host
         for port in chosen.findall("ports/port"):
@@ -220,8 +231,13 @@ def _by_service(found: dict[str, ports.PortSet], wanted: Callable[[str, str, int
     return grouped
 
 
-def _port_plan(plan: NmapPlan, service: str, budget_s: int, versiondb: Path | None) -> NmapPlan:
+def _protocol_and_port(service: str) -> tuple[str, int]:
     protocol, number = service.split("/")
+    return protocol, int(number)
+
+
+def _port_plan(plan: NmapPlan, service: str, budget_s: int, versiondb: Path | None) -> NmapPlan:
+    protocol, number = _protocol_and_port(service)
     return dataclasses.replace(plan, port_argument=f"{protocol[0].upper()}:{number}", udp=protocol == "udp",
                                assume_up=True, run_scripts=False, services=True, versiondb=versiondb,
                                host_timeout_s=min(budget_s, plan.host_timeout_s))
@@ -243,19 +259,17 @@ def run(addresses: Sequence[str], plan: NmapPlan, nmap: Runner, on_host_done: Ca
     at_once = 1 + min(_VERSION_PROCESSES, len(by_service))
     rate = max(1, plan.max_rate // at_once) if plan.max_rate else None  # the chunk's rate, shared
     shared = dataclasses.replace(plan, max_rate=rate, assume_up=True)
+    tls_scripts = tuple(s for s in plan.scripts if tls_script(s))
 
     def versions_then_tls(service: str, hosts: list[str]) -> list[Pass]:
         """One port number's version pass, then the TLS scripts where it found TLS or overran."""
         slug = service.replace("/", "-")
         versions = Pass(nmap(f"versions-{slug}", hosts, _port_plan(shared, service, plan.service_timeout_s,
                                                                    plan.versiondb), lambda n: None), service)
-        tls_scripts = tuple(s for s in plan.scripts if tls_script(s))
         if _stopped(versions.output) or not tls_scripts or service.startswith("udp/"):
             return [versions]
-        cut = set(timed_out(versions.output.xml))
-        named = _ports(_root(versions.output.xml))
         number = service.split("/")[1]
-        tls_hosts = [a for a in hosts if a in cut or in_tls(named.get((a, "tcp", number)))]
+        tls_hosts = [a for a in hosts if a in versions.cut or in_tls(versions.ports.get((a, "tcp", number)))]
         if not tls_hosts:
             return [versions]
         tls = nmap(f"tls-{slug}", tls_hosts, dataclasses.replace(
@@ -266,7 +280,7 @@ def run(addresses: Sequence[str], plan: NmapPlan, nmap: Runner, on_host_done: Ca
     with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="nmap-pass") as pool:
         scripts_future = pool.submit(nmap, "scripts", live, dataclasses.replace(
             shared, port_argument=probed.nmap_argument(), udp=bool(probed.udp), services=False, run_scripts=True,
-            scripts=tuple(s for s in plan.scripts if not tls_script(s))), on_host_done)
+            scripts=tuple(s for s in plan.scripts if s not in tls_scripts)), on_host_done)
         chains = [pool.submit(versions_then_tls, service, hosts) for service, hosts in by_service.items()]
         scripts = scripts_future.result()
         versions = [one for chain in chains for one in chain.result()]
@@ -285,9 +299,7 @@ def _second_look(live: Sequence[str], found: dict[str, ports.PortSet], plan: Nma
     """Stage 3: the stock probes where the quick ones got an unmatched answer, and the scripts
     again where version detection renamed a service (both only when the quick probe file was used
     or a service was renamed; usually neither runs)."""
-    version_ports: dict[tuple[str, str, str], ET.Element] = {}
-    for one in versions:
-        version_ports.update(_ports(_root(one.output.xml)))
+    version_ports = {key: port for one in versions for key, port in one.ports.items()}
     script_ports = _ports(_root(scripts.xml))
 
     def unidentified(address: str, protocol: str, number: int) -> bool:
@@ -300,10 +312,9 @@ def _second_look(live: Sequence[str], found: dict[str, ports.PortSet], plan: Nma
         for service, hosts in _by_service(found, unidentified).items()]
     again = {key for key, port in version_ports.items() if renamed(port, script_ports.get(key))}
     if again:
-        hosts = [a for a in live if any(key[0] == a for key in again)]
-        ports_again = union([ports.PortSet(tcp=tuple(int(k[2]) for k in again if k[0] == a and k[1] == "tcp"),
-                                           udp=tuple(int(k[2]) for k in again if k[0] == a and k[1] == "udp"))
-                             for a in hosts])
+        hosts = [a for a in live if a in {address for address, _protocol, _port in again}]
+        ports_again = ports.PortSet(tcp=tuple(sorted({int(n) for _a, protocol, n in again if protocol == "tcp"})),
+                                    udp=tuple(sorted({int(n) for _a, protocol, n in again if protocol == "udp"})))
         futures.append(("", pool.submit(nmap, "renamed", hosts, dataclasses.replace(
             plan, port_argument=ports_again.nmap_argument(), udp=bool(ports_again.udp), services=True,
             run_scripts=True), lambda n: None)))
@@ -313,8 +324,8 @@ def _second_look(live: Sequence[str], found: dict[str, ports.PortSet], plan: Nma
 def _combined(discovery: NmapOutput, scripts: NmapOutput, versions: Sequence[Pass],
               later: Sequence[Pass]) -> NmapOutput:
     outputs = [discovery, scripts, *(p.output for p in (*versions, *later))]
-    overran = tuple(f"{address} {p.service}" for p in (*versions, *later) if p.service
-                    for address in timed_out(p.output.xml))
+    overran = tuple((address, *_protocol_and_port(p.service)) for p in (*versions, *later) if p.service
+                    for address in p.cut)
     return NmapOutput(
         xml=merge(discovery, scripts, versions, later), stderr="".join(o.stderr for o in outputs),
         returncode=scripts.returncode, timed_out=any(o.timed_out for o in outputs),

@@ -167,7 +167,7 @@ class CeleryExecutor:
         value = result.get(propagate=False)
         result.forget()
         worker = str(value.pop("worker", "?"))
-        output = NmapOutput(**{**value, "overran": tuple(value.get("overran", ()))})
+        output = NmapOutput(**{**value, "overran": tuple(tuple(e) for e in value.get("overran", ()))})
         # A remote chunk reports when it is done, not host by host: the hosts nmap wrote, as a local
         # chunk streams them; collect() counts the rest (down hosts) for every complete chunk.
         on_host_done(output.xml.count("</host>"))

@@ -109,8 +109,9 @@ def collect(estate: EstateConfig, timing: str, estate_scope: scope.Scope, nmap_p
         finished += [a for a in done if a not in late]
         problems += [f"{estate_scope.asset(a)}: nmap host timeout ({estate.host_timeout_s}s); "
                      "not fully scanned" for a in parsed.timed_out]
-        notes += [overran_note(estate_scope, entry, estate.service_timeout_s) for entry in output.overran]
-        overran |= {(entry.split(" ")[0], int(entry.rsplit("/", 1)[1])) for entry in output.overran}
+        notes += [overran_note(estate_scope, address, f"{protocol}/{port}", estate.service_timeout_s)
+                  for address, protocol, port in output.overran]
+        overran |= {(address, port) for address, _protocol, port in output.overran}
         interrupted |= output.interrupted
         timed_out |= output.timed_out
         if parsed.complete:  # down hosts write no <host>: count them done now
@@ -130,9 +131,8 @@ def collect(estate: EstateConfig, timing: str, estate_scope: scope.Scope, nmap_p
                       scanned_ports=scanned_ports, overran=frozenset(overran))
 
 
-def overran_note(estate_scope: scope.Scope, entry: str, budget_s: int) -> str:
-    """The run's note for one service whose version detection overran its budget ("address tcp/8443")."""
-    address, _, service = entry.partition(" ")
+def overran_note(estate_scope: scope.Scope, address: str, service: str, budget_s: int) -> str:
+    """The run's note for one service ("tcp/8443") whose version detection overran its budget."""
     return (f"{estate_scope.asset(address)} {service}: version detection overran estates[].service_timeout "
             f"({budget_s}s); the service is named from its port number and its scripts still ran, so its "
             "product and version are not known")
