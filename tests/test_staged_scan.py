@@ -88,6 +88,10 @@ def test_merge_takes_services_from_version_passes_and_scripts_from_every_scripts
     # a version pass stopped by the operator makes the run partial too, though every host was written
     stopped = staged_scan.Pass(NmapOutput(HEAD, "", None, interrupted=True), "tcp/8443")
     assert not nmap_xml.parse(staged_scan.merge(discovery, scripts, [stopped]), {}).complete
+    # the overrun services the run names are the version passes' (service_timeout), not a stock
+    # pass's that ran out of fallback_timeout
+    stock = staged_scan.Pass(NmapOutput(HEAD + _host("198.18.0.1", timedout=True) + END, "", 0), "tcp/8443")
+    assert staged_scan._combined(discovery, scripts, versions, [stock]).overran == (("198.18.0.3", "tcp", 8443),)
     # a host the scripts pass timed out on stays nmap's own timed-out host (host_timeout)
     late = NmapOutput(HEAD + _host("198.18.0.1", _port(8443, service=table + cert)) + _host("198.18.0.3", timedout=True)
                       + END, "", 0)

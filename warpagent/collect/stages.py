@@ -324,8 +324,9 @@ def _second_look(live: Sequence[str], found: dict[str, ports.PortSet], plan: Nma
 def _combined(discovery: NmapOutput, scripts: NmapOutput, versions: Sequence[Pass],
               later: Sequence[Pass]) -> NmapOutput:
     outputs = [discovery, scripts, *(p.output for p in (*versions, *later))]
-    overran = tuple((address, *_protocol_and_port(p.service)) for p in (*versions, *later) if p.service
-                    for address in p.cut)
+    # only the quick version passes have service_timeout as their budget; a stock pass that runs
+    # out (fallback_timeout) leaves the quick pass's answer standing
+    overran = tuple((address, *_protocol_and_port(p.service)) for p in versions if p.service for address in p.cut)
     return NmapOutput(
         xml=merge(discovery, scripts, versions, later), stderr="".join(o.stderr for o in outputs),
         returncode=scripts.returncode, timed_out=any(o.timed_out for o in outputs),
