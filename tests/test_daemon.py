@@ -256,3 +256,44 @@ def test_a_job_stored_by_the_release_before_the_package_layout_still_runs_and_mo
     wait_for(lambda: results(store) == [("scan:loop", "ok")], 30, "the missed scan")
     second.stop()
     assert _stored_func(store, "scan:loop") == "warpagent.daemon.jobs:scan_job"
+
+
+def test_the_job_store_makes_a_store_a_scan_job_can_open_as_its_slot_fires(tmp_path: Path) -> None:
+    """APScheduler with an engine of its own made the store file in rollback-journal mode; a scan job
+    opening the store while the scheduler read its jobs then failed "database is locked" (1 run in 5)."""
+    import sqlite3
+
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from warpagent.daemon.scheduler import job_store
+
+    location = StoreLocation.of(tmp_path / "w.db")
+    scheduler = BackgroundScheduler(jobstores={"default": job_store(location)})
+    scheduler.start(paused=True)
+    reader = sqlite3.connect(tmp_path / "w.db", isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT * FROM apscheduler_jobs").fetchall()  # the scheduler, looking for due jobs
+        began = time.monotonic()
+        with Store(location) as store:
+            store.record_job("scan:x", dt.datetime.now(dt.UTC), dt.datetime.now(dt.UTC), "ok", "")
+        assert time.monotonic() - began < 5  # not waiting out the 30 s busy timeout
+        assert reader.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        reader.close()
+        scheduler.shutdown(wait=False)
+
+
+def test_a_job_whose_store_cannot_open_logs_one_line_and_no_traceback(tmp_path: Path,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    from warpagent.daemon import jobs
+
+    (tmp_path / "w.db").write_bytes(b"this is not a database" * 100)
+    config = _loop_config(tmp_path / "w.yaml", 'scan: "0 1 * * *"')
+    with caplog.at_level("INFO", logger="warpagent"):
+        jobs.scan_job(str(config), "loop")
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 1 and errors[0].exc_info is None
+    assert errors[0].getMessage().startswith("job scan:loop: failed in ")
+    assert f"{tmp_path / 'w.db'}: cannot open the findings store" in errors[0].getMessage()
+    assert (tmp_path / "w.db").read_bytes() == b"this is not a database" * 100  # nothing written over it

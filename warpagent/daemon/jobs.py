@@ -16,7 +16,7 @@ from feeds.update import update
 from reports import alerts, produce
 from warpagent import clock, config
 from warpagent.daemon.scheduler import STOP
-from warpagent.errors import ConfigError, WarpagentError
+from warpagent.errors import ConfigError, StoreError, WarpagentError
 from warpagent.files import write_atomically
 from warpagent.model.findings import RunStatus
 from warpagent.scan.pipeline import describe_run, scan_estate
@@ -35,7 +35,11 @@ def _recorded(job: str, config_path: str | None, body: Callable[[config.Settings
     except ConfigError as exc:
         log.error("job %s: failed: the config is invalid: %s", job, "; ".join(exc.problems))
         return  # nowhere to record it: the store path comes from the config
-    with Store(settings.store) as store:
+    try:
+        store = Store(settings.store)
+    except StoreError as exc:  # nowhere to record it, but the failure notice still goes
+        store, status, detail = None, "failed", str(exc)
+    if store is not None:
         try:
             status, detail = body(settings, store)
         except WarpagentError as exc:
@@ -43,8 +47,12 @@ def _recorded(job: str, config_path: str | None, body: Callable[[config.Settings
         except Exception as exc:
             log.exception("job %s: internal error", job)
             status, detail = "failed", f"internal error: {exc.__class__.__name__}: {exc}"
-        finished = clock.now()
-        store.record_job(job, started, finished, status, detail)
+    finished = clock.now()
+    if store is not None:
+        try:
+            store.record_job(job, started, finished, status, detail)
+        except StoreError as exc:
+            log.error("job %s: its result was not recorded: %s", job, exc)
     took = time.monotonic() - began
     (log.info if status == "ok" else log.error)("job %s: %s in %.1f s: %s", job, status, took, detail)
     if status == "failed" and settings.schedule.notify_failures:

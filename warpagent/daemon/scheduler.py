@@ -146,6 +146,13 @@ def _on_missed(event: JobExecutionEvent) -> None:
                 "it runs at its next time", event.job_id, event.scheduled_run_time)
 
 
+def job_store(store: StoreLocation) -> SQLAlchemyJobStore:
+    """The scheduler's jobs, kept in the findings store through the store's own engine. With an engine
+    of its own APScheduler made a new SQLite file in rollback-journal mode, and a scan job opening the
+    store as its slot fired (switching the file to WAL) met "database is locked" and never ran."""
+    return SQLAlchemyJobStore(engine=database.engine(store))
+
+
 def run(settings: config.Settings, config_path: str | None, *, ready: Callable[[], None] = lambda: None) -> int:
     """Run until SIGTERM or SIGINT. Returns the exit code."""
     lock = DaemonLock(lock_path(settings.store))
@@ -161,7 +168,7 @@ def run(settings: config.Settings, config_path: str | None, *, ready: Callable[[
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=settings.store.url)},
+        jobstores={"default": job_store(settings.store)},
         executors={"default": ThreadPoolExecutor(2)},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.schedule.misfire_grace_s},
         timezone=settings.schedule.timezone)

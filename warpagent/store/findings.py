@@ -98,6 +98,9 @@ class Store:
                              "'store' path and its folder's permissions") from None
 
     def _unreachable(self, exc: sa.exc.OperationalError) -> str:
+        if self.location.is_sqlite and "locked" in _reason(exc):
+            return (f"{self.location}: the findings store stayed locked by another process for 30 s; try again, "
+                    "and see 'warpagent jobs' for a scan still running")
         if self.location.is_sqlite:
             return (f"{self.location}: cannot open the findings store ({_reason(exc)}); check the path in "
                     "'store' and that the file is a warpagent SQLite database")
@@ -112,12 +115,18 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sa.Connection]:
-        with database.writing(self._engine) as connection:
-            yield connection
+        try:
+            with database.writing(self._engine) as connection:
+                yield connection
+        except sa.exc.OperationalError as exc:  # locked past the busy timeout, or the server went away
+            raise StoreError(self._unreachable(exc)) from None
 
     def rows(self, query: sa.Executable) -> list[sa.RowMapping]:
-        with database.reading(self._engine) as connection:
-            return list(connection.execute(query).mappings())
+        try:
+            with database.reading(self._engine) as connection:
+                return list(connection.execute(query).mappings())
+        except sa.exc.OperationalError as exc:
+            raise StoreError(self._unreachable(exc)) from None
 
     def _recover_interrupted_runs(self) -> None:
         rows = self.rows(sa.select(runs.c.id, runs.c.pid, runs.c.host).where(
