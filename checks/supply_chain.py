@@ -16,6 +16,7 @@ from packageurl import PackageURL
 
 from checks.base import CheckContext, Weakness, check
 from checks.patches import cve_weakness, distro_weakness, upgrade_target
+from feeds import cpe
 from feeds.model import Intel
 from warpagent.model.evidence import EvidenceKind, SbomComponent, Supplier
 from warpagent.model.findings import Host, Platform, Service, Severity
@@ -80,7 +81,8 @@ def sbom_component_vulnerable(host: Host, ctx: CheckContext) -> Iterator[Weaknes
                     evidence=f"{component.where}: {component.cpe} matched to NVD ranges",
                     remediation=f"Upgrade {component.name} to {upgrade_target(matches)}, or ask the supplier "
                                 "for a release that includes it.",
-                    product=component.name, version=component.version, cpe_name=component.cpe)
+                    # NVD's name for it, not the SBOM's: a supplier may name an in-house build after its customer
+                    product=cpe.parse(component.cpe).product, version=component.version, cpe_name=component.cpe)
     for (ecosystem, source, version), components in sorted(grouped.items()):
         fixes = intel.distro_matches(ecosystem, source, version)
         if fixes:

@@ -414,3 +414,14 @@ def test_scan_with_evidence_and_register_then_fixes_resolve_per_kind(hosts: Path
     listed = run_cli("--config", str(config), "findings", "--status", "resolved", "--format", "json", cwd=tmp_path)
     resolved = {(f["check_id"], f["subject"]) for f in json.loads(listed.stdout)["findings"]}
     assert resolved == {("WA301", "account:toor")}  # passwd was read without toor: that one is fixed
+
+
+def test_an_sbom_finding_names_nvds_product_not_the_suppliers_in_house_name(hosts: Path, intel: IntelStore) -> None:
+    """A supplier may name a build after its customer; the product a finding carries (and the
+    anonymiser may share) is the CPE's, which NVD's dictionary holds."""
+    sbom = hosts / "weak" / "sbom" / "ftp-appliance.spdx.json"
+    sbom.write_text(sbom.read_text().replace('"name": "vsftpd"', '"name": "fenwickvale-ftp-build"'))
+    found = {f.subject: f for f in _evaluate(hosts / "weak", intel) if f.check_id == "WA601"}
+    renamed = found["sbom:fenwickvale-ftp-build"]
+    assert renamed.cves == ("CVE-2011-2523",) and "fenwickvale-ftp-build 2.3.4" in renamed.title
+    assert (renamed.product, renamed.version) == ("vsftpd", "2.3.4")
