@@ -31,7 +31,7 @@ from stix2 import v21  # noqa: E402
 from tests.taxii_server import Medallion, free_port  # noqa: E402
 from warpagent.config import PeerConfig, Settings, SharingSettings, parse_text  # noqa: E402
 from warpagent.model.findings import CATEGORIES, Finding, FindingStatus, Severity, TrackedFinding  # noqa: E402
-from warpagent.sharing import anonymise, stix_bundle, stix_validation  # noqa: E402
+from warpagent.sharing import anonymise, share, stix_bundle, stix_validation  # noqa: E402
 from warpagent.sharing.outbox import Outbox  # noqa: E402
 from warpagent.sharing.taxii import PeerClient  # noqa: E402
 
@@ -93,7 +93,8 @@ def main() -> None:
 
     start = time.perf_counter()
     posture = anonymise.anonymise(findings, member="f" * 32, sector="local-government", region="north-west",
-                                  as_of=NOW.date(), k=3, measured=set(CATEGORIES))
+                                  as_of=NOW.date(), k=3, measured=set(CATEGORIES),
+                                  service_products=share.scanned_products("nmap"))
     figures.append(("anonymise (findings)", len(findings), time.perf_counter() - start))
 
     start = time.perf_counter()

@@ -34,6 +34,9 @@ BANNERS = {
                             b"Server: Apache/2.4.57 (Debian) srv-web01.fenwickvale.local 10.20.0.80\r\n"
                             b"X-Powered-By: PHP/7.4.3 srv-fin01.fenwickvale.local\r\n"
                             b"Content-Type: text/html\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"),
+    # a printer's web page: nmap copies its Server header into the product (p/$1/ in nmap's database)
+    "http-printer-hostile": (b"HTTP/1.1 200 OK\r\nServer: EWS-NICfenwickvale/2.1\r\nContent-Type: text/html\r\n"
+                             b"Content-Length: 5\r\nConnection: close\r\n\r\nhello"),
     "http-apache-2.2.34": (b"HTTP/1.1 200 OK\r\nDate: Wed, 25 Nov 2026 09:00:00 GMT\r\nServer: Apache/2.2.34 (Unix)\r\n"
                            b"Content-Type: text/html\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"),
 }

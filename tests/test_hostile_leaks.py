@@ -38,7 +38,8 @@ IDENTIFYING = [ORG, "Fenwick Vale", "fenwickvale", "fenwick-corporate", "fenwick
 def hostile_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     folder = tmp_path_factory.mktemp("tls")
     with banner_server.running(f"{HOST}:2222=ssh-openssh-hostile", f"{HOST}:2525=smtp-postfix-hostile",
-                               f"{HOST}:2121=ftp-vsftpd-hostile", f"{HOST}:8080=http-apache-hostile"), \
+                               f"{HOST}:2121=ftp-vsftpd-hostile", f"{HOST}:8080=http-apache-hostile",
+                               f"{HOST}:8081=http-printer-hostile"), \
             tls_servers.serving(folder, https=[(HOST, 8443)], silent=[], name="intranet.fenwickvale.local"):
         yield
 
@@ -56,7 +57,7 @@ store: ./warpagent.db
 estates:
   - name: fenwick-corporate
     targets: [{HOST}]
-    ports: '2121,2222,2525,8080,8443'
+    ports: '2121,2222,2525,8080,8081,8443'
     timeout: 5m
   - name: fenwick-servers
     evidence: [./evidence]
@@ -77,7 +78,7 @@ def test_nothing_a_hostile_host_says_about_itself_is_shared(hostile_services: No
     findings = json.loads(scanned.stdout)["findings"]
     stored = json.dumps(findings)
     # the scan saw what the hosts said: the test would prove nothing otherwise
-    for said in ("srv-fin01.fenwickvale.local", "10.20.0.77", "jsmith", EVIDENCE_HOST):
+    for said in ("srv-fin01.fenwickvale.local", "10.20.0.77", "jsmith", EVIDENCE_HOST, "EWS-NICfenwickvale"):
         assert said in stored, f"the scan did not record {said!r}; the hostile input never arrived"
     shared = run_cli("--config", str(config), "share", "--dry-run", "--out", "bundle.json", cwd=tmp_path, env=env)
     assert shared.returncode == 0, shared.stderr
@@ -107,10 +108,15 @@ def test_the_leak_gate_knows_the_names_only_the_evidence_holds() -> None:
     found = identifying.evidence_strings(evidence, public=share.public_text())
     assert {"srv-fin01.fenwickvale.local", "srv-fin01", "intranet.fenwickvale.local", "10.20.0.77"} <= found
     assert "login.defs" not in found and "9.2p1" not in found  # warpagent's own words and versions are not names
-    # a product token that is a host's name gets past the anonymiser's shape: the gate stops it
-    posture = anonymise.anonymise([_finding("srv-fin01", "", evidence[0])], member="m", sector="", region="",
-                                  as_of=RECORDED_AT.date(), k=3, measured={"configs"})
-    text = stix_bundle.to_json(stix_bundle.build(posture, "amber"))
+    # a host's name as a service's product fits the shape but is no name nmap's probe database
+    # gives, so the anonymiser drops it; were it let through, the gate stops it
+    hostile = [_finding("srv-fin01", "", evidence[0])]
+    posture = anonymise.anonymise(hostile, member="m", sector="", region="", as_of=RECORDED_AT.date(), k=3,
+                                  measured={"configs"}, service_products=share.scanned_products("nmap"))
+    assert (posture.software, posture.dropped_software) == ((), 1)
+    let_through = anonymise.anonymise(hostile, member="m", sector="", region="", as_of=RECORDED_AT.date(), k=3,
+                                      measured={"configs"}, service_products=frozenset({"srv-fin01"}))
+    text = stix_bundle.to_json(stix_bundle.build(let_through, "amber"))
     assert "srv-fin01" in text
     assert identifying.leaks(text, found, share.public_text())
     assert identifying.leaks('{"note": "seen at 10.1.2.3"}', set(), share.public_text())
@@ -172,3 +178,15 @@ def test_the_umask_holds_whatever_the_caller_set(tmp_path: Path) -> None:
         os.umask(before)
     created = [p for p in (tmp_path / "new").rglob("*")] + [tmp_path / "new"]
     assert created and all(_mode(p) in (0o600, 0o700) for p in created), {str(p): oct(_mode(p)) for p in created}
+
+
+def test_the_councils_name_run_together_is_identifying_as_hosts_and_domains_write_it() -> None:
+    assert identifying.organisation_forms(ORG) == {"fenwickvale", "fenwick-vale", "fenwick_vale"}
+    assert identifying.organisation_forms("Royal Borough of Kensington and Chelsea") >= {"kensingtonchelsea"}
+    # one distinctive word run together is only that word (already screened as the name itself)
+    assert identifying.organisation_forms("Hart District Council") == set()
+    posture = anonymise.anonymise([_finding("EWS-NICfenwickvale", "2.1", "printer")], member="m", sector="",
+                                  region="", as_of=RECORDED_AT.date(), k=3, measured={"configs"},
+                                  service_products=frozenset({"ews-nicfenwickvale"}))  # as if let through
+    text = stix_bundle.to_json(stix_bundle.build(posture, "amber"))
+    assert identifying.leaks(text, identifying.organisation_forms(ORG), share.public_text())

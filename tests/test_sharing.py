@@ -29,6 +29,7 @@ from warpagent.store.peer_intel import PeerIntel
 ORG = "Test Borough Council"
 RECORDED_DAY = RECORDED_AT.date()
 KEY = "0123456789abcdef0123456789abcdef"  # tests only
+NMAP_NAMES = share.scanned_products("nmap")  # the products a network service's finding may share
 NAMES = {"198.18.18.10": "weak-web.council.test", "198.18.18.11": "infra01.council.test"}
 # Every string of the test estate and config that identifies the council, a host or a person.
 IDENTIFYING = [ORG, "Test Borough", "corporate-estate", "member-a", "pw-for-member-a", "198.18.18.10",
@@ -106,10 +107,12 @@ def proxy(hub: Medallion) -> Iterator[FaultProxy]:
 # --- the anonymiser -----------------------------------------------------------------------
 
 def _tracked(check_id: str = "WA502", asset: str = "198.18.0.1", severity: Severity = Severity.HIGH,
-             product: str = "nginx", version: str = "1.22.1", cves: tuple[str, ...] = ()) -> TrackedFinding:
+             product: str = "nginx", version: str = "1.22.1", cves: tuple[str, ...] = (),
+             port: int | None = 443) -> TrackedFinding:
     finding = Finding(estate="corp", asset=asset, check_id=check_id, category="configs", severity=severity,
-                      title=f"x on {asset}", evidence=f"seen on {asset}", remediation="r", subject="443/tcp",
-                      port=443, protocol="tcp", product=product, version=version, cves=cves)
+                      title=f"x on {asset}", evidence=f"seen on {asset}", remediation="r",
+                      subject=f"{port}/tcp" if port else "os:debian", port=port, protocol="tcp" if port else "",
+                      product=product, version=version, cves=cves)
     return TrackedFinding(finding=finding, first_seen=RECORDED_AT - dt.timedelta(days=9), last_seen=RECORDED_AT,
                           status=FindingStatus.OPEN)
 
@@ -161,20 +164,21 @@ def test_a_version_is_shared_only_where_k_members_report_it() -> None:
     findings = [_tracked(), _tracked(product="OpenSSH", version="9.2p1 Debian 2+deb12u3")]
     common = {("nginx", "1.22.1"): 2, ("openssh", "9.2p1"): 1}
     posture = anonymise.anonymise(findings, member="m", sector="", region="", as_of=RECORDED_AT.date(), k=3,
-                                  measured={"configs"}, region_versions=common)
+                                  measured={"configs"}, region_versions=common, service_products=NMAP_NAMES)
     assert {(s.product, s.version) for s in posture.software} == {("nginx", "1.22.1"), ("openssh", "")}
     assert posture.withheld_versions == 1
     at_the_edge = anonymise.anonymise(findings, member="m", sector="", region="", as_of=RECORDED_AT.date(), k=2,
-                                      measured={"configs"}, region_versions=common)
+                                      measured={"configs"}, region_versions=common, service_products=NMAP_NAMES)
     assert {(s.product, s.version) for s in at_the_edge.software} == {("nginx", "1.22.1"), ("openssh", "9.2p1")}
 
 
 def test_with_no_peer_data_no_version_is_shared() -> None:
     """The first share of a council: rarity cannot be judged, so every version is held back
     (members read each other's postures: a rare version would single one out)."""
-    findings = [_tracked(product="SimpleHTTPServer", version="0.6"), _tracked(product="debian", version="10")]
+    findings = [_tracked(product="SimpleHTTPServer", version="0.6"),
+                _tracked(product="debian", version="10", port=None)]
     posture = anonymise.anonymise(findings, member="m", sector="", region="", as_of=RECORDED_AT.date(), k=3,
-                                  measured={"configs"}, region_versions=None)
+                                  measured={"configs"}, region_versions=None, service_products=NMAP_NAMES)
     assert {(s.product, s.version) for s in posture.software} == {("simplehttpserver", ""), ("debian", "")}
     assert posture.withheld_versions == 2
     text = stix_bundle.to_json(stix_bundle.build(posture, "amber"))
@@ -201,6 +205,33 @@ def test_banner_text_is_reduced_to_a_product_token_and_a_version_or_dropped(prod
     assert shaped.version in ("", "1.18.0", "7.4.3", "2.4.57", "9.2p1", "10.0")
 
 
+def test_a_service_product_is_shared_only_where_nmaps_probe_database_names_it() -> None:
+    probes = "\n".join([
+        "Probe TCP GetRequest q|GET / HTTP/1.0\\r\\n\\r\\n|",
+        "match http m|^HTTP/1\\.[01] \\d\\d\\d.*\\r\\nServer: nginx/([\\d.]+)|s p/nginx/ v/$1/ "
+        "cpe:/a:igor_sysoev:nginx:$1/",
+        "match aastra-pbx m|^BUSY$| p|Aastra/Mitel PBX service port|",
+        "softmatch ftp m|^220 ([-\\w.]+) FTP| p/generic ftpd/ h/$1/",
+        "match http m=^Server: (EWS-NIC\\w+)/([\\d.]+)= p/$1/ v/$2/ i/Xerox printer http config/",
+        "match printer m|^@PJL (\\w+)| p/HP LaserJet $1 printer/ d/printer/",
+        "match weird m|^ p/sneaky/ | i/p/ p/SSH server/",  # a p/ in the pattern or in another field is not one
+    ])
+    assert software.nmap_products(probes) == {"nginx", "aastra/mitel_pbx_service_port", "generic_ftpd",
+                                               "ssh_server"}
+    installed = share.scanned_products("nmap")  # the real database this machine's nmap reads
+    assert {"nginx", "openssh", "apache_httpd", "vsftpd", "redis_key-value_store", "wordpress"} <= installed
+    assert not [t for t in installed if "$" in t] and "" not in installed
+    findings = [_tracked(product="nginx"), _tracked(product="EWS-NICcouncilname", version="2.1"),
+                _tracked(product="srv-fin01", version=""), _tracked(product="debian", version="10", port=None)]
+    posture = anonymise.anonymise(findings, member="m", sector="", region="", as_of=RECORDED_AT.date(), k=3,
+                                  measured={"configs"}, service_products=installed)
+    assert {s.product for s in posture.software} == {"nginx", "debian"}  # host evidence: an advisory's name
+    assert posture.dropped_software == 2
+    no_probe_file = anonymise.anonymise(findings, member="m", sector="", region="", as_of=RECORDED_AT.date(),
+                                        k=3, measured={"configs"})
+    assert {s.product for s in no_probe_file.software} == {"debian"}  # fails closed
+
+
 def test_ordinary_products_and_versions_keep_their_shape() -> None:
     cases = {("nginx", "1.22.1"): ("nginx", "1.22.1", False),
              ("OpenSSH", "9.2p1 Debian 2+deb12u3"): ("openssh", "9.2p1", False),
@@ -219,7 +250,7 @@ def test_the_anonymiser_counts_what_it_dropped_and_shares_none_of_it() -> None:
     findings = [_tracked(product=p, version=v) for p, v in HOSTILE_SOFTWARE]
     common = {(software.shareable(p, v).product, software.shareable(p, v).version): 5 for p, v in HOSTILE_SOFTWARE}
     posture = anonymise.anonymise(findings, member="m", sector="", region="", as_of=RECORDED_AT.date(), k=3,
-                                  measured={"configs"}, region_versions=common)
+                                  measured={"configs"}, region_versions=common, service_products=NMAP_NAMES)
     assert posture.dropped_software == len(HOSTILE_SOFTWARE)
     text = stix_bundle.to_json(stix_bundle.build(posture, "amber")).casefold()
     for leaked in ("10.20.0.77", "srv-fin01", "fenwickvale", "admin@", "rm -rf"):

@@ -8,7 +8,8 @@ Policy (docs/sharing.md has the full text):
   addresses), ports, user and account names, e-mail addresses, certificate subjects, file
   paths, and every free-text field (evidence, titles, per-finding remediation).
 - Kept: category, check id, severity, CVE ids, product and version reduced to a strict shape
-  (`sharing/software.py`: anything else dropped and counted), counts in buckets (0, 1, 2-5,
+  (`sharing/software.py`: anything else dropped and counted; a network service's product only
+  where nmap's probe database names it literally), counts in buckets (0, 1, 2-5,
   6-20, 21+), dates at day precision.
 - Rare combinations: a version is shared only where pulled peer data shows at least k members
   of the region (this council included) report that product and version; with no peer data,
@@ -115,14 +116,16 @@ def anonymise(findings: Sequence[TrackedFinding], *, member: str, sector: str, r
               as_of: dt.date, k: int, measured: Collection[str],
               region_versions: Mapping[tuple[str, str], int] | None = None,
               past_due: Callable[[TrackedFinding], bool] = lambda tracked: False,
-              decided: Sequence[TrackedFinding] = ()) -> SharedPosture:
+              decided: Sequence[TrackedFinding] = (),
+              service_products: frozenset[str] = frozenset()) -> SharedPosture:
     """Build the shareable posture from open findings.
 
     `member` is the pseudonym; `measured` the categories whose checks ran; `region_versions`
     maps (product, version) to how many *other* members report it, from pulled peer data
     (None when there is no peer data: then no version is shared); `past_due` says whether a finding is
     open past the council's deadline for it; `decided` the accepted risks and false positives,
-    shared only as a count per category.
+    shared only as a count per category; `service_products` the product tokens a network service's
+    finding may share (nmap's literal names: anything else nmap copied from a banner is dropped).
     """
     by_category: dict[str, list[TrackedFinding]] = defaultdict(list)
     for tracked in findings:
@@ -162,7 +165,7 @@ def anonymise(findings: Sequence[TrackedFinding], *, member: str, sector: str, r
     dropped: set[tuple[str, str]] = set()
     for tracked in findings:
         raw = (tracked.finding.product, tracked.finding.version)
-        shaped = shareable(*raw)
+        shaped = shareable(*raw, known=service_products if tracked.finding.port is not None else None)
         if shaped.dropped:
             dropped.add(raw)
         if not shaped.product:

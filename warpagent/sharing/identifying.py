@@ -50,6 +50,22 @@ def addresses(text: str) -> set[str]:
     return found
 
 
+# Words in many councils' names: alone they name nobody; the other words together do.
+_GENERIC = frozenset({"the", "of", "and", "council", "borough", "county", "city", "district", "metropolitan",
+                      "royal", "london", "unitary", "authority", "combined", "shared", "services", "service",
+                      "school", "schools", "academy", "trust", "town", "parish", "partnership"})
+
+
+def organisation_forms(name: str) -> set[str]:
+    """How the council's name is written where spaces cannot go: in domains, host names and product
+    strings (`Fenwick Vale Borough Council` -> fenwickvale, fenwick-vale, fenwick_vale). Only for
+    two words or more: one word run together is just that word, and may be an ordinary one."""
+    words = [w for w in re.findall(r"[a-z0-9]+", name.casefold()) if w not in _GENERIC]
+    if len(words) < 2:
+        return set()
+    return {sep.join(words) for sep in ("", "-", "_")}
+
+
 def evidence_strings(texts: Iterable[str], public: str) -> set[str]:
     """Names and addresses the evidence holds that warpagent's public documentation does not."""
     public = public.casefold()

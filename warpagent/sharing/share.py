@@ -7,19 +7,23 @@ retries and exponential backoff, and whatever is not delivered stays in the outb
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from checks import ALL_CHECKS
 from warpagent import clock
+from warpagent.collect import versiondb
 from warpagent.config import PeerConfig, Settings, SharingSettings
 from warpagent.errors import ConfigError
+from warpagent.evidence import web
 from warpagent.model.findings import FindingStatus, TrackedFinding
-from warpagent.sharing import anonymise, guard, identifying, stix_bundle
+from warpagent.sharing import anonymise, guard, identifying, software, stix_bundle
 from warpagent.sharing.outbox import Outbox
 from warpagent.sharing.stix_bundle import ShareError
 from warpagent.sharing.taxii import TRANSIENT, Page, PeerClient, Secret
@@ -48,7 +52,7 @@ def identifying_strings(settings: Settings, findings: Sequence[TrackedFinding]) 
     """Everything that would name the council, an estate, a host or a person if it were shared:
     the config's names and targets, every asset, and the host names and addresses the evidence
     holds (banners, certificates, the directory, evidence folders)."""
-    strings = {settings.organisation.name}
+    strings = {settings.organisation.name} | identifying.organisation_forms(settings.organisation.name)
     for estate in settings.estates:
         strings |= {estate.name, *estate.targets, *estate.exclude}
     texts = []
@@ -62,6 +66,22 @@ def identifying_strings(settings: Settings, findings: Sequence[TrackedFinding]) 
     return {s for s in strings if len(s) >= identifying.MIN_LENGTH}
 
 
+def scanned_products(nmap_path: str) -> frozenset[str]:
+    """The product names a network service's finding may share: those the installed nmap's probe
+    database names literally, and the CMS the web check knows. No probe file: none (fail closed)."""
+    probes = versiondb.stock_probes(nmap_path)
+    cms = frozenset(name for _pattern, name, _cpe in web.CMS)
+    if probes is None:
+        return cms
+    stat = probes.stat()
+    return _nmap_products(probes, stat.st_mtime_ns, stat.st_size) | cms
+
+
+@functools.lru_cache(maxsize=4)
+def _nmap_products(probes: Path, _mtime_ns: int, _size: int) -> frozenset[str]:
+    return software.nmap_products(probes.read_text(encoding="latin-1"))
+
+
 def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.date) -> BuiltBundle:
     member = anonymise.pseudonym(settings.pseudonym_key(), settings.organisation.name)
     region_versions = intel.region_versions(stix_bundle.member_identity_id(member))
@@ -72,7 +92,7 @@ def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.d
         region=settings.organisation.region, as_of=today, k=settings.sharing.k,
         measured=store.measured_categories(), region_versions=region_versions,
         past_due=lambda tracked: settings.reports.rag.past_due(tracked, end_of_day),
-        decided=[t for t in every if t.status.decided])
+        decided=[t for t in every if t.status.decided], service_products=scanned_products(settings.scan.nmap_path))
     bundle = stix_bundle.build(posture, settings.sharing.tlp)
     text = stix_bundle.to_json(bundle)
     errors = stix_bundle.validate(text)

@@ -6,7 +6,12 @@ srv-fin01.fenwickvale.local`). Nothing is quoted from them. A product is shared 
 token (lower case words joined by `_`, an optional `/` part: `apache_httpd`,
 `apache_tomcat/coyote_jsp_engine`), a version as digits and dots with a short suffix (`9.2p1`,
 `1.1.1w`), reduced from the leading version of the text (epoch and distribution revision cut off).
-Whatever does not fit is dropped and counted, never sent. Pure functions; no I/O.
+Whatever does not fit is dropped and counted, never sent.
+
+A shape alone admits a host's bare name (`srv-fin01`) where nmap copied a banner into the product
+(`p/$1/` in 608 of nmap's 11,721 match lines). So a product from the network scan is shared only
+if nmap's probe database names it literally, or it is a CMS the web check names: a name nobody
+chose for their own council. Pure functions; no I/O.
 """
 
 from __future__ import annotations
@@ -69,9 +74,46 @@ def _distribution_words(words: list[str]) -> bool:
             and all(_REVISION_WORD.fullmatch(w.casefold()) for w in words[1:]))
 
 
-def shareable(product: str, version: str) -> Shareable:
-    """The product and version as they may leave the council."""
+_MATCH = re.compile(r"^(?:soft)?match \S+ m(.)")
+
+
+def nmap_products(probes: str) -> frozenset[str]:
+    """The product tokens nmap-service-probes names literally (`p/nginx/`), never one nmap fills
+    in from the banner (`p/$1/`, `p/HP LaserJet $2 printer http config/`)."""
+    tokens = set()
+    for line in probes.splitlines():
+        head = _MATCH.match(line)
+        end = line.find(head.group(1), head.end()) if head else -1
+        if head is None or end < 0:
+            continue
+        for name, value in _fields(line[end + 1:].lstrip("si")):
+            if name == "p" and "$" not in value and (token := product_token(value)):
+                tokens.add(token)
+    return frozenset(tokens)
+
+
+def _fields(text: str) -> list[tuple[str, str]]:
+    """A match line's version fields after its pattern: `p/x/ v/y/ cpe:/a:z/a` -> [(p, x), ...]."""
+    fields = []
+    while text := text.lstrip():
+        name = "cpe" if text.startswith("cpe:") else text[0]
+        start = len(name) + (1 if name == "cpe" else 0)
+        if len(text) <= start:
+            break
+        close = text.find(text[start], start + 1)
+        if close < 0:
+            break
+        fields.append((name, text[start + 1:close]))
+        text = text[close + 1:].removeprefix("a")
+    return fields
+
+
+def shareable(product: str, version: str, known: frozenset[str] | None = None) -> Shareable:
+    """The product and version as they may leave the council; with `known`, a product outside it
+    is dropped too (a network service's product: see the module's note)."""
     token = product_token(product)
+    if known is not None and token not in known:
+        token = ""
     if not token:
         return Shareable("", "", dropped=bool(product.strip()))
     shaped, cut = version_token(version)
