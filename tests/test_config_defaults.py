@@ -40,7 +40,7 @@ def test_settings_are_those_pinned_before_defaults_moved_to_the_schema(text: str
     quick waits) and by new
     keys (reports.alerts, schedule.alerts, estates[].directory, estates[].domains and mail, scan.dns_*,
     estates[].backups.max_age_by_job, estates[].windows_updates and patch_deadline, estates[].m365,
-    feeds.msrc_months, estates[].fallback_timeout)."""
+    feeds.msrc_months, estates[].fallback_timeout, sharing.peers[].versions_collection)."""
     source = config.EMBEDDED if text is None else text
     document = config.example_text() if text is None else (ASSETS / text).read_text(encoding="utf-8")
     built = config.parse_text(document, source, BASE)

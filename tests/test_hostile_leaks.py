@@ -61,6 +61,8 @@ estates:
     timeout: 5m
   - name: fenwick-servers
     evidence: [./evidence]
+sharing:
+  peers: [{{name: warp, url: 'https://warp.example.org/taxii2/', collection: members, versions_collection: versions}}]
 """)
     return config
 
@@ -83,12 +85,17 @@ def test_nothing_a_hostile_host_says_about_itself_is_shared(hostile_services: No
     shared = run_cli("--config", str(config), "share", "--dry-run", "--out", "bundle.json", cwd=tmp_path, env=env)
     assert shared.returncode == 0, shared.stderr
     assert "held back: " in shared.stderr and "not in a shareable shape" in shared.stderr
+    assert "the coordinator alone gets all 3 versions, through the hub's sealed collection" in shared.stderr
+    sealed = (tmp_path / "bundle.versions.json").read_text()  # every version in shape, for the coordinator
+    assert stix_bundle.validate(sealed) == []
+    assert {(o["name"], o["version"]) for o in json.loads(sealed)["objects"] if o["type"] == "software"} == {
+        ("apache_httpd", "2.4.57"), ("simplehttpserver", "0.6"), ("debian", "10")}  # the banners' tails cut
     text = (tmp_path / "bundle.json").read_text()
     assert stix_bundle.validate(text) == []
-    lowered = text.casefold()
+    lowered = text.casefold() + sealed.casefold()
     for needle in IDENTIFYING:
         assert needle.casefold() not in lowered, f"identifying string {needle!r} in the shared bundle"
-    assert identifying.addresses(text) == set()
+    assert identifying.addresses(text) == set() and identifying.addresses(sealed) == set()
     products = {s["product"] for o in json.loads(text)["objects"] if o["type"] == "x-warpagent-posture"
                 for s in o.get("software", [])}
     assert {"debian", "apache_httpd", "simplehttpserver"} <= products  # the software is still shared, as tokens

@@ -25,7 +25,7 @@ from warpagent.collect import nmap_xml
 from warpagent.hub.backend import collection_id
 from warpagent.model.findings import CATEGORIES, Finding, FindingStatus, Inventory, Severity
 from warpagent.scan import engine
-from warpagent.sharing import anonymise, stix_bundle
+from warpagent.sharing import anonymise, share, software, stix_bundle
 from warpagent.store.findings import Store
 from warpagent.store.lifecycle import RunReport
 
@@ -120,7 +120,7 @@ store: ./warpagent.db
 estates: [{{name: {agent.estate}, targets: [198.18.18.0/24]}}]
 sharing:
   peers:
-    - {{name: warp, collection: members, {peer}}}
+    - {{name: warp, collection: members, versions_collection: versions, {peer}}}
     - {{name: warp-regional, collection: regional, direction: pull, {peer}}}
 """)
     return path
@@ -134,6 +134,7 @@ class Expected:
     open_categories: frozenset[str]
     cves: frozenset[str]
     past_due: bool
+    versions: frozenset[tuple[str, str]]  # (product, version) as the anonymiser shapes them
 
 
 def expected(agent: Agent) -> Expected:
@@ -143,8 +144,12 @@ def expected(agent: Agent) -> Expected:
     ages = [((NOW - t.first_seen).days, t.finding) for t in found]
     late = any((f.kev_due and age > 14) or (f.severity is Severity.CRITICAL and age > 15)
                or (f.severity is Severity.HIGH and age > 30) for age, f in ages)
+    known = share.scanned_products("nmap")
+    shaped = [software.shareable(t.finding.product, t.finding.version,
+                                 known=known if t.finding.port is not None else None) for t in found]
     return Expected(measured=measured, open_categories=frozenset(t.finding.category for t in found),
-                    cves=frozenset(c for t in found for c in t.finding.cves), past_due=late)
+                    cves=frozenset(c for t in found for c in t.finding.cves), past_due=late,
+                    versions=frozenset((s.product, s.version) for s in shaped if s.product and s.version))
 
 
 def shown(count: int, of: int, k: int) -> bool:
@@ -231,6 +236,14 @@ def test_aggregate_matches_counts_taken_from_the_agents_own_findings(region: Reg
             assert shown(value["count"], value["of"], k), f"{figure_name} reveals a figure resting on fewer than {k}"
     for item in picture["cves"] + picture["products"]:
         assert shown(item["members"], 5, k)
+    # versions reach the picture through the hub's sealed collection (no member shares one in its
+    # posture on a first night: no peer data yet), each only where k members run it
+    version_members = {(p, v): sum(1 for t in truth if (p, v) in t.versions) for t in truth for p, v in t.versions}
+    listed_versions = {(p["product"], v, n) for p in picture["products"] for v, n in p["versions"]}
+    assert listed_versions == {(p, v, n) for (p, v), n in version_members.items()
+                               if shown(n, 5, k) and any(x["product"] == p for x in picture["products"])}
+    if k == 2:
+        assert listed_versions, "no version reached the regional picture"
 
 
 def test_k3_withholds_what_k2_reveals(region: Region) -> None:
@@ -356,6 +369,11 @@ def test_accounts_see_and_write_only_what_their_role_allows(region: Region) -> N
                             timeout=10).status_code
 
     assert get("member-01", f"collections/{members}/objects/") == 200
+    versions = collection_id("warp", "versions")
+    assert get("member-01", f"collections/{versions}/objects/") == 403  # sealed: members write, never read
+    assert get("member-01", f"collections/{versions}/manifest/") == 403
+    assert get("coordinator", f"collections/{versions}/objects/") == 200
+    assert get("reader", f"collections/{versions}/objects/") == 404
     assert get("reader", f"collections/{members}/objects/") == 404  # readers never learn the members' collection
     assert get("reader", f"collections/{regional}/objects/") == 200
     assert get("member-01", "collections/", password="wrong-password") == 401  # noqa: S106
@@ -370,6 +388,18 @@ def test_accounts_see_and_write_only_what_their_role_allows(region: Region) -> N
     delete = requests.delete(f"{hub.url}warp/collections/{members}/objects/{some}/",
                              auth=("member-01", PASSWORDS["member-01"]), headers=TAXII, timeout=10)
     assert delete.status_code == 403  # a member can never remove another's posture
+
+
+def test_sharing_again_into_the_sealed_collection_it_cannot_read_is_delivered(region: Region) -> None:
+    """The second share of a day finds every object already held; in the versions collection the
+    member cannot read the manifest, so the hub's status resource is what confirms delivery."""
+    agent = region.agents[2]
+    again = run_cli("--config", str(agent.dir / "w.yaml"), "share", "--json", cwd=agent.dir, env=agent.env)
+    assert again.returncode == 0, again.stderr
+    peers = {p["peer"]: p for p in json.loads(again.stdout)["peers"]}
+    assert peers["warp/versions"] == {"peer": "warp/versions", "ok": True, "delivered": 1, "pending": 0,
+                                      "errors": []}
+    assert peers["warp"]["delivered"] == 1
 
 
 def test_hub_config_errors_are_one_clear_line(tmp_path: Path) -> None:

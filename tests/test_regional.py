@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+from stix2 import v21
 
 from warpagent.model.findings import CATEGORIES
 from warpagent.sharing import guard, regional, regional_stix, stix_bundle
@@ -260,3 +261,20 @@ REGIONAL = {"type": "x-warpagent-regional", "spec_version": "2.1",
 def test_regional_pictures_a_board_reads_hold_numbers(changes: dict[str, Any], kind: str | None) -> None:
     found = guard.content_problem({**REGIONAL, **changes}, max_bytes=65536, now=NOW, validate=False)
     assert (found[0] if found else None) == kind
+
+
+def test_sealed_versions_are_read_from_observed_data_and_what_it_names_only() -> None:
+    nginx, ssh = v21.Software(name="nginx", version="1.22.1"), v21.Software(name="openssh", version="9.2p1")
+    bare = v21.Software(name="redis")
+    software = [json.loads(o.serialize()) for o in (nginx, ssh, bare)] + [{"type": "software", "id": "x"}]
+    member = "identity--5b0e4c8e-1c43-5b8e-9d0e-3f8c3a4b7a11"
+    observed = [
+        {"type": "observed-data", "created_by_ref": member, "last_observed": "2026-12-05T00:00:00Z",
+         "object_refs": [nginx.id, ssh.id, bare.id, "software--00000000-0000-5000-8000-000000000000"]},
+        {"type": "observed-data", "created_by_ref": member, "last_observed": "not a date", "object_refs": [nginx.id]},
+        {"type": "observed-data", "created_by_ref": 7, "last_observed": "2026-12-05T00:00:00Z", "object_refs": []},
+        {"type": "observed-data", "created_by_ref": member, "last_observed": "2026-12-04T00:00:00Z",
+         "object_refs": "not a list"},
+    ]
+    assert regional.sealed_versions(observed, software) == {
+        (member, dt.date(2026, 12, 5)): {("nginx", "1.22.1"), ("openssh", "9.2p1")}}

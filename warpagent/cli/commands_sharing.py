@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from warpagent import clock, config
 from warpagent.cli.common import EXIT_INCOMPLETE, EXIT_OK, no_store, write_out
@@ -29,13 +30,18 @@ def cmd_share(args: argparse.Namespace) -> int:
         return no_store(settings)
     now = clock.now()
     built = usecases.build(settings, now.date())
+    sealed_out = str(Path(args.out).with_suffix(".versions.json")) if args.out and args.out != "-" else ""
     if args.out:
         write_out(args.out, built.text)
+    if sealed_out and built.sealed is not None:
+        write_out(sealed_out, built.sealed_text)
     if args.dry_run:
         if not args.out:
             sys.stdout.write(built.text)
+        sealed = (f"; versions bundle for the hub's sealed collection: {len(built.sealed['objects'])} objects"
+                  + (f" in {sealed_out}" if sealed_out else "")) if built.sealed is not None else ""
         print(f"warpagent: dry run: bundle of {len(built.bundle['objects'])} objects built and validated; "
-              f"{usecases.held_back(built)}; nothing queued or sent", file=sys.stderr)
+              f"{usecases.held_back(built)}{sealed}; nothing queued or sent", file=sys.stderr)
         return EXIT_OK
     return _print_outcome(usecases.send(settings, built, now), args.json)
 

@@ -127,7 +127,9 @@ def _parser() -> argparse.ArgumentParser:
                     "person named; see docs/sharing.md), validate it, queue it in the outbox and deliver it to "
                     "every peer in sharing.peers. Undelivered bundles stay queued for the next run.")
     share.add_argument("--dry-run", action="store_true", help="build and validate only: queue and send nothing")
-    share.add_argument("--out", metavar="FILE", help="also write the bundle to FILE ('-' for stdout)")
+    share.add_argument("--out", metavar="FILE",
+                       help="also write the bundle to FILE ('-' for stdout), and the versions bundle for a hub's "
+                            "sealed collection, if any, beside it (bundle.json: bundle.versions.json)")
     share.add_argument("--json", action="store_true", help="print a JSON summary per peer")
 
     pull = commands.add_parser(

@@ -158,7 +158,8 @@ def _peer(p: dict[str, Any], base_dir: Path) -> typed.PeerConfig:
                       username=p["username"], password_env=p["password_env"], api_key_env=p["api_key_env"],
                       api_key_header=p["api_key_header"], verify_tls=p["verify_tls"],
                       ca_bundle=str(_relative(p["ca_bundle"], base_dir)) if p["ca_bundle"] else "",
-                      timeout_s=duration_seconds(p["timeout"]), direction=p["direction"])
+                      timeout_s=duration_seconds(p["timeout"]), direction=p["direction"],
+                      versions_collection=p["versions_collection"])
 
 
 def _email(mail: dict[str, Any], base_dir: Path) -> typed.EmailSettings:

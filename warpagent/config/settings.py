@@ -168,6 +168,7 @@ class PeerConfig:
     ca_bundle: str = default("sharing.peers[].ca_bundle")
     timeout_s: int = seconds("sharing.peers[].timeout")
     direction: str = default("sharing.peers[].direction")  # both, push or pull
+    versions_collection: str = default("sharing.peers[].versions_collection")  # "" none: a hub's sealed one
 
     @property
     def pushes(self) -> bool:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 MEMBERS_PEER = "hub-members"
 REGIONAL_PEER = "hub-regional"
+VERSIONS_PEER = "hub-versions"
 REJECTIONS_SHOWN_DAYS = 31
 
 
@@ -43,8 +44,9 @@ class Aggregate:
     published: PeerReport | None
 
 
-def coordinator_peers(settings: Settings, hub: HubSettings) -> tuple[PeerConfig, PeerConfig]:
-    """How the coordinator reaches the hub's two collections, with the first coordinator account."""
+def coordinator_peers(settings: Settings, hub: HubSettings) -> tuple[PeerConfig, PeerConfig, PeerConfig]:
+    """How the coordinator reaches the hub's collections (members', regional, the sealed versions),
+    with the first coordinator account."""
     for index, user in enumerate(hub.users):
         if user.role == "coordinator":
             if not user.password_env:
@@ -55,9 +57,17 @@ def coordinator_peers(settings: Settings, hub: HubSettings) -> tuple[PeerConfig,
                                  api_root=f"{hub.base_url}{hub.api_root}/", username=user.name,
                                  password_env=user.password_env, ca_bundle=hub.ca_bundle, timeout_s=120,
                                  direction="pull")
-            return members, dataclasses.replace(members, name=REGIONAL_PEER, collection="regional", direction="push")
+            return (members, dataclasses.replace(members, name=REGIONAL_PEER, collection="regional", direction="push"),
+                    dataclasses.replace(members, name=VERSIONS_PEER, collection="versions"))
     raise ConfigError([f"{settings.source}: At 'hub.users': no user has role coordinator; add one (with "
                        "password_env) for 'hub aggregate' to sign in as"])
+
+
+def _together(members: PeerReport, versions: PeerReport) -> PeerReport:
+    """One report of the coordinator's pull from the hub, its two collections' figures summed."""
+    return PeerReport(peer=members.peer, accepted_objects=members.accepted_objects + versions.accepted_objects,
+                      rejected_objects=members.rejected_objects + versions.rejected_objects,
+                      errors=members.errors + versions.errors)
 
 
 def _hub_object_problem(max_bytes: int, now: dt.datetime) -> share.ObjectCheck:
@@ -97,9 +107,11 @@ def kev_lookup(feeds: FeedSettings) -> regional.KevLookup | None:
 
 def build_picture(settings: Settings, hub: HubSettings, intel: PeerIntel, today: dt.date,
                   rejected: list[tuple[str, int]]) -> regional.RegionalPicture:
+    sealed = regional.sealed_versions(intel.versions(VERSIONS_PEER, "observed-data"),
+                                      intel.versions(VERSIONS_PEER, "software"))
     history = regional.member_postures(intel.versions(MEMBERS_PEER, "x-warpagent-posture"),
                                        intel.versions(MEMBERS_PEER, "sighting"),
-                                       intel.versions(MEMBERS_PEER, "vulnerability"))
+                                       intel.versions(MEMBERS_PEER, "vulnerability"), sealed)
     labels = {str(o["id"]): str(o.get("name", o["id"])) for o in intel.versions(MEMBERS_PEER, "identity")}
     return regional.build(history, title=hub.title, as_of=today, k=settings.sharing.k,
                           stale_after_days=max(1, hub.stale_after_s // 86400), labels=labels,
@@ -111,11 +123,15 @@ def aggregate(settings: Settings, now: dt.datetime, *, publish: bool = True, per
     if hub is None:
         raise ConfigError([f"{settings.source}: At 'hub': no hub section; 'hub aggregate' runs on a WARP "
                            "coordinator's config (see config/README.md)"])
-    members, regional_peer = coordinator_peers(settings, hub)
+    members, regional_peer, versions = coordinator_peers(settings, hub)
     with PeerIntel(settings.store) as intel:
         pulled = share.pull_from(members, settings.secret, intel, max_pull_bytes=settings.sharing.max_pull_bytes,
                                  per_page=per_page, all_versions=True,
                                  problem_of=_hub_object_problem(hub.max_object_bytes, now))
+        sealed = share.pull_from(versions, settings.secret, intel, max_pull_bytes=settings.sharing.max_pull_bytes,
+                                 per_page=per_page, all_versions=True,
+                                 problem_of=_hub_object_problem(hub.max_object_bytes, now))
+        pulled = _together(pulled, sealed)
         picture = build_picture(settings, hub, intel, now.date(), recent_rejections(hub, now))
     bundle = regional_stix.build(picture, hub.api_root, settings.sharing.tlp)
     text = stix_bundle.to_json(bundle)

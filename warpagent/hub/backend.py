@@ -13,8 +13,9 @@ on the machines this project runs on. Here:
   a load balancer can serve any page;
 - writes to a collection are serialised and `date_added` only ever increases, so a reader that
   has seen time T never misses an object added later with an earlier stamp;
-- per-account access: members write and read the members' collection and read the regional
-  one; the coordinator reads members' and writes the regional; readers read the regional one;
+- per-account access: members write and read the members' collection, read the regional one
+  and write the sealed versions one they cannot read; the coordinator reads members' and the
+  versions and writes the regional; readers read the regional one;
 - every member object passes hub_guard (content and identity) first; what it rejects is
   reported in the status resource and kept in a rejections table for the coordinator.
 """
@@ -60,13 +61,16 @@ log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/stix+json;version=2.1"
 ACCESS = {  # role -> collection kind -> (can_read, can_write)
-    "member": {"members": (True, True), "regional": (True, False)},
-    "coordinator": {"members": (True, False), "regional": (True, True)},
+    # versions is sealed: members write their product versions, only the coordinator reads them
+    "member": {"members": (True, True), "regional": (True, False), "versions": (False, True)},
+    "coordinator": {"members": (True, False), "regional": (True, True), "versions": (True, False)},
     "reader": {"regional": (True, False)},
 }
-TITLES = {"members": "members", "regional": "regional"}
+TITLES = {"members": "members", "regional": "regional", "versions": "versions"}
 DESCRIPTIONS = {"members": "Members' anonymised posture: members write here.",
-                "regional": "The regional picture the WARP coordinator publishes."}
+                "regional": "The regional picture the WARP coordinator publishes.",
+                "versions": "Members' product versions, sealed: members write, only the coordinator reads."}
+SCREENED = frozenset({"members", "versions"})  # what members write: every object must speak for its writer
 
 class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
     """medallion's Backend interface over SQL. medallion instantiates it with its config's
@@ -281,7 +285,7 @@ class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
         table = objects_table.c
         with self._writing(collection) as connection:
             bind = None
-            if screen and self.kinds.get(collection) == "members" and self.roles.get(account) == "member":
+            if screen and self.kinds.get(collection) in SCREENED and self.roles.get(account) == "member":
                 owner_of = {**{r.identity: r.account for r in connection.execute(sa.select(bindings_table))},
                             **{i: a for a, i in self.pinned.items()}}
                 own = self.pinned.get(account) or next((i for i, a in owner_of.items() if a == account), None)

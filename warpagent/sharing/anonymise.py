@@ -13,7 +13,9 @@ Policy (docs/sharing.md has the full text):
   6-20, 21+), dates at day precision.
 - Rare combinations: a version is shared only where pulled peer data shows at least k members
   of the region (this council included) report that product and version; with no peer data,
-  rarity cannot be judged and no version is shared (fail closed).
+  rarity cannot be judged and no version is shared (fail closed). Where a peer names a sealed
+  versions collection (a warpagent hub's, which members cannot read), every version in shape goes
+  there for the coordinator to count: the regional picture shows one only once k members run it.
 - Remediation text comes from each check's own documentation, never from a finding.
 
 Pure functions only: no I/O, no clock.
@@ -104,6 +106,9 @@ class SharedPosture:
     remediations: tuple[Remediation, ...]
     withheld_versions: int  # how many product versions rare-combination suppression withheld
     dropped_software: int = 0  # product or version texts not shared because they did not fit the shape
+    # (product, version) in shape, rare or not: sent only to a WARP hub's sealed versions collection,
+    # which the coordinator reads and members cannot; the regional picture reveals a version at k members
+    sealed_versions: tuple[tuple[str, str], ...] = ()
 
 
 def _fix_text(doc: str) -> str:
@@ -162,6 +167,7 @@ def anonymise(findings: Sequence[TrackedFinding], *, member: str, sector: str, r
 
     software: set[SoftwareSeen] = set()
     withheld: set[tuple[str, str]] = set()
+    sealed: set[tuple[str, str]] = set()  # every version in shape, for the coordinator alone
     dropped: set[tuple[str, str]] = set()
     for tracked in findings:
         raw = (tracked.finding.product, tracked.finding.version)
@@ -172,6 +178,8 @@ def anonymise(findings: Sequence[TrackedFinding], *, member: str, sector: str, r
             continue
         version = shaped.version
         common = region_versions is not None and region_versions.get((shaped.product, version), 0) + 1 >= k
+        if version:
+            sealed.add((shaped.product, version))
         if version and not common:
             withheld.add((shaped.product, version))
             version = ""
@@ -183,4 +191,5 @@ def anonymise(findings: Sequence[TrackedFinding], *, member: str, sector: str, r
     return SharedPosture(pseudonym=member, sector=safe_text(sector), region=safe_text(region), as_of=as_of,
                          categories=tuple(categories), cves=cves,
                          software=tuple(sorted(software, key=lambda s: (s.product, s.version, s.category))),
-                         remediations=remediations, withheld_versions=len(withheld), dropped_software=len(dropped))
+                         remediations=remediations, withheld_versions=len(withheld), dropped_software=len(dropped),
+                         sealed_versions=tuple(sorted(sealed)))

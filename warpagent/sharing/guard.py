@@ -164,6 +164,17 @@ def _posture_problem(obj: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _software_id(obj: Mapping[str, Any]) -> str | None:
+    """The id STIX derives from a software object's name and version (its other id properties are
+    not warpagent's to send, and make the object a stranger here)."""
+    if any(key in obj for key in ("cpe", "swid", "vendor")):
+        return None
+    version = obj.get("version")
+    if version is not None and not isinstance(version, str):
+        return None
+    return str(v21.Software(name=str(obj.get("name", "?")), version=version).id)
+
+
 def content_problem(obj: object, *, max_bytes: int, now: dt.datetime,
                     validate: bool = True) -> tuple[str, str] | None:
     """(kind, reason) why one object may not enter the hub, or None. `validate=False` skips the
@@ -189,7 +200,7 @@ def content_problem(obj: object, *, max_bytes: int, now: dt.datetime,
                 return "bad-date", f"'{key}' is not a STIX timestamp"
             if stamp > now + FUTURE_SLACK:
                 return "bad-date", f"'{key}' {obj[key]} is in the future"
-    if kind == "software" and v21.Software(name=str(obj.get("name", "?"))).id != obj["id"]:
+    if kind == "software" and _software_id(obj) != obj["id"]:
         return "forged-software", "software id does not match its name"
     if kind == "x-warpagent-posture":
         problem = _posture_problem(obj)

@@ -174,9 +174,25 @@ def _day(stamp: object) -> dt.date | None:
         return None
 
 
+def sealed_versions(observed: Iterable[Mapping[str, Any]],
+                    software: Iterable[Mapping[str, Any]]) -> dict[tuple[str, dt.date], set[tuple[str, str]]]:
+    """(member, day) -> the (product, version) pairs a member sent to the hub's sealed versions
+    collection: each observed-data lists software objects by id, which carry the name and version."""
+    named = {str(o["id"]): (str(o["name"]), str(o["version"])) for o in software
+             if isinstance(o.get("name"), str) and isinstance(o.get("version"), str) and o["version"]}
+    found: dict[tuple[str, dt.date], set[tuple[str, str]]] = defaultdict(set)
+    for obj in observed:
+        day, member, refs = _day(obj.get("last_observed")), obj.get("created_by_ref"), obj.get("object_refs")
+        if day and isinstance(member, str) and isinstance(refs, list):
+            found[(member, day)] |= {named[r] for r in refs if isinstance(r, str) and r in named}
+    return found
+
+
 def member_postures(postures: Iterable[Mapping[str, Any]], sightings: Iterable[Mapping[str, Any]],
-                    vulnerabilities: Iterable[Mapping[str, Any]]) -> list[MemberPosture]:
-    """Every (member, day) posture in the objects, from every version pulled."""
+                    vulnerabilities: Iterable[Mapping[str, Any]],
+                    sealed: Mapping[tuple[str, dt.date], set[tuple[str, str]]] | None = None) -> list[MemberPosture]:
+    """Every (member, day) posture in the objects, from every version pulled; `sealed` adds the
+    versions members sent the coordinator alone (counted like the rest, revealed only at k)."""
     by_day: dict[tuple[str, dt.date], dict[str, Mapping[str, Any]]] = defaultdict(dict)
     for obj in postures:
         day = _day(obj.get("as_of"))
@@ -201,6 +217,7 @@ def member_postures(postures: Iterable[Mapping[str, Any]], sightings: Iterable[M
                   for c, o in categories.items()}
         software = {(str(s.get("product")), str(s.get("version", ""))) for o in categories.values()
                     for s in o.get("software", []) if isinstance(s, dict) and s.get("product")}
+        software |= (sealed or {}).get((member, day), set())
         out.append(MemberPosture(member=member, as_of=day, categories=shares, cves=frozenset(cves[(member, day)]),
                                  software=frozenset(software)))
     return out

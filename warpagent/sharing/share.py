@@ -6,6 +6,7 @@ retries and exponential backoff, and whatever is not delivered stays in the outb
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -41,6 +42,8 @@ class BuiltBundle:
     bundle: dict[str, Any]
     text: str
     posture: anonymise.SharedPosture
+    sealed: dict[str, Any] | None = None  # the versions bundle, for peers with a sealed versions collection
+    sealed_text: str = ""
 
 
 def public_text() -> str:
@@ -94,16 +97,25 @@ def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.d
         past_due=lambda tracked: settings.reports.rag.past_due(tracked, end_of_day),
         decided=[t for t in every if t.status.decided], service_products=scanned_products(settings.scan.nmap_path))
     bundle = stix_bundle.build(posture, settings.sharing.tlp)
+    sealed = stix_bundle.build_sealed(posture, settings.sharing.tlp) if any(
+        p.versions_collection and p.pushes for p in settings.sharing.peers) else None
+    identifying_now = identifying_strings(settings, every)
+    text, sealed_text = (_screened(b, identifying_now) if b else "" for b in (bundle, sealed))
+    return BuiltBundle(bundle=bundle, text=text, posture=posture, sealed=sealed, sealed_text=sealed_text)
+
+
+def _screened(bundle: dict[str, Any], identifying_now: set[str]) -> str:
+    """The bundle's JSON once it is valid STIX 2.1 and holds nothing identifying; else ShareError."""
     text = stix_bundle.to_json(bundle)
     errors = stix_bundle.validate(text)
     if errors:
         raise ShareError(f"the bundle failed STIX 2.1 validation ({errors[0]}); nothing was shared")
-    if identifying.leaks(text, identifying_strings(settings, every), public_text()):
+    if identifying.leaks(text, identifying_now, public_text()):
         # The anonymiser let something identifying through: refuse, and never echo the value.
         raise ShareError("refusing to share: the bundle contains an identifying string from the config or "
                          "the findings (organisation, estate, target, asset, or a host name or address the "
                          "evidence holds); nothing was shared. Please report this as a warpagent bug")
-    return BuiltBundle(bundle=bundle, text=text, posture=posture)
+    return text
 
 
 @dataclass
@@ -124,8 +136,16 @@ class PeerReport:
 def deliver(sharing: SharingSettings, secret: Secret, outbox: Outbox, *, attempts: int = 3, backoff_s: float = 1.0,
             sleep: Callable[[float], None] = time.sleep, batch_size: int = 500) -> list[PeerReport]:
     """Send every queued bundle to its peer, oldest first; stop a peer's queue at its first failure."""
+    targets = [peer for peer in sharing.peers if peer.pushes]
+    targets += [sealed_peer(peer) for peer in targets if peer.versions_collection]
     return [deliver_to(peer, secret, outbox, attempts=attempts, backoff_s=backoff_s, sleep=sleep,
-                       batch_size=batch_size) for peer in sharing.peers if peer.pushes]
+                       batch_size=batch_size) for peer in targets]
+
+
+def sealed_peer(peer: PeerConfig) -> PeerConfig:
+    """The peer's sealed versions collection, as a push-only peer with an outbox of its own."""
+    return dataclasses.replace(peer, name=f"{peer.name}/versions", collection=peer.versions_collection,
+                               direction="push", versions_collection="")
 
 
 def deliver_to(peer: PeerConfig, secret: Secret, outbox: Outbox, *, attempts: int = 3, backoff_s: float = 1.0,
@@ -179,6 +199,8 @@ def queue_and_deliver(sharing: SharingSettings, secret: Secret, built: BuiltBund
     for peer in sharing.peers:
         if peer.pushes:
             outbox.put(peer.name, built.bundle["id"], built.text, now)
+        if peer.pushes and peer.versions_collection and built.sealed is not None:
+            outbox.put(sealed_peer(peer).name, built.sealed["id"], built.sealed_text, now)
     return deliver(sharing, secret, outbox)
 
 

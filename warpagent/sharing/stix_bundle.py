@@ -115,16 +115,44 @@ def extension_definition() -> list[dict[str, Any]]:
     return [json.loads(stix2.serialization.serialize(o)) for o in (tool, extension)]
 
 
+def _identity(posture: SharedPosture, stamp: dict[str, Any]) -> v21.Identity:
+    return v21.Identity(id=member_identity_id(posture.pseudonym), name=f"WARP member {posture.pseudonym[:16]}",
+                        identity_class="organization",
+                        sectors=[SECTORS.get(posture.sector, posture.sector)] if posture.sector else None, **stamp)
+
+
+def sealed_versions_id(member: str) -> str:
+    return _id("observed-data", member, "versions")
+
+
+def build_sealed(posture: SharedPosture, tlp: str = "amber") -> dict[str, Any] | None:
+    """The versions bundle for a hub's sealed collection: the member's identity, one software SCO per
+    (product, version) in shape, and one observed-data that lists them, as of the posture's day.
+    None when there is no version to send."""
+    if not posture.sealed_versions:
+        return None
+    marking = tlp_marking(tlp)
+    marks = [marking.id]
+    stamp = {"created": EPOCH, "modified": _midnight(posture.as_of), "object_marking_refs": marks}
+    identity = _identity(posture, stamp)
+    software = {sco.id: sco for sco in (v21.Software(name=product, version=version, object_marking_refs=marks)
+                                        for product, version in posture.sealed_versions)}
+    seen = v21.ObservedData(id=sealed_versions_id(posture.pseudonym), created_by_ref=identity.id,
+                            first_observed=_midnight(posture.as_of), last_observed=_midnight(posture.as_of),
+                            number_observed=1, object_refs=sorted(software), **stamp)
+    bundle_id = f"bundle--{uuid.uuid5(NAMESPACE, posture.pseudonym + '|versions|' + posture.as_of.isoformat())}"
+    return {"type": "bundle", "id": bundle_id,
+            "objects": [json.loads(stix2.serialization.serialize(o))
+                        for o in (marking, identity, *software.values(), seen)]}
+
+
 def build(posture: SharedPosture, tlp: str = "amber") -> dict[str, Any]:
     """The bundle as a JSON-ready dict (validated by `validate` before it is written or sent)."""
     marking = tlp_marking(tlp)
     marks = [marking.id]
     member = posture.pseudonym
     stamp = {"created": EPOCH, "modified": _midnight(posture.as_of), "object_marking_refs": marks}
-    identity = v21.Identity(id=member_identity_id(member), name=f"WARP member {member[:16]}",
-                            identity_class="organization",
-                            sectors=[SECTORS.get(posture.sector, posture.sector)] if posture.sector else None,
-                            **stamp)
+    identity = _identity(posture, stamp)
     by = {"created_by_ref": identity.id, **stamp}
     coas = {r.check_id: v21.CourseOfAction(id=_id("course-of-action", member, r.check_id),
                                            name=f"{r.check_id} {r.name}", description=r.fix, **by)

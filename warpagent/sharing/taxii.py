@@ -129,16 +129,22 @@ class PeerClient:
         collection = self.collection()
         objects: list[dict[str, Any]] = bundle["objects"]
         accepted: set[str] = set()
+        already: dict[str, set[str]] = {}
         for start in range(0, len(objects), batch_size):
             envelope = {"objects": objects[start:start + batch_size]}
             status = collection.add_objects(json.dumps(envelope), wait_for_completion=True, poll_interval=1,
                                             timeout=wait_s)
             if status.status == "complete":
                 accepted |= set(_ids(status.successes, "status successes"))
+                for failure in status.failures or []:
+                    if isinstance(failure, dict) and failure.get("message") == "already held":
+                        already.setdefault(str(failure.get("id")), set()).add(str(failure.get("version", "")))
         # Not in the successes: refused as an id+version the server already holds (medallion
-        # reports that as a failure), still pending, or never received. Only presence decides.
+        # reports that as a failure), still pending, or never received. Only presence decides:
+        # read from the manifest, or, in a sealed collection its writers cannot read (a warpagent
+        # hub's versions), from the hub's own "already held" in the status.
         rest = [o for o in objects if o["id"] not in accepted]
-        held = self._held_versions(collection, [o["id"] for o in rest])
+        held = self._held_versions(collection, [o["id"] for o in rest]) if collection.can_read else already
         missing = [o["id"] for o in rest
                    if not held.get(o["id"]) or (o.get("modified") and o["modified"] not in held[o["id"]])]
         return PushResult(delivered=not missing, accepted=len(accepted), already_there=len(rest) - len(missing),

@@ -54,7 +54,9 @@ class SharingOutcome:
 def held_back(built: BuiltBundle) -> str:
     """What the anonymiser did not share, counted (never named): rare versions, unshaped text."""
     posture = built.posture
-    return (f"held back: {counted(posture.withheld_versions, 'version')} too rare in the region to share, "
+    sealed = (f" (the coordinator alone gets all {counted(len(posture.sealed_versions), 'version')}, through the "
+              "hub's sealed collection)") if built.sealed is not None else ""
+    return (f"held back: {counted(posture.withheld_versions, 'version')} too rare in the region to share{sealed}, "
             f"{counted(posture.dropped_software, 'product or version text')} not in a shareable shape")
 
 
