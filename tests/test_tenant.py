@@ -243,3 +243,24 @@ def test_a_council_scans_its_tenant_records_its_decisions_and_shares_nothing_ide
     people = [u["DisplayName"] for u in data["Raw"]["privileged_users"].values()]
     for needle in (meta["TenantId"], meta["DomainName"], meta["DisplayName"], "tqhjy", *people, "Fenwick Vale"):
         assert needle.casefold() not in bundle, needle
+
+
+def test_one_tenant_read_from_scubagear_and_maester_is_one_asset_whichever_ran_last(tmp_path: Path) -> None:
+    """ScubaGear names the tenant by its domain, Maester by its display name; the same tenant id
+    makes them one tenant, named by the domain, so its findings keep their asset night after night."""
+    scuba_folder, maester_folder = tmp_path / "scuba", tmp_path / "maester"
+    scuba_folder.mkdir()
+    maester_folder.mkdir()
+    scuba_data = json.loads(text_of("main", ".json").removeprefix("\ufeff"))
+    maester_data = json.loads(lzma.decompress((ASSETS.parent / "maester" / "test-results.json.xz").read_bytes()))
+    maester_data["TenantId"] = scuba_data["MetaData"]["TenantId"]
+    domain = scuba_data["MetaData"]["DomainName"]
+    for maester_ran in ("2025-04-30T08:29:07Z", "2099-01-01T00:00:00Z"):  # before ScubaGear, then after
+        maester_data["ExecutedAt"] = maester_ran
+        (maester_folder / "TestResults-2025-04-30-082907.json").write_text(json.dumps(maester_data))
+        (scuba_folder / "ScubaResults_1.json").write_text(json.dumps(scuba_data))
+        read = read_tenants([scuba_folder, maester_folder], dt.datetime(2099, 1, 2, tzinfo=dt.UTC),
+                            dt.timedelta(days=30), policies())
+        [tenant] = read.tenants
+        assert tenant.domain == domain, maester_ran
+        assert tenant.tool_version.startswith("Maester") == (maester_ran.startswith("2099"))  # the newest wins

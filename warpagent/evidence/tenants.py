@@ -12,7 +12,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from warpagent.evidence.folders import read_file
@@ -75,7 +75,8 @@ def _read(path: Path, *, configured: Path, known: tuple[str, ...]) -> TenantResu
 
 def read(paths: Iterable[Path], now: dt.datetime, max_age: dt.timedelta,
          known: Iterable[str]) -> TenantEvidence:
-    tenants: dict[str, TenantResults] = {}
+    tenants: dict[str, TenantResults] = {}  # by tenant id (the CSV has none: by its name)
+    names: dict[str, set[tuple[bool, str]]] = {}  # (from Maester, name): every name its results give it
     problems: list[str] = []
     notes: list[str] = []
     prefixes = tuple(known)
@@ -101,7 +102,16 @@ def read(paths: Iterable[Path], now: dt.datetime, max_age: dt.timedelta,
         measured = [c for c in results.controls if c.result is not ControlResult.NOT_MEASURED]
         notes.append(f"{tenant_asset(results)}: {len(results.controls) - len(measured)} of {len(results.controls)} "
                      "controls not measured by ScubaGear (manual, not implemented, third party or an error)")
-        earlier = tenants.get(results.domain.casefold())
+        key = (results.tenant_id or results.domain).casefold()
+        names.setdefault(key, set()).add((results.tool_version.startswith("Maester"), results.domain))
+        earlier = tenants.get(key)
         if earlier is None or results.assessed > earlier.assessed:
-            tenants[results.domain.casefold()] = results
-    return TenantEvidence(tenants=tuple(tenants.values()), problems=tuple(problems), notes=tuple(notes))
+            tenants[key] = results
+    return TenantEvidence(tenants=tuple(replace(t, domain=_name(names[k])) for k, t in tenants.items()),
+                          problems=tuple(problems), notes=tuple(notes))
+
+
+def _name(names: set[tuple[bool, str]]) -> str:
+    """One name for a tenant read from several tools' results, the same whichever tool ran last, so
+    its findings keep their asset: ScubaGear's (the tenant's domain) before Maester's (its display name)."""
+    return min(names)[1]
