@@ -15,7 +15,7 @@ import stix2
 
 from checks import CheckContext
 from tests.conftest import ASSETS, RECORDED_AT, run_cli
-from tests.taxii_server import FaultProxy, Medallion, free_port
+from tests.taxii_server import REGIONAL_ID, FaultProxy, Medallion, free_port
 from warpagent import config
 from warpagent.collect import nmap_xml
 from warpagent.model.findings import CATEGORY_NAMES, Finding, FindingStatus, Inventory, Severity, TrackedFinding
@@ -416,6 +416,32 @@ def test_reshare_same_day_sends_nothing_twice(tmp_path: Path, env: dict[str, str
         assert result.returncode == 0, result.stderr
     held = hub.objects()
     assert len(held) == len({(o["id"], o.get("modified")) for o in held})
+
+
+def test_versions_go_to_no_collection_a_member_can_read(tmp_path: Path, env: dict[str, str], hub: Medallion) -> None:
+    """Plain medallion's regional collection is readable by every account: not the hub's sealed
+    one. Every version would be there for every member to see, so none is sent and none is kept."""
+    config_path = _config(tmp_path / "w.yaml", _peer("warp", hub.url, extra=", versions_collection: regional"))
+    _populate(tmp_path / "warpagent.db")
+    result = run_cli("--config", str(config_path), "share", "--json", cwd=tmp_path, env=env)
+    assert result.returncode == 3  # a peer failed
+    peers = {p["peer"]: p for p in json.loads(result.stdout)["peers"]}
+    assert peers["warp"]["ok"] and peers["warp"]["delivered"] == 1
+    assert peers["warp/versions"]["delivered"] == 0 and peers["warp/versions"]["pending"] == 0
+    assert "collection 'regional' can be read by this account, so it is not sealed" in result.stderr
+    assert hub.objects(REGIONAL_ID) == [] and not list((tmp_path / "outbox" / "warp" / "versions").glob("*.json"))
+    assert not [o for o in hub.objects() if o["type"] in ("observed-data",) or o.get("version")]
+
+
+@pytest.mark.parametrize(("peer", "says"), [
+    ("collection: members, versions_collection: members", "it names the peer's own collection"),
+    ("collection: regional, direction: pull, versions_collection: versions", "a pull-only peer sends nothing"),
+])
+def test_a_versions_collection_that_cannot_be_sealed_is_a_config_error(tmp_path: Path, peer: str, says: str) -> None:
+    config_path = _config(tmp_path / "w.yaml", f"{{name: warp, url: 'https://warp.example.org/taxii2/', {peer}}}")
+    result = run_cli("--config", str(config_path), "check-config", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"At 'sharing.peers[0].versions_collection': {says}" in result.stderr
 
 
 def _settings(tmp_path: Path, peers: str) -> config.Settings:

@@ -205,6 +205,12 @@ def _consistency(document: dict[str, Any], source: str) -> list[str]:
         if peer["password_env"] and not peer["username"]:
             problems.append(f"{source}: At 'sharing.peers[{index}]': password_env needs a username; add "
                             "username or use api_key_env")
+        if peer["versions_collection"] and peer["versions_collection"] == peer.get("collection"):
+            problems.append(f"{source}: At 'sharing.peers[{index}].versions_collection': it names the peer's own "
+                            "collection, which every member reads; give the hub's sealed one (versions)")
+        if peer["versions_collection"] and peer["direction"] == "pull":
+            problems.append(f"{source}: At 'sharing.peers[{index}].versions_collection': a pull-only peer sends "
+                            "nothing; give it on the peer share pushes to")
     for key, value in (("store", document["store"]), ("hub.store", document.get("hub", {}).get("store", ""))):
         if isinstance(value, str) and "://" in value:
             if url_password(value):

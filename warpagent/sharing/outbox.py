@@ -36,3 +36,10 @@ class Outbox:
 
     def delivered(self, path: Path) -> None:
         path.unlink(missing_ok=True)
+
+    def discard(self, peer: str) -> int:
+        """Drop everything queued for a peer that must not have it; how many bundles were dropped."""
+        queued = self.pending(peer)
+        for path in queued:
+            path.unlink(missing_ok=True)
+        return len(queued)

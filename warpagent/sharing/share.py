@@ -136,10 +136,24 @@ class PeerReport:
 def deliver(sharing: SharingSettings, secret: Secret, outbox: Outbox, *, attempts: int = 3, backoff_s: float = 1.0,
             sleep: Callable[[float], None] = time.sleep, batch_size: int = 500) -> list[PeerReport]:
     """Send every queued bundle to its peer, oldest first; stop a peer's queue at its first failure."""
-    targets = [peer for peer in sharing.peers if peer.pushes]
-    targets += [sealed_peer(peer) for peer in targets if peer.versions_collection]
+    targets = [(peer, False) for peer in sharing.peers if peer.pushes]
+    targets += [(sealed_peer(peer), True) for peer, _sealed in targets if peer.versions_collection]
     return [deliver_to(peer, secret, outbox, attempts=attempts, backoff_s=backoff_s, sleep=sleep,
-                       batch_size=batch_size) for peer in targets]
+                       batch_size=batch_size, sealed=sealed) for peer, sealed in targets]
+
+
+def _not_sealed(client: PeerClient) -> str | None:
+    """Why the peer's versions collection is no place for rare versions: this account can read it,
+    so every member can. None when it is sealed, or unreachable (the push then says why)."""
+    try:
+        collection = client.collection()
+    except (*TRANSIENT, ShareError):
+        return None
+    if not collection.can_read:
+        return None
+    return (f"peer {client.peer.name}: collection '{client.peer.collection}' can be read by this account, so it "
+            "is not sealed: the versions bundle was not sent, and was dropped; point versions_collection at "
+            "a warpagent hub's 'versions' collection, which members write and only the coordinator reads")
 
 
 def sealed_peer(peer: PeerConfig) -> PeerConfig:
@@ -149,8 +163,10 @@ def sealed_peer(peer: PeerConfig) -> PeerConfig:
 
 
 def deliver_to(peer: PeerConfig, secret: Secret, outbox: Outbox, *, attempts: int = 3, backoff_s: float = 1.0,
-               sleep: Callable[[float], None] = time.sleep, batch_size: int = 500) -> PeerReport:
-    """Send one peer's queue, oldest first; a bundle leaves the outbox only once the peer holds all of it."""
+               sleep: Callable[[float], None] = time.sleep, batch_size: int = 500, sealed: bool = False) -> PeerReport:
+    """Send one peer's queue, oldest first; a bundle leaves the outbox only once the peer holds all of it.
+    `sealed`: the queue holds every version, rare ones included, so the collection must be one this
+    account cannot read (a warpagent hub's `versions`), or nothing is sent."""
     report = PeerReport(peer=peer.name)
     queue = outbox.pending(peer.name)
     if not queue:
@@ -160,6 +176,12 @@ def deliver_to(peer: PeerConfig, secret: Secret, outbox: Outbox, *, attempts: in
     except ConfigError as exc:
         report.pending = len(queue)
         report.errors += exc.problems
+        return report
+    problem = _not_sealed(client) if sealed else None
+    if problem:  # rare versions wait for no one: nothing queued for it is kept to be sent later
+        client.close()
+        outbox.discard(peer.name)
+        report.errors.append(problem)
         return report
     try:
         for path in queue:
