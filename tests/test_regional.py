@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-from stix2 import v21
 
 from warpagent.model.findings import CATEGORIES
 from warpagent.sharing import guard, regional, regional_stix, stix_bundle
@@ -263,18 +262,62 @@ def test_regional_pictures_a_board_reads_hold_numbers(changes: dict[str, Any], k
     assert (found[0] if found else None) == kind
 
 
-def test_sealed_versions_are_read_from_observed_data_and_what_it_names_only() -> None:
-    nginx, ssh = v21.Software(name="nginx", version="1.22.1"), v21.Software(name="openssh", version="9.2p1")
-    bare = v21.Software(name="redis")
-    software = [json.loads(o.serialize()) for o in (nginx, ssh, bare)] + [{"type": "software", "id": "x"}]
+def test_sealed_versions_are_the_latest_of_each_members_day() -> None:
     member = "identity--5b0e4c8e-1c43-5b8e-9d0e-3f8c3a4b7a11"
-    observed = [
-        {"type": "observed-data", "created_by_ref": member, "last_observed": "2026-12-05T00:00:00Z",
-         "object_refs": [nginx.id, ssh.id, bare.id, "software--00000000-0000-5000-8000-000000000000"]},
-        {"type": "observed-data", "created_by_ref": member, "last_observed": "not a date", "object_refs": [nginx.id]},
-        {"type": "observed-data", "created_by_ref": 7, "last_observed": "2026-12-05T00:00:00Z", "object_refs": []},
-        {"type": "observed-data", "created_by_ref": member, "last_observed": "2026-12-04T00:00:00Z",
-         "object_refs": "not a list"},
+
+    def versions(modified: str, *pairs: object) -> dict[str, Any]:
+        return {"type": "x-warpagent-versions", "created_by_ref": member, "as_of": modified[:10],
+                "modified": modified, "software": list(pairs)}
+
+    objects = [
+        versions("2026-12-05T03:00:00.000Z", {"product": "nginx", "version": "1.22.1"}),
+        versions("2026-12-05T00:00:00Z", {"product": "nginx", "version": "1.18.0"},
+                 {"product": "openssh", "version": "9.2p1"}),  # the day's first share: replaced
+        versions("2026-12-04T00:00:00.000Z", {"product": "redis", "version": "7.0.15"}, {"product": "x"}, "junk"),
+        {"type": "x-warpagent-versions", "created_by_ref": 7, "as_of": "2026-12-05", "software": []},
+        {"type": "x-warpagent-versions", "created_by_ref": member, "as_of": "not a day", "software": []},
     ]
-    assert regional.sealed_versions(observed, software) == {
-        (member, dt.date(2026, 12, 5)): {("nginx", "1.22.1"), ("openssh", "9.2p1")}}
+    assert regional.sealed_versions(objects) == {(member, dt.date(2026, 12, 5)): {("nginx", "1.22.1")},
+                                                 (member, dt.date(2026, 12, 4)): {("redis", "7.0.15")}}
+
+
+def test_a_later_share_the_same_day_replaces_the_earlier_one_sightings_too() -> None:
+    member = "identity--5b0e4c8e-1c43-5b8e-9d0e-3f8c3a4b7a11"
+    vulnerability = {"type": "vulnerability", "id": "vulnerability--1",
+                     "external_references": [{"source_name": "cve", "external_id": "CVE-2024-6387"}]}
+
+    def posture(modified: str, open_findings: str) -> dict[str, Any]:
+        return {"type": "x-warpagent-posture", "created_by_ref": member, "category": "patches", "measured": True,
+                "as_of": "2026-12-05", "modified": modified, "open_findings": open_findings}
+
+    def sighting(modified: str) -> dict[str, Any]:
+        return {"type": "sighting", "created_by_ref": member, "sighting_of_ref": "vulnerability--1",
+                "modified": modified}
+
+    morning, later = "2026-12-05T00:00:00.000Z", "2026-12-05T03:12:45.120Z"
+    (day,) = regional.member_postures([posture(later, "0"), posture(morning, "2-5")], [sighting(morning)],
+                                      [vulnerability])
+    assert day.categories["patches"].open_findings == "0" and day.cves == frozenset()  # fixed by 03:12
+    (first,) = regional.member_postures([posture(morning, "2-5")], [sighting("2026-12-05T00:00:00Z")],
+                                        [vulnerability])
+    assert first.cves == frozenset({"CVE-2024-6387"})  # the same moment, written without milliseconds
+
+
+@pytest.mark.parametrize(("software", "ok"), [
+    ([{"product": "openssh", "version": "9.2p1"}], True),
+    ([{"product": "srv-fin01.fenwickvale.local", "version": "1"}], False),
+    ([{"product": "openssh", "version": "9.2p1 srv-fin01"}], False),
+    ([{"product": "openssh", "version": "9.2p1", "host": "srv-fin01"}], False),
+    ([{"product": "openssh"}], False),
+    ("openssh 9.2p1", False),
+])
+def test_the_hub_takes_sealed_versions_only_in_warpagents_shapes(software: object, ok: bool) -> None:
+    obj = {"type": "x-warpagent-versions", "spec_version": "2.1",
+           "id": "x-warpagent-versions--652e1204-c89e-55e2-8384-fa463700e1d4",
+           "created_by_ref": "identity--373ec6c7-d8b6-5d53-9c38-95cf39d1b9aa", "created": "2000-01-01T00:00:00.000Z",
+           "modified": "2026-11-25T00:00:00.001Z", "as_of": "2026-11-25", "software": software,
+           "extensions": {stix_bundle.VERSIONS_EXTENSION: {"extension_type": "new-sdo"}}}
+    problem = guard.content_problem(obj, max_bytes=65536, now=NOW)
+    assert (problem is None) == ok, problem
+    if not ok:
+        assert problem is not None and problem[0] in ("bad-versions", "invalid-stix")

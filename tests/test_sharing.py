@@ -418,6 +418,59 @@ def test_reshare_same_day_sends_nothing_twice(tmp_path: Path, env: dict[str, str
     assert len(held) == len({(o["id"], o.get("modified")) for o in held})
 
 
+def test_a_changed_posture_the_same_day_is_a_later_version_and_the_same_one_is_not_sent_again(
+        tmp_path: Path, env: dict[str, str], hub: Medallion) -> None:
+    """A council with two estates shares after each night's scan: the second share must replace
+    the first at every peer, or the region sees the day's first scan only."""
+    config_path = _config(tmp_path / "w.yaml", _peer("warp", hub.url))
+    _populate(tmp_path / "warpagent.db")
+
+    def shared() -> None:
+        result = run_cli("--config", str(config_path), "share", cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+
+    def latest() -> dict[str, dict[str, Any]]:
+        postures: dict[str, dict[str, Any]] = {}
+        for o in (o for o in hub.objects() if o["type"] == "x-warpagent-posture"):
+            if o["modified"] > postures.get(o["category"], {}).get("modified", ""):
+                postures[o["category"]] = o
+        return postures
+
+    def content(postures: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return {c: {k: v for k, v in o.items() if k != "modified"} for c, o in postures.items()}
+
+    shared()
+    first = latest()
+    (midnight,) = {o["modified"] for o in first.values()}
+    assert midnight.endswith("T00:00:00.000Z")  # the day's first share: midnight, as before
+    with Store(tmp_path / "warpagent.db") as store:  # the second estate's scan: the web host is fixed
+        run = store.begin_run("corporate-estate", RECORDED_AT + dt.timedelta(hours=2))
+        kept = tuple(t.finding for t in store.findings(status="open") if t.finding.asset != "weak-web.council.test")
+        assets = frozenset({"weak-web.council.test", "infra01.council.test", "198.18.18.20"})
+        store.record_run(run, RunReport(findings=kept, finished=RECORDED_AT + dt.timedelta(hours=2), complete=True,
+                                        observed_assets=assets, in_scope_assets=assets, hosts_scanned=3))
+    shared()
+    second = latest()
+    (stamp,) = {o["modified"] for o in second.values()}
+    assert stamp == midnight.replace("T00:00:00.000Z", "T00:00:00.001Z")  # the day's second: not the clock
+    assert content(second) != content(first)
+    count = len(hub.objects())
+    shared()  # nothing changed since: the same version, which the peer holds already
+    assert len(hub.objects()) == count and latest() == second
+
+
+def test_version_stamps_follow_the_last_share_and_never_the_clock() -> None:
+    day, midnight = dt.date(2026, 12, 5), dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
+    ms = dt.timedelta(milliseconds=1)
+    assert share.version_stamp(day, "a", None) == midnight
+    assert share.version_stamp(day, "a", (day - dt.timedelta(days=1), "a", midnight - ms)) == midnight
+    assert share.version_stamp(day, "a", (day, "a", midnight + ms)) == midnight + ms  # the same posture
+    assert share.version_stamp(day, "b", (day, "a", midnight)) == midnight + ms  # the day's second
+    assert share.version_stamp(day, "c", (day, "b", midnight + ms)) == midnight + 2 * ms
+    late = dt.datetime(2026, 12, 5, 23, 59, 59, 999000, tzinfo=dt.UTC)
+    assert share.version_stamp(day, "d", (day, "c", late)) == late  # never into tomorrow
+
+
 def test_versions_go_to_no_collection_a_member_can_read(tmp_path: Path, env: dict[str, str], hub: Medallion) -> None:
     """Plain medallion's regional collection is readable by every account: not the hub's sealed
     one. Every version would be there for every member to see, so none is sent and none is kept."""
@@ -638,6 +691,18 @@ def test_docs_publish_the_extension_definition_as_built() -> None:
     doc = (ROOT / "docs/sharing.md").read_text()
     block = doc.split("```json\n", 1)[1].split("```", 1)[0]
     assert json.loads(block) == stix_bundle.extension_definition()
+
+
+def test_docs_publish_the_versions_extension_definition_as_built() -> None:
+    from tests.conftest import ROOT
+
+    doc = (ROOT / "docs/sharing.md").read_text()
+    block = doc.split("```json\n", 2)[2].split("```", 1)[0]
+    published = json.loads(block)
+    assert published == stix_bundle.versions_extension_definition()
+    bundle = {"type": "bundle", "id": "bundle--1c3e9d7a-4b5f-4c6d-8e9f-0a1b2c3d4e5f",
+              "objects": [stix_bundle.extension_definition()[0], published]}
+    assert stix_bundle.validate(json.dumps(bundle)) == []
 
 
 def test_large_bundles_go_in_batches_and_land_once(tmp_path: Path, env: dict[str, str], hub: Medallion,

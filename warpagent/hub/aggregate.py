@@ -107,8 +107,7 @@ def kev_lookup(feeds: FeedSettings) -> regional.KevLookup | None:
 
 def build_picture(settings: Settings, hub: HubSettings, intel: PeerIntel, today: dt.date,
                   rejected: list[tuple[str, int]]) -> regional.RegionalPicture:
-    sealed = regional.sealed_versions(intel.versions(VERSIONS_PEER, "observed-data"),
-                                      intel.versions(VERSIONS_PEER, "software"))
+    sealed = regional.sealed_versions(intel.versions(VERSIONS_PEER, "x-warpagent-versions"))
     history = regional.member_postures(intel.versions(MEMBERS_PEER, "x-warpagent-posture"),
                                        intel.versions(MEMBERS_PEER, "sighting"),
                                        intel.versions(MEMBERS_PEER, "vulnerability"), sealed)

@@ -27,7 +27,7 @@ from typing import Any
 from stix2 import v21
 
 from warpagent.model.findings import CATEGORIES, Severity
-from warpagent.sharing import buckets, stix_validation
+from warpagent.sharing import buckets, software, stix_validation
 from warpagent.sharing.stix_bundle import TLP2_IDS, tlp_marking
 
 FUTURE_SLACK = dt.timedelta(days=1)  # members' clocks differ; a day ahead is a mistake, not an attack
@@ -47,6 +47,7 @@ KINDS = {
     "bad-posture": "posture figures that are not warpagent's buckets",
     "invalid-stix": "invalid STIX 2.1",
     "bad-regional": "regional pictures whose figures are not numbers",
+    "bad-versions": "product versions not in warpagent's shapes",
     "no-creator": "objects that name no creator",
     "other-identity": "objects claiming another member's identity",
 }
@@ -157,10 +158,27 @@ def _posture_problem(obj: Mapping[str, Any]) -> str | None:
     as_of = obj.get("as_of")
     if not isinstance(as_of, str) or not str(obj.get("modified", "")).startswith(as_of):
         return "posture 'as_of' is not the day of its 'modified' timestamp"
-    software = obj.get("software", [])
-    if not isinstance(software, list) or not all(isinstance(s, dict) and isinstance(s.get("product"), str)
-                                                  for s in software):
+    listed = obj.get("software", [])
+    if not isinstance(listed, list) or not all(isinstance(s, dict) and isinstance(s.get("product"), str)
+                                                for s in listed):
         return "posture 'software' is not a list of products"
+    return None
+
+
+def _versions_problem(obj: Mapping[str, Any]) -> str | None:
+    """The sealed versions: only product tokens and versions in the shapes warpagent shares, so
+    nothing else can ride in them to the coordinator's page."""
+    if not isinstance(obj.get("created_by_ref"), str):
+        return "versions name no creator (created_by_ref)"
+    as_of = obj.get("as_of")
+    if not isinstance(as_of, str) or not str(obj.get("modified", "")).startswith(as_of):
+        return "versions 'as_of' is not the day of its 'modified' timestamp"
+    listed = obj.get("software")
+    if not isinstance(listed, list) or not all(
+            isinstance(s, dict) and set(s) == {"product", "version"} and isinstance(s["product"], str)
+            and isinstance(s["version"], str) and software.shareable(s["product"], s["version"])
+            == software.Shareable(s["product"], s["version"], dropped=False) for s in listed):
+        return "versions 'software' is not a list of {product, version} in warpagent's shapes"
     return None
 
 
@@ -206,6 +224,10 @@ def content_problem(obj: object, *, max_bytes: int, now: dt.datetime,
         problem = _posture_problem(obj)
         if problem:
             return "bad-posture", problem
+    if kind == "x-warpagent-versions":
+        problem = _versions_problem(obj)
+        if problem:
+            return "bad-versions", problem
     if kind == "x-warpagent-regional":
         problem = _regional_problem(obj)
         if problem:

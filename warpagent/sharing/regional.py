@@ -3,7 +3,7 @@
 Pure functions: STIX objects pulled from the hub in, a RegionalPicture out; no I/O, no clock.
 
 - Each member is one pseudonymous identity. Its posture on a day is the set of posture objects
-  (and sightings) it shared with that day's `modified`; a newer day replaces an older one.
+  (and sightings) of its latest share that day (their `modified`); a newer day replaces an older one.
 - A snapshot at a moment takes each member's latest posture up to then. A member whose latest is
   older than `stale_after_days` is stale: listed, but left out of every count (never clean).
 - k-anonymity: a figure "c of n members" is revealed only when each side of the split (the c
@@ -174,18 +174,30 @@ def _day(stamp: object) -> dt.date | None:
         return None
 
 
-def sealed_versions(observed: Iterable[Mapping[str, Any]],
-                    software: Iterable[Mapping[str, Any]]) -> dict[tuple[str, dt.date], set[tuple[str, str]]]:
-    """(member, day) -> the (product, version) pairs a member sent to the hub's sealed versions
-    collection: each observed-data lists software objects by id, which carry the name and version."""
-    named = {str(o["id"]): (str(o["name"]), str(o["version"])) for o in software
-             if isinstance(o.get("name"), str) and isinstance(o.get("version"), str) and o["version"]}
-    found: dict[tuple[str, dt.date], set[tuple[str, str]]] = defaultdict(set)
-    for obj in observed:
-        day, member, refs = _day(obj.get("last_observed")), obj.get("created_by_ref"), obj.get("object_refs")
-        if day and isinstance(member, str) and isinstance(refs, list):
-            found[(member, day)] |= {named[r] for r in refs if isinstance(r, str) and r in named}
-    return found
+def sealed_versions(objects: Iterable[Mapping[str, Any]]) -> dict[tuple[str, dt.date], set[tuple[str, str]]]:
+    """(member, day) -> the (product, version) pairs the member sent to the hub's sealed versions
+    collection that day, from its latest version of the day."""
+    latest: dict[tuple[str, dt.date], Mapping[str, Any]] = {}
+    for obj in objects:
+        day, member = _day(obj.get("as_of")), obj.get("created_by_ref")
+        if day and isinstance(member, str) and isinstance(obj.get("software"), list):
+            held = latest.get((member, day))
+            if held is None or _stamp(obj) > _stamp(held):
+                latest[(member, day)] = obj
+    return {key: {(str(s["product"]), str(s["version"])) for s in obj["software"]
+                  if isinstance(s, dict) and s.get("product") and s.get("version")} for key, obj in latest.items()}
+
+
+_NO_STAMP = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _stamp(obj: Mapping[str, Any]) -> dt.datetime:
+    """An object's version as a moment (the same instant may be written with or without milliseconds)."""
+    try:
+        found = dt.datetime.fromisoformat(str(obj.get("modified", "")).replace("Z", "+00:00"))
+    except ValueError:
+        return _NO_STAMP
+    return found if found.tzinfo else found.replace(tzinfo=dt.UTC)
 
 
 def member_postures(postures: Iterable[Mapping[str, Any]], sightings: Iterable[Mapping[str, Any]],
@@ -199,17 +211,21 @@ def member_postures(postures: Iterable[Mapping[str, Any]], sightings: Iterable[M
         member = obj.get("created_by_ref")
         if day is None or not isinstance(member, str) or obj.get("category") not in CATEGORIES:
             continue
-        by_day[(member, day)][str(obj["category"])] = obj
+        held = by_day[(member, day)].get(str(obj["category"]))
+        if held is None or _stamp(obj) > _stamp(held):  # a later share the same day replaces an earlier one
+            by_day[(member, day)][str(obj["category"])] = obj
     cve_of = {}
     for obj in vulnerabilities:
         for ref in obj.get("external_references", []):
             if isinstance(ref, dict) and ref.get("source_name") == "cve" and isinstance(ref.get("external_id"), str):
                 cve_of[obj["id"]] = sys.intern(ref["external_id"])  # one string per CVE, however many sightings
-    cves: dict[tuple[str, dt.date], set[str]] = defaultdict(set)
+    cves: dict[tuple[str, dt.datetime], set[str]] = defaultdict(set)  # by the share (version) they came in
+    cves_of_day: dict[tuple[str, dt.date | None], set[str]] = defaultdict(set)
     for obj in sightings:
-        day, member, cve = _day(obj.get("modified")), obj.get("created_by_ref"), cve_of.get(obj.get("sighting_of_ref"))
-        if day and isinstance(member, str) and cve:
-            cves[(member, day)].add(cve)
+        member, cve = obj.get("created_by_ref"), cve_of.get(obj.get("sighting_of_ref"))
+        if isinstance(member, str) and cve:
+            cves[(member, _stamp(obj))].add(cve)
+            cves_of_day[(member, _day(obj.get("modified")))].add(cve)
     out = []
     for (member, day), categories in by_day.items():
         shares = {c: CategoryShare(measured=bool(o.get("measured")), open_findings=str(o.get("open_findings", "0")),
@@ -218,7 +234,9 @@ def member_postures(postures: Iterable[Mapping[str, Any]], sightings: Iterable[M
         software = {(str(s.get("product")), str(s.get("version", ""))) for o in categories.values()
                     for s in o.get("software", []) if isinstance(s, dict) and s.get("product")}
         software |= (sealed or {}).get((member, day), set())
-        out.append(MemberPosture(member=member, as_of=day, categories=shares, cves=frozenset(cves[(member, day)]),
+        shared_at = max(_stamp(o) for o in categories.values())  # the day's latest share: its sightings
+        seen = cves.get((member, shared_at), set()) if shared_at != _NO_STAMP else cves_of_day[(member, day)]
+        out.append(MemberPosture(member=member, as_of=day, categories=shares, cves=frozenset(seen),
                                  software=frozenset(software)))
     return out
 

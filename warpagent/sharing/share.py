@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import hashlib
 import json
 import logging
 import time
@@ -44,6 +45,7 @@ class BuiltBundle:
     posture: anonymise.SharedPosture
     sealed: dict[str, Any] | None = None  # the versions bundle, for peers with a sealed versions collection
     sealed_text: str = ""
+    version: tuple[dt.date, str, dt.datetime] | None = None  # (day, posture digest, stamp): the store keeps it
 
 
 def public_text() -> str:
@@ -85,7 +87,11 @@ def _nmap_products(probes: Path, _mtime_ns: int, _size: int) -> frozenset[str]:
     return software.nmap_products(probes.read_text(encoding="latin-1"))
 
 
-def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.date) -> BuiltBundle:
+def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.date,
+                 shared: bool = False) -> BuiltBundle:
+    """Today's bundle. When `shared` (a share, not a look), its version follows the store's last share:
+    the same posture again is the same version (peers hold it already); a changed one the same day
+    is a later version, so peers replace the day's earlier share rather than keep it."""
     member = anonymise.pseudonym(settings.pseudonym_key(), settings.organisation.name)
     region_versions = intel.region_versions(stix_bundle.member_identity_id(member))
     end_of_day = dt.datetime.combine(today, dt.time.max, dt.UTC)
@@ -96,12 +102,27 @@ def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.d
         measured=store.measured_categories(), region_versions=region_versions,
         past_due=lambda tracked: settings.reports.rag.past_due(tracked, end_of_day),
         decided=[t for t in every if t.status.decided], service_products=scanned_products(settings.scan.nmap_path))
-    bundle = stix_bundle.build(posture, settings.sharing.tlp)
-    sealed = stix_bundle.build_sealed(posture, settings.sharing.tlp) if any(
+    digest = hashlib.sha256(f"{settings.sharing.tlp}|{posture!r}".encode()).hexdigest()
+    at = version_stamp(today, digest, store.last_share()) if shared else None
+    bundle = stix_bundle.build(posture, settings.sharing.tlp, at)
+    sealed = stix_bundle.build_sealed(posture, settings.sharing.tlp, at) if any(
         p.versions_collection and p.pushes for p in settings.sharing.peers) else None
     identifying_now = identifying_strings(settings, every)
     text, sealed_text = (_screened(b, identifying_now) if b else "" for b in (bundle, sealed))
-    return BuiltBundle(bundle=bundle, text=text, posture=posture, sealed=sealed, sealed_text=sealed_text)
+    return BuiltBundle(bundle=bundle, text=text, posture=posture, sealed=sealed, sealed_text=sealed_text,
+                       version=(today, digest, at) if at is not None else None)
+
+
+def version_stamp(today: dt.date, digest: str, last: tuple[dt.date, str, dt.datetime] | None) -> dt.datetime:
+    """The version (`modified`) a share of today's posture goes out with: midnight for the day's
+    first, the last share's own stamp for the same posture again, and one millisecond after the last
+    for a changed one. Never the clock: when a council scans and shares is not for its peers to learn."""
+    midnight = dt.datetime.combine(today, dt.time.min, dt.UTC)
+    if last is None or last[0] != today or last[2] < midnight:
+        return midnight
+    if last[1] == digest:
+        return last[2]
+    return min(last[2] + dt.timedelta(milliseconds=1), dt.datetime.combine(today, dt.time(23, 59, 59, 999000), dt.UTC))
 
 
 def _screened(bundle: dict[str, Any], identifying_now: set[str]) -> str:

@@ -2,7 +2,8 @@
 
 Ids are deterministic (UUIDv5 of the member's pseudonym and what the object describes), so a
 re-share is a new version of the same objects, never a duplicate. Every object carries `created`
-= a fixed epoch (the same for every version) and `modified` = the posture's day, at midnight UTC.
+= a fixed epoch (the same for every version) and `modified` = the posture's day, at midnight UTC
+(a changed posture shared again that day: a millisecond after the day's last, see share.version_stamp).
 Posture per category has no standard STIX object, so it is an `x-warpagent-posture` SDO defined
 by the extension-definition below (documented in docs/sharing.md).
 
@@ -57,6 +58,17 @@ POSTURE_SCHEMA = (
     "free text. See docs/sharing.md in the warpagent repository.")
 
 
+VERSIONS_EXTENSION = "extension-definition--b7e4c2d9-5a31-4f6e-8d0c-2e9a7f1b3c65"
+VERSIONS_MODIFIED = dt.datetime(2026, 12, 5, tzinfo=dt.UTC)
+VERSIONS_SCHEMA = (
+    "x-warpagent-versions: the product versions one member found open on one day, for a warpagent "
+    "hub's sealed collection (members write it, only the WARP coordinator reads it). Properties: as_of "
+    "(YYYY-MM-DD); software (list of {product, version}: a product token of lower-case words joined by _ "
+    "and a version of digits and dots with a short suffix, rare versions included). The coordinator's "
+    "regional picture shows a version only where k members report it. See docs/sharing.md in the "
+    "warpagent repository.")
+
+
 class ShareError(WarpagentError):
     """A bundle could not be built, validated or delivered."""
 
@@ -80,6 +92,18 @@ Posture: Any = v21.CustomObject("x-warpagent-posture", [
     ("software_refs", ListProperty(ReferenceProperty(valid_types="software"))),
     ("course_of_action_refs", ListProperty(ReferenceProperty(valid_types="course-of-action"))),
 ], extension_name=POSTURE_EXTENSION)(_Posture)
+
+
+class _Versions:
+    """One member's product versions on one day (the x-warpagent-versions SDO). Not `software`
+    SCOs with a `version`: medallion reads any top-level `version` as a timestamp and then fails
+    every GET of the collection."""
+
+
+Versions: Any = v21.CustomObject("x-warpagent-versions", [
+    ("as_of", StringProperty(required=True)),
+    ("software", ListProperty(DictionaryProperty(), required=True)),
+], extension_name=VERSIONS_EXTENSION)(_Versions)
 
 
 def tlp_marking(level: str) -> v21.MarkingDefinition:
@@ -115,44 +139,51 @@ def extension_definition() -> list[dict[str, Any]]:
     return [json.loads(stix2.serialization.serialize(o)) for o in (tool, extension)]
 
 
-def _identity(posture: SharedPosture, stamp: dict[str, Any]) -> v21.Identity:
+def _identity(posture: SharedPosture, marks: list[str]) -> v21.Identity:
+    # one version a day, whenever it is shared: it says nothing that changes within a day
     return v21.Identity(id=member_identity_id(posture.pseudonym), name=f"WARP member {posture.pseudonym[:16]}",
                         identity_class="organization",
-                        sectors=[SECTORS.get(posture.sector, posture.sector)] if posture.sector else None, **stamp)
+                        sectors=[SECTORS.get(posture.sector, posture.sector)] if posture.sector else None,
+                        created=EPOCH, modified=_midnight(posture.as_of), object_marking_refs=marks)
 
 
-def sealed_versions_id(member: str) -> str:
-    return _id("observed-data", member, "versions")
-
-
-def build_sealed(posture: SharedPosture, tlp: str = "amber") -> dict[str, Any] | None:
-    """The versions bundle for a hub's sealed collection: the member's identity, one software SCO per
-    (product, version) in shape, and one observed-data that lists them, as of the posture's day.
+def build_sealed(posture: SharedPosture, tlp: str = "amber", at: dt.datetime | None = None) -> dict[str, Any] | None:
+    """The versions bundle for a hub's sealed collection: the member's identity and one
+    x-warpagent-versions object listing every (product, version) in shape, as of the posture's day.
     None when there is no version to send."""
     if not posture.sealed_versions:
         return None
     marking = tlp_marking(tlp)
     marks = [marking.id]
-    stamp = {"created": EPOCH, "modified": _midnight(posture.as_of), "object_marking_refs": marks}
-    identity = _identity(posture, stamp)
-    software = {sco.id: sco for sco in (v21.Software(name=product, version=version, object_marking_refs=marks)
-                                        for product, version in posture.sealed_versions)}
-    seen = v21.ObservedData(id=sealed_versions_id(posture.pseudonym), created_by_ref=identity.id,
-                            first_observed=_midnight(posture.as_of), last_observed=_midnight(posture.as_of),
-                            number_observed=1, object_refs=sorted(software), **stamp)
+    identity = _identity(posture, marks)
+    versions = Versions(id=_id("x-warpagent-versions", posture.pseudonym, "versions"), created_by_ref=identity.id,
+                        created=EPOCH, modified=at or _midnight(posture.as_of), object_marking_refs=marks,
+                        as_of=posture.as_of.isoformat(),
+                        software=[{"product": p, "version": v} for p, v in posture.sealed_versions], allow_custom=True)
     bundle_id = f"bundle--{uuid.uuid5(NAMESPACE, posture.pseudonym + '|versions|' + posture.as_of.isoformat())}"
     return {"type": "bundle", "id": bundle_id,
-            "objects": [json.loads(stix2.serialization.serialize(o))
-                        for o in (marking, identity, *software.values(), seen)]}
+            "objects": [json.loads(stix2.serialization.serialize(o)) for o in (marking, identity, versions)]}
 
 
-def build(posture: SharedPosture, tlp: str = "amber") -> dict[str, Any]:
-    """The bundle as a JSON-ready dict (validated by `validate` before it is written or sent)."""
+def versions_extension_definition() -> dict[str, Any]:
+    """The x-warpagent-versions extension-definition, as published in docs/sharing.md."""
+    extension = v21.ExtensionDefinition(
+        id=VERSIONS_EXTENSION, created_by_ref=TOOL_IDENTITY, name="x-warpagent-versions",
+        description="Product versions of one WARP member on one day, for the coordinator alone.",
+        schema=VERSIONS_SCHEMA, version="1.0.0", extension_types=["new-sdo"], created=VERSIONS_MODIFIED,
+        modified=VERSIONS_MODIFIED)
+    return dict(json.loads(stix2.serialization.serialize(extension)))
+
+
+def build(posture: SharedPosture, tlp: str = "amber", at: dt.datetime | None = None) -> dict[str, Any]:
+    """The bundle as a JSON-ready dict (validated by `validate` before it is written or sent). Its
+    objects' version (`modified`) is `at`, default midnight of the posture's day: a later share the
+    same day with a changed posture needs a later version, or peers keep the first."""
     marking = tlp_marking(tlp)
     marks = [marking.id]
     member = posture.pseudonym
-    stamp = {"created": EPOCH, "modified": _midnight(posture.as_of), "object_marking_refs": marks}
-    identity = _identity(posture, stamp)
+    stamp = {"created": EPOCH, "modified": at or _midnight(posture.as_of), "object_marking_refs": marks}
+    identity = _identity(posture, marks)
     by = {"created_by_ref": identity.id, **stamp}
     coas = {r.check_id: v21.CourseOfAction(id=_id("course-of-action", member, r.check_id),
                                            name=f"{r.check_id} {r.name}", description=r.fix, **by)

@@ -61,15 +61,20 @@ def held_back(built: BuiltBundle) -> str:
 
 
 def build(settings: Settings, today: dt.date) -> BuiltBundle:
-    """Tonight's anonymised posture bundle, validated and screened (nothing is queued or sent)."""
+    """Today's anonymised posture bundle, validated and screened (nothing is queued or sent), as
+    `send` would send it."""
     with Store(settings.store) as store, PeerIntel(settings.store) as intel:
-        return share.build_bundle(settings, store, intel, today)
+        return share.build_bundle(settings, store, intel, today, shared=True)
 
 
 def send(settings: Settings, built: BuiltBundle, now: dt.datetime) -> SharingOutcome:
-    """Queue the bundle for every peer that takes pushes, then deliver whatever is queued."""
-    return SharingOutcome("share", tuple(share.queue_and_deliver(settings.sharing, settings.secret, built, now)),
-                          held_back=held_back(built))
+    """Queue the bundle for every peer that takes pushes (and remember its version, so the same
+    posture again is the same version), then deliver whatever is queued."""
+    outcome = share.queue_and_deliver(settings.sharing, settings.secret, built, now)
+    if built.version is not None:
+        with Store(settings.store) as store:
+            store.record_share(*built.version)
+    return SharingOutcome("share", tuple(outcome), held_back=held_back(built))
 
 
 def pull(settings: Settings) -> SharingOutcome:

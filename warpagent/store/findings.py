@@ -42,6 +42,7 @@ from warpagent.store.tables import (
     finding_events,
     findings_table,
     job_results,
+    meta,
     parse_stamp,
     parse_stamp_or_none,
     prepare,
@@ -265,6 +266,23 @@ class Store:
                         check_errors=report.check_errors)
 
     # --- scheduled jobs --------------------------------------------------------------------
+
+    def last_share(self) -> tuple[dt.date, str, dt.datetime] | None:
+        """(day, digest of the posture, the version stamp it went out with) of the last share queued."""
+        row = self.rows(sa.select(meta.c.value).where(meta.c.key == "last_share"))
+        if not row:
+            return None
+        try:
+            day_text, digest, at = json.loads(row[0]["value"])
+            return dt.date.fromisoformat(str(day_text)), str(digest), dt.datetime.fromisoformat(str(at))
+        except (TypeError, ValueError):  # a value this release did not write: as if never shared
+            return None
+
+    def record_share(self, day_shared: dt.date, digest: str, at: dt.datetime) -> None:
+        value = json.dumps([day_shared.isoformat(), digest, at.astimezone(dt.UTC).isoformat(timespec="milliseconds")])
+        with self.transaction() as db:
+            db.execute(meta.delete().where(meta.c.key == "last_share"))
+            db.execute(meta.insert().values(key="last_share", value=value))
 
     def record_job(self, job: str, started: dt.datetime, finished: dt.datetime, status: str, detail: str) -> None:
         with self.transaction() as db:
