@@ -108,7 +108,8 @@ def build_bundle(settings: Settings, store: Store, intel: PeerIntel, today: dt.d
     sealed = stix_bundle.build_sealed(posture, settings.sharing.tlp, at) if any(
         p.versions_collection and p.pushes for p in settings.sharing.peers) else None
     identifying_now = identifying_strings(settings, every)
-    text, sealed_text = (_screened(b, identifying_now) if b else "" for b in (bundle, sealed))
+    text = _screened(bundle, identifying_now)
+    sealed_text = _screened(sealed, identifying_now) if sealed is not None else ""
     return BuiltBundle(bundle=bundle, text=text, posture=posture, sealed=sealed, sealed_text=sealed_text,
                        version=(today, digest, at) if at is not None else None)
 
