@@ -266,10 +266,10 @@ def run(addresses: Sequence[str], plan: NmapPlan, nmap: Runner, on_host_done: Ca
         slug = service.replace("/", "-")
         versions = Pass(nmap(f"versions-{slug}", hosts, _port_plan(shared, service, plan.service_timeout_s,
                                                                    plan.versiondb), lambda n: None), service)
-        if _stopped(versions.output) or not tls_scripts or service.startswith("udp/"):
+        protocol, number = _protocol_and_port(service)
+        if _stopped(versions.output) or not tls_scripts or protocol == "udp":
             return [versions]
-        number = service.split("/")[1]
-        tls_hosts = [a for a in hosts if a in versions.cut or in_tls(versions.ports.get((a, "tcp", number)))]
+        tls_hosts = [a for a in hosts if a in versions.cut or in_tls(versions.ports.get((a, "tcp", str(number))))]
         if not tls_hosts:
             return [versions]
         tls = nmap(f"tls-{slug}", tls_hosts, dataclasses.replace(

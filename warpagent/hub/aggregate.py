@@ -124,13 +124,10 @@ def aggregate(settings: Settings, now: dt.datetime, *, publish: bool = True, per
                            "coordinator's config (see config/README.md)"])
     members, regional_peer, versions = coordinator_peers(settings, hub)
     with PeerIntel(settings.store) as intel:
-        pulled = share.pull_from(members, settings.secret, intel, max_pull_bytes=settings.sharing.max_pull_bytes,
-                                 per_page=per_page, all_versions=True,
-                                 problem_of=_hub_object_problem(hub.max_object_bytes, now))
-        sealed = share.pull_from(versions, settings.secret, intel, max_pull_bytes=settings.sharing.max_pull_bytes,
-                                 per_page=per_page, all_versions=True,
-                                 problem_of=_hub_object_problem(hub.max_object_bytes, now))
-        pulled = _together(pulled, sealed)
+        problem_of = _hub_object_problem(hub.max_object_bytes, now)
+        pulled = _together(*(share.pull_from(peer, settings.secret, intel, per_page=per_page, all_versions=True,
+                                             max_pull_bytes=settings.sharing.max_pull_bytes, problem_of=problem_of)
+                             for peer in (members, versions)))
         picture = build_picture(settings, hub, intel, now.date(), recent_rejections(hub, now))
     bundle = regional_stix.build(picture, hub.api_root, settings.sharing.tlp)
     text = stix_bundle.to_json(bundle)

@@ -53,7 +53,7 @@ from warpagent.hub.tables import (
     status_table,
 )
 from warpagent.hub.tables import collection_id as collection_id
-from warpagent.sharing import guard
+from warpagent.sharing import guard, timestamps
 from warpagent.store import database
 from warpagent.store.database import StoreLocation
 
@@ -141,7 +141,7 @@ class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
         if "spec_version" in allowed and args.get("match[spec_version]"):
             where.append(table.spec_version.in_(args["match[spec_version]"].split(",")))
         if args.get("added_after"):
-            after = guard.normal_timestamp(args["added_after"])
+            after = timestamps.normal_timestamp(args["added_after"])
             if after is None:
                 raise ProcessingError("added_after is not a timestamp", 400)
             where.append(table.date_added > after)
@@ -153,7 +153,7 @@ class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
                     either.append(table.is_latest.is_(True))
                 if "first" in wanted:
                     either.append(table.is_first.is_(True))
-                stamps = [guard.normal_timestamp(v) for v in wanted if v not in ("first", "last")]
+                stamps = [timestamps.normal_timestamp(v) for v in wanted if v not in ("first", "last")]
                 if None in stamps:
                     raise ProcessingError("match[version] holds something that is not a timestamp", 400)
                 if stamps:
@@ -303,7 +303,7 @@ class HubBackend(Backend):  # medallion is untyped: Backend is Any to mypy
             rows = []
             for obj in objects:
                 text = guard.version_of(obj)
-                version = guard.normal_timestamp(text) if text else date_added
+                version = timestamps.normal_timestamp(text) if text else date_added
                 text = text or date_added
                 if obj["id"] in held and (version in held[obj["id"]] or not guard.version_of(obj)):
                     failures.append(generate_status_details(obj["id"], text, message="already held"))

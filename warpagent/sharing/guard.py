@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -29,11 +28,11 @@ from stix2 import v21
 from warpagent.model.findings import CATEGORIES, Severity
 from warpagent.sharing import buckets, software, stix_validation
 from warpagent.sharing.stix_bundle import TLP2_IDS, tlp_marking
+from warpagent.sharing.timestamps import parse_timestamp
 
 FUTURE_SLACK = dt.timedelta(days=1)  # members' clocks differ; a day ahead is a mistake, not an attack
 # Objects that name no creator: what warpagent shares without one. Everything else must say who made it.
 CREATORLESS = frozenset({"software", "marking-definition"})
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 MAX_DEPTH = 32  # warpagent's deepest object nests 5 levels; 2,000 would exhaust json's recursion
 
 
@@ -64,24 +63,6 @@ class Rejection:
 @cache
 def _official_markings() -> dict[str, dict[str, Any]]:
     return {TLP2_IDS[level]: json.loads(tlp_marking(level).serialize()) for level in TLP2_IDS}
-
-
-def normal_timestamp(value: object) -> str | None:
-    """A STIX timestamp in one fixed-width form (microseconds), so strings sort as times; None if not one."""
-    if not isinstance(value, str) or not _TIMESTAMP.match(value):
-        return None
-    whole, _dot, fraction = value[:-1].partition(".")
-    return f"{whole}.{(fraction + '000000')[:6]}Z"
-
-
-def parse_timestamp(value: object) -> dt.datetime | None:
-    normal = normal_timestamp(value)
-    if normal is None:
-        return None
-    try:
-        return dt.datetime.fromisoformat(normal[:-1]).replace(tzinfo=dt.UTC)
-    except ValueError:  # the right shape but not a time (month 13)
-        return None
 
 
 def version_of(obj: Mapping[str, Any]) -> str:

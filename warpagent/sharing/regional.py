@@ -23,6 +23,7 @@ from typing import Any
 
 from warpagent.model.findings import CATEGORIES
 from warpagent.sharing import buckets
+from warpagent.sharing.timestamps import parse_timestamp
 
 KevLookup = Callable[[Iterable[str]], Mapping[str, tuple[bool, bool]]]  # CVE -> (in KEV, ransomware-linked)
 TREND_POINTS = 6
@@ -193,11 +194,7 @@ _NO_STAMP = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 def _stamp(obj: Mapping[str, Any]) -> dt.datetime:
     """An object's version as a moment (the same instant may be written with or without milliseconds)."""
-    try:
-        found = dt.datetime.fromisoformat(str(obj.get("modified", "")).replace("Z", "+00:00"))
-    except ValueError:
-        return _NO_STAMP
-    return found if found.tzinfo else found.replace(tzinfo=dt.UTC)
+    return parse_timestamp(obj.get("modified")) or _NO_STAMP
 
 
 def member_postures(postures: Iterable[Mapping[str, Any]], sightings: Iterable[Mapping[str, Any]],

@@ -118,7 +118,7 @@ def version_stamp(today: dt.date, digest: str, last: tuple[dt.date, str, dt.date
     """The version (`modified`) a share of today's posture goes out with: midnight for the day's
     first, the last share's own stamp for the same posture again, and one millisecond after the last
     for a changed one. Never the clock: when a council scans and shares is not for its peers to learn."""
-    midnight = dt.datetime.combine(today, dt.time.min, dt.UTC)
+    midnight = stix_bundle._midnight(today)
     if last is None or last[0] != today or last[2] < midnight:
         return midnight
     if last[1] == digest:

@@ -265,7 +265,7 @@ class Store:
                         reopened=verdict.reopened, resolved=tuple(verdict.resolved),
                         check_errors=report.check_errors)
 
-    # --- scheduled jobs --------------------------------------------------------------------
+    # --- sharing ---------------------------------------------------------------------------
 
     def last_share(self) -> tuple[dt.date, str, dt.datetime] | None:
         """(day, digest of the posture, the version stamp it went out with) of the last share queued."""
@@ -283,6 +283,8 @@ class Store:
         with self.transaction() as db:
             db.execute(meta.delete().where(meta.c.key == "last_share"))
             db.execute(meta.insert().values(key="last_share", value=value))
+
+    # --- scheduled jobs --------------------------------------------------------------------
 
     def record_job(self, job: str, started: dt.datetime, finished: dt.datetime, status: str, detail: str) -> None:
         with self.transaction() as db:
